@@ -1,0 +1,111 @@
+// GuestSession: one running v86 wired to the host through FramePipes, whichever runtime it is
+// in (the page or a Node worker). It owns its listeners and pipes and disposes them; the
+// emulator itself belongs to whoever created it. Console: serial port 0 <-> the "console"
+// pipe, output batched per emulator slice so one frame carries many bytes.
+
+import { DisposableStore, Emitter, toDisposable, type Disposable } from "../disposable.js";
+import type { FramePipe } from "../pipe/frame-pipe.js";
+import { PromptWatcher } from "../console/serial-exec.js";
+import { TextScreen } from "../screen/text-screen.js";
+import type { Event as V86Event } from "v86";
+
+/** The part of v86's V86 class a session uses (so tests can drive a fake). */
+export interface EmulatorLike {
+  add_listener<E extends keyof V86Event>(event: E, listener: (value: V86Event[E]) => void): void;
+  remove_listener<E extends keyof V86Event>(event: E, listener: (value: V86Event[E]) => void): void;
+  serial_send_bytes(port: number, data: Uint8Array): void;
+}
+
+export type GuestPhase = "booting" | "running";
+
+export interface GuestSessionOptions {
+  console?: FramePipe;
+  /** The guest's prompt (a regular expression): the session is "running" once it shows. */
+  prompt?: string;
+}
+
+const MAX_FRAME = 16 * 1024;
+
+export class GuestSession implements Disposable {
+  readonly screen = new TextScreen();
+  readonly #store = new DisposableStore();
+  readonly #phase = new Emitter<GuestPhase>();
+  readonly #serial = new Emitter<Uint8Array>();
+  readonly onPhase = this.#phase.event;
+  /** Serial output as it leaves the guest, in batches. */
+  readonly onSerial = this.#serial.event;
+  phase: GuestPhase = "booting";
+  #pending: number[] = [];
+  #flushQueued = false;
+  readonly #emulator: EmulatorLike;
+  readonly #console: FramePipe | undefined;
+
+  constructor(emulator: EmulatorLike, options: GuestSessionOptions = {}) {
+    this.#emulator = emulator;
+    this.#console = options.console;
+    this.#store.add(this.#phase);
+    this.#store.add(this.#serial);
+
+    this.#listen("serial0-output-byte", (byte) => {
+      this.#pending.push(byte);
+      if (this.#pending.length >= MAX_FRAME) this.#flush();
+      else if (!this.#flushQueued) {
+        this.#flushQueued = true;
+        queueMicrotask(() => this.#flush());
+      }
+    });
+    this.#listen("screen-put-char", ([row, col, chr]) => this.screen.putChar(row, col, chr));
+    this.#listen("screen-set-size", ([cols, rows, bpp]) => this.screen.setSize(cols, rows, bpp));
+
+    if (options.prompt !== undefined) {
+      const watcher = new PromptWatcher(options.prompt);
+      const decoder = new TextDecoder();
+      const sub = this.onSerial((bytes) => {
+        if (watcher.feed(decoder.decode(bytes, { stream: true }))) {
+          sub.dispose();
+          this.#setPhase("running");
+        }
+      });
+      this.#store.add(sub);
+    } else {
+      this.#listen("emulator-started", () => this.#setPhase("running"));
+    }
+
+    if (this.#console) {
+      const pipe = this.#console;
+      this.#store.add(pipe.onFrame((frame) => this.sendSerial(frame)));
+      this.#store.add(this.onSerial((bytes) => pipe.send(bytes)));
+      this.#store.add(pipe);
+    }
+  }
+
+  /** Types bytes into the guest's first serial port. */
+  sendSerial(bytes: Uint8Array): void {
+    if (this.#store.disposed) return;
+    this.#emulator.serial_send_bytes(0, bytes);
+  }
+
+  #listen<E extends keyof V86Event>(event: E, listener: (value: V86Event[E]) => void): void {
+    this.#emulator.add_listener(event, listener);
+    this.#store.add(toDisposable(() => this.#emulator.remove_listener(event, listener)));
+  }
+
+  #setPhase(phase: GuestPhase): void {
+    if (this.phase === phase) return;
+    this.phase = phase;
+    this.#phase.fire(phase);
+  }
+
+  #flush(): void {
+    this.#flushQueued = false;
+    if (this.#pending.length === 0 || this.#store.disposed) return;
+    const bytes = Uint8Array.from(this.#pending);
+    this.#pending = [];
+    this.#serial.fire(bytes);
+  }
+
+  dispose(): void {
+    this.#flush();
+    this.#store.dispose();
+  }
+}

@@ -1,0 +1,144 @@
+// The one contract between the page and the host: every command, its arguments and its
+// result. The Electron shell (ipcMain) and the web shell (WebSocket) serve exactly this map,
+// and the host re-checks every argument against ARG_KINDS, since types do not cross a process
+// boundary. Bulk bytes never travel here: they go through FramePipes (core/pipe).
+
+import type { MediaRole, NetDevice } from "../guest/profile.js";
+import type { FramePipe, PipeService } from "../pipe/frame-pipe.js";
+
+export interface HostInfo {
+  version: string;
+  shell: "electron" | "web";
+  platform: string;
+  totalMemoryMiB: number;
+  freeMemoryMiB: number;
+}
+
+export interface GuestSummary {
+  name: string;
+  title: string;
+  description: string;
+  memory: number;
+  /** False while the guest's files are missing (not built yet). */
+  ready: boolean;
+  /** Why the guest cannot start, when it cannot. */
+  problem?: string;
+}
+
+/** Where the page fetches one medium from, and how big it is. */
+export interface MediaRef {
+  url: string;
+  size: number;
+}
+
+/** Everything the page needs to boot a guest from the host's files. */
+export interface BootPlan {
+  guest: string;
+  title: string;
+  memory: number;
+  cmdline?: string;
+  acpi: boolean;
+  net: NetDevice;
+  prompt?: string;
+  firmware: { bios: MediaRef; vgaBios: MediaRef };
+  media: Partial<Record<MediaRole, MediaRef>>;
+}
+
+export const SESSION_STATES = ["booting", "running", "stopped", "failed"] as const;
+export type SessionState = (typeof SESSION_STATES)[number];
+
+export interface SessionInfo {
+  id: string;
+  guest: string;
+  state: SessionState;
+  reason?: string;
+}
+
+/** Every command: its argument tuple and its result. */
+export interface Commands {
+  "host:info": { args: []; result: HostInfo };
+  "guests:list": { args: []; result: GuestSummary[] };
+  "guests:plan": { args: [guest: string, memory: number]; result: BootPlan };
+  "firmware:get": { args: []; result: BootPlan["firmware"] };
+  "sessions:open": { args: [guest: string]; result: SessionInfo };
+  "sessions:report": { args: [id: string, state: SessionState, reason: string]; result: SessionInfo };
+  "sessions:close": { args: [id: string]; result: void };
+  "sessions:list": { args: []; result: SessionInfo[] };
+}
+
+export type CommandName = keyof Commands;
+export type CommandArgs<C extends CommandName> = Commands[C]["args"];
+export type CommandResult<C extends CommandName> = Commands[C]["result"];
+
+type ArgKind = "string" | "number" | "session-state";
+type KindsOf<T extends readonly unknown[]> = { [I in keyof T]: ArgKind };
+
+/**
+ * The runtime allow-list: one entry per command, one kind per argument. `satisfies` makes a
+ * missing command or a wrong arity a compile error.
+ */
+export const ARG_KINDS = {
+  "host:info": [],
+  "guests:list": [],
+  "guests:plan": ["string", "number"],
+  "firmware:get": [],
+  "sessions:open": ["string"],
+  "sessions:report": ["string", "session-state", "string"],
+  "sessions:close": ["string"],
+  "sessions:list": [],
+} as const satisfies { [C in CommandName]: KindsOf<CommandArgs<C>> };
+
+export class ContractError extends Error {
+  override name = "ContractError";
+}
+
+export function isCommandName(value: unknown): value is CommandName {
+  return typeof value === "string" && Object.hasOwn(ARG_KINDS, value);
+}
+
+/** Checks a command's name and arguments as they arrived from the other side. */
+export function checkCommand(name: unknown, args: unknown): { name: CommandName; args: unknown[] } {
+  if (!isCommandName(name)) throw new ContractError(`unknown command ${JSON.stringify(name)}`);
+  if (!Array.isArray(args)) throw new ContractError(`${name}: arguments must be an array`);
+  const kinds: readonly ArgKind[] = ARG_KINDS[name];
+  if (args.length !== kinds.length) {
+    throw new ContractError(`${name}: expected ${kinds.length} argument(s), got ${args.length}`);
+  }
+  kinds.forEach((kind, i) => {
+    const value: unknown = args[i];
+    const ok =
+      kind === "string"
+        ? typeof value === "string" && value.length <= 4096
+        : kind === "number"
+          ? typeof value === "number" && Number.isFinite(value)
+          : (SESSION_STATES as readonly unknown[]).includes(value);
+    if (!ok) throw new ContractError(`${name}: argument ${i + 1} must be a ${kind}`);
+  });
+  return { name, args };
+}
+
+/** The host side of the contract: one handler per command. */
+export type CommandHandlers = {
+  [C in CommandName]: (...args: CommandArgs<C>) => Promise<CommandResult<C>> | CommandResult<C>;
+};
+
+/** What the page calls: the same in Electron and in a browser tab. */
+export interface HostBridge {
+  invoke<C extends CommandName>(name: C, ...args: CommandArgs<C>): Promise<CommandResult<C>>;
+  openPipe(session: string, service: PipeService): Promise<FramePipe>;
+}
+
+/** Runs a checked command against the handlers. */
+export async function dispatch(handlers: CommandHandlers, name: unknown, args: unknown): Promise<unknown> {
+  const checked = checkCommand(name, args);
+  const handler = handlers[checked.name] as (...a: unknown[]) => unknown;
+  return await handler(...checked.args);
+}
+
+/** Wire shapes of the command channel (web shell WebSocket, Electron invoke). */
+export interface CommandRequest {
+  id: number;
+  name: string;
+  args: unknown[];
+}
+export type CommandReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };

@@ -1,0 +1,138 @@
+// FramePipe: the one way bulk bytes cross between the page (or a worker) and the host —
+// console bytes now; 9P messages, Ethernet frames and agent frames later. One send() is one
+// frame on the far side, in order. Carriers: MessagePort (Electron, workers), WebSocket binary
+// frames (web shell), direct calls (in-process). Frames are never merged or split in transit.
+
+import { Emitter, toDisposable, type Disposable } from "../disposable.js";
+
+export interface FramePipe extends Disposable {
+  send(frame: Uint8Array): void;
+  onFrame(listener: (frame: Uint8Array) => void): Disposable;
+  onClose(listener: () => void): Disposable;
+  readonly closed: boolean;
+}
+
+/** The services that may open a pipe, each a stream of frames of its own protocol. */
+export const PIPE_SERVICES = ["console"] as const;
+export type PipeService = (typeof PIPE_SERVICES)[number];
+
+export function isPipeService(value: unknown): value is PipeService {
+  return typeof value === "string" && (PIPE_SERVICES as readonly string[]).includes(value);
+}
+
+/**
+ * A pipe over any carrier: `post` puts one frame on the wire, the carrier calls `deliver` for
+ * each frame that arrives and `end` when the far side is gone.
+ */
+export class CarrierPipe implements FramePipe {
+  readonly #frames = new Emitter<Uint8Array>();
+  readonly #closes = new Emitter<void>();
+  #closed = false;
+  // Frames that arrive before anyone listens are kept, so nothing is lost at start-up.
+  #early: Uint8Array[] | undefined = [];
+
+  readonly #post: (frame: Uint8Array) => void;
+  readonly #shut: () => void;
+
+  constructor(post: (frame: Uint8Array) => void, shut: () => void = () => {}) {
+    this.#post = post;
+    this.#shut = shut;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  send(frame: Uint8Array): void {
+    if (this.#closed) return;
+    this.#post(frame);
+  }
+
+  onFrame(listener: (frame: Uint8Array) => void): Disposable {
+    const sub = this.#frames.event(listener);
+    const early = this.#early;
+    this.#early = undefined;
+    if (early) for (const frame of early) listener(frame);
+    return sub;
+  }
+
+  onClose(listener: () => void): Disposable {
+    if (this.#closed) {
+      queueMicrotask(listener);
+      return toDisposable(() => {});
+    }
+    return this.#closes.event(listener);
+  }
+
+  /** Called by the carrier for each frame received. */
+  deliver(frame: Uint8Array): void {
+    if (this.#closed) return;
+    if (this.#early) this.#early.push(frame);
+    else this.#frames.fire(frame);
+  }
+
+  /** Called by the carrier when the far side is gone. */
+  end(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closes.fire();
+    this.#frames.dispose();
+    this.#closes.dispose();
+  }
+
+  dispose(): void {
+    if (this.#closed) return;
+    this.#shut();
+    this.end();
+  }
+}
+
+/** Two pipes joined in memory: what one sends the other receives (tests, headless). */
+export function createPipePair(): [FramePipe, FramePipe] {
+  let a: CarrierPipe | undefined;
+  let b: CarrierPipe | undefined;
+  a = new CarrierPipe(
+    (frame) => queueMicrotask(() => b?.deliver(frame.slice())),
+    () => queueMicrotask(() => b?.end()),
+  );
+  b = new CarrierPipe(
+    (frame) => queueMicrotask(() => a?.deliver(frame.slice())),
+    () => queueMicrotask(() => a?.end()),
+  );
+  return [a, b];
+}
+
+/** Minimal shape of a MessagePort, in a worker, a page or Electron. */
+export interface PortLike {
+  postMessage(message: unknown, transfer?: any[]): void;
+  close(): void;
+  start?(): void;
+}
+
+/**
+ * A pipe over a MessagePort. The owner wires incoming messages to `deliver` (DOM ports use
+ * `onmessage`, Node and Electron ports `on("message")`), so this stays runtime-free.
+ */
+export function portPipe(port: PortLike): CarrierPipe {
+  return new CarrierPipe(
+    (frame) => {
+      const copy = frame.slice();
+      port.postMessage(copy, [copy.buffer]);
+    },
+    () => {
+      try {
+        port.postMessage(null);
+      } finally {
+        port.close();
+      }
+    },
+  );
+}
+
+/** What arrives on a port, turned into a frame, an end, or nothing. */
+export function portMessageToFrame(data: unknown): Uint8Array | "end" | undefined {
+  if (data === null) return "end";
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return undefined;
+}

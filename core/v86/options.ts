@@ -1,0 +1,56 @@
+// The v86 option builder: one place turns a guest's plan into V86Options, for the page and
+// for the headless worker alike. Images arrive already resolved (a buffer or a URL); the
+// runtime adds what only it has (the screen container, the wasm loader).
+
+import type { V86Image, V86Options } from "v86";
+import type { MediaRole, NetDevice } from "../guest/profile.js";
+
+export const MiB = 1024 * 1024;
+/** Below this v86 places the initrd past the end of RAM and faults (measured: 64 fails, 80 works). */
+export const KERNEL_BOOT_MIN_MEMORY = 80;
+export const VGA_MEMORY_MiB = 8;
+
+export interface MachineSpec {
+  memory: number;
+  cmdline?: string;
+  acpi: boolean;
+  net: NetDevice;
+  bios: V86Image;
+  vgaBios: V86Image;
+  media: Partial<Record<MediaRole, V86Image>>;
+  initialState?: V86Image;
+}
+
+// v86's BootOrder values (v86.d.ts): 0x213 = CD, hard disk, floppy; 0x321 = floppy first.
+const BOOT_CD_HDD_FLOPPY = 0x213;
+const BOOT_FLOPPY_HDD_CD = 0x321;
+
+export function buildV86Options(spec: MachineSpec): V86Options {
+  const { media } = spec;
+  const bootsKernel = media.bzimage !== undefined || media.multiboot !== undefined;
+  const memory = bootsKernel ? Math.max(spec.memory, KERNEL_BOOT_MIN_MEMORY) : spec.memory;
+  const options: V86Options = {
+    memory_size: memory * MiB,
+    vga_memory_size: VGA_MEMORY_MiB * MiB,
+    bios: spec.bios,
+    vga_bios: spec.vgaBios,
+    acpi: spec.acpi,
+    autostart: true,
+    disable_speaker: true,
+    fastboot: true,
+    boot_order: media.fda !== undefined && media.hda === undefined && media.cdrom === undefined ? BOOT_FLOPPY_HDD_CD : BOOT_CD_HDD_FLOPPY,
+  };
+  if (media.bzimage) options.bzimage = media.bzimage;
+  if (media.initrd) options.initrd = media.initrd;
+  if (media.multiboot) options.multiboot = media.multiboot;
+  if (media.hda) options.hda = media.hda;
+  if (media.fda) options.fda = media.fda;
+  if (media.cdrom) options.cdrom = media.cdrom;
+  if (spec.cmdline !== undefined) options.cmdline = spec.cmdline;
+  if (spec.initialState) options.initial_state = spec.initialState;
+  if (spec.net !== "none") options.net_device = { type: spec.net === "ne2k" ? "ne2k" : "virtio" };
+  return options;
+}
+
+/** The command line for a bare Linux kernel dropped by a user: its console on the first serial port. */
+export const DROPPED_KERNEL_CMDLINE = "console=ttyS0 console=tty0";

@@ -1,0 +1,581 @@
+#!/usr/bin/env bash
+# Builds the firmware and the default "tiny" guest of Unmachine from Debian packages.
+#
+#   guests/tiny/build.sh [--force]
+#
+# Outputs (OUT = $UNMACHINE_CACHE, else $XDG_CACHE_HOME/unmachine, else ~/.cache/unmachine):
+#   OUT/firmware/bios.bin, OUT/firmware/vgabios-stdvga.bin     (Debian "seabios")
+#   OUT/guests/tiny/vmlinuz                                   (Debian i386 "686" kernel)
+#   OUT/guests/tiny/initrd.img                                (busybox + virtio/9p/ne2k/fat/iso modules)
+#   OUT/guests/tiny/manifest.json
+#
+# Packages come from a private apt state under OUT/apt (architecture i386), so the
+# system's apt configuration is never touched and root is not required.
+#
+# Environment overrides:
+#   UNMACHINE_DEBIAN_MIRROR   mirror URI (default: the one in the system's apt sources,
+#                             else http://deb.debian.org/debian)
+#   UNMACHINE_DEBIAN_SUITE    Debian suite (default: VERSION_CODENAME of a Debian host, else bookworm)
+set -euo pipefail
+export LC_ALL=C
+umask 022
+
+SCRIPT=$(readlink -f "${BASH_SOURCE[0]}")
+OUT=${UNMACHINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/unmachine}
+FW_DIR=$OUT/firmware
+GUEST_DIR=$OUT/guests/tiny
+APT_DIR=$OUT/apt
+WORK=$OUT/build/tiny
+
+# Kernel modules loaded at boot; their dependencies are added automatically.
+MODULES=(
+  virtio_pci virtio_net virtio_console virtio_balloon virtio_blk
+  9p 9pnet_virtio
+  ne2k-pci
+  vfat nls_cp437 nls_iso8859-1 nls_utf8
+  isofs
+)
+# Applets /init relies on; the build fails if busybox lacks one of them.
+REQUIRED_APPLETS=(sh mount mkdir hostname ip modprobe setsid sleep)
+STEPS=7
+
+usage() {
+  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$SCRIPT"
+}
+
+FORCE=0
+for arg in "$@"; do
+  case $arg in
+    --force | -f) FORCE=1 ;;
+    --help | -h) usage; exit 0 ;;
+    *) echo "tiny: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+RECIPE=$(sha256sum "$SCRIPT")
+RECIPE=${RECIPE%% *}
+
+up_to_date() {
+  local f
+  for f in "$FW_DIR/bios.bin" "$FW_DIR/vgabios-stdvga.bin" \
+    "$GUEST_DIR/vmlinuz" "$GUEST_DIR/initrd.img" "$GUEST_DIR/manifest.json"; do
+    [ -s "$f" ] || return 1
+  done
+  grep -q "\"recipe\": *\"$RECIPE\"" "$GUEST_DIR/manifest.json"
+}
+
+if [ "$FORCE" = 0 ] && up_to_date; then
+  echo "tiny: up to date ($OUT)"
+  exit 0
+fi
+
+# ---------------------------------------------------------------------------
+# helpers
+
+die() {
+  echo "tiny: $*" >&2
+  exit 1
+}
+
+step_no=0
+step() {
+  step_no=$((step_no + 1))
+  echo "[$step_no/$STEPS] $*" >&2
+}
+
+need() { # need TOOL PACKAGE
+  command -v "$1" >/dev/null 2>&1 ||
+    die "missing tool '$1'; install it with: apt-get install $2"
+}
+
+mib() { # bytes -> "12 MiB" / "0.9 MiB"
+  awk -v b="$1" 'BEGIN { m = b / 1048576; if (m >= 10) printf "%d MiB", m + 0.5; else printf "%.1f MiB", m }'
+}
+
+# Mirror URI of the system's Debian sources for SUITE (empty if none is found).
+system_mirror() {
+  local suite=$1 f uri
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -r "$f" ] || continue
+    uri=$(awk -v s="$suite" '
+      BEGIN { RS = ""; FS = "\n" }
+      {
+        types = ""; uris = ""; suites = ""; enabled = "yes"
+        for (i = 1; i <= NF; i++) {
+          line = $i
+          if (line ~ /^[ \t]*#/) continue
+          if (match(line, /^[A-Za-z-]+:/)) {
+            key = tolower(substr(line, 1, RLENGTH - 1))
+            val = substr(line, RLENGTH + 1)
+            gsub(/^[ \t]+|[ \t]+$/, "", val)
+            if (key == "types") types = val
+            else if (key == "uris") uris = val
+            else if (key == "suites") suites = val
+            else if (key == "enabled") enabled = tolower(val)
+          }
+        }
+        if (enabled == "no") next
+        if ((" " types " ") !~ / deb /) next
+        if ((" " suites " ") !~ (" " s " ")) next
+        split(uris, u, /[ \t]+/)
+        if (u[1] != "" && found == "") found = u[1]
+      }
+      END { print found }' "$f")
+    [ -n "$uri" ] && echo "$uri" && return 0
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -r "$f" ] || continue
+    uri=$(awk -v s="$suite" '
+      /^[ \t]*deb[ \t]/ {
+        line = $0
+        sub(/^[ \t]*deb[ \t]+/, "", line)
+        if (line ~ /^\[/) sub(/^\[[^]]*\][ \t]*/, "", line)
+        split(line, w, /[ \t]+/)
+        if (w[2] == s && found == "") found = w[1]
+      }
+      END { print found }' "$f")
+    [ -n "$uri" ] && echo "$uri" && return 0
+  done
+  return 0
+}
+
+# ---------------------------------------------------------------------------
+# prerequisites
+
+need apt-get apt
+need apt-cache apt
+need dpkg-deb dpkg
+need cpio cpio
+need gzip gzip
+need awk mawk
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+[ -r "$KEYRING" ] || die "missing $KEYRING; install it with: apt-get install debian-archive-keyring"
+
+mkdir -p "$OUT" || die "cannot create $OUT"
+
+# One build at a time per output folder.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$OUT/.tiny.lock"
+  if ! flock -n 9; then
+    echo "tiny: waiting for another build in $OUT…" >&2
+    flock 9
+    if [ "$FORCE" = 0 ] && up_to_date; then
+      echo "tiny: up to date ($OUT)"
+      exit 0
+    fi
+  fi
+fi
+
+if [ -n "${UNMACHINE_DEBIAN_SUITE:-}" ]; then
+  SUITE=$UNMACHINE_DEBIAN_SUITE
+else
+  SUITE=bookworm
+  if [ -r /etc/os-release ]; then
+    os_id=$(. /etc/os-release && echo "${ID:-}")
+    os_codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    if [ "$os_id" = debian ] && [ -n "$os_codename" ]; then
+      SUITE=$os_codename
+    fi
+  fi
+fi
+MIRROR=${UNMACHINE_DEBIAN_MIRROR:-}
+if [ -z "$MIRROR" ]; then
+  MIRROR=$(system_mirror "$SUITE")
+  MIRROR=${MIRROR:-http://deb.debian.org/debian}
+fi
+
+rm -rf "$WORK"
+mkdir -p "$WORK" "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/debs" "$APT_DIR/empty.d"
+: >"$APT_DIR/status"
+: >"$APT_DIR/preferences"
+# The security suite is deliberately left out: its i386 index is not always in
+# step with the main archive, and the build must not depend on it.
+cat >"$APT_DIR/sources.list" <<EOF
+deb [signed-by=$KEYRING] $MIRROR $SUITE main
+deb [signed-by=$KEYRING] $MIRROR $SUITE-updates main
+EOF
+
+finished=0
+on_exit() {
+  local rc=$?
+  if [ "$finished" != 1 ]; then
+    [ "$rc" = 0 ] && rc=1
+    echo "tiny: build failed (exit $rc); work files kept in $WORK" >&2
+  fi
+}
+trap on_exit EXIT
+
+APT=(
+  -o "Dir::State=$APT_DIR"
+  -o "Dir::State::Lists=$APT_DIR/lists"
+  -o "Dir::State::status=$APT_DIR/status"
+  -o "Dir::Cache=$APT_DIR/cache"
+  -o "Dir::Etc::SourceList=$APT_DIR/sources.list"
+  -o "Dir::Etc::SourceParts=$APT_DIR/empty.d"
+  -o "Dir::Etc::Preferences=$APT_DIR/preferences"
+  -o "Dir::Etc::PreferencesParts=$APT_DIR/empty.d"
+  -o "APT::Architecture=i386"
+  -o "APT::Architectures=i386"
+  -o "Acquire::Languages=none"
+  -o "Debug::NoLocking=1"
+)
+# Downloads land in folders the _apt user cannot write to; as root, fetch directly.
+[ "$(id -u)" = 0 ] && APT+=(-o "APT::Sandbox::User=root")
+if [ -t 2 ]; then APT_QUIET=(); else APT_QUIET=(-qq); fi
+
+# ---------------------------------------------------------------------------
+step "Updating package lists ($MIRROR $SUITE $SUITE-updates, i386)…"
+apt-get "${APT[@]}" "${APT_QUIET[@]}" update >&2 ||
+  die "apt-get update failed for $MIRROR ($SUITE, $SUITE-updates)"
+
+# Prints "Package|Version|Architecture|Size|Depends" for each candidate.
+pkg_info() {
+  apt-cache "${APT[@]}" show --no-all-versions "$@" | awk '
+    function flush() { if (p != "") print p "|" v "|" a "|" s "|" d; p = v = a = s = d = "" }
+    /^Package: /      { flush(); p = $2 }
+    /^Version: /      { v = $2 }
+    /^Architecture: / { a = $2 }
+    /^Size: /         { s = $2 }
+    /^Depends: /      { d = substr($0, 10) }
+    END { flush() }'
+}
+
+field() { # field LINE N
+  local IFS='|'
+  local -a f
+  read -r -a f <<<"$1"
+  echo "${f[$2]:-}"
+}
+
+step "Resolving package versions…"
+meta=$(pkg_info linux-image-686) || die "package linux-image-686 not found in $SUITE (i386)"
+[ -n "$meta" ] || die "package linux-image-686 not found in $SUITE (i386)"
+KPKG=$(field "$meta" 4 | awk -v RS='[,|]' '
+  { sub(/^[ \t\n]+/, ""); split($0, w, /[ \t\n(]+/) }
+  w[1] ~ /^linux-image-[0-9].*-686$/ && k == "" { k = w[1] }
+  END { print k }')
+[ -n "$KPKG" ] || die "cannot find the kernel package in the Depends of linux-image-686: $(field "$meta" 4)"
+KVER=${KPKG#linux-image-}
+
+declare -A VER ARCH SIZE
+while IFS= read -r line; do
+  p=$(field "$line" 0)
+  VER[$p]=$(field "$line" 1)
+  ARCH[$p]=$(field "$line" 2)
+  SIZE[$p]=$(field "$line" 3)
+done < <(pkg_info "$KPKG" busybox-static seabios)
+for p in "$KPKG" busybox-static seabios; do
+  [ -n "${VER[$p]:-}" ] || die "package $p not found in $SUITE (i386)"
+done
+
+echo "      kernel $KPKG ${VER[$KPKG]}, busybox-static ${VER[busybox-static]}, seabios ${VER[seabios]}" >&2
+
+deb_path() { # deb_path PACKAGE -> path of its .deb in the download folder
+  local v=${VER[$1]}
+  echo "$APT_DIR/debs/${1}_${v//:/%3a}_${ARCH[$1]}.deb"
+}
+
+download() { # download PACKAGE...
+  local p args=()
+  for p in "$@"; do args+=("$p=${VER[$p]}"); done
+  (cd "$APT_DIR/debs" && apt-get "${APT[@]}" "${APT_QUIET[@]}" download "${args[@]}" >&2) ||
+    die "download failed: $*"
+  for p in "$@"; do
+    [ -s "$(deb_path "$p")" ] || die "download of $p did not produce $(deb_path "$p")"
+  done
+}
+
+cached() { [ -s "$(deb_path "$1")" ] && echo " (cached)" || true; }
+
+step "Downloading $KPKG ($(mib "${SIZE[$KPKG]}"))$(cached "$KPKG")…"
+download "$KPKG"
+
+step "Downloading busybox-static ($(mib "${SIZE[busybox-static]}"))$(cached busybox-static) and seabios ($(mib "${SIZE[seabios]}"))$(cached seabios)…"
+download busybox-static seabios
+
+# Keep only the packages of this build in the download folder.
+for f in "$APT_DIR"/debs/*.deb; do
+  [ -e "$f" ] || continue
+  case $f in
+    "$(deb_path "$KPKG")" | "$(deb_path busybox-static)" | "$(deb_path seabios)") ;;
+    *) rm -f "$f" ;;
+  esac
+done
+
+# ---------------------------------------------------------------------------
+step "Extracting packages…"
+for p in "$KPKG" busybox-static seabios; do
+  mkdir -p "$WORK/pkg/$p"
+  dpkg-deb -x "$(deb_path "$p")" "$WORK/pkg/$p" || die "cannot extract $(deb_path "$p")"
+done
+KROOT=$WORK/pkg/$KPKG
+VMLINUZ=
+for f in "$KROOT/boot/vmlinuz-$KVER" "$KROOT/usr/boot/vmlinuz-$KVER"; do
+  [ -s "$f" ] && VMLINUZ=$f && break
+done
+[ -n "$VMLINUZ" ] || die "$KPKG contains no vmlinuz-$KVER"
+MODSRC=
+for d in "$KROOT/lib/modules/$KVER" "$KROOT/usr/lib/modules/$KVER"; do
+  [ -d "$d" ] && MODSRC=$d && break
+done
+[ -n "$MODSRC" ] || die "$KPKG contains no modules folder for $KVER"
+BUSYBOX=$WORK/pkg/busybox-static/bin/busybox
+[ -s "$BUSYBOX" ] || die "busybox-static contains no bin/busybox"
+SEABIOS=$WORK/pkg/seabios/usr/share/seabios
+for f in bios.bin vgabios-stdvga.bin; do
+  [ -s "$SEABIOS/$f" ] || die "seabios contains no usr/share/seabios/$f"
+done
+# Everything in the initramfs gets one fixed time, so equal inputs give equal output.
+MTIME=$(stat -c %Y "$VMLINUZ")
+
+# ---------------------------------------------------------------------------
+ROOT=$WORK/root
+MODDST=$ROOT/lib/modules/$KVER
+mkdir -p "$ROOT"/{bin,dev,etc,lib,proc,sys,tmp,run,root,mnt,usr} "$MODDST"
+chmod 1777 "$ROOT/tmp"
+chmod 0700 "$ROOT/root"
+
+modname() { # path or name -> module name (as the kernel spells it)
+  local b=${1##*/}
+  b=${b%%.ko*}
+  echo "${b//-/_}"
+}
+
+declare -A MODPATH BUILTIN DEPS STAGED
+while IFS= read -r -d '' f; do
+  f=${f#./}
+  b=${f##*/}
+  b=${b%%.ko*}
+  MODPATH[${b//-/_}]=$f
+done < <(cd "$MODSRC" && find . \( -name '*.ko' -o -name '*.ko.*' \) -print0)
+[ "${#MODPATH[@]}" -gt 0 ] || die "no kernel modules found in $KPKG"
+if [ -f "$MODSRC/modules.builtin" ]; then
+  while IFS= read -r f; do
+    [ -n "$f" ] && BUILTIN[$(modname "$f")]=1
+  done <"$MODSRC/modules.builtin"
+  cp "$MODSRC/modules.builtin" "$MODDST/"
+fi
+
+ALIASES=$WORK/modules.alias
+: >"$ALIASES"
+
+# Copies a module (uncompressed) into the initramfs and, recursively, its dependencies.
+stage_module() {
+  local name=$1 src dst rel info d deps=""
+  [ -n "${STAGED[$name]+x}" ] && return 0
+  src=${MODPATH[$name]:-}
+  if [ -z "$src" ]; then
+    [ -n "${BUILTIN[$name]+x}" ] && return 0 # built into the kernel
+    die "kernel module '$name' is not in $KPKG"
+  fi
+  rel=${src%.ko*}.ko
+  dst=$MODDST/$rel
+  mkdir -p "${dst%/*}"
+  case $src in
+    *.ko) cp "$MODSRC/$src" "$dst" ;;
+    *.ko.xz) need xz xz-utils; xz -dc "$MODSRC/$src" >"$dst" ;;
+    *.ko.zst) need zstd zstd; zstd -dcq "$MODSRC/$src" >"$dst" ;;
+    *.ko.gz) gzip -dc "$MODSRC/$src" >"$dst" ;;
+    *) die "unsupported module file $src" ;;
+  esac
+  STAGED[$name]=$rel
+  # The .modinfo strings are NUL-terminated "key=value" records.
+  info=$(tr '\0' '\n' <"$dst" | sed -n -e 's/^depends=/D /p' -e 's/^alias=/A /p')
+  while IFS= read -r line; do
+    case $line in
+      "D "*) [ -z "$deps" ] && deps=${line#D } ;;
+      "A "*) echo "alias ${line#A } $name" >>"$ALIASES" ;;
+    esac
+  done <<<"$info"
+  deps=${deps//,/ }
+  DEPS[$name]=""
+  for d in $deps; do
+    d=$(modname "$d")
+    stage_module "$d"
+    [ -n "${STAGED[$d]+x}" ] && DEPS[$name]+=" $d"
+  done
+  return 0
+}
+
+step "Building initramfs (busybox ${VER[busybox-static]}, kernel modules for $KVER)…"
+for m in "${MODULES[@]}"; do
+  stage_module "$(modname "$m")"
+done
+
+# modules.dep in depmod's format: every module lists all of its dependencies,
+# those needed first at the end (modprobe loads them right to left).
+declare -A SEEN
+ORDER=()
+visit() {
+  local n=$1 d
+  [ -n "${SEEN[$n]+x}" ] && return 0
+  SEEN[$n]=1
+  for d in ${DEPS[$n]}; do visit "$d"; done
+  ORDER+=("$n")
+}
+for m in "${!STAGED[@]}"; do
+  SEEN=()
+  ORDER=()
+  visit "$m"
+  line="${STAGED[$m]}:"
+  for ((i = ${#ORDER[@]} - 2; i >= 0; i--)); do
+    line+=" ${STAGED[${ORDER[$i]}]}"
+  done
+  echo "$line"
+done | sort >"$MODDST/modules.dep"
+sort -u "$ALIASES" >"$MODDST/modules.alias"
+: >"$MODDST/modules.symbols"
+
+# busybox: the binary itself plus a symlink per applet. The applet list is read
+# from the binary's sorted, NUL-separated name table ("[", "[[", "acpid", ...),
+# because an i386 binary cannot be run on every build host.
+cp "$BUSYBOX" "$ROOT/bin/busybox"
+chmod 0755 "$ROOT/bin/busybox"
+APPLETS=$(tr '\0' '\n' <"$BUSYBOX" | awk '
+  function reset() { n = 0; on = 0 }
+  BEGIN { reset() }
+  on {
+    if ($0 ~ /^[][a-z0-9_.-]+$/ && $0 > list[n - 1]) { list[n++] = $0; next }
+    if ($0 == "" && n >= 50) { for (i = 0; i < n; i++) print list[i]; done = 1 }
+    reset()
+  }
+  done { next }
+  prev == "[" && $0 ~ /^(\[\[|[a-z])/ { on = 1; n = 2; list[0] = "["; list[1] = $0 }
+  { prev = $0 }')
+[ -n "$APPLETS" ] || die "cannot find the applet list in busybox-static's binary"
+for a in "${REQUIRED_APPLETS[@]}"; do
+  grep -qx -- "$a" <<<"$APPLETS" || die "busybox-static has no '$a' applet"
+done
+n_applets=0
+while IFS= read -r a; do
+  [ "$a" = busybox ] && continue
+  ln -s busybox "$ROOT/bin/$a"
+  n_applets=$((n_applets + 1))
+done <<<"$APPLETS"
+# One folder for every program: /sbin, /usr/bin and /usr/sbin all point at /bin.
+ln -s bin "$ROOT/sbin"
+ln -s ../bin "$ROOT/usr/bin"
+ln -s ../bin "$ROOT/usr/sbin"
+
+cat >"$ROOT/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/sh
+EOF
+cat >"$ROOT/etc/group" <<'EOF'
+root:x:0:
+EOF
+echo tiny >"$ROOT/etc/hostname"
+cat >"$ROOT/etc/hosts" <<'EOF'
+127.0.0.1	localhost tiny
+::1	localhost
+EOF
+echo /bin/sh >"$ROOT/etc/shells"
+cat >"$ROOT/etc/profile" <<'EOF'
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+export HOME=/root
+export TERM=linux
+PS1='tiny:\w# '
+EOF
+
+cat >"$ROOT/init" <<EOF
+#!/bin/busybox sh
+# PID 1 of the Unmachine "tiny" guest.
+MODULES="${MODULES[*]}"
+EOF
+cat >>"$ROOT/init" <<'EOF'
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TERM=linux
+cd /
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm /tmp /run
+mount -t devpts devpts /dev/pts
+chmod 1777 /tmp
+exec </dev/console >/dev/console 2>&1
+
+hostname tiny
+ip link set lo up
+
+# A driver without its device simply stays idle.
+modprobe -q -a $MODULES
+
+# busybox halt/poweroff/reboot ask PID 1 with these signals.
+trap 'sync; exec halt -f' USR1
+trap 'sync; exec poweroff -f' USR2
+trap 'sync; exec reboot -f' TERM
+
+# A login shell with job control on a terminal, started again whenever it exits.
+shell_on() {
+  while :; do
+    if [ -c "$1" ]; then
+      setsid sh -c "exec sh -l <>$1 >&0 2>&1"
+    fi
+    sleep 1
+  done
+}
+shell_on /dev/ttyS0 &
+shell_on /dev/tty1 &
+
+# PID 1 must never exit; waiting also reaps orphaned processes.
+while :; do
+  wait
+  sleep 1
+done
+EOF
+chmod 0755 "$ROOT/init"
+
+find "$ROOT" -exec touch -h -d "@$MTIME" {} +
+
+# The kernel needs /dev/console before /init runs. A device node cannot be made
+# without root, so /dev and /dev/console are written as a small newc archive
+# by hand; the kernel reads the concatenated archives as one.
+newc_entry() { # newc_entry NAME MODE RDEVMAJOR RDEVMINOR INO
+  local namesize=$((${#1} + 1))
+  printf '070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X' \
+    "$5" "$2" 0 0 1 "$MTIME" 0 0 0 "$3" "$4" "$namesize" 0
+  printf '%s\0' "$1"
+  head -c $(((4 - (110 + namesize) % 4) % 4)) /dev/zero
+}
+dev_archive() {
+  newc_entry dev $((8#040755)) 0 0 1
+  newc_entry dev/console $((8#020600)) 5 1 2
+  newc_entry 'TRAILER!!!' 0 0 0 0
+}
+{
+  dev_archive
+  (cd "$ROOT" && find . -mindepth 1 ! -path ./dev | sort |
+    cpio -o -H newc -R 0:0 --reproducible --quiet)
+} | gzip -9 -n >"$WORK/initrd.img"
+
+n_mods=$(wc -l <"$MODDST/modules.dep")
+
+# ---------------------------------------------------------------------------
+step "Installing to $OUT…"
+mkdir -p "$FW_DIR" "$GUEST_DIR"
+# The manifest goes first and comes back last, so a half-finished install is
+# never taken as up to date.
+rm -f "$GUEST_DIR/manifest.json"
+put() { # put SOURCE DEST: atomic copy
+  cp "$1" "$2.tmp.$$"
+  mv -f "$2.tmp.$$" "$2"
+}
+put "$SEABIOS/bios.bin" "$FW_DIR/bios.bin"
+put "$SEABIOS/vgabios-stdvga.bin" "$FW_DIR/vgabios-stdvga.bin"
+put "$VMLINUZ" "$GUEST_DIR/vmlinuz"
+put "$WORK/initrd.img" "$GUEST_DIR/initrd.img"
+cat >"$WORK/manifest.json" <<EOF
+{
+  "kernel": "$KVER",
+  "kernelPackage": "${VER[$KPKG]}",
+  "busybox": "${VER[busybox-static]}",
+  "seabios": "${VER[seabios]}",
+  "recipe": "$RECIPE",
+  "builtAt": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+}
+EOF
+put "$WORK/manifest.json" "$GUEST_DIR/manifest.json"
+
+rm -rf "$WORK"
+rmdir "$OUT/build" 2>/dev/null || true
+finished=1
+echo "tiny: built kernel $KVER, $n_mods modules, $n_applets busybox applets ($OUT)"

@@ -1,0 +1,149 @@
+// The `unmachine` command line: run a guest or an image (console on the terminal, headless
+// with --until/--exec, or on a host PTY), serve the web shell, list and build guests.
+// Exit status: 0 ok, 1 the guest failed or timed out, 2 bad input (usage, image, guest name).
+
+import { parseArgs } from "node:util";
+import { GuestLibrary, GuestNotFoundError } from "../guests/library.js";
+import { buildGuest, ensureGuestBuilt } from "../guests/builder.js";
+import { ImageError } from "../../core/media/detect.js";
+import { ProfileError, checkMemory } from "../../core/guest/profile.js";
+import { runCommand, type RunFlags } from "./run.js";
+import { serveCommand } from "./serve.js";
+import { appVersion } from "../version.js";
+
+export const EXIT = { ok: 0, guest: 1, usage: 2 } as const;
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export const HELP = `unmachine ${appVersion}: old and foreign operating systems, served by the host
+
+Usage:
+  unmachine run <guest|image> [options]   boot a guest from the library, or any image file
+  unmachine serve [--port N] [--no-open]  the app in a browser tab (prints its address)
+  unmachine list                          the guest library
+  unmachine build [guest] [--force]       build a guest's files from Debian packages (default: tiny)
+  unmachine --help | --version
+
+Run options:
+  --memory MiB        guest RAM (default: the guest's profile, 128 for images)
+  --headless          no console on the terminal
+  --until REGEX       with --headless: exit 0 once the screen or serial output matches
+  --exec 'CMD'        with --headless: run CMD in the guest's shell, print its output,
+                      exit with its exit status
+  --timeout SECONDS   for --until and --exec (default 120)
+  --pty               expose the guest's serial console as a host PTY and print its path
+
+An image is a floppy, hard disk or CD/ISO image, or a Linux or multiboot kernel; its kind is
+read from its content. On the console, press Ctrl-] to quit.
+Exit status: 0 ok, 1 the guest failed or timed out, 2 bad input.`;
+
+function fail(message: string): never {
+  throw new UsageError(message);
+}
+
+function number(value: string | undefined, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || value.trim() === "") fail(`${what} must be a number, got "${value}"`);
+  return n;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+    process.stdout.write(`${HELP}\n`);
+    return command === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (command === "--version") {
+    process.stdout.write(`${appVersion}\n`);
+    return EXIT.ok;
+  }
+  const library = new GuestLibrary();
+  switch (command) {
+    case "run": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          memory: { type: "string" },
+          headless: { type: "boolean", default: false },
+          until: { type: "string" },
+          exec: { type: "string" },
+          timeout: { type: "string" },
+          pty: { type: "boolean", default: false },
+        },
+      });
+      if (positionals.length !== 1) fail("run takes one guest name or image path");
+      const memory = number(values.memory, "--memory");
+      const timeout = number(values.timeout, "--timeout") ?? 120;
+      if (timeout <= 0) fail("--timeout must be more than 0 seconds");
+      if ((values.until !== undefined || values.exec !== undefined) && !values.headless) fail("--until and --exec go with --headless");
+      if (values.until !== undefined && values.exec !== undefined) fail("choose one of --until and --exec");
+      if (values.pty && values.headless) fail("--pty and --headless do not go together");
+      let until: RegExp | undefined;
+      if (values.until !== undefined) {
+        try {
+          until = new RegExp(values.until, "m");
+        } catch {
+          fail(`--until: "${values.until}" is not a valid regular expression`);
+        }
+      }
+      const flags: RunFlags = { target: positionals[0]!, headless: values.headless, pty: values.pty, timeoutMs: timeout * 1000 };
+      if (memory !== undefined) flags.memory = checkMemory(memory, "--memory");
+      if (until) flags.until = until;
+      if (values.exec !== undefined) flags.exec = values.exec;
+      return await runCommand(library, flags);
+    }
+    case "serve": {
+      const { values } = parseArgs({
+        args: rest,
+        options: { port: { type: "string" }, "no-open": { type: "boolean", default: false } },
+      });
+      const port = number(values.port, "--port") ?? 0;
+      if (!Number.isInteger(port) || port < 0 || port > 65535) fail("--port must be 0 to 65535");
+      return await serveCommand(library, { port, open: !values["no-open"] });
+    }
+    case "list": {
+      parseArgs({ args: rest, options: {} });
+      const rows = library.summaries();
+      for (const g of rows) {
+        process.stdout.write(`${g.name.padEnd(12)} ${(g.ready ? "ready" : "not built").padEnd(10)} ${String(g.memory).padStart(5)} MiB  ${g.title}\n`);
+      }
+      return EXIT.ok;
+    }
+    case "build": {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { force: { type: "boolean", default: false } } });
+      const name = positionals[0] ?? "tiny";
+      library.profile(name);
+      if (values.force) await buildGuest(library, name, { force: true });
+      else await ensureGuestBuilt(library, name);
+      process.stderr.write(`${name}: ready\n`);
+      return EXIT.ok;
+    }
+    default:
+      fail(`unknown command "${command}" (try: unmachine --help)`);
+  }
+}
+
+/** Runs the CLI and turns every error into one line and an exit status. */
+export async function cli(argv: string[]): Promise<never> {
+  let code: number;
+  try {
+    code = await main(argv);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`unmachine: ${message}\n`);
+    const usage =
+      error instanceof UsageError ||
+      error instanceof ImageError ||
+      error instanceof GuestNotFoundError ||
+      error instanceof ProfileError ||
+      (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    code = usage ? EXIT.usage : EXIT.guest;
+  }
+  // Let stdout drain before leaving.
+  await new Promise<void>((r) => (process.stdout.write("", () => r())));
+  process.exit(code);
+}

@@ -1,0 +1,179 @@
+// `unmachine run`: boots a library guest or an image file in a headless worker, then either
+// puts its serial console on this terminal, on a host PTY (--pty), or waits for text (--until)
+// or runs one command (--exec). Every end is one line and an exit status, never a trace.
+
+import { existsSync } from "node:fs";
+import { basename } from "node:path";
+import { GuestLibrary, GuestNotFoundError } from "../guests/library.js";
+import { ensureGuestBuilt } from "../guests/builder.js";
+import { openImage } from "../media/image-file.js";
+import { ImageError } from "../../core/media/detect.js";
+import { DROPPED_KERNEL_CMDLINE } from "../../core/v86/options.js";
+import { MEMORY_LIMITS } from "../../core/guest/profile.js";
+import { HeadlessGuest, GuestFaultError, GuestTimeoutError } from "../headless/runner.js";
+import type { MachineSpecFiles } from "../headless/machine-files.js";
+import { openConsolePty } from "./pty.js";
+
+export interface RunFlags {
+  target: string;
+  memory?: number;
+  headless: boolean;
+  pty: boolean;
+  until?: RegExp;
+  exec?: string;
+  timeoutMs: number;
+}
+
+const QUIT_KEY = 0x1d; // Ctrl-]
+
+interface Target {
+  name: string;
+  files: MachineSpecFiles;
+  prompt?: string;
+}
+
+async function resolveTarget(library: GuestLibrary, flags: RunFlags): Promise<Target> {
+  const { target } = flags;
+  if (library.has(target) && !existsSync(target)) {
+    await ensureGuestBuilt(library, target);
+    const { profile, firmware, media } = library.resolve(target);
+    const files: MachineSpecFiles = {
+      memory: flags.memory ?? profile.memory,
+      acpi: profile.acpi,
+      net: profile.net,
+      bios: firmware.bios,
+      vgaBios: firmware.vgaBios,
+      media,
+    };
+    if (profile.cmdline !== undefined) files.cmdline = profile.cmdline;
+    const resolved: Target = { name: profile.name, files };
+    if (profile.prompt !== undefined) resolved.prompt = profile.prompt;
+    return resolved;
+  }
+  if (!existsSync(target) && /^[a-z0-9-]+$/.test(target)) {
+    const known = library.profiles().map((p) => p.name).join(", ");
+    throw new GuestNotFoundError(`no guest named "${target}" and no such file (known guests: ${known || "none"})`);
+  }
+  const image = openImage(target);
+  const role = image.detected.role;
+  if (role === undefined || role === "initial_state") {
+    throw new ImageError(`${target}: ${image.detected.description} cannot be booted on its own yet`);
+  }
+  // Firmware comes with the default guest's build.
+  if (!library.firmware()) await ensureGuestBuilt(library, "tiny");
+  const firmware = library.firmware()!;
+  const files: MachineSpecFiles = {
+    memory: flags.memory ?? MEMORY_LIMITS.defaultMiB,
+    acpi: true,
+    net: "none",
+    bios: firmware.bios,
+    vgaBios: firmware.vgaBios,
+    media: { [role]: image.contents ?? image.path },
+  };
+  if (role === "bzimage") files.cmdline = DROPPED_KERNEL_CMDLINE;
+  process.stderr.write(`${basename(target)}: ${image.detected.description}\n`);
+  return { name: basename(target), files };
+}
+
+function describeEnd(name: string, error: unknown): string {
+  if (error instanceof GuestFaultError) return `${name}: the emulator stopped on a fault: ${error.message}`;
+  if (error instanceof GuestTimeoutError) return `${name}: ${error.message}`;
+  return `${name}: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+export async function runCommand(library: GuestLibrary, flags: RunFlags): Promise<number> {
+  const target = await resolveTarget(library, flags);
+  const options: ConstructorParameters<typeof HeadlessGuest>[1] = {};
+  if (target.prompt !== undefined) options.prompt = target.prompt;
+  const guest = new HeadlessGuest(target.files, options);
+  const stopAndExit = async (code: number): Promise<number> => {
+    await guest.stop();
+    guest.dispose();
+    return code;
+  };
+  process.once("SIGINT", () => void stopAndExit(130).then((c) => process.exit(c)));
+  process.once("SIGTERM", () => void stopAndExit(143).then((c) => process.exit(c)));
+
+  if (flags.until) {
+    try {
+      const match = await guest.waitForText(flags.until, flags.timeoutMs);
+      process.stdout.write(`${match}\n`);
+      return await stopAndExit(0);
+    } catch (error) {
+      process.stderr.write(`unmachine: ${describeEnd(target.name, error)}\n`);
+      const screen = guest.screen.trim() || guest.transcript.split("\n").slice(-25).join("\n");
+      process.stderr.write(`--- last screen ---\n${screen}\n---\n`);
+      return await stopAndExit(1);
+    }
+  }
+
+  if (flags.exec !== undefined) {
+    if (!target.prompt) {
+      process.stderr.write(`unmachine: ${target.name}: --exec needs a guest with a known shell prompt (such as tiny)\n`);
+      return await stopAndExit(2);
+    }
+    const deadline = Date.now() + flags.timeoutMs;
+    try {
+      await guest.waitForShell(flags.timeoutMs);
+      const result = await guest.exec(flags.exec, Math.max(1000, deadline - Date.now()));
+      process.stdout.write(result.output);
+      return await stopAndExit(result.status);
+    } catch (error) {
+      process.stderr.write(`unmachine: ${describeEnd(target.name, error)}\n`);
+      return await stopAndExit(1);
+    }
+  }
+
+  if (flags.headless) {
+    // Nothing to wait for: run until the guest ends or the user interrupts.
+    const end = await guest.exited;
+    if (end.kind === "fault") {
+      process.stderr.write(`unmachine: ${target.name}: the emulator stopped on a fault: ${end.message}\n`);
+      return 1;
+    }
+    return 0;
+  }
+
+  if (flags.pty) {
+    const pty = openConsolePty(guest.console);
+    process.stdout.write(`${pty.path}\n`);
+    process.stderr.write(`${target.name}: serial console on ${pty.path} (attach with: screen ${pty.path}); Ctrl-C stops the guest\n`);
+    const end = await guest.exited;
+    pty.dispose();
+    if (end.kind === "fault") {
+      process.stderr.write(`unmachine: ${target.name}: the emulator stopped on a fault: ${end.message}\n`);
+      return 1;
+    }
+    return 0;
+  }
+
+  // The console on this terminal.
+  const stdin = process.stdin;
+  process.stderr.write(`${target.name}: booting; press Ctrl-] to quit\r\n`);
+  const raw = stdin.isTTY === true;
+  if (raw) stdin.setRawMode(true);
+  guest.console.onFrame((frame) => process.stdout.write(frame));
+  const quit = new Promise<number>((resolveQuit) => {
+    stdin.on("data", (chunk: Buffer) => {
+      const at = chunk.indexOf(QUIT_KEY);
+      if (at >= 0) {
+        if (at > 0) guest.console.send(new Uint8Array(chunk.subarray(0, at)));
+        resolveQuit(0);
+        return;
+      }
+      guest.console.send(new Uint8Array(chunk));
+    });
+    stdin.on("end", () => resolveQuit(0));
+  });
+  const code = await Promise.race([
+    quit,
+    guest.exited.then((end) => {
+      if (end.kind === "fault") process.stderr.write(`\r\nunmachine: ${target.name}: the emulator stopped on a fault: ${end.message}\r\n`);
+      return end.kind === "fault" ? 1 : 0;
+    }),
+  ]);
+  if (raw) stdin.setRawMode(false);
+  stdin.pause();
+  process.stderr.write(`\r\n${target.name}: stopped\n`);
+  return await stopAndExit(code);
+}

@@ -1,0 +1,42 @@
+// A machine described by host files (or in-memory bytes), as the headless worker loads it.
+
+import { readFileSync } from "node:fs";
+import type { V86Image } from "v86";
+import type { MediaRole, NetDevice } from "../../core/guest/profile.js";
+import type { MachineSpec } from "../../core/v86/options.js";
+
+export type FileSource = string | Uint8Array;
+
+export interface MachineSpecFiles {
+  memory: number;
+  cmdline?: string;
+  acpi: boolean;
+  net: NetDevice;
+  bios: string;
+  vgaBios: string;
+  media: Partial<Record<MediaRole, FileSource>>;
+}
+
+/** A file's bytes in an ArrayBuffer of their own (Node may hand back a slice of a shared pool). */
+export function loadBuffer(source: FileSource): ArrayBuffer {
+  const bytes = typeof source === "string" ? readFileSync(source) : source;
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return copy.buffer;
+}
+
+export function loadMachine(files: MachineSpecFiles): MachineSpec {
+  const image = (source: FileSource): V86Image => ({ buffer: loadBuffer(source) });
+  const media: Partial<Record<MediaRole, V86Image>> = {};
+  for (const [role, source] of Object.entries(files.media) as [MediaRole, FileSource][]) media[role] = image(source);
+  const spec: MachineSpec = {
+    memory: files.memory,
+    acpi: files.acpi,
+    net: files.net,
+    bios: image(files.bios),
+    vgaBios: image(files.vgaBios),
+    media,
+  };
+  if (files.cmdline !== undefined) spec.cmdline = files.cmdline;
+  return spec;
+}

@@ -1,0 +1,174 @@
+// HeadlessGuest: the main-thread handle on a guest running in a worker (worker.ts). It holds
+// the host end of the console pipe, the latest text screen and a bounded serial transcript,
+// and offers what the CLI and the vm tests need: wait for text, run a command, stop.
+
+import { Worker, MessageChannel } from "node:worker_threads";
+import { CarrierPipe, portMessageToFrame, portPipe } from "../../core/pipe/frame-pipe.js";
+import { Emitter, type Disposable } from "../../core/disposable.js";
+import { execLines, ExecReader, stripAnsi, type ExecResult } from "../../core/console/serial-exec.js";
+import type { MachineSpecFiles } from "./machine-files.js";
+import type { FromWorker, ToWorker, WorkerInit } from "./protocol.js";
+
+const TRANSCRIPT_LIMIT = 256 * 1024;
+
+export class GuestFaultError extends Error {
+  override name = "GuestFaultError";
+}
+export class GuestTimeoutError extends Error {
+  override name = "GuestTimeoutError";
+}
+
+export interface HeadlessOptions {
+  prompt?: string;
+  screenInterval?: number;
+}
+
+export type GuestEnd = { kind: "stopped" } | { kind: "fault"; message: string };
+
+export class HeadlessGuest implements Disposable {
+  readonly console: CarrierPipe;
+  readonly #worker: Worker;
+  readonly #decoder = new TextDecoder();
+  readonly #output = new Emitter<string>();
+  readonly #changed = new Emitter<void>();
+  /** Serial output as text, as it arrives. */
+  readonly onOutput = this.#output.event;
+  phase: "booting" | "running" = "booting";
+  screen = "";
+  #transcript = "";
+  ended: GuestEnd | undefined;
+  readonly exited: Promise<GuestEnd>;
+  #execCount = 0;
+
+  constructor(files: MachineSpecFiles, options: HeadlessOptions = {}) {
+    const channel = new MessageChannel();
+    const init: WorkerInit & { consolePort: unknown } = {
+      files,
+      screenInterval: options.screenInterval ?? 100,
+      consolePort: channel.port2,
+    };
+    if (options.prompt !== undefined) init.prompt = options.prompt;
+    this.#worker = new Worker(new URL("./worker.js", import.meta.url), {
+      workerData: init,
+      transferList: [channel.port2],
+      stdout: true,
+      stderr: true,
+    });
+    // v86 writes its own diagnostics to the console; keep them off the user's terminal.
+    this.#worker.stdout.resume();
+    this.#worker.stderr.resume();
+
+    this.console = portPipe(channel.port1);
+    channel.port1.on("message", (data: unknown) => {
+      const frame = portMessageToFrame(data);
+      if (frame === "end") this.console.end();
+      else if (frame) this.console.deliver(frame);
+    });
+    this.console.onFrame((frame) => {
+      const text = this.#decoder.decode(frame, { stream: true });
+      this.#transcript = (this.#transcript + text).slice(-TRANSCRIPT_LIMIT);
+      this.#output.fire(text);
+      this.#changed.fire();
+    });
+
+    this.exited = new Promise<GuestEnd>((resolveEnd) => {
+      const finish = (end: GuestEnd): void => {
+        if (this.ended) return;
+        this.ended = end;
+        this.#changed.fire();
+        channel.port1.close();
+        resolveEnd(end);
+      };
+      this.#worker.on("message", (message: FromWorker) => {
+        if (message.type === "phase") this.phase = message.phase;
+        else if (message.type === "screen") this.screen = message.text;
+        else if (message.type === "fault") finish({ kind: "fault", message: message.message });
+        else if (message.type === "stopped") finish({ kind: "stopped" });
+        this.#changed.fire();
+      });
+      this.#worker.on("error", (error) => finish({ kind: "fault", message: error.message }));
+      this.#worker.on("exit", (code) => finish(code === 0 ? { kind: "stopped" } : { kind: "fault", message: `the emulator exited with code ${code}` }));
+    });
+  }
+
+  /** Serial output so far (the last 256 KiB), escape sequences removed. */
+  get transcript(): string {
+    return stripAnsi(this.#transcript).replace(/\r/g, "");
+  }
+
+  /** Resolves once `test` is true of this guest, rejects on a fault, a stop or the timeout. */
+  waitFor<T>(test: () => T | undefined | false, timeoutMs: number, what: string): Promise<T> {
+    return new Promise<T>((resolvePromise, reject) => {
+      let sub: Disposable | undefined;
+      const check = (): boolean => {
+        const value = test();
+        if (value !== undefined && value !== false) {
+          done();
+          resolvePromise(value);
+          return true;
+        }
+        if (this.ended) {
+          done();
+          reject(this.ended.kind === "fault" ? new GuestFaultError(this.ended.message) : new GuestFaultError(`the guest stopped before ${what}`));
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new GuestTimeoutError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`));
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        sub?.dispose();
+      };
+      if (!check()) sub = this.#changed.event(() => void check());
+    });
+  }
+
+  /** Waits until the screen or the serial output matches. */
+  waitForText(pattern: RegExp, timeoutMs: number): Promise<string> {
+    return this.waitFor(
+      () => {
+        const m = pattern.exec(this.screen) ?? pattern.exec(this.transcript);
+        return m ? m[0] : undefined;
+      },
+      timeoutMs,
+      `${pattern} on the screen or the serial console`,
+    );
+  }
+
+  waitForShell(timeoutMs: number): Promise<true> {
+    return this.waitFor(() => this.phase === "running" || undefined, timeoutMs, "the guest's shell prompt");
+  }
+
+  /** Runs a command in the guest's serial shell: its output and exit status. */
+  async exec(command: string, timeoutMs: number): Promise<ExecResult> {
+    const id = `${(this.#execCount++).toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+    const reader = new ExecReader(id);
+    const sub = this.onOutput((text) => reader.feed(text));
+    try {
+      const encoder = new TextEncoder();
+      for (const line of execLines(command, id)) this.console.send(encoder.encode(line));
+      return await this.waitFor(() => reader.result, timeoutMs, `the command to finish`);
+    } finally {
+      sub.dispose();
+    }
+  }
+
+  /** Stops the emulator and ends the worker. */
+  async stop(): Promise<void> {
+    if (this.ended) return;
+    this.#worker.postMessage({ type: "stop" } satisfies ToWorker);
+    const timer = setTimeout(() => void this.#worker.terminate(), 5000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  dispose(): void {
+    void this.#worker.terminate();
+    this.console.dispose();
+    this.#output.dispose();
+    this.#changed.dispose();
+  }
+}

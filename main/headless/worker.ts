@@ -1,0 +1,73 @@
+// The headless guest: v86 running in a Node worker thread, wired to the main thread by a
+// GuestSession. Console bytes go through the console pipe's port; phase, screen text and
+// faults through the worker's own port (protocol.ts). An exception inside v86 ends up here
+// as a "fault" message, never as a stack trace on the user's terminal.
+
+import { parentPort, workerData, type MessagePort } from "node:worker_threads";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { V86 } from "v86";
+import { buildV86Options } from "../../core/v86/options.js";
+import { GuestSession } from "../../core/guest/session.js";
+import { portPipe, portMessageToFrame } from "../../core/pipe/frame-pipe.js";
+import { loadMachine } from "./machine-files.js";
+import { v86Dir } from "../paths.js";
+import type { FromWorker, ToWorker, WorkerInit } from "./protocol.js";
+
+const init = workerData as WorkerInit & { consolePort: MessagePort };
+const parent = parentPort!;
+const post = (message: FromWorker): void => parent.postMessage(message);
+
+function fault(error: unknown): void {
+  const message = error instanceof Error ? error.message : String(error);
+  post({ type: "fault", message });
+}
+
+process.on("uncaughtException", (error) => {
+  fault(error);
+  process.exit(1);
+});
+process.on("unhandledRejection", (error) => {
+  fault(error);
+  process.exit(1);
+});
+
+// lib.dom is not loaded for main/, so the one WebAssembly call is typed here.
+declare const WebAssembly: { instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: { exports: object } }> };
+
+const wasm = readFileSync(join(v86Dir, "v86.wasm"));
+const options = buildV86Options(loadMachine(init.files));
+const emulator = new V86({
+  ...options,
+  wasm_fn: async (imports: object) => (await WebAssembly.instantiate(wasm, imports)).instance.exports,
+} as ConstructorParameters<typeof V86>[0]);
+
+const consolePipe = portPipe(init.consolePort);
+init.consolePort.on("message", (data: unknown) => {
+  const frame = portMessageToFrame(data);
+  if (frame === "end") consolePipe.end();
+  else if (frame) consolePipe.deliver(frame);
+});
+
+const sessionOptions: ConstructorParameters<typeof GuestSession>[1] = { console: consolePipe };
+if (init.prompt !== undefined) sessionOptions.prompt = init.prompt;
+const session = new GuestSession(emulator, sessionOptions);
+session.onPhase((phase) => post({ type: "phase", phase }));
+
+let shownVersion = -1;
+const screenTimer = setInterval(() => {
+  if (session.screen.version === shownVersion) return;
+  shownVersion = session.screen.version;
+  post({ type: "screen", text: session.screen.text() });
+}, init.screenInterval);
+
+parent.on("message", (message: ToWorker) => {
+  if (message.type !== "stop") return;
+  clearInterval(screenTimer);
+  post({ type: "screen", text: session.screen.text() });
+  session.dispose();
+  void emulator.destroy().finally(() => {
+    post({ type: "stopped" });
+    process.exit(0);
+  });
+});

@@ -1,0 +1,114 @@
+// The host's record of running guests, whichever shell runs them: their state as the page
+// reports it, and the host end of their FramePipes. The console pipe's bytes are kept as a
+// bounded transcript and appended to a log file in the data folder, so the host has the
+// guest's console even when the page is gone.
+
+import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
+import { join } from "node:path";
+import { randomUUID } from "node:crypto";
+import { DisposableStore, Emitter, type Disposable } from "../../core/disposable.js";
+import type { SessionInfo, SessionState } from "../../core/ipc/contract.js";
+import type { FramePipe, PipeService } from "../../core/pipe/frame-pipe.js";
+
+const TRANSCRIPT_LIMIT = 64 * 1024;
+
+export class SessionNotFoundError extends Error {
+  override name = "SessionNotFoundError";
+}
+
+class HostSession implements Disposable {
+  info: SessionInfo;
+  transcript = "";
+  readonly store = new DisposableStore();
+  readonly decoder = new TextDecoder();
+  log: WriteStream | undefined;
+
+  constructor(info: SessionInfo) {
+    this.info = info;
+  }
+
+  dispose(): void {
+    this.store.dispose();
+    this.log?.end();
+  }
+}
+
+export class HostSessions implements Disposable {
+  readonly #sessions = new Map<string, HostSession>();
+  readonly #changed = new Emitter<SessionInfo>();
+  readonly onChange = this.#changed.event;
+  readonly #logDir: string | undefined;
+
+  constructor(logDir?: string) {
+    this.#logDir = logDir;
+  }
+
+  open(guest: string): SessionInfo {
+    const info: SessionInfo = { id: randomUUID(), guest, state: "booting" };
+    const session = new HostSession(info);
+    if (this.#logDir) {
+      mkdirSync(this.#logDir, { recursive: true });
+      session.log = createWriteStream(join(this.#logDir, `${guest}-${info.id.slice(0, 8)}.log`));
+      session.log.on("error", () => (session.log = undefined));
+    }
+    this.#sessions.set(info.id, session);
+    this.#changed.fire({ ...info });
+    return { ...info };
+  }
+
+  #get(id: string): HostSession {
+    const session = this.#sessions.get(id);
+    if (!session) throw new SessionNotFoundError(`no running guest session ${id}`);
+    return session;
+  }
+
+  report(id: string, state: SessionState, reason: string): SessionInfo {
+    const session = this.#get(id);
+    session.info = { ...session.info, state };
+    if (reason) session.info.reason = reason.slice(0, 1000);
+    else delete session.info.reason;
+    this.#changed.fire({ ...session.info });
+    return { ...session.info };
+  }
+
+  close(id: string): void {
+    const session = this.#sessions.get(id);
+    if (!session) return;
+    this.#sessions.delete(id);
+    session.dispose();
+    this.#changed.fire({ ...session.info, state: "stopped" });
+  }
+
+  list(): SessionInfo[] {
+    return [...this.#sessions.values()].map((s) => ({ ...s.info }));
+  }
+
+  has(id: string): boolean {
+    return this.#sessions.has(id);
+  }
+
+  /** The serial console so far (the last 64 KiB). */
+  transcript(id: string): string {
+    return this.#get(id).transcript;
+  }
+
+  /** Takes the host end of a pipe the page opened for this session. */
+  attachPipe(id: string, service: PipeService, pipe: FramePipe): void {
+    const session = this.#get(id);
+    session.store.add(pipe);
+    if (service === "console") {
+      session.store.add(
+        pipe.onFrame((frame) => {
+          const text = session.decoder.decode(frame, { stream: true });
+          session.transcript = (session.transcript + text).slice(-TRANSCRIPT_LIMIT);
+          session.log?.write(frame);
+        }),
+      );
+    }
+  }
+
+  dispose(): void {
+    for (const id of [...this.#sessions.keys()]) this.close(id);
+    this.#changed.dispose();
+  }
+}

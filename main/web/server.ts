@@ -1,0 +1,230 @@
+// The web shell: the page and the host contract over HTTP and WebSocket on 127.0.0.1 only.
+// A random token in the page's URL gates the page, media and every WebSocket; the Host header
+// and each WebSocket's Origin must be this server's own, so no other page in the browser (and
+// no DNS-rebinding trick) can drive a guest. Commands go over /rpc, FramePipes over /pipe/...
+
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createReadStream, existsSync, statSync } from "node:fs";
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { join } from "node:path";
+import type { Duplex } from "node:stream";
+import sirv from "sirv";
+import { WebSocketServer, type WebSocket } from "ws";
+import { dispatch, type CommandReply, type CommandRequest, type CommandHandlers } from "../../core/ipc/contract.js";
+import { isPipeService, MEDIA_ROLES_SET } from "./routes.js";
+import type { GuestLibrary } from "../guests/library.js";
+import { HostSessions } from "../host/sessions.js";
+import { createHostApi } from "../host/host-api.js";
+import { webSocketPipe } from "./ws-pipe.js";
+import { rendererDir } from "../paths.js";
+
+export interface WebShellOptions {
+  library: GuestLibrary;
+  sessions?: HostSessions;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Where the built page is (dist/renderer). */
+  pageDir?: string;
+}
+
+export interface WebShell {
+  url: string;
+  origin: string;
+  token: string;
+  port: number;
+  sessions: HostSessions;
+  close(): Promise<void>;
+}
+
+export class PortInUseError extends Error {
+  override name = "PortInUseError";
+}
+
+const MAX_COMMAND_BYTES = 64 * 1024;
+
+export async function startWebShell(options: WebShellOptions): Promise<WebShell> {
+  const { library } = options;
+  const pageDir = options.pageDir ?? rendererDir;
+  if (!existsSync(join(pageDir, "index.html"))) {
+    throw new Error(`the page is not built (${join(pageDir, "index.html")} is missing); run: npm run build`);
+  }
+  const token = randomBytes(24).toString("hex");
+  const sessions = options.sessions ?? new HostSessions();
+  let origin = "";
+  let hosts: string[] = [];
+
+  const tokenOk = (candidate: string | null): boolean => {
+    if (candidate === null || candidate.length !== token.length) return false;
+    return timingSafeEqual(Buffer.from(candidate), Buffer.from(token));
+  };
+
+  const q = (value: string): string => `?token=${value}`;
+  const api: CommandHandlers = createHostApi({
+    library,
+    sessions,
+    shell: "web",
+    urls: {
+      media: (guest, role) => `${origin}/media/${encodeURIComponent(guest)}/${role}${q(token)}`,
+      firmware: (which) => `${origin}/firmware/${which}${q(token)}`,
+    },
+  });
+
+  const assets = sirv(pageDir, { dev: false, etag: true, gzip: false, brotli: false, dotfiles: false });
+
+  const send = (res: ServerResponse, status: number, text: string): void => {
+    res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
+    res.end(`${text}\n`);
+  };
+
+  const sendFile = (req: IncomingMessage, res: ServerResponse, path: string): void => {
+    const size = statSync(path).size;
+    res.writeHead(200, {
+      "content-type": "application/octet-stream",
+      "content-length": size,
+      "cache-control": "no-store",
+    });
+    if (req.method === "HEAD") {
+      res.end();
+      return;
+    }
+    createReadStream(path).on("error", () => res.destroy()).pipe(res);
+  };
+
+  const pageHeaders = {
+    "content-security-policy": [
+      "default-src 'self'",
+      "script-src 'self' 'wasm-unsafe-eval'",
+      "style-src 'self' 'unsafe-inline'",
+      "img-src 'self' data: blob:",
+      "connect-src 'self' ws://127.0.0.1:* ",
+      "object-src 'none'",
+      "base-uri 'none'",
+      "frame-ancestors 'none'",
+    ].join("; "),
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+  };
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    if (!hosts.includes(req.headers.host ?? "")) return send(res, 421, "wrong Host header: open the address unmachine printed");
+    if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, "method not allowed");
+    for (const [k, v] of Object.entries(pageHeaders)) res.setHeader(k, v);
+    const parts = url.pathname.split("/").filter(Boolean);
+    try {
+      if (url.pathname === "/" || url.pathname === "/index.html") {
+        if (!tokenOk(url.searchParams.get("token"))) {
+          return send(res, 403, "This page needs its token: open the address that `unmachine serve` printed.");
+        }
+        res.setHeader("cache-control", "no-store");
+        req.url = "/index.html";
+        return assets(req, res, () => send(res, 404, "index.html missing"));
+      }
+      if (parts[0] === "media" || parts[0] === "firmware") {
+        if (!tokenOk(url.searchParams.get("token"))) return send(res, 403, "missing or wrong token");
+        if (parts[0] === "firmware" && parts.length === 2) {
+          const firmware = library.firmware();
+          const which = parts[1];
+          if (!firmware || (which !== "bios" && which !== "vgaBios")) return send(res, 404, "no such firmware");
+          return sendFile(req, res, firmware[which]);
+        }
+        if (parts[0] === "media" && parts.length === 3) {
+          const guest = decodeURIComponent(parts[1]!);
+          const role = parts[2]!;
+          if (!MEDIA_ROLES_SET.has(role)) return send(res, 404, "no such medium");
+          const resolved = library.resolve(guest);
+          const path = resolved.media[role as keyof typeof resolved.media];
+          if (!path) return send(res, 404, `guest ${guest} has no ${role}`);
+          return sendFile(req, res, path);
+        }
+        return send(res, 404, "not found");
+      }
+      return assets(req, res, () => send(res, 404, "not found"));
+    } catch (error) {
+      return send(res, 404, (error as Error).message);
+    }
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
+
+  const refuse = (socket: Duplex, status: number, reason: string): void => {
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  };
+
+  server.on("upgrade", (req, socket, head) => {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    if (!hosts.includes(req.headers.host ?? "")) return refuse(socket, 421, "Misdirected Request");
+    if (req.headers.origin !== origin) return refuse(socket, 403, "Forbidden Origin");
+    if (!tokenOk(url.searchParams.get("token"))) return refuse(socket, 403, "Forbidden");
+    const parts = url.pathname.split("/").filter(Boolean);
+    if (url.pathname === "/rpc") {
+      wss.handleUpgrade(req, socket, head, (ws) => serveCommands(ws));
+      return;
+    }
+    if (parts[0] === "pipe" && parts.length === 3 && isPipeService(parts[2]) && sessions.has(parts[1]!)) {
+      const id = parts[1]!;
+      const service = parts[2];
+      wss.handleUpgrade(req, socket, head, (ws) => sessions.attachPipe(id, service, webSocketPipe(ws)));
+      return;
+    }
+    refuse(socket, 404, "Not Found");
+  });
+
+  const serveCommands = (ws: WebSocket): void => {
+    // Sessions this page opened end when the page goes away (tab closed, reloaded).
+    const opened = new Set<string>();
+    ws.on("close", () => {
+      for (const id of opened) sessions.close(id);
+    });
+    ws.on("message", (data, isBinary) => {
+      const reply = (r: CommandReply): void => {
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(r));
+      };
+      const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      let request: CommandRequest;
+      try {
+        if (isBinary || raw.length > MAX_COMMAND_BYTES) throw new Error("a command must be a JSON text message under 64 KiB");
+        request = JSON.parse(raw.toString("utf8")) as CommandRequest;
+        if (typeof request !== "object" || request === null || typeof request.id !== "number") throw new Error("a command needs a numeric id");
+      } catch (error) {
+        reply({ id: -1, ok: false, error: (error as Error).message });
+        return;
+      }
+      dispatch(api, request.name, request.args).then(
+        (value) => {
+          if (request.name === "sessions:open") opened.add((value as { id: string }).id);
+          reply({ id: request.id, ok: true, value: value ?? null });
+        },
+        (error: unknown) => reply({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) }),
+      );
+    });
+  };
+
+  const port = await new Promise<number>((resolvePort, reject) => {
+    server.once("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "EADDRINUSE") reject(new PortInUseError(`port ${options.port} on 127.0.0.1 is in use; choose another with --port, or 0 for any free port`));
+      else reject(error);
+    });
+    server.listen(options.port ?? 0, "127.0.0.1", () => {
+      const address = server.address();
+      resolvePort(typeof address === "object" && address ? address.port : 0);
+    });
+  });
+  origin = `http://127.0.0.1:${port}`;
+  hosts = [`127.0.0.1:${port}`];
+
+  return {
+    url: `${origin}/?token=${token}`,
+    origin,
+    token,
+    port,
+    sessions,
+    close: async () => {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      sessions.dispose();
+      await new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections();
+    },
+  };
+}

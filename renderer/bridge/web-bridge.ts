@@ -1,0 +1,78 @@
+// The page's side of the web shell (main/web/server.ts): commands as JSON over /rpc, each
+// FramePipe over a WebSocket of its own (one binary message per frame). The token comes from
+// the page's own address and goes along on every connection.
+
+import type { CommandArgs, CommandName, CommandReply, CommandResult, HostBridge } from "../../core/ipc/contract.js";
+import { CarrierPipe, type FramePipe, type PipeService } from "../../core/pipe/frame-pipe.js";
+
+function wsUrl(path: string, token: string): string {
+  const url = new URL(path, location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  url.search = `?token=${encodeURIComponent(token)}`;
+  return url.href;
+}
+
+function opened(socket: WebSocket, what: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    socket.addEventListener("open", () => resolve(socket), { once: true });
+    socket.addEventListener("error", () => reject(new Error(`cannot reach the Unmachine host (${what}); is it still running?`)), { once: true });
+  });
+}
+
+export class WebBridge implements HostBridge {
+  readonly #token: string;
+  #rpc: Promise<WebSocket> | undefined;
+  #next = 1;
+  readonly #waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+
+  constructor(token: string) {
+    this.#token = token;
+  }
+
+  #connect(): Promise<WebSocket> {
+    if (this.#rpc) return this.#rpc;
+    const socket = new WebSocket(wsUrl("rpc", this.#token));
+    socket.addEventListener("message", (event) => {
+      const reply = JSON.parse(String(event.data)) as CommandReply;
+      const waiter = this.#waiting.get(reply.id);
+      if (!waiter) return;
+      this.#waiting.delete(reply.id);
+      if (reply.ok) waiter.resolve(reply.value);
+      else waiter.reject(new Error(reply.error));
+    });
+    socket.addEventListener("close", () => {
+      this.#rpc = undefined;
+      for (const waiter of this.#waiting.values()) waiter.reject(new Error("the connection to the Unmachine host closed"));
+      this.#waiting.clear();
+    });
+    this.#rpc = opened(socket, "commands");
+    this.#rpc.catch(() => (this.#rpc = undefined));
+    return this.#rpc;
+  }
+
+  async invoke<C extends CommandName>(name: C, ...args: CommandArgs<C>): Promise<CommandResult<C>> {
+    const socket = await this.#connect();
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      socket.send(JSON.stringify({ id, name, args }));
+    });
+  }
+
+  async openPipe(session: string, service: PipeService): Promise<FramePipe> {
+    const socket = new WebSocket(wsUrl(`pipe/${encodeURIComponent(session)}/${service}`, this.#token));
+    socket.binaryType = "arraybuffer";
+    const pipe = new CarrierPipe(
+      (frame) => {
+        if (socket.readyState === WebSocket.OPEN) socket.send(frame);
+      },
+      () => socket.close(1000),
+    );
+    socket.addEventListener("message", (event) => {
+      if (event.data instanceof ArrayBuffer) pipe.deliver(new Uint8Array(event.data));
+    });
+    socket.addEventListener("close", () => pipe.end());
+    await opened(socket, service);
+    return pipe;
+  }
+}

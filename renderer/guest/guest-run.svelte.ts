@@ -1,0 +1,173 @@
+// One guest running in this page: v86 drawing into the screen element, wired to the host by a
+// GuestSession (core) and a console FramePipe. Its state (booting / running / stopped /
+// failed, with the reason) is rune state the components read, and is reported to the host.
+
+import { V86 } from "v86";
+import wasmUrl from "v86/build/v86.wasm?url";
+import type { BootPlan, HostBridge, MediaRef, SessionState } from "../../core/ipc/contract.js";
+import type { MediaRole } from "../../core/guest/profile.js";
+import { GuestSession } from "../../core/guest/session.js";
+import { buildV86Options, type MachineSpec } from "../../core/v86/options.js";
+import type { V86Image } from "v86";
+import type { FramePipe } from "../../core/pipe/frame-pipe.js";
+import type { DetectedImage } from "../../core/media/detect.js";
+
+/** What to boot: a guest from the library, or an image the user dropped. */
+export type BootSource =
+  | { kind: "guest"; name: string; memory: number }
+  | { kind: "image"; file: File; detected: DetectedImage; memory: number };
+
+const ref = (media: MediaRef): V86Image => ({ url: media.url, size: media.size });
+
+export class GuestRun {
+  state: SessionState = $state("stopped");
+  reason = $state("");
+  title = $state("");
+  memory = $state(0);
+  /** Serial output listeners (the console component). */
+  readonly #serialListeners = new Set<(bytes: Uint8Array) => void>();
+  #emulator: V86 | undefined;
+  #session: GuestSession | undefined;
+  #pipe: FramePipe | undefined;
+  #sessionId: string | undefined;
+  #source: BootSource | undefined;
+  #screen: HTMLElement | undefined;
+  readonly #host: HostBridge;
+  #onWindowError = (event: ErrorEvent): void => this.#fail(`the emulator stopped on a fault: ${event.message}`);
+
+  constructor(host: HostBridge) {
+    this.#host = host;
+  }
+
+  get running(): boolean {
+    return this.state === "booting" || this.state === "running";
+  }
+
+  onSerial(listener: (bytes: Uint8Array) => void): () => void {
+    this.#serialListeners.add(listener);
+    return () => this.#serialListeners.delete(listener);
+  }
+
+  /** Types into the guest's serial console. */
+  sendSerial(bytes: Uint8Array): void {
+    this.#session?.sendSerial(bytes);
+  }
+
+  setKeyboard(enabled: boolean): void {
+    this.#emulator?.keyboard_set_enabled(enabled);
+    this.#emulator?.mouse_set_enabled(enabled);
+  }
+
+  async start(source: BootSource, screen: HTMLElement): Promise<void> {
+    await this.stop();
+    this.#source = source;
+    this.#screen = screen;
+    this.state = "booting";
+    this.reason = "";
+    try {
+      let spec: MachineSpec;
+      let prompt: string | undefined;
+      let guestName: string;
+      if (source.kind === "guest") {
+        const plan: BootPlan = await this.#host.invoke("guests:plan", source.name, source.memory);
+        spec = {
+          memory: plan.memory,
+          acpi: plan.acpi,
+          net: plan.net,
+          bios: ref(plan.firmware.bios),
+          vgaBios: ref(plan.firmware.vgaBios),
+          media: Object.fromEntries(Object.entries(plan.media).map(([role, m]) => [role, ref(m)])) as Partial<Record<MediaRole, V86Image>>,
+        };
+        if (plan.cmdline !== undefined) spec.cmdline = plan.cmdline;
+        prompt = plan.prompt;
+        this.title = plan.title;
+        guestName = plan.guest;
+      } else {
+        const firmware = await this.#host.invoke("firmware:get");
+        const role = source.detected.role;
+        if (role === undefined || role === "initial_state") throw new Error(`${source.file.name}: ${source.detected.description} cannot be booted on its own yet`);
+        spec = {
+          memory: source.memory,
+          acpi: true,
+          net: "none",
+          bios: ref(firmware.bios),
+          vgaBios: ref(firmware.vgaBios),
+          media: { [role]: { buffer: await source.file.arrayBuffer() } },
+        };
+        if (role === "bzimage") spec.cmdline = "console=ttyS0 console=tty0";
+        this.title = source.file.name;
+        guestName = "dropped-image";
+      }
+      this.memory = spec.memory;
+      const info = await this.#host.invoke("sessions:open", guestName);
+      this.#sessionId = info.id;
+      this.#pipe = await this.#host.openPipe(info.id, "console");
+      const emulator = new V86({
+        ...buildV86Options(spec),
+        wasm_path: wasmUrl,
+        screen_container: screen,
+      });
+      this.#emulator = emulator;
+      emulator.add_listener("download-error", (e) => this.#fail(`could not load ${e.file_name}`));
+      window.addEventListener("error", this.#onWindowError);
+      const sessionOptions: ConstructorParameters<typeof GuestSession>[1] = {};
+      if (this.#pipe) sessionOptions.console = this.#pipe;
+      if (prompt !== undefined) sessionOptions.prompt = prompt;
+      const session = new GuestSession(emulator, sessionOptions);
+      this.#session = session;
+      session.onSerial((bytes) => {
+        for (const listener of this.#serialListeners) listener(bytes);
+      });
+      session.onPhase((phase) => {
+        if (phase === "running" && this.state === "booting") this.#report("running", "");
+      });
+      void this.#report("booting", "");
+    } catch (error) {
+      this.#fail(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  async #report(state: SessionState, reason: string): Promise<void> {
+    this.state = state;
+    this.reason = reason;
+    if (this.#sessionId) await this.#host.invoke("sessions:report", this.#sessionId, state, reason).catch(() => {});
+  }
+
+  #fail(reason: string): void {
+    void this.#report("failed", reason);
+    void this.#teardown();
+  }
+
+  async #teardown(): Promise<void> {
+    window.removeEventListener("error", this.#onWindowError);
+    this.#session?.dispose();
+    this.#session = undefined;
+    this.#pipe = undefined;
+    const emulator = this.#emulator;
+    this.#emulator = undefined;
+    if (emulator) {
+      try {
+        await emulator.destroy();
+      } catch {
+        // A faulted emulator may not stop cleanly; it is dropped either way.
+      }
+    }
+    const id = this.#sessionId;
+    this.#sessionId = undefined;
+    if (id) await this.#host.invoke("sessions:close", id).catch(() => {});
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#emulator && !this.#sessionId) return;
+    const wasFailed = this.state === "failed";
+    await this.#teardown();
+    if (!wasFailed) {
+      this.state = "stopped";
+      this.reason = "";
+    }
+  }
+
+  async restart(): Promise<void> {
+    if (this.#source && this.#screen) await this.start(this.#source, this.#screen);
+  }
+}
