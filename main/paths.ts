@@ -2,12 +2,23 @@
 // folder (rebuildable, never committed); guest profiles ship in guests/ beside the code, and
 // in a packaged app the prebuilt firmware and default guest sit in its resources folder.
 
+import { existsSync } from "node:fs";
 import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The project (or unpacked app) root: dist/main/paths.js -> ../.. */
-export const appRoot = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+/** The project (or unpacked app) root: the nearest folder up from here with a package.json. */
+function findRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json"))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error("Unmachine's package.json was not found above " + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+  return dir;
+}
+
+export const appRoot = findRoot();
 
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.UNMACHINE_CACHE) return resolve(env.UNMACHINE_CACHE);

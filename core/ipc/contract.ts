@@ -126,6 +126,8 @@ export type CommandHandlers = {
 export interface HostBridge {
   invoke<C extends CommandName>(name: C, ...args: CommandArgs<C>): Promise<CommandResult<C>>;
   openPipe(session: string, service: PipeService): Promise<FramePipe>;
+  /** The host asks the page to start a guest (the tray's quick launch); Electron only. */
+  onStartGuest?(listener: (guest: string) => void): void;
 }
 
 /** Runs a checked command against the handlers. */

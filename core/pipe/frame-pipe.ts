@@ -89,22 +89,25 @@ export class CarrierPipe implements FramePipe {
 
 /** Two pipes joined in memory: what one sends the other receives (tests, headless). */
 export function createPipePair(): [FramePipe, FramePipe] {
-  let a: CarrierPipe | undefined;
-  let b: CarrierPipe | undefined;
-  a = new CarrierPipe(
-    (frame) => queueMicrotask(() => b?.deliver(frame.slice())),
-    () => queueMicrotask(() => b?.end()),
-  );
-  b = new CarrierPipe(
-    (frame) => queueMicrotask(() => a?.deliver(frame.slice())),
-    () => queueMicrotask(() => a?.end()),
-  );
-  return [a, b];
+  const ends: CarrierPipe[] = [];
+  const far = (i: number): CarrierPipe => ends[1 - i]!;
+  for (const i of [0, 1]) {
+    ends.push(
+      new CarrierPipe(
+        (frame) => {
+          const copy = frame.slice();
+          queueMicrotask(() => far(i).deliver(copy));
+        },
+        () => queueMicrotask(() => far(i).end()),
+      ),
+    );
+  }
+  return [ends[0]!, ends[1]!];
 }
 
 /** Minimal shape of a MessagePort, in a worker, a page or Electron. */
 export interface PortLike {
-  postMessage(message: unknown, transfer?: any[]): void;
+  postMessage(message: unknown, transfer?: ArrayBuffer[]): void;
   close(): void;
   start?(): void;
 }

@@ -37,7 +37,7 @@ MODULES=(
 )
 # Applets /init relies on; the build fails if busybox lacks one of them.
 REQUIRED_APPLETS=(sh mount mkdir hostname ip modprobe setsid sleep)
-STEPS=7
+STEPS=6
 
 usage() {
   sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$SCRIPT"
@@ -210,6 +210,8 @@ APT=(
   -o "Dir::State::Lists=$APT_DIR/lists"
   -o "Dir::State::status=$APT_DIR/status"
   -o "Dir::Cache=$APT_DIR/cache"
+  -o "Dir::Cache::pkgcache=pkgcache.bin"
+  -o "Dir::Cache::srcpkgcache="
   -o "Dir::Etc::SourceList=$APT_DIR/sources.list"
   -o "Dir::Etc::SourceParts=$APT_DIR/empty.d"
   -o "Dir::Etc::Preferences=$APT_DIR/preferences"
@@ -217,6 +219,11 @@ APT=(
   -o "APT::Architecture=i386"
   -o "APT::Architectures=i386"
   -o "Acquire::Languages=none"
+  -o "Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false"
+  -o "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false"
+  -o "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false"
+  -o "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false"
+  -o "Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled=false"
   -o "Debug::NoLocking=1"
 )
 # Downloads land in folders the _apt user cannot write to; as root, fetch directly.
@@ -228,10 +235,10 @@ step "Updating package lists ($MIRROR $SUITE $SUITE-updates, i386)…"
 apt-get "${APT[@]}" "${APT_QUIET[@]}" update >&2 ||
   die "apt-get update failed for $MIRROR ($SUITE, $SUITE-updates)"
 
-# Prints "Package|Version|Architecture|Size|Depends" for each candidate.
+# Prints "Package Version Architecture Size Depends" (tab-separated) for each candidate.
 pkg_info() {
   apt-cache "${APT[@]}" show --no-all-versions "$@" | awk '
-    function flush() { if (p != "") print p "|" v "|" a "|" s "|" d; p = v = a = s = d = "" }
+    function flush() { if (p != "") print p "\t" v "\t" a "\t" s "\t" d; p = v = a = s = d = "" }
     /^Package: /      { flush(); p = $2 }
     /^Version: /      { v = $2 }
     /^Architecture: / { a = $2 }
@@ -241,7 +248,7 @@ pkg_info() {
 }
 
 field() { # field LINE N
-  local IFS='|'
+  local IFS=$'\t'
   local -a f
   read -r -a f <<<"$1"
   echo "${f[$2]:-}"
@@ -285,13 +292,10 @@ download() { # download PACKAGE...
   done
 }
 
-cached() { [ -s "$(deb_path "$1")" ] && echo " (cached)" || true; }
+cached() { [ -s "$(deb_path "$1")" ] && echo ", cached" || true; }
 
-step "Downloading $KPKG ($(mib "${SIZE[$KPKG]}"))$(cached "$KPKG")…"
-download "$KPKG"
-
-step "Downloading busybox-static ($(mib "${SIZE[busybox-static]}"))$(cached busybox-static) and seabios ($(mib "${SIZE[seabios]}"))$(cached seabios)…"
-download busybox-static seabios
+step "Downloading $KPKG ($(mib "${SIZE[$KPKG]}")$(cached "$KPKG")), busybox-static ($(mib "${SIZE[busybox-static]}")$(cached busybox-static)), seabios ($(mib "${SIZE[seabios]}")$(cached seabios))…"
+download "$KPKG" busybox-static seabios
 
 # Keep only the packages of this build in the download folder.
 for f in "$APT_DIR"/debs/*.deb; do
@@ -351,7 +355,9 @@ done < <(cd "$MODSRC" && find . \( -name '*.ko' -o -name '*.ko.*' \) -print0)
 [ "${#MODPATH[@]}" -gt 0 ] || die "no kernel modules found in $KPKG"
 if [ -f "$MODSRC/modules.builtin" ]; then
   while IFS= read -r f; do
-    [ -n "$f" ] && BUILTIN[$(modname "$f")]=1
+    f=${f##*/}
+    f=${f%%.ko*}
+    [ -n "$f" ] && BUILTIN[${f//-/_}]=1
   done <"$MODSRC/modules.builtin"
   cp "$MODSRC/modules.builtin" "$MODDST/"
 fi
@@ -446,12 +452,14 @@ APPLETS=$(tr '\0' '\n' <"$BUSYBOX" | awk '
 for a in "${REQUIRED_APPLETS[@]}"; do
   grep -qx -- "$a" <<<"$APPLETS" || die "busybox-static has no '$a' applet"
 done
-n_applets=0
-while IFS= read -r a; do
-  [ "$a" = busybox ] && continue
-  ln -s busybox "$ROOT/bin/$a"
-  n_applets=$((n_applets + 1))
-done <<<"$APPLETS"
+APPLETS=$(grep -vx busybox <<<"$APPLETS")
+n_applets=$(wc -l <<<"$APPLETS")
+if command -v perl >/dev/null 2>&1; then
+  # One process instead of one ln per applet.
+  (cd "$ROOT/bin" && perl -e 'for (@ARGV) { symlink("busybox", $_) or die "symlink $_: $!\n" }' $APPLETS)
+else
+  while IFS= read -r a; do ln -s busybox "$ROOT/bin/$a"; done <<<"$APPLETS"
+fi
 # One folder for every program: /sbin, /usr/bin and /usr/sbin all point at /bin.
 ln -s bin "$ROOT/sbin"
 ln -s ../bin "$ROOT/usr/bin"

@@ -8,7 +8,23 @@ import { portPipe, portMessageToFrame, type FramePipe, type PipeService } from "
 /** What the preload exposes; kept in step with main/electron/preload.cts. */
 export interface PreloadApi {
   invoke(name: string, args: unknown[]): Promise<unknown>;
-  openPipe(session: string, service: string): Promise<MessagePort>;
+  /** Asks for a pipe; its port arrives as a window message {unmachinePipe: id}. */
+  openPipe(session: string, service: string): number;
+  onStartGuest(listener: (guest: string) => void): void;
+}
+
+function portFor(id: number): Promise<MessagePort> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (event: MessageEvent): void => {
+      const data = event.data as { unmachinePipe?: unknown; error?: string } | null;
+      if (event.source !== window || data?.unmachinePipe !== id) return;
+      window.removeEventListener("message", onMessage);
+      const port = event.ports[0];
+      if (port) resolve(port);
+      else reject(new Error(data.error ?? "the host refused the pipe"));
+    };
+    window.addEventListener("message", onMessage);
+  });
 }
 
 export class ElectronBridge implements HostBridge {
@@ -22,8 +38,12 @@ export class ElectronBridge implements HostBridge {
     return this.#api.invoke(name, args) as Promise<CommandResult<C>>;
   }
 
+  onStartGuest(listener: (guest: string) => void): void {
+    this.#api.onStartGuest(listener);
+  }
+
   async openPipe(session: string, service: PipeService): Promise<FramePipe> {
-    const port = await this.#api.openPipe(session, service);
+    const port = await portFor(this.#api.openPipe(session, service));
     const pipe = portPipe(port);
     port.onmessage = (event) => {
       const frame = portMessageToFrame(event.data);

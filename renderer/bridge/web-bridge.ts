@@ -64,7 +64,7 @@ export class WebBridge implements HostBridge {
     socket.binaryType = "arraybuffer";
     const pipe = new CarrierPipe(
       (frame) => {
-        if (socket.readyState === WebSocket.OPEN) socket.send(frame);
+        if (socket.readyState === WebSocket.OPEN) socket.send(frame as Uint8Array<ArrayBuffer>);
       },
       () => socket.close(1000),
     );

@@ -1,0 +1,27 @@
+// The preload: the only code that touches ipcRenderer. It exposes `window.unmachine` to the
+// sandboxed, context-isolated page: commands by name (the host checks them against the
+// contract) and FramePipes as MessagePorts, handed to the page with window.postMessage.
+// Counterparts: main/electron/ipc.ts (host), renderer/bridge/electron-bridge.ts (page).
+
+const { contextBridge, ipcRenderer } = require("electron") as typeof import("electron");
+
+/** The page's window, seen from the preload's isolated world. */
+const page = globalThis as unknown as { postMessage(message: unknown, targetOrigin: string, transfer?: unknown[]): void };
+
+let nextPipe = 1;
+
+ipcRenderer.on("unmachine:pipe-port", (event, reply: { id: number; error?: string }) => {
+  page.postMessage({ unmachinePipe: reply.id, error: reply.error }, "*", event.ports);
+});
+
+contextBridge.exposeInMainWorld("unmachine", {
+  invoke: (name: string, args: unknown[]): Promise<unknown> => ipcRenderer.invoke("unmachine:invoke", name, args),
+  openPipe: (session: string, service: string): number => {
+    const id = nextPipe++;
+    ipcRenderer.send("unmachine:pipe", { id, session, service });
+    return id;
+  },
+  onStartGuest: (listener: (guest: string) => void): void => {
+    ipcRenderer.on("unmachine:start-guest", (_event, guest: string) => listener(guest));
+  },
+});

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Debian packages Unmachine needs beyond Node: installs the missing ones when run as root,
+# otherwise prints the one command to run. Usage: system-deps.sh [start|test|bench]
+set -euo pipefail
+purpose=${1:-start}
+
+declare -A need=(
+  [cpio]=cpio            # the tiny guest's initramfs
+  [xz]=xz-utils
+  [gzip]=gzip
+  [dpkg-deb]=dpkg
+  [apt-get]=apt
+)
+case "$purpose" in
+  test) need[chromium]=chromium ;;                          # e2e tests drive Debian's Chromium
+  bench) need[chromium]=chromium; need[qemu-system-i386]=qemu-system-x86 ;;  # the QEMU TCG reference
+  start) [ -n "${DISPLAY:-}" ] && need[chromium]=chromium ;;  # the app window when Electron is absent
+esac
+
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Unmachine needs these Debian packages: ${missing[*]}" >&2
+  echo "Install them with: sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+echo "Installing Debian packages: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq || echo "apt-get update had errors; trying the install anyway" >&2
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

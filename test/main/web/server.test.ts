@@ -1,0 +1,166 @@
+// The web shell's gatekeeping, over real sockets: the page, media and every WebSocket need the
+// token; a WebSocket from a foreign Origin or with a foreign Host is refused; a taken port is
+// a clear error; commands and pipes work for the page that has the token.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { request } from "node:http";
+import { WebSocket } from "ws";
+import { startWebShell, type WebShell } from "../../../main/web/server.js";
+import { GuestLibrary } from "../../../main/guests/library.js";
+
+function fixture(): { library: GuestLibrary; pageDir: string } {
+  const root = mkdtempSync(join(tmpdir(), "unmachine-web-"));
+  const guests = join(root, "guests");
+  const built = join(root, "cache");
+  const pageDir = join(root, "page");
+  mkdirSync(join(guests, "demo"), { recursive: true });
+  writeFileSync(
+    join(guests, "demo", "guest.json"),
+    JSON.stringify({ name: "demo", title: "Demo", memory: 96, media: { bzimage: "kernel" }, prompt: "# " }),
+  );
+  mkdirSync(join(built, "firmware"), { recursive: true });
+  mkdirSync(join(built, "guests", "demo"), { recursive: true });
+  writeFileSync(join(built, "firmware", "bios.bin"), Buffer.alloc(128 * 1024, 1));
+  writeFileSync(join(built, "firmware", "vgabios-stdvga.bin"), Buffer.alloc(36 * 1024, 2));
+  writeFileSync(join(built, "guests", "demo", "kernel"), Buffer.from("kernel bytes"));
+  mkdirSync(pageDir);
+  writeFileSync(join(pageDir, "index.html"), "<!doctype html><title>Unmachine</title>");
+  return { library: new GuestLibrary(guests, [built]), pageDir };
+}
+
+interface Reply {
+  status: number;
+  body: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+function get(url: string, headers: Record<string, string> = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** Opens a WebSocket; resolves with it, or with the HTTP status it was refused with. */
+function connect(url: string, origin: string | undefined, headers: Record<string, string> = {}): Promise<WebSocket | number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { headers: { ...headers, ...(origin ? { origin } : {}) } });
+    ws.on("open", () => resolve(ws));
+    ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on("error", () => resolve(0));
+  });
+}
+
+function call(ws: WebSocket, name: string, args: unknown[]): Promise<{ ok: boolean; value?: unknown; error?: string }> {
+  return new Promise((resolve) => {
+    const id = Math.floor(Math.random() * 1e9);
+    const onMessage = (data: Buffer): void => {
+      const reply = JSON.parse(data.toString()) as { id: number; ok: boolean; value?: unknown; error?: string };
+      if (reply.id !== id) return;
+      ws.off("message", onMessage);
+      resolve(reply);
+    };
+    ws.on("message", onMessage);
+    ws.send(JSON.stringify({ id, name, args }));
+  });
+}
+
+describe("web shell", () => {
+  let shell: WebShell;
+  const rpc = (token: string): string => `${shell.origin.replace("http", "ws")}/rpc?token=${token}`;
+
+  beforeAll(async () => {
+    const { library, pageDir } = fixture();
+    shell = await startWebShell({ library, pageDir, port: 0 });
+  });
+  afterAll(async () => {
+    await shell.close();
+  });
+
+  it("listens on 127.0.0.1 with a long random token in the printed address", () => {
+    expect(shell.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{48}$/);
+  });
+
+  it("serves the page only with the token, with a CSP and no referrer", async () => {
+    expect((await get(`${shell.origin}/`)).status).toBe(403);
+    expect((await get(`${shell.origin}/?token=${"0".repeat(48)}`)).status).toBe(403);
+    const page = await get(shell.url);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain("<title>Unmachine</title>");
+    expect(String(page.headers["content-security-policy"])).toContain("default-src 'self'");
+    expect(page.headers["referrer-policy"]).toBe("no-referrer");
+  });
+
+  it("refuses a request whose Host is not its own (DNS rebinding)", async () => {
+    const res = await get(shell.url, { host: `evil.example:${shell.port}` });
+    expect(res.status).toBe(421);
+  });
+
+  it("serves media and firmware only with the token", async () => {
+    expect((await get(`${shell.origin}/media/demo/bzimage`)).status).toBe(403);
+    const kernel = await get(`${shell.origin}/media/demo/bzimage?token=${shell.token}`);
+    expect(kernel.status).toBe(200);
+    expect(kernel.body).toBe("kernel bytes");
+    expect((await get(`${shell.origin}/firmware/bios?token=${shell.token}`)).headers["content-length"]).toBe(String(128 * 1024));
+    expect((await get(`${shell.origin}/media/demo/hda?token=${shell.token}`)).status).toBe(404);
+    expect((await get(`${shell.origin}/media/..%2F..%2Fetc/bzimage?token=${shell.token}`)).status).toBe(404);
+  });
+
+  it("refuses a WebSocket without the token, with a wrong one, or from another Origin", async () => {
+    expect(await connect(`${shell.origin.replace("http", "ws")}/rpc`, shell.origin)).toBe(403);
+    expect(await connect(rpc("f".repeat(48)), shell.origin)).toBe(403);
+    expect(await connect(rpc(shell.token), "http://evil.example")).toBe(403);
+    expect(await connect(rpc(shell.token), `http://localhost:${shell.port}`)).toBe(403);
+    expect(await connect(rpc(shell.token), undefined)).toBe(403);
+  });
+
+  it("answers the contract's commands for the page with the token", async () => {
+    const ws = await connect(rpc(shell.token), shell.origin);
+    if (typeof ws === "number") throw new Error(`refused: ${ws}`);
+    const guests = await call(ws, "guests:list", []);
+    expect(guests.ok).toBe(true);
+    expect(guests.value).toEqual([expect.objectContaining({ name: "demo", title: "Demo", memory: 96, ready: true })]);
+    const plan = await call(ws, "guests:plan", ["demo", 0]);
+    expect(plan.value).toMatchObject({ guest: "demo", memory: 96, media: { bzimage: { size: 12 } } });
+    expect((plan.value as { media: { bzimage: { url: string } } }).media.bzimage.url).toContain(`token=${shell.token}`);
+    // Bad input from the page is an error reply, and the host keeps serving.
+    expect(await call(ws, "guests:plan", ["demo"])).toMatchObject({ ok: false, error: expect.stringContaining("expected 2 argument") });
+    expect(await call(ws, "fs:read", ["/etc/passwd"])).toMatchObject({ ok: false, error: expect.stringContaining("unknown command") });
+    expect(await call(ws, "guests:plan", ["nope", 0])).toMatchObject({ ok: false, error: expect.stringContaining('no guest named "nope"') });
+    const refused = new Promise<string>((resolve) => ws.once("message", (data: Buffer) => resolve(data.toString())));
+    ws.send("{not json");
+    expect(JSON.parse(await refused)).toMatchObject({ id: -1, ok: false });
+    expect((await call(ws, "host:info", [])).ok).toBe(true);
+    ws.close();
+  });
+
+  it("carries console frames from the page to the host's session transcript", async () => {
+    const ws = await connect(rpc(shell.token), shell.origin);
+    if (typeof ws === "number") throw new Error(`refused: ${ws}`);
+    const opened = (await call(ws, "sessions:open", ["demo"])).value as { id: string };
+    const pipe = await connect(`${shell.origin.replace("http", "ws")}/pipe/${opened.id}/console?token=${shell.token}`, shell.origin);
+    if (typeof pipe === "number") throw new Error(`pipe refused: ${pipe}`);
+    pipe.send(Buffer.from("Linux version 6.1\r\n"));
+    pipe.send(Buffer.from("tiny:/# "));
+    await expect.poll(() => shell.sessions.transcript(opened.id)).toBe("Linux version 6.1\r\ntiny:/# ");
+    expect(await connect(`${shell.origin.replace("http", "ws")}/pipe/no-such-session/console?token=${shell.token}`, shell.origin)).toBe(404);
+    // Closing the page's command socket ends the sessions it opened.
+    ws.close();
+    await expect.poll(() => shell.sessions.has(opened.id)).toBe(false);
+    pipe.close();
+  });
+
+  it("names the port when it is already in use", async () => {
+    const { library, pageDir } = fixture();
+    await expect(startWebShell({ library, pageDir, port: shell.port })).rejects.toThrow(`port ${shell.port} on 127.0.0.1 is in use`);
+  });
+});
