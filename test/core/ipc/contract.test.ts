@@ -1,0 +1,163 @@
+// The command contract as the host enforces it: whatever arrives from the page is checked
+// against ARG_KINDS before any handler runs, and handlers' failures come back as rejections.
+
+import { describe, expect, it } from "vitest";
+import {
+  ARG_KINDS,
+  ContractError,
+  SESSION_STATES,
+  checkCommand,
+  dispatch,
+  isCommandName,
+  type BootPlan,
+  type CommandHandlers,
+  type SessionInfo,
+} from "../../../core/ipc/contract.js";
+
+describe("checkCommand", () => {
+  it("accepts each command with valid arguments and returns them unchanged", () => {
+    expect(checkCommand("host:info", [])).toEqual({ name: "host:info", args: [] });
+    expect(checkCommand("guests:list", [])).toEqual({ name: "guests:list", args: [] });
+    expect(checkCommand("guests:plan", ["tiny", 128])).toEqual({ name: "guests:plan", args: ["tiny", 128] });
+    expect(checkCommand("firmware:get", [])).toEqual({ name: "firmware:get", args: [] });
+    expect(checkCommand("sessions:open", ["tiny"])).toEqual({ name: "sessions:open", args: ["tiny"] });
+    for (const state of SESSION_STATES) {
+      expect(checkCommand("sessions:report", ["s1", state, ""]).args).toEqual(["s1", state, ""]);
+    }
+    expect(checkCommand("sessions:close", ["s1"]).args).toEqual(["s1"]);
+    expect(checkCommand("sessions:list", []).args).toEqual([]);
+  });
+
+  it("refuses unknown names, including non-strings and inherited object keys", () => {
+    for (const name of ["nope", "HOST:INFO", "", "__proto__", "toString", "constructor", "hasOwnProperty", 1, null, undefined, {}]) {
+      expect(() => checkCommand(name, []), String(name)).toThrow(ContractError);
+    }
+    expect(() => checkCommand("nope", [])).toThrow(/unknown command "nope"/);
+  });
+
+  it("refuses arguments that are not an array", () => {
+    for (const args of [undefined, null, "tiny", { 0: "tiny", length: 1 }, 5]) {
+      expect(() => checkCommand("sessions:open", args)).toThrow(ContractError);
+    }
+    expect(() => checkCommand("sessions:open", "tiny")).toThrow(/sessions:open: arguments must be an array/);
+  });
+
+  it("refuses too few or too many arguments", () => {
+    expect(() => checkCommand("guests:plan", ["tiny"])).toThrow(/expected 2 argument\(s\), got 1/);
+    expect(() => checkCommand("guests:plan", ["tiny", 128, 1])).toThrow(ContractError);
+    expect(() => checkCommand("host:info", ["extra"])).toThrow(ContractError);
+    expect(() => checkCommand("sessions:report", ["s1", "running"])).toThrow(ContractError);
+  });
+
+  it("refuses a value of the wrong kind, saying which argument", () => {
+    expect(() => checkCommand("sessions:open", [42])).toThrow(/argument 1 must be a string/);
+    expect(() => checkCommand("sessions:open", [null])).toThrow(ContractError);
+    expect(() => checkCommand("sessions:open", [["tiny"]])).toThrow(ContractError);
+    expect(() => checkCommand("guests:plan", ["tiny", "128"])).toThrow(/argument 2 must be a number/);
+    expect(() => checkCommand("guests:plan", [128, 128])).toThrow(/argument 1 must be a string/);
+  });
+
+  it("refuses NaN and infinities as numbers", () => {
+    for (const n of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      expect(() => checkCommand("guests:plan", ["tiny", n])).toThrow(ContractError);
+    }
+  });
+
+  it("refuses a session state that is not one of the known states", () => {
+    for (const state of ["paused", "RUNNING", "", 1, null, undefined]) {
+      expect(() => checkCommand("sessions:report", ["s1", state, "why"])).toThrow(/argument 2 must be a session-state/);
+    }
+  });
+
+  it("refuses strings over 4096 characters and accepts exactly 4096", () => {
+    expect(checkCommand("sessions:open", ["x".repeat(4096)]).args[0]).toHaveLength(4096);
+    expect(() => checkCommand("sessions:open", ["x".repeat(4097)])).toThrow(ContractError);
+    expect(() => checkCommand("sessions:report", ["s1", "failed", "y".repeat(100_000)])).toThrow(/argument 3/);
+  });
+});
+
+describe("ARG_KINDS and isCommandName", () => {
+  it("names a command for every key of ARG_KINDS", () => {
+    const keys = Object.keys(ARG_KINDS);
+    expect(keys.length).toBeGreaterThan(0);
+    for (const key of keys) expect(isCommandName(key), key).toBe(true);
+  });
+
+  it("is false for inherited object keys and non-strings", () => {
+    for (const value of ["__proto__", "toString", "constructor", "valueOf", 0, null, undefined, Symbol("host:info")]) {
+      expect(isCommandName(value), String(value)).toBe(false);
+    }
+  });
+});
+
+function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unknown[]][] } {
+  const calls: [string, unknown[]][] = [];
+  const session = (id: string): SessionInfo => ({ id, guest: "tiny", state: "running" });
+  const handlers: CommandHandlers = {
+    "host:info": () => {
+      calls.push(["host:info", []]);
+      return { version: "0.1.0", shell: "web", platform: "linux", totalMemoryMiB: 4096, freeMemoryMiB: 2048 };
+    },
+    "guests:list": () => {
+      calls.push(["guests:list", []]);
+      return [];
+    },
+    "guests:plan": async (guest, memory) => {
+      calls.push(["guests:plan", [guest, memory]]);
+      return { guest, memory } as unknown as BootPlan;
+    },
+    "firmware:get": () => {
+      calls.push(["firmware:get", []]);
+      return { bios: { url: "/bios", size: 1 }, vgaBios: { url: "/vga", size: 1 } };
+    },
+    "sessions:open": (guest) => {
+      calls.push(["sessions:open", [guest]]);
+      return session(`s-${guest}`);
+    },
+    "sessions:report": (id, state, reason) => {
+      calls.push(["sessions:report", [id, state, reason]]);
+      return { id, guest: "tiny", state, reason };
+    },
+    "sessions:close": (id) => {
+      calls.push(["sessions:close", [id]]);
+      throw new Error(`no session ${id}`);
+    },
+    "sessions:list": async () => {
+      calls.push(["sessions:list", []]);
+      throw new Error("list failed");
+    },
+  };
+  return { handlers, calls };
+}
+
+describe("dispatch", () => {
+  it("calls the named handler, and only it, with the checked arguments", async () => {
+    const { handlers, calls } = recordingHandlers();
+    await expect(dispatch(handlers, "guests:plan", ["tiny", 96])).resolves.toEqual({ guest: "tiny", memory: 96 });
+    expect(calls).toEqual([["guests:plan", ["tiny", 96]]]);
+
+    await expect(dispatch(handlers, "sessions:report", ["s1", "failed", "boom"])).resolves.toEqual({
+      id: "s1",
+      guest: "tiny",
+      state: "failed",
+      reason: "boom",
+    });
+    expect(calls[1]).toEqual(["sessions:report", ["s1", "failed", "boom"]]);
+    expect(calls).toHaveLength(2);
+  });
+
+  it("rejects with a ContractError and runs no handler when the check fails", async () => {
+    const { handlers, calls } = recordingHandlers();
+    await expect(dispatch(handlers, "guests:plan", ["tiny", Number.NaN])).rejects.toBeInstanceOf(ContractError);
+    await expect(dispatch(handlers, "__proto__", [])).rejects.toBeInstanceOf(ContractError);
+    await expect(dispatch(handlers, "sessions:open", "tiny")).rejects.toBeInstanceOf(ContractError);
+    expect(calls).toEqual([]);
+  });
+
+  it("turns a handler's thrown error into a rejection with that error", async () => {
+    const { handlers, calls } = recordingHandlers();
+    await expect(dispatch(handlers, "sessions:close", ["s9"])).rejects.toThrow("no session s9");
+    await expect(dispatch(handlers, "sessions:list", [])).rejects.toThrow("list failed");
+    expect(calls.map(([name]) => name)).toEqual(["sessions:close", "sessions:list"]);
+  });
+});

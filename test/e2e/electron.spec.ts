@@ -1,0 +1,42 @@
+// The Electron app, where its binary exists. The binary is downloaded by Electron's install
+// script from outside the npm registry; where it is absent (as on machines that reach only the
+// npm registry) or there is no display, these tests are skipped and say why.
+import { _electron as electron } from "@playwright/test";
+import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
+import { test, expect, root } from "./fixtures.js";
+
+function electronBinary(): string | undefined {
+  try {
+    const path = createRequire(import.meta.url)("electron") as unknown;
+    return typeof path === "string" && existsSync(path) ? path : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const binary = electronBinary();
+const display = Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY);
+
+test.describe("Electron app", () => {
+  test.skip(!binary, "Electron's binary is not installed: it is downloaded from outside the npm registry, which this machine cannot reach");
+  test.skip(!display, "no display: run under xvfb-run to test the Electron window");
+
+  test("opens the sandboxed page and boots tiny from the library", async () => {
+    const args = [root];
+    if (process.getuid?.() === 0) args.unshift("--no-sandbox");
+    const app = await electron.launch({ executablePath: binary!, args });
+    const page = await app.firstWindow();
+    await expect(page.getByRole("button", { name: /Tiny Linux/ })).toBeVisible();
+    expect(await page.evaluate(() => typeof (globalThis as { require?: unknown }).require)).toBe("undefined");
+    const prefs = await app.evaluate(({ BrowserWindow }) => {
+      const p = BrowserWindow.getAllWindows()[0]!.webContents.getLastWebPreferences();
+      return { sandbox: p?.sandbox, contextIsolation: p?.contextIsolation, nodeIntegration: p?.nodeIntegration };
+    });
+    expect(prefs).toEqual({ sandbox: true, contextIsolation: true, nodeIntegration: false });
+    await page.getByRole("button", { name: "Start" }).click();
+    await expect(page.getByTestId("guest-state")).toHaveText("running", { timeout: 120_000 });
+    await expect(page.getByTestId("guest-screen")).toContainText("tiny:/#");
+    await app.close();
+  });
+});

@@ -1,0 +1,40 @@
+// A web shell per test worker, started the way a user starts it (`unmachine serve --no-open`),
+// with its own data folder so its console logs can be read back.
+import { test as base } from "@playwright/test";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const root = resolve(import.meta.dirname, "../..");
+
+export interface Served {
+  url: string;
+  dataDir: string;
+}
+
+export const test = base.extend<object, { served: Served }>({
+  served: [
+    async ({}, use) => {
+      const dataDir = mkdtempSync(join(tmpdir(), "unmachine-e2e-"));
+      const child: ChildProcess = spawn(process.execPath, [join(root, "bin/unmachine.js"), "serve", "--no-open"], {
+        env: { ...process.env, UNMACHINE_DATA: dataDir },
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      const url = await new Promise<string>((resolveUrl, reject) => {
+        let out = "";
+        child.stdout!.on("data", (chunk: Buffer) => {
+          out += chunk.toString();
+          const m = /http:\/\/127\.0\.0\.1:\d+\/\?token=\w+/.exec(out);
+          if (m) resolveUrl(m[0]);
+        });
+        child.on("exit", (code) => reject(new Error(`unmachine serve exited with ${code}`)));
+      });
+      await use({ url, dataDir });
+      child.kill("SIGTERM");
+    },
+    { scope: "worker" },
+  ],
+});
+
+export { expect } from "@playwright/test";

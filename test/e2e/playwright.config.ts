@@ -1,0 +1,21 @@
+// End-to-end tests: Debian's Chromium (never a downloaded browser) against the web shell,
+// and the Electron app where its binary exists.
+import { defineConfig } from "@playwright/test";
+
+export default defineConfig({
+  testDir: ".",
+  testMatch: "*.spec.ts",
+  outputDir: "../../test-results/e2e",
+  timeout: 180_000,
+  expect: { timeout: 20_000 },
+  workers: 1,
+  reporter: [["list"]],
+  use: {
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    launchOptions: {
+      executablePath: "/usr/bin/chromium",
+      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    },
+  },
+});

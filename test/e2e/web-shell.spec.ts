@@ -1,0 +1,84 @@
+// The web shell in Debian's Chromium, as a user sees it: start `tiny` from the library, see
+// its shell prompt on the screen and in the serial console, type into both, stop it, and drop
+// images on the window (a kernel boots; random bytes get a clear message).
+import { readdirSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { test, expect, root } from "./fixtures.js";
+import type { Page } from "@playwright/test";
+
+const cache = process.env.UNMACHINE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "unmachine");
+
+async function dropFile(page: Page, name: string, bytes: Buffer): Promise<void> {
+  await page.evaluate(
+    ({ name, b64 }) => {
+      const raw = atob(b64);
+      const data = new Uint8Array(raw.length);
+      for (let i = 0; i < raw.length; i++) data[i] = raw.charCodeAt(i);
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([data], name));
+      window.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, cancelable: true }));
+      window.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, cancelable: true }));
+    },
+    { name, b64: bytes.toString("base64") },
+  );
+}
+
+test("starts tiny and shows its shell on the screen and in the serial console", async ({ page, served }) => {
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(served.url);
+  await expect(page.getByRole("button", { name: /Tiny Linux/ })).toBeVisible();
+  await expect(page.getByText(/MiB free of \d+ MiB/)).toBeVisible();
+
+  // The page has no Node access.
+  expect(await page.evaluate(() => [typeof (globalThis as { require?: unknown }).require, typeof (globalThis as { process?: unknown }).process])).toEqual(["undefined", "undefined"]);
+
+  await page.getByRole("button", { name: "Start" }).click();
+  await expect(page.getByTestId("guest-state")).toHaveText("booting");
+  await expect(page.getByTestId("guest-state")).toHaveText("running", { timeout: 120_000 });
+  await expect(page.getByTestId("guest-ram")).toHaveText("RAM 128 MiB");
+
+  const screen = page.getByTestId("guest-screen");
+  const console = page.getByTestId("serial-console");
+  await expect(screen).toContainText("tiny:/#");
+  await expect(console).toContainText("tiny:/#");
+
+  // Typed into the serial console, answered by the guest.
+  await console.click();
+  await page.keyboard.type("uname -m\n");
+  await expect(console).toContainText("i686");
+
+  // Typed on the focused screen, answered on the screen.
+  await screen.click();
+  await page.keyboard.type("echo $((6*7))-on-screen\n");
+  await expect(screen).toContainText("42-on-screen");
+
+  await page.screenshot({ path: join(root, "test-results", "e2e", "web-shell-tiny.png") });
+
+  // The console reached the host through its pipe: the host's log has the guest's prompt.
+  const logs = readdirSync(join(served.dataDir, "logs")).filter((f) => f.startsWith("tiny-"));
+  expect(logs.length).toBeGreaterThan(0);
+  expect(readFileSync(join(served.dataDir, "logs", logs[0]!), "utf8")).toContain("i686");
+
+  await page.getByRole("button", { name: "Stop" }).click();
+  await expect(page.getByTestId("guest-state")).toHaveText("stopped");
+  expect(errors).toEqual([]);
+});
+
+test("a dropped kernel boots; dropped noise gets a clear message and nothing starts", async ({ page, served }) => {
+  await page.goto(served.url);
+  await expect(page.getByRole("button", { name: /Tiny Linux/ })).toBeVisible();
+
+  const noise = Buffer.alloc(300_000);
+  for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
+  await dropFile(page, "holiday-photos.img", noise);
+  await expect(page.getByRole("status")).toContainText("holiday-photos.img: not a disk image or kernel this can boot");
+  await expect(page.getByTestId("guest-state")).toHaveText("stopped");
+
+  await dropFile(page, "my-kernel", readFileSync(join(cache, "guests", "tiny", "vmlinuz")));
+  await expect(page.getByRole("status")).toContainText("my-kernel: Linux kernel");
+  await expect(page.getByTestId("serial-console")).toContainText("Linux version", { timeout: 90_000 });
+  await page.getByRole("button", { name: "Stop" }).click();
+  await expect(page.getByTestId("guest-state")).toHaveText("stopped");
+});

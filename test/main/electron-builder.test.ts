@@ -1,0 +1,36 @@
+// electron-builder.yml checked by electron-builder's own configuration validator (its JSON
+// schema plus its deprecation checks), since the packager itself cannot run here; and the
+// files it packages must exist after a build.
+import { describe, expect, it } from "vitest";
+import { createRequire } from "node:module";
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { load as loadYaml } from "js-yaml";
+
+const root = resolve(import.meta.dirname, "../..");
+const require = createRequire(import.meta.url);
+const { validateConfiguration } = require("app-builder-lib/out/util/config/config.js") as {
+  validateConfiguration(config: unknown, logger: unknown): Promise<void>;
+};
+const { DebugLogger } = require("builder-util") as { DebugLogger: new (enabled: boolean) => unknown };
+
+const config = loadYaml(readFileSync(resolve(root, "electron-builder.yml"), "utf8")) as Record<string, unknown>;
+
+describe("electron-builder.yml", () => {
+  it("passes electron-builder's configuration schema", async () => {
+    await expect(validateConfiguration(structuredClone(config), new DebugLogger(false))).resolves.toBeUndefined();
+  });
+
+  it("is really checked: a wrong field is refused by the same validator", async () => {
+    await expect(validateConfiguration({ ...structuredClone(config), linux: { target: 42, nonsense: true } }, new DebugLogger(false))).rejects.toThrow(/configuration/i);
+  });
+
+  it("packages AppImage and deb, with the firmware and default guest as resources", () => {
+    expect((config.linux as { target: string[] }).target).toEqual(["AppImage", "deb"]);
+    expect(config.extraResources).toEqual([expect.objectContaining({ from: "build/resources/unmachine", to: "unmachine" })]);
+    expect(existsSync(resolve(root, (config.linux as { icon: string }).icon))).toBe(true);
+    const pkg = JSON.parse(readFileSync(resolve(root, "package.json"), "utf8")) as { main: string };
+    expect(pkg.main).toBe("dist/main/electron/main.js");
+    expect(existsSync(resolve(root, "main/electron/main.ts"))).toBe(true);
+  });
+});
