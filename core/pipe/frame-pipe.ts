@@ -107,7 +107,7 @@ export function createPipePair(): [FramePipe, FramePipe] {
 
 /** Minimal shape of a MessagePort, in a worker, a page or Electron. */
 export interface PortLike {
-  postMessage(message: unknown, transfer?: ArrayBuffer[]): void;
+  postMessage(message: unknown, transfer: ArrayBuffer[]): void;
   close(): void;
   start?(): void;
 }
@@ -124,7 +124,7 @@ export function portPipe(port: PortLike): CarrierPipe {
     },
     () => {
       try {
-        port.postMessage(null);
+        port.postMessage(null, []);
       } finally {
         port.close();
       }

@@ -14,6 +14,7 @@ export const APP_ORIGIN = `${SCHEME}://app`;
 export const PAGE_CSP = [
   "default-src 'self'",
   "script-src 'self' 'wasm-unsafe-eval'",
+  "worker-src 'self' blob:",
   "style-src 'self' 'unsafe-inline'",
   "img-src 'self' data: blob:",
   `connect-src 'self' ${SCHEME}://media ${SCHEME}://firmware`,

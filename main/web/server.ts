@@ -94,6 +94,7 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
     "content-security-policy": [
       "default-src 'self'",
       "script-src 'self' 'wasm-unsafe-eval'",
+      "worker-src 'self' blob:",
       "style-src 'self' 'unsafe-inline'",
       "img-src 'self' data: blob:",
       "connect-src 'self' ws://127.0.0.1:* ",

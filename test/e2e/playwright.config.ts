@@ -9,7 +9,7 @@ export default defineConfig({
   timeout: 180_000,
   expect: { timeout: 20_000 },
   workers: 1,
-  reporter: [["list"]],
+  reporter: [["list"], ["json", { outputFile: "../../test-results/e2e.json" }]],
   use: {
     headless: true,
     viewport: { width: 1280, height: 900 },

@@ -1,0 +1,257 @@
+// FramePipes: one send is one frame on the far side, in order, never merged or split, and
+// closing one end is seen by the other. Checked in memory and over a real MessageChannel.
+
+import { describe, expect, it } from "vitest";
+import {
+  createPipePair,
+  isPipeService,
+  portMessageToFrame,
+  portPipe,
+  type CarrierPipe,
+  type FramePipe,
+} from "../../../core/pipe/frame-pipe.js";
+
+/** Lets queued microtasks and one turn of the event loop run. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    const poll = (): void => {
+      if (check()) resolve();
+      else if (Date.now() - start > ms) reject(new Error(`timed out waiting for ${what}`));
+      else setTimeout(poll, 5);
+    };
+    poll();
+  });
+}
+
+function collect(pipe: FramePipe): Uint8Array[] {
+  const frames: Uint8Array[] = [];
+  pipe.onFrame((frame) => frames.push(frame));
+  return frames;
+}
+
+/** Frame i: a varying size (zero included) and content that says which frame it is. */
+function frameOf(i: number): Uint8Array {
+  const size = (i * 37) % 301;
+  const frame = new Uint8Array(size);
+  for (let j = 0; j < size; j++) frame[j] = (i + j * 7) & 0xff;
+  return frame;
+}
+
+describe("createPipePair", () => {
+  it("delivers each send as exactly one frame, in order, both ways", async () => {
+    const [a, b] = createPipePair();
+    const atB = collect(b);
+    const atA = collect(a);
+    for (let i = 0; i < 1000; i++) a.send(frameOf(i));
+    for (let i = 0; i < 10; i++) b.send(frameOf(i + 5000));
+    await settle();
+    expect(atB).toHaveLength(1000);
+    atB.forEach((frame, i) => expect(frame, `frame ${i}`).toEqual(frameOf(i)));
+    expect(atA).toHaveLength(10);
+    atA.forEach((frame, i) => expect(frame).toEqual(frameOf(i + 5000)));
+  });
+
+  it("keeps frames sent before the far side subscribes and hands them over on subscribe", async () => {
+    const [a, b] = createPipePair();
+    a.send(Uint8Array.of(1));
+    a.send(Uint8Array.of(2, 2));
+    await settle();
+    const frames: Uint8Array[] = [];
+    b.onFrame((frame) => frames.push(frame));
+    expect(frames).toEqual([Uint8Array.of(1), Uint8Array.of(2, 2)]);
+    a.send(Uint8Array.of(3));
+    await settle();
+    expect(frames).toEqual([Uint8Array.of(1), Uint8Array.of(2, 2), Uint8Array.of(3)]);
+  });
+
+  it("delivers what was sent, not what the sender's buffer holds later", async () => {
+    const [a, b] = createPipePair();
+    const frames = collect(b);
+    const buffer = Uint8Array.of(1, 2, 3, 4);
+    a.send(buffer);
+    buffer.fill(9);
+    a.send(buffer.subarray(1, 3));
+    await settle();
+    expect(frames).toEqual([Uint8Array.of(1, 2, 3, 4), Uint8Array.of(9, 9)]);
+  });
+
+  it("tells the other side when one side is disposed, after the frames sent before it", async () => {
+    const [a, b] = createPipePair();
+    const events: string[] = [];
+    b.onFrame((frame) => events.push(`frame ${frame.length}`));
+    b.onClose(() => events.push("close"));
+    a.send(new Uint8Array(3));
+    a.dispose();
+    expect(a.closed).toBe(true);
+    await settle();
+    expect(b.closed).toBe(true);
+    expect(events).toEqual(["frame 3", "close"]);
+  });
+
+  it("ignores sends after close, on either side", async () => {
+    const [a, b] = createPipePair();
+    const atA = collect(a);
+    const atB = collect(b);
+    a.dispose();
+    a.send(Uint8Array.of(1));
+    await settle();
+    b.send(Uint8Array.of(2));
+    await settle();
+    expect(atA).toEqual([]);
+    expect(atB).toEqual([]);
+  });
+
+  it("runs an onClose listener added after the close", async () => {
+    const [a, b] = createPipePair();
+    b.dispose();
+    await settle();
+    let closed = false;
+    a.onClose(() => (closed = true));
+    await settle();
+    expect(closed).toBe(true);
+  });
+
+  it("stops delivering to a listener once its subscription is disposed", async () => {
+    const [a, b] = createPipePair();
+    const frames: Uint8Array[] = [];
+    const sub = b.onFrame((frame) => frames.push(frame));
+    a.send(Uint8Array.of(1));
+    await settle();
+    sub.dispose();
+    a.send(Uint8Array.of(2));
+    await settle();
+    expect(frames).toEqual([Uint8Array.of(1)]);
+  });
+});
+
+describe("portMessageToFrame", () => {
+  it("reads null as the end of the pipe", () => {
+    expect(portMessageToFrame(null)).toBe("end");
+  });
+
+  it("passes a Uint8Array through and wraps an ArrayBuffer", () => {
+    const bytes = Uint8Array.of(1, 2, 3);
+    expect(portMessageToFrame(bytes)).toBe(bytes);
+    const frame = portMessageToFrame(Uint8Array.of(4, 5).buffer);
+    expect(frame).toBeInstanceOf(Uint8Array);
+    expect(frame).toEqual(Uint8Array.of(4, 5));
+  });
+
+  it("ignores anything else", () => {
+    for (const data of [undefined, "text", 42, {}, [1, 2], new Uint16Array(2), { data: Uint8Array.of(1) }]) {
+      expect(portMessageToFrame(data)).toBeUndefined();
+    }
+  });
+});
+
+describe("portPipe", () => {
+  function fakePort() {
+    const posted: unknown[] = [];
+    let closes = 0;
+    const port = {
+      postMessage: (message: unknown) => void posted.push(message),
+      close: () => void closes++,
+    };
+    return { port, posted, closes: () => closes };
+  }
+
+  it("posts a copy of each frame, says goodbye with null and closes the port on dispose", () => {
+    const { port, posted, closes } = fakePort();
+    const pipe = portPipe(port);
+    pipe.send(Uint8Array.of(1, 2));
+    pipe.dispose();
+    expect(posted).toEqual([Uint8Array.of(1, 2), null]);
+    expect(closes()).toBe(1);
+  });
+
+  it("posts nothing after it is closed, by dispose or by the far side's end", () => {
+    const first = fakePort();
+    const disposed = portPipe(first.port);
+    disposed.dispose();
+    disposed.send(Uint8Array.of(1));
+    disposed.dispose();
+    expect(first.posted).toEqual([null]);
+    expect(first.closes()).toBe(1);
+
+    const second = fakePort();
+    const ended = portPipe(second.port);
+    ended.end();
+    ended.send(Uint8Array.of(1));
+    expect(second.posted).toEqual([]);
+    expect(ended.closed).toBe(true);
+  });
+});
+
+describe("portPipe over a MessageChannel", () => {
+  /** Wires a port to its pipe as the runtimes do: onmessage -> deliver / end. */
+  function wired(port: MessagePort): CarrierPipe {
+    const pipe = portPipe(port);
+    port.onmessage = (event: MessageEvent) => {
+      const frame = portMessageToFrame(event.data);
+      if (frame === "end") pipe.end();
+      else if (frame) pipe.deliver(frame);
+    };
+    return pipe;
+  }
+
+  it("carries frames both ways, one send per frame, in order", async () => {
+    const channel = new MessageChannel();
+    const a = wired(channel.port1);
+    const b = wired(channel.port2);
+    const atA = collect(a);
+    const atB = collect(b);
+    try {
+      for (let i = 0; i < 200; i++) a.send(frameOf(i));
+      b.send(Uint8Array.of(7, 7, 7));
+      await until(() => atB.length === 200 && atA.length === 1, "frames");
+      atB.forEach((frame, i) => expect(frame, `frame ${i}`).toEqual(frameOf(i)));
+      expect(atA).toEqual([Uint8Array.of(7, 7, 7)]);
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  });
+
+  it("leaves the sender's buffer usable and sends only a view's bytes", async () => {
+    const channel = new MessageChannel();
+    const a = wired(channel.port1);
+    const b = wired(channel.port2);
+    const atB = collect(b);
+    try {
+      const buffer = Uint8Array.of(0, 1, 2, 3, 4, 5);
+      a.send(buffer.subarray(2, 4));
+      expect(buffer.byteLength).toBe(6);
+      expect(buffer).toEqual(Uint8Array.of(0, 1, 2, 3, 4, 5));
+      await until(() => atB.length === 1, "frame");
+      expect(atB[0]).toEqual(Uint8Array.of(2, 3));
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  });
+
+  it("tells the far side when one side is disposed", async () => {
+    const channel = new MessageChannel();
+    const a = wired(channel.port1);
+    const b = wired(channel.port2);
+    let closed = false;
+    b.onClose(() => (closed = true));
+    a.dispose();
+    expect(a.closed).toBe(true);
+    await until(() => closed, "close");
+    expect(b.closed).toBe(true);
+    b.dispose();
+  });
+});
+
+describe("isPipeService", () => {
+  it("knows the console service and nothing else", () => {
+    expect(isPipeService("console")).toBe(true);
+    for (const value of ["Console", "9p", "", null, 1, "__proto__"]) expect(isPipeService(value)).toBe(false);
+  });
+});

@@ -1,0 +1,116 @@
+// The tiny guest booting for real in v86 (a Node worker), asserting on what the guest itself
+// prints: through the headless runner, and through the CLI as a user runs it.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn, spawnSync } from "node:child_process";
+import { createReadStream, createWriteStream } from "node:fs";
+import { resolve } from "node:path";
+import { GuestLibrary } from "../../main/guests/library.js";
+import { HeadlessGuest } from "../../main/headless/runner.js";
+import type { MachineSpecFiles } from "../../main/headless/machine-files.js";
+
+const bin = resolve(import.meta.dirname, "../../bin/unmachine.js");
+const library = new GuestLibrary();
+
+function tinyFiles(memory?: number): { files: MachineSpecFiles; prompt: string } {
+  const problem = library.problem("tiny");
+  if (problem) throw new Error(`${problem} — the test command builds it (npm test)`);
+  const { profile, firmware, media } = library.resolve("tiny");
+  return {
+    files: { memory: memory ?? profile.memory, cmdline: profile.cmdline!, acpi: profile.acpi, net: profile.net, bios: firmware.bios, vgaBios: firmware.vgaBios, media },
+    prompt: profile.prompt!,
+  };
+}
+
+function unmachine(args: string[], timeoutMs = 150_000): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: timeoutMs });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("tiny in a headless worker", () => {
+  let guest: HeadlessGuest;
+
+  beforeAll(async () => {
+    const { files, prompt } = tinyFiles();
+    guest = new HeadlessGuest(files, { prompt });
+    await guest.waitForShell(120_000);
+  });
+  afterAll(async () => {
+    await guest.stop();
+    guest.dispose();
+  });
+
+  it("is an i686 Linux with its shell prompt on serial and on the VGA screen", async () => {
+    expect(await guest.exec("uname -m", 30_000)).toEqual({ output: "i686\n", status: 0 });
+    expect(guest.transcript).toMatch(/tiny:\/# $/);
+    await guest.waitForText(/tiny:\/#/, 10_000);
+    expect(guest.screen).toContain("tiny:/#");
+  });
+
+  it("returns a command's exact output and exit status", async () => {
+    expect(await guest.exec("printf 'one\\ntwo \"quoted\" $HOME\\n'; exit 0", 30_000)).toEqual({ output: 'one\ntwo "quoted" $HOME\n', status: 0 });
+    expect((await guest.exec("sh -c 'echo failing >&2; exit 7'", 30_000))).toEqual({ output: "failing\n", status: 7 });
+    const long = "x".repeat(3000);
+    expect(await guest.exec(`echo ${long} | wc -c`, 30_000)).toEqual({ output: "3001\n", status: 0 });
+  });
+
+  it("has the paravirtual drivers the host services need", async () => {
+    const { output } = await guest.exec("ls /sys/bus/virtio/drivers", 30_000);
+    for (const driver of ["9pnet_virtio", "virtio_net", "virtio_console", "virtio_balloon"]) expect(output).toContain(driver);
+    expect((await guest.exec("grep -c 9p /proc/filesystems", 30_000)).output.trim()).not.toBe("0");
+  });
+
+  it("gets the RAM it was given", async () => {
+    const kb = Number((await guest.exec("awk '/MemTotal/ {print $2}' /proc/meminfo", 30_000)).output);
+    expect(kb).toBeGreaterThan(100 * 1024);
+    expect(kb).toBeLessThanOrEqual(128 * 1024);
+  });
+});
+
+describe("unmachine run tiny", () => {
+  it("--exec prints exactly the command's output and exits with its status", () => {
+    const r = unmachine(["run", "tiny", "--headless", "--exec", "uname -m"]);
+    expect(r.stdout).toBe("i686\n");
+    expect(r.status).toBe(0);
+    const failing = unmachine(["run", "tiny", "--headless", "--exec", "ls /no/such/dir"]);
+    expect(failing.status).not.toBe(0);
+    expect(failing.stdout).toMatch(/No such file or directory/);
+  });
+
+  it("--memory gives the guest more RAM", () => {
+    const r = unmachine(["run", "tiny", "--memory", "256", "--headless", "--exec", "awk '/MemTotal/ {print $2}' /proc/meminfo"]);
+    expect(r.status).toBe(0);
+    expect(Number(r.stdout)).toBeGreaterThan(230 * 1024);
+  });
+
+  it("--until exits 0 on a match and 1 with the last screen on a timeout", () => {
+    const ok = unmachine(["run", "tiny", "--headless", "--until", "tiny:/# ", "--timeout", "120"]);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toBe("tiny:/# \n");
+    const timeout = unmachine(["run", "tiny", "--headless", "--until", "words the guest never prints", "--timeout", "6"]);
+    expect(timeout.status).toBe(1);
+    expect(timeout.stderr).toMatch(/timed out after 6 s waiting for/);
+    expect(timeout.stderr).toMatch(/--- last screen ---/);
+  });
+
+  it("--pty exposes the console on a host PTY that a terminal program can use", async () => {
+    const child = spawn(process.execPath, [bin, "run", "tiny", "--pty"], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      const path = await new Promise<string>((resolvePath, reject) => {
+        child.stdout.once("data", (d: Buffer) => resolvePath(d.toString().trim()));
+        child.once("exit", (code) => reject(new Error(`exited ${code}`)));
+      });
+      expect(path).toMatch(/^\/dev\/pts\/\d+$/);
+      const reader = createReadStream(path);
+      const writer = createWriteStream(path);
+      let seen = "";
+      reader.on("data", (d) => (seen += d.toString()));
+      await expect.poll(() => seen, { timeout: 120_000, interval: 500 }).toMatch(/tiny:\/# /);
+      writer.write("echo pty-$((40+2))\r");
+      await expect.poll(() => seen, { timeout: 30_000, interval: 200 }).toContain("pty-42");
+      reader.destroy();
+      writer.destroy();
+    } finally {
+      child.kill("SIGINT");
+    }
+  });
+});
