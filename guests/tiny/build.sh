@@ -292,7 +292,7 @@ download() { # download PACKAGE...
   done
 }
 
-cached() { [ -s "$(deb_path "$1")" ] && echo ", cached" || true; }
+cached() { if [ -s "$(deb_path "$1")" ]; then echo ", cached"; fi; }
 
 step "Downloading $KPKG ($(mib "${SIZE[$KPKG]}")$(cached "$KPKG")), busybox-static ($(mib "${SIZE[busybox-static]}")$(cached busybox-static)), seabios ($(mib "${SIZE[seabios]}")$(cached seabios))…"
 download "$KPKG" busybox-static seabios
@@ -452,13 +452,13 @@ APPLETS=$(tr '\0' '\n' <"$BUSYBOX" | awk '
 for a in "${REQUIRED_APPLETS[@]}"; do
   grep -qx -- "$a" <<<"$APPLETS" || die "busybox-static has no '$a' applet"
 done
-APPLETS=$(grep -vx busybox <<<"$APPLETS")
-n_applets=$(wc -l <<<"$APPLETS")
+mapfile -t APPLET_LIST < <(grep -vx busybox <<<"$APPLETS")
+n_applets=${#APPLET_LIST[@]}
 if command -v perl >/dev/null 2>&1; then
   # One process instead of one ln per applet.
-  (cd "$ROOT/bin" && perl -e 'for (@ARGV) { symlink("busybox", $_) or die "symlink $_: $!\n" }' $APPLETS)
+  (cd "$ROOT/bin" && perl -e 'for (@ARGV) { symlink("busybox", $_) or die "symlink $_: $!\n" }' "${APPLET_LIST[@]}")
 else
-  while IFS= read -r a; do ln -s busybox "$ROOT/bin/$a"; done <<<"$APPLETS"
+  for a in "${APPLET_LIST[@]}"; do ln -s busybox "$ROOT/bin/$a"; done
 fi
 # One folder for every program: /sbin, /usr/bin and /usr/sbin all point at /bin.
 ln -s bin "$ROOT/sbin"
