@@ -3,6 +3,10 @@
 // and offers what the CLI and the vm tests need: wait for text, run a command, stop.
 
 import { Worker, MessageChannel } from "node:worker_threads";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { appRoot } from "../paths.js";
 import { CarrierPipe, portMessageToFrame, portPipe } from "../../core/pipe/frame-pipe.js";
 import { Emitter, type Disposable } from "../../core/disposable.js";
 import { execLines, ExecReader, stripAnsi, type ExecResult } from "../../core/console/serial-exec.js";
@@ -10,6 +14,12 @@ import type { MachineSpecFiles } from "./machine-files.js";
 import type { FromWorker, ToWorker, WorkerInit } from "./protocol.js";
 
 const TRANSCRIPT_LIMIT = 256 * 1024;
+
+/** The compiled worker: beside this file in dist/, or in dist/ when this runs from source (tests). */
+function workerPath(): string {
+  const beside = fileURLToPath(new URL("./worker.js", import.meta.url));
+  return existsSync(beside) ? beside : join(appRoot, "dist", "main", "headless", "worker.js");
+}
 
 export class GuestFaultError extends Error {
   override name = "GuestFaultError";
@@ -48,7 +58,7 @@ export class HeadlessGuest implements Disposable {
       consolePort: channel.port2,
     };
     if (options.prompt !== undefined) init.prompt = options.prompt;
-    this.#worker = new Worker(new URL("./worker.js", import.meta.url), {
+    this.#worker = new Worker(workerPath(), {
       workerData: init,
       transferList: [channel.port2],
       stdout: true,

@@ -79,7 +79,8 @@ describe("unmachine run tiny", () => {
   it("--memory gives the guest more RAM", () => {
     const r = unmachine(["run", "tiny", "--memory", "256", "--headless", "--exec", "awk '/MemTotal/ {print $2}' /proc/meminfo"]);
     expect(r.status).toBe(0);
-    expect(Number(r.stdout)).toBeGreaterThan(230 * 1024);
+    // The kernel keeps some for itself: of 128 MiB the guest sees ~112, of 256 ~222.
+    expect(Number(r.stdout)).toBeGreaterThan(200 * 1024);
   });
 
   it("--until exits 0 on a match and 1 with the last screen on a timeout", () => {
@@ -104,6 +105,8 @@ describe("unmachine run tiny", () => {
       const writer = createWriteStream(path);
       let seen = "";
       reader.on("data", (d) => (seen += d.toString()));
+      reader.on("error", () => {}); // EIO once the guest is gone
+      writer.on("error", () => {});
       await expect.poll(() => seen, { timeout: 120_000, interval: 500 }).toMatch(/tiny:\/# /);
       writer.write("echo pty-$((40+2))\r");
       await expect.poll(() => seen, { timeout: 30_000, interval: 200 }).toContain("pty-42");
