@@ -25,7 +25,7 @@ export function execLines(command: string, id: string): string[] {
   }
   if (lines.length === 0) lines.push(" _um=''\n");
   lines.push(
-    ` printf '\\036UMB${id}\\036'; eval "$(echo "$_um" | base64 -d)" </dev/null; printf '\\036UME${id}:%d\\036\\n' $?\n`,
+    ` printf '\\036UMB${id}\\036'; (eval "$(echo "$_um" | base64 -d)") </dev/null; printf '\\036UME${id}:%d\\036\\n' $?\n`,
   );
   return lines;
 }
