@@ -41,7 +41,7 @@ describe("tiny in a headless worker", () => {
 
   it("is an i686 Linux with its shell prompt on serial and on the VGA screen", async () => {
     expect(await guest.exec("uname -m", 30_000)).toEqual({ output: "i686\n", status: 0 });
-    expect(guest.transcript).toMatch(/tiny:\/# $/);
+    expect(guest.transcript).toContain("tiny:/# ");
     await guest.waitForText(/tiny:\/#/, 10_000);
     expect(guest.screen).toContain("tiny:/#");
   });
