@@ -2,8 +2,9 @@
 // prints: through the headless runner, and through the CLI as a user runs it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
-import { createReadStream, createWriteStream } from "node:fs";
-import { resolve } from "node:path";
+import { createReadStream, createWriteStream, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { GuestLibrary } from "../../main/guests/library.js";
 import { HeadlessGuest } from "../../main/headless/runner.js";
 import type { MachineSpecFiles } from "../../main/headless/machine-files.js";
@@ -91,6 +92,21 @@ describe("unmachine run tiny", () => {
     expect(timeout.status).toBe(1);
     expect(timeout.stderr).toMatch(/timed out after 6 s waiting for/);
     expect(timeout.stderr).toMatch(/--- last screen ---/);
+  });
+
+  it("a guest that makes the emulator fault gets one clear message and exit 1, not a trace or a hang", () => {
+    // A multiboot kernel whose a.out header asks to be loaded far outside the guest's RAM.
+    const header = Buffer.alloc(4096 + 32, 0x90);
+    const magic = 0x1badb002;
+    const flags = 0x00010003;
+    [magic, flags, (-(magic + flags)) >>> 0, 0, 0xf0000000, 0xf0100000, 0xf0200000, 0xf0000020].forEach((v, i) => header.writeUInt32LE(v, i * 4));
+    const path = join(mkdtempSync(join(tmpdir(), "unmachine-fault-")), "broken-kernel.bin");
+    writeFileSync(path, header);
+    const r = unmachine(["run", path, "--headless", "--until", "never printed", "--timeout", "60"], 90_000);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^unmachine: broken-kernel\.bin: the emulator stopped on a fault: /m);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(r.stderr).not.toMatch(/timed out/);
   });
 
   it("--pty exposes the console on a host PTY that a terminal program can use", async () => {
