@@ -3,29 +3,18 @@
 // when its binary works; otherwise the web shell, which opens Chromium in app mode when a
 // display exists and otherwise prints the page's address. The first run builds `tiny`.
 import { spawn, spawnSync } from "node:child_process";
-import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
-
-const require = createRequire(import.meta.url);
 const run = (cmd, args, opts = {}) => spawnSync(cmd, args, { stdio: "inherit", ...opts }).status ?? 1;
 
 if (run("bash", ["scripts/system-deps.sh", "start"]) !== 0) process.exit(1);
 if (run("npm", ["run", "build", "--silent"]) !== 0) process.exit(1);
 
-function electronBinary() {
-  try {
-    const path = require("electron");
-    return typeof path === "string" && existsSync(path) ? path : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-let electron = electronBinary();
+const { installedElectron } = await import("../dist/main/electron-binary.js");
+let electron = installedElectron();
 if (!electron && existsSync("node_modules/electron/install.js")) {
   // npm does not run Electron's download script by itself; try it once, quietly.
   const fetched = spawnSync(process.execPath, ["node_modules/electron/install.js"], { stdio: "ignore", timeout: 180_000 });
-  if (fetched.status === 0) electron = electronBinary();
+  if (fetched.status === 0) electron = installedElectron();
 }
 const display = Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY);
 

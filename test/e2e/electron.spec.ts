@@ -2,24 +2,14 @@
 // script from outside the npm registry; where it is absent (as on machines that reach only the
 // npm registry) or there is no display, these tests are skipped and say why.
 import { _electron as electron } from "@playwright/test";
-import { createRequire } from "node:module";
-import { existsSync } from "node:fs";
 import { test, expect, root } from "./fixtures.js";
+import { installedElectron, ELECTRON_ABSENT_REASON } from "../../main/electron-binary.js";
 
-function electronBinary(): string | undefined {
-  try {
-    const path = createRequire(import.meta.url)("electron") as unknown;
-    return typeof path === "string" && existsSync(path) ? path : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const binary = electronBinary();
+const binary = installedElectron();
 const display = Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY);
 
 test.describe("Electron app", () => {
-  test.skip(!binary, "Electron's binary is not installed: it is downloaded from outside the npm registry, which this machine cannot reach");
+  test.skip(!binary, ELECTRON_ABSENT_REASON);
   test.skip(!display, "no display: run under xvfb-run to test the Electron window");
 
   test("opens the sandboxed page and boots tiny from the library", async () => {
