@@ -41,7 +41,8 @@ export async function serveCommand(library: GuestLibrary, flags: ServeFlags): Pr
   const shell = await startWebShell({ library, port: flags.port, sessions: new HostSessions(join(dataDir(), "logs")) });
   process.stdout.write(`${shell.url}\n`);
   if (flags.open && !openAppWindow(shell.url)) {
-    process.stderr.write("No display or browser found: open the address above in a Chromium-based browser.\n");
+    const missing = process.env.DISPLAY ? "No Chromium found" : "No display";
+    process.stderr.write(`${missing}: open the address above in a Chromium-based browser.\n`);
   }
   await new Promise<void>((resolveStop) => {
     process.once("SIGINT", resolveStop);
