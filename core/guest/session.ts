@@ -8,18 +8,27 @@ import type { FramePipe } from "../pipe/frame-pipe.js";
 import { PromptWatcher } from "../console/serial-exec.js";
 import { TextScreen } from "../screen/text-screen.js";
 import type { Event as V86Event } from "v86";
+import { agentRelay, netRelay, type EmulatorBus, type ListenerHost } from "./relays.js";
 
 /** The part of v86's V86 class a session uses (so tests can drive a fake). */
 export interface EmulatorLike {
   add_listener<E extends keyof V86Event>(event: E, listener: (value: V86Event[E]) => void): void;
   remove_listener<E extends keyof V86Event>(event: E, listener: (value: V86Event[E]) => void): void;
   serial_send_bytes(port: number, data: Uint8Array): void;
+  /** v86's event bus (present on real V86 instances); needed for the NIC and agent relays. */
+  bus?: EmulatorBus;
 }
 
 export type GuestPhase = "booting" | "running";
 
 export interface GuestSessionOptions {
   console?: FramePipe;
+  /** Ethernet frames to and from the host's network (needs a NIC in the machine). */
+  net?: FramePipe;
+  /** The agent's bytes on virtio-console 0 (needs virtioConsole in the machine). */
+  agent?: FramePipe;
+  /** Other things the session owns and disposes with itself (the 9P relay, pipes). */
+  owns?: Disposable[];
   /** The guest's prompt (a regular expression): the session is "running" once it shows. */
   prompt?: string;
 }
@@ -70,6 +79,11 @@ export class GuestSession implements Disposable {
     } else {
       this.#listen("emulator-started", () => this.#setPhase("running"));
     }
+
+    const devices = emulator as unknown as ListenerHost;
+    if (options.net && emulator.bus) this.#store.add(netRelay(devices, emulator.bus, options.net));
+    if (options.agent && emulator.bus) this.#store.add(agentRelay(devices, emulator.bus, options.agent));
+    for (const owned of [options.net, options.agent, ...(options.owns ?? [])]) if (owned) this.#store.add(owned);
 
     if (this.#console) {
       const pipe = this.#console;

@@ -12,8 +12,11 @@ export interface FramePipe extends Disposable {
   readonly closed: boolean;
 }
 
-/** The services that may open a pipe, each a stream of frames of its own protocol. */
-export const PIPE_SERVICES = ["console"] as const;
+/**
+ * The services that may open a pipe, each a stream of frames of its own protocol: serial
+ * console bytes, whole 9P messages, whole Ethernet frames, agent (virtio-console) bytes.
+ */
+export const PIPE_SERVICES = ["console", "p9", "net", "agent"] as const;
 export type PipeService = (typeof PIPE_SERVICES)[number];
 
 export function isPipeService(value: unknown): value is PipeService {

@@ -19,6 +19,10 @@ export interface MachineSpec {
   vgaBios: V86Image;
   media: Partial<Record<MediaRole, V86Image>>;
   initialState?: V86Image;
+  /** Serves the guest's virtio-9p device (tag "host9p"): whole T-messages in, R-messages out. */
+  handle9p?: (request: Uint8Array, reply: (response: Uint8Array) => void) => void;
+  /** A virtio-console device for the guest agent (/dev/hvc0). */
+  virtioConsole?: boolean;
 }
 
 // v86's BootOrder values (v86.d.ts): 0x213 = CD, hard disk, floppy; 0x321 = floppy first.
@@ -49,6 +53,8 @@ export function buildV86Options(spec: MachineSpec): V86Options {
   if (spec.cmdline !== undefined) options.cmdline = spec.cmdline;
   if (spec.initialState) options.initial_state = spec.initialState;
   if (spec.net !== "none") options.net_device = { type: spec.net === "ne2k" ? "ne2k" : "virtio" };
+  if (spec.handle9p) options.filesystem = { handle9p: spec.handle9p };
+  if (spec.virtioConsole) options.virtio_console = { type: "none" };
   return options;
 }
 

@@ -3,11 +3,17 @@
 
 import type { MachineSpecFiles } from "./machine-files.js";
 
+/** Host services a headless guest can be given, each over a pipe of its own. */
+export const HEADLESS_SERVICES = ["p9", "net", "agent"] as const;
+export type HeadlessService = (typeof HEADLESS_SERVICES)[number];
+
 export interface WorkerInit {
   files: MachineSpecFiles;
   prompt?: string;
   /** How often the worker reports a changed text screen, in ms. */
   screenInterval: number;
+  /** The services the host serves; their ports travel beside the console's (see worker.ts). */
+  services: HeadlessService[];
 }
 
 export type ToWorker = { type: "stop" };

@@ -7,11 +7,12 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { appRoot } from "../paths.js";
-import { CarrierPipe, portMessageToFrame, portPipe } from "../../core/pipe/frame-pipe.js";
-import { Emitter, type Disposable } from "../../core/disposable.js";
+import type { CarrierPipe, FramePipe } from "../../core/pipe/frame-pipe.js";
+import { DisposableStore, Emitter, type Disposable } from "../../core/disposable.js";
+import { nodePortPipe } from "./node-port-pipe.js";
 import { execLines, ExecReader, stripAnsi, type ExecResult } from "../../core/console/serial-exec.js";
 import type { MachineSpecFiles } from "./machine-files.js";
-import type { FromWorker, ToWorker, WorkerInit } from "./protocol.js";
+import type { FromWorker, HeadlessService, ToWorker, WorkerInit } from "./protocol.js";
 
 const TRANSCRIPT_LIMIT = 256 * 1024;
 
@@ -31,6 +32,8 @@ export class GuestTimeoutError extends Error {
 export interface HeadlessOptions {
   prompt?: string;
   screenInterval?: number;
+  /** Host services to serve: each gets the host end of its pipe and returns what to dispose. */
+  services?: Partial<Record<HeadlessService, (pipe: FramePipe) => Disposable>>;
 }
 
 export type GuestEnd = { kind: "stopped" } | { kind: "fault"; message: string };
@@ -49,18 +52,31 @@ export class HeadlessGuest implements Disposable {
   ended: GuestEnd | undefined;
   readonly exited: Promise<GuestEnd>;
   #execCount = 0;
+  readonly #services = new DisposableStore();
 
   constructor(files: MachineSpecFiles, options: HeadlessOptions = {}) {
     const channel = new MessageChannel();
-    const init: WorkerInit & { consolePort: unknown } = {
+    const ports: Partial<Record<HeadlessService, unknown>> = {};
+    const transfer = [channel.port2];
+    for (const [service, attach] of Object.entries(options.services ?? {}) as [HeadlessService, (pipe: FramePipe) => Disposable][]) {
+      const { port1, port2 } = new MessageChannel();
+      const pipe = nodePortPipe(port1);
+      this.#services.add(pipe);
+      this.#services.add(attach(pipe));
+      ports[service] = port2;
+      transfer.push(port2);
+    }
+    const init: WorkerInit & { consolePort: unknown; ports: typeof ports } = {
       files,
       screenInterval: options.screenInterval ?? 100,
+      services: Object.keys(ports) as HeadlessService[],
       consolePort: channel.port2,
+      ports,
     };
     if (options.prompt !== undefined) init.prompt = options.prompt;
     this.#worker = new Worker(workerPath(), {
       workerData: init,
-      transferList: [channel.port2],
+      transferList: transfer,
       stdout: true,
       stderr: true,
     });
@@ -68,12 +84,7 @@ export class HeadlessGuest implements Disposable {
     this.#worker.stdout.resume();
     this.#worker.stderr.resume();
 
-    this.console = portPipe(channel.port1);
-    channel.port1.on("message", (data: unknown) => {
-      const frame = portMessageToFrame(data);
-      if (frame === "end") this.console.end();
-      else if (frame) this.console.deliver(frame);
-    });
+    this.console = nodePortPipe(channel.port1);
     this.console.onFrame((frame) => {
       const text = this.#decoder.decode(frame, { stream: true });
       this.#transcript = (this.#transcript + text).slice(-TRANSCRIPT_LIMIT);
@@ -177,6 +188,7 @@ export class HeadlessGuest implements Disposable {
 
   dispose(): void {
     void this.#worker.terminate();
+    this.#services.dispose();
     this.console.dispose();
     this.#output.dispose();
     this.#changed.dispose();

@@ -9,12 +9,14 @@ import { join } from "node:path";
 import { V86 } from "v86";
 import { buildV86Options } from "../../core/v86/options.js";
 import { GuestSession } from "../../core/guest/session.js";
-import { portPipe, portMessageToFrame } from "../../core/pipe/frame-pipe.js";
+import { p9Relay } from "../../core/guest/relays.js";
+import type { Disposable } from "../../core/disposable.js";
 import { loadMachine } from "./machine-files.js";
+import { nodePortPipe } from "./node-port-pipe.js";
 import { v86Dir } from "../paths.js";
-import type { FromWorker, ToWorker, WorkerInit } from "./protocol.js";
+import type { FromWorker, HeadlessService, ToWorker, WorkerInit } from "./protocol.js";
 
-const init = workerData as WorkerInit & { consolePort: MessagePort };
+const init = workerData as WorkerInit & { consolePort: MessagePort; ports: Partial<Record<HeadlessService, MessagePort>> };
 const parent = parentPort!;
 const post = (message: FromWorker): void => parent.postMessage(message);
 
@@ -36,20 +38,24 @@ process.on("unhandledRejection", (error) => {
 declare const WebAssembly: { instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: { exports: object } }> };
 
 const wasm = readFileSync(join(v86Dir, "v86.wasm"));
-const options = buildV86Options(loadMachine(init.files));
+const spec = loadMachine(init.files);
+const pipes = Object.fromEntries(Object.entries(init.ports).map(([service, port]) => [service, nodePortPipe(port)]));
+const owns: Disposable[] = [];
+if (pipes.p9) {
+  const relay = p9Relay(pipes.p9);
+  spec.handle9p = relay.handle9p;
+  owns.push(relay, pipes.p9);
+}
+if (pipes.agent) spec.virtioConsole = true;
+const options = buildV86Options(spec);
 const emulator = new V86({
   ...options,
   wasm_fn: async (imports: object) => (await WebAssembly.instantiate(wasm, imports)).instance.exports,
 } as ConstructorParameters<typeof V86>[0]);
 
-const consolePipe = portPipe(init.consolePort);
-init.consolePort.on("message", (data: unknown) => {
-  const frame = portMessageToFrame(data);
-  if (frame === "end") consolePipe.end();
-  else if (frame) consolePipe.deliver(frame);
-});
-
-const sessionOptions: ConstructorParameters<typeof GuestSession>[1] = { console: consolePipe };
+const sessionOptions: ConstructorParameters<typeof GuestSession>[1] = { console: nodePortPipe(init.consolePort), owns };
+if (pipes.net) sessionOptions.net = pipes.net;
+if (pipes.agent) sessionOptions.agent = pipes.agent;
 if (init.prompt !== undefined) sessionOptions.prompt = init.prompt;
 const session = new GuestSession(emulator, sessionOptions);
 session.onPhase((phase) => post({ type: "phase", phase }));

@@ -1,0 +1,58 @@
+// Relays between a running v86 and the host's service pipes, one per device: virtio-9p
+// (whole messages; v86 routes each reply to its request by tag, so replies may come in any
+// order), the NIC (one Ethernet frame per pipe frame) and the agent's virtio-console (bytes,
+// sent to the guest in pieces of at most 4096, since v86 cuts longer sends there).
+
+import { toDisposable, type Disposable } from "../disposable.js";
+import type { FramePipe } from "../pipe/frame-pipe.js";
+
+/** The v86 event bus, which V86 instances carry as `bus` (not in v86's type declarations). */
+export interface EmulatorBus {
+  send(event: string, value: unknown): void;
+}
+
+type Reply = (response: Uint8Array) => void;
+
+/** A handle9p hook for V86Options that sends each request to the host's 9P server. */
+export function p9Relay(pipe: FramePipe): { handle9p: (request: Uint8Array, reply: Reply) => void } & Disposable {
+  let reply: Reply | undefined;
+  const sub = pipe.onFrame((response) => reply?.(response));
+  return {
+    handle9p(request, replyFn) {
+      reply = replyFn;
+      pipe.send(request);
+    },
+    dispose: () => sub.dispose(),
+  };
+}
+
+/** Largest single send to v86's virtio-console (measured: longer sends are cut). */
+export const VIRTIO_CONSOLE_CHUNK = 4096;
+
+export interface ListenerHost {
+  add_listener(event: string, listener: (value: Uint8Array) => void): void;
+  remove_listener(event: string, listener: (value: Uint8Array) => void): void;
+}
+
+/** Joins a device's byte or frame events to a pipe, both ways. */
+function relay(emulator: ListenerHost, bus: EmulatorBus, pipe: FramePipe, out: string, into: string, chunk: number): Disposable {
+  const onOut = (bytes: Uint8Array): void => pipe.send(bytes);
+  emulator.add_listener(out, onOut);
+  const sub = pipe.onFrame((frame) => {
+    for (let at = 0; at < frame.length; at += chunk) bus.send(into, frame.subarray(at, at + chunk));
+  });
+  return toDisposable(() => {
+    emulator.remove_listener(out, onOut);
+    sub.dispose();
+  });
+}
+
+/** The NIC: "net0-send" frames go to the host, host frames arrive as "net0-receive". */
+export function netRelay(emulator: ListenerHost, bus: EmulatorBus, pipe: FramePipe): Disposable {
+  return relay(emulator, bus, pipe, "net0-send", "net0-receive", Number.MAX_SAFE_INTEGER);
+}
+
+/** The agent's port, virtio-console 0 (/dev/hvc0 in the guest). */
+export function agentRelay(emulator: ListenerHost, bus: EmulatorBus, pipe: FramePipe): Disposable {
+  return relay(emulator, bus, pipe, "virtio-console0-output-bytes", "virtio-console0-input-bytes", VIRTIO_CONSOLE_CHUNK);
+}
