@@ -5,6 +5,7 @@
 
 import type { MediaRole, NetDevice } from "../guest/profile.js";
 import type { FramePipe, PipeService } from "../pipe/frame-pipe.js";
+import { parseSettings, type GuestSettings } from "../guest/settings.js";
 
 export interface HostInfo {
   version: string;
@@ -47,6 +48,13 @@ export interface BootPlan {
 export const SESSION_STATES = ["booting", "running", "stopped", "failed"] as const;
 export type SessionState = (typeof SESSION_STATES)[number];
 
+/** A host folder and the folders in it, for choosing a share in a browser tab. */
+export interface FolderListing {
+  path: string;
+  parent: string | null;
+  folders: string[];
+}
+
 export interface SessionInfo {
   id: string;
   guest: string;
@@ -64,13 +72,19 @@ export interface Commands {
   "sessions:report": { args: [id: string, state: SessionState, reason: string]; result: SessionInfo };
   "sessions:close": { args: [id: string]; result: void };
   "sessions:list": { args: []; result: SessionInfo[] };
+  "settings:get": { args: [guest: string]; result: GuestSettings };
+  "settings:set": { args: [guest: string, settings: GuestSettings]; result: GuestSettings };
+  /** The host's own folder dialog (Electron); null where there is none or it was cancelled. */
+  "host:pickFolder": { args: []; result: string | null };
+  /** Lists a host folder's sub-folders ("" for the home folder), for the web shell's picker. */
+  "host:browse": { args: [path: string]; result: FolderListing };
 }
 
 export type CommandName = keyof Commands;
 export type CommandArgs<C extends CommandName> = Commands[C]["args"];
 export type CommandResult<C extends CommandName> = Commands[C]["result"];
 
-type ArgKind = "string" | "number" | "session-state";
+type ArgKind = "string" | "number" | "session-state" | "settings";
 type KindsOf<T extends readonly unknown[]> = { [I in keyof T]: ArgKind };
 
 /**
@@ -86,6 +100,10 @@ export const ARG_KINDS = {
   "sessions:report": ["string", "session-state", "string"],
   "sessions:close": ["string"],
   "sessions:list": [],
+  "settings:get": ["string"],
+  "settings:set": ["string", "settings"],
+  "host:pickFolder": [],
+  "host:browse": ["string"],
 } as const satisfies { [C in CommandName]: KindsOf<CommandArgs<C>> };
 
 export class ContractError extends Error {
@@ -104,8 +122,15 @@ export function checkCommand(name: unknown, args: unknown): { name: CommandName;
   if (args.length !== kinds.length) {
     throw new ContractError(`${name}: expected ${kinds.length} argument(s), got ${args.length}`);
   }
-  kinds.forEach((kind, i) => {
+  const checked = kinds.map((kind, i) => {
     const value: unknown = args[i];
+    if (kind === "settings") {
+      try {
+        return parseSettings(value, `${name}: argument ${i + 1}`);
+      } catch (error) {
+        throw new ContractError((error as Error).message);
+      }
+    }
     const ok =
       kind === "string"
         ? typeof value === "string" && value.length <= 4096
@@ -113,8 +138,9 @@ export function checkCommand(name: unknown, args: unknown): { name: CommandName;
           ? typeof value === "number" && Number.isFinite(value)
           : (SESSION_STATES as readonly unknown[]).includes(value);
     if (!ok) throw new ContractError(`${name}: argument ${i + 1} must be a ${kind}`);
+    return value;
   });
-  return { name, args };
+  return { name, args: checked };
 }
 
 /** The host side of the contract: one handler per command. */

@@ -2,12 +2,13 @@
 // strict CSP; navigation and new windows locked; permissions refused; a tray icon that lists
 // the guests to start. It serves the same contract as the web shell (host/host-api.ts).
 
-import { app, BrowserWindow, Menu, nativeImage, session, Tray } from "electron";
+import { app, BrowserWindow, dialog, Menu, nativeImage, session, Tray } from "electron";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { GuestLibrary } from "../guests/library.js";
 import { ensureGuestBuilt } from "../guests/builder.js";
 import { HostSessions } from "../host/sessions.js";
+import { SettingsStore } from "../guests/settings-store.js";
 import { createHostApi } from "../host/host-api.js";
 import { assetsDir, dataDir, rendererDir } from "../paths.js";
 import { serveIpc } from "./ipc.js";
@@ -89,6 +90,12 @@ void app.whenReady().then(async () => {
   const api = createHostApi({
     library,
     sessions,
+    settings: new SettingsStore(dataDir()),
+    pickFolder: async () => {
+      const options = { title: "Share a folder with the guest", properties: ["openDirectory" as const, "createDirectory" as const] };
+      const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
+      return result.canceled ? null : (result.filePaths[0] ?? null);
+    },
     shell: "electron",
     urls: {
       media: (guest, role) => `${SCHEME}://media/${encodeURIComponent(guest)}/${role}`,

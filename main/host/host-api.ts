@@ -3,11 +3,14 @@
 // paths never come from the page: the page names a guest and a role, the host resolves them.
 
 import { freemem, totalmem, platform } from "node:os";
-import { statSync } from "node:fs";
-import type { BootPlan, CommandHandlers, HostInfo, MediaRef } from "../../core/ipc/contract.js";
+import { readdirSync, statSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, resolve } from "node:path";
+import type { BootPlan, CommandHandlers, FolderListing, HostInfo, MediaRef } from "../../core/ipc/contract.js";
 import { checkMemory, type MediaRole } from "../../core/guest/profile.js";
 import type { GuestLibrary } from "../guests/library.js";
 import type { HostSessions } from "./sessions.js";
+import type { SettingsStore } from "../guests/settings-store.js";
 import { appVersion } from "../version.js";
 
 export interface MediaUrls {
@@ -20,11 +23,38 @@ export interface HostApiDeps {
   sessions: HostSessions;
   urls: MediaUrls;
   shell: HostInfo["shell"];
+  settings: SettingsStore;
+  /** The shell's own folder dialog, where it has one. */
+  pickFolder?: () => Promise<string | null>;
 }
 
 const MiB = 1024 * 1024;
 
-export function createHostApi({ library, sessions, urls, shell }: HostApiDeps): CommandHandlers {
+/** Sub-folders of a host folder, hidden ones left out, sorted; errors name the folder. */
+export function listFolder(path: string): FolderListing {
+  const dir = resolve(path === "" ? homedir() : path);
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (error) {
+    throw new Error(`cannot list ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  const folders = entries
+    .filter((e) => !e.name.startsWith(".") && (e.isDirectory() || (e.isSymbolicLink() && isDir(resolve(dir, e.name)))))
+    .map((e) => e.name)
+    .sort((a, b) => a.localeCompare(b));
+  return { path: dir, parent: dir === "/" ? null : dirname(dir), folders };
+}
+
+function isDir(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export function createHostApi({ library, sessions, urls, shell, settings, pickFolder }: HostApiDeps): CommandHandlers {
   const ref = (url: string, path: string): MediaRef => ({ url, size: statSync(path).size });
   const firmwareRefs = (): BootPlan["firmware"] => {
     const firmware = library.firmware();
@@ -61,5 +91,9 @@ export function createHostApi({ library, sessions, urls, shell }: HostApiDeps): 
     "sessions:report": (id, state, reason) => sessions.report(id, state, reason),
     "sessions:close": (id) => sessions.close(id),
     "sessions:list": () => sessions.list(),
+    "settings:get": (guest) => settings.load(library.profile(guest).name),
+    "settings:set": (guest, value) => settings.save(library.profile(guest).name, value),
+    "host:pickFolder": () => (pickFolder ? pickFolder() : null),
+    "host:browse": (path) => listFolder(path),
   };
 }

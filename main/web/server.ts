@@ -16,7 +16,8 @@ import type { GuestLibrary } from "../guests/library.js";
 import { HostSessions } from "../host/sessions.js";
 import { createHostApi } from "../host/host-api.js";
 import { webSocketPipe } from "./ws-pipe.js";
-import { rendererDir } from "../paths.js";
+import { dataDir, rendererDir } from "../paths.js";
+import { SettingsStore } from "../guests/settings-store.js";
 
 export interface WebShellOptions {
   library: GuestLibrary;
@@ -25,6 +26,8 @@ export interface WebShellOptions {
   port?: number;
   /** Where the built page is (dist/renderer). */
   pageDir?: string;
+  /** Where guest settings live (default: the user's data folder). */
+  settings?: SettingsStore;
 }
 
 export interface WebShell {
@@ -62,6 +65,7 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
   const api: CommandHandlers = createHostApi({
     library,
     sessions,
+    settings: options.settings ?? new SettingsStore(dataDir()),
     shell: "web",
     urls: {
       media: (guest, role) => `${origin}/media/${encodeURIComponent(guest)}/${role}${q(token)}`,

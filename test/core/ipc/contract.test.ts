@@ -13,6 +13,7 @@ import {
   type CommandHandlers,
   type SessionInfo,
 } from "../../../core/ipc/contract.js";
+import { DEFAULT_SETTINGS } from "../../../core/guest/settings.js";
 
 describe("checkCommand", () => {
   it("accepts each command with valid arguments and returns them unchanged", () => {
@@ -90,6 +91,28 @@ describe("ARG_KINDS and isCommandName", () => {
   });
 });
 
+describe("settings arguments", () => {
+  it("are checked and normalised by the host, whatever the page sent", async () => {
+    const { handlers, calls } = recordingHandlers();
+    const sent = { shares: [{ hostPath: "/srv/data", tag: "data", readOnly: 1, extra: "x" }], forwards: [{ hostPort: 8080, guestPort: 80 }], allowHost: "yes" };
+    await dispatch(handlers, "settings:set", ["tiny", sent]);
+    expect(calls.at(-1)).toEqual(["settings:set", ["tiny", { shares: [{ hostPath: "/srv/data", tag: "data", readOnly: false }], forwards: [{ hostPort: 8080, guestPort: 80 }], allowHost: false, clipboard: true }]]);
+  });
+
+  it("refuses a share outside an absolute path, a bad tag, duplicate tags, a bad port", () => {
+    const bad: unknown[] = [
+      { shares: [{ hostPath: "relative/dir", tag: "a" }] },
+      { shares: [{ hostPath: "/srv", tag: "../up" }] },
+      { shares: [{ hostPath: "/a", tag: "x" }, { hostPath: "/b", tag: "x" }] },
+      { forwards: [{ hostPort: 70000, guestPort: 80 }] },
+      { forwards: [{ hostPort: 8080, guestPort: 80 }, { hostPort: 8080, guestPort: 81 }] },
+      "shares",
+      null,
+    ];
+    for (const settings of bad) expect(() => checkCommand("settings:set", ["tiny", settings]), JSON.stringify(settings)).toThrow(ContractError);
+  });
+});
+
 function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unknown[]][] } {
   const calls: [string, unknown[]][] = [];
   const session = (id: string): SessionInfo => ({ id, guest: "tiny", state: "running" });
@@ -125,6 +148,22 @@ function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unkno
     "sessions:list": async () => {
       calls.push(["sessions:list", []]);
       throw new Error("list failed");
+    },
+    "settings:get": (guest) => {
+      calls.push(["settings:get", [guest]]);
+      return structuredClone(DEFAULT_SETTINGS);
+    },
+    "settings:set": (guest, settings) => {
+      calls.push(["settings:set", [guest, settings]]);
+      return settings;
+    },
+    "host:pickFolder": () => {
+      calls.push(["host:pickFolder", []]);
+      return null;
+    },
+    "host:browse": (path) => {
+      calls.push(["host:browse", [path]]);
+      return { path, parent: null, folders: [] };
     },
   };
   return { handlers, calls };
