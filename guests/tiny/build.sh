@@ -36,7 +36,7 @@ MODULES=(
   isofs
 )
 # Applets /init relies on; the build fails if busybox lacks one of them.
-REQUIRED_APPLETS=(sh mount mkdir hostname ip modprobe setsid sleep)
+REQUIRED_APPLETS=(sh mount mkdir hostname ip modprobe setsid sleep switch_root udhcpc ifconfig route cp grep cat)
 STEPS=6
 
 usage() {
@@ -506,6 +506,62 @@ ip link set lo up
 
 # A driver without its device simply stays idle.
 modprobe -q -a $MODULES
+
+# Root over 9P (root=host9p rootfstype=9p): the host folder becomes /, filled from this
+# initramfs the first time, and this same /init runs again from there.
+if grep -q 'root=host9p' /proc/cmdline && ! grep -q ' / 9p ' /proc/mounts; then
+  mkdir -p /newroot
+  if mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 host9p /newroot; then
+    if [ ! -x /newroot/bin/busybox ]; then
+      echo "tiny: filling the empty root folder from the guest's own files"
+      for d in bin etc lib root usr init; do [ -e "/$d" ] && cp -a "/$d" /newroot/; done
+      for d in proc sys dev tmp run mnt; do mkdir -p "/newroot/$d"; done
+    fi
+    umount /proc/sys/fs/binfmt_misc 2>/dev/null
+    exec switch_root /newroot /init
+  fi
+  echo "tiny: cannot mount the 9P root; staying in the initramfs"
+fi
+
+# Shared folders: one 9P device (tag host9p) whose top level holds every share, so each
+# share is /mnt/<tag>. In a 9P root, the host serves the shares at /mnt already.
+mkdir -p /mnt
+if ! grep -q ' / 9p ' /proc/mounts && [ -n "$(cat /sys/bus/virtio/drivers/9pnet_virtio/*/mount_tag 2>/dev/null)" ]; then
+  mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 host9p /mnt || echo "tiny: cannot mount the shared folders"
+fi
+
+# Network: DHCP from the host's NAT, in the background so the shell does not wait for it.
+mkdir -p /etc/udhcpc
+cat >/etc/udhcpc/default.script <<'SCRIPT'
+#!/bin/sh
+case "$1" in
+  deconfig) ifconfig "$interface" 0.0.0.0 ;;
+  bound|renew)
+    ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}"
+    [ -n "$router" ] && { route del default 2>/dev/null; route add default gw "${router%% *}" dev "$interface"; }
+    : >/etc/resolv.conf
+    for ns in $dns; do echo "nameserver $ns" >>/etc/resolv.conf; done ;;
+esac
+exit 0
+SCRIPT
+chmod 0755 /etc/udhcpc/default.script
+for nic in /sys/class/net/eth*; do
+  [ -e "$nic" ] || continue
+  ifname=${nic##*/}
+  ip link set "$ifname" up
+  udhcpc -i "$ifname" -b -q -t 10 -T 1 -s /etc/udhcpc/default.script >/dev/null 2>&1 &
+done
+
+# The guest agent on virtio-console (COM2 where there is no virtio), kept running.
+agent_on() {
+  while :; do
+    [ -c "$1" ] && [ -x /bin/umagent ] && /bin/umagent "$1"
+    sleep 1
+  done
+}
+if [ -x /bin/umagent ]; then
+  if [ -c /dev/hvc0 ]; then agent_on /dev/hvc0 & else agent_on /dev/ttyS1 & fi
+fi
 
 # busybox halt/poweroff/reboot ask PID 1 with these signals.
 trap 'sync; exec halt -f' USR1

@@ -4,7 +4,7 @@
 
 import { parseArgs } from "node:util";
 import { GuestLibrary, GuestNotFoundError } from "../guests/library.js";
-import { buildGuest, ensureGuestBuilt } from "../guests/builder.js";
+import { buildGuest } from "../guests/builder.js";
 import { ImageError } from "../../core/media/detect.js";
 import { ProfileError, checkMemory } from "../../core/guest/profile.js";
 import { runCommand, type RunFlags } from "./run.js";
@@ -117,9 +117,7 @@ export async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { force: { type: "boolean", default: false } } });
       const name = positionals[0] ?? "tiny";
       library.profile(name);
-      if (values.force) await buildGuest(library, name, { force: true });
-      else await ensureGuestBuilt(library, name);
-      process.stderr.write(`${name}: ready\n`);
+      await buildGuest(library, name, { force: values.force, summary: true });
       return EXIT.ok;
     }
     default:

@@ -15,6 +15,8 @@ export interface BuildOptions {
   force?: boolean;
   /** Where the recipe's progress goes (default: this process's stderr). */
   progress?: Writable;
+  /** Also show the recipe's closing line ("up to date", "built ..."); on for `unmachine build`. */
+  summary?: boolean;
 }
 
 export async function buildGuest(library: GuestLibrary, name: string, options: BuildOptions = {}): Promise<void> {
@@ -27,7 +29,8 @@ export async function buildGuest(library: GuestLibrary, name: string, options: B
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, UNMACHINE_CACHE: cacheDir() },
     });
-    child.stdout.pipe(progress, { end: false });
+    if (options.summary) child.stdout.pipe(progress, { end: false });
+    else child.stdout.resume();
     child.stderr.pipe(progress, { end: false });
     child.on("error", (error) => reject(new BuildError(`could not run the ${name} build recipe: ${error.message}`)));
     child.on("close", (code) => {
@@ -37,10 +40,13 @@ export async function buildGuest(library: GuestLibrary, name: string, options: B
   });
 }
 
-/** Builds the guest only if its files are missing. */
+/**
+ * Makes sure the guest's files are built and current: its recipe checks itself (a hash of the
+ * recipe against the built files) and returns at once when nothing changed. A guest without
+ * a recipe only has to be present.
+ */
 export async function ensureGuestBuilt(library: GuestLibrary, name: string, options: BuildOptions = {}): Promise<void> {
-  if (library.problem(name) === undefined) return;
-  await buildGuest(library, name, options);
+  if (library.buildScript(name)) await buildGuest(library, name, options);
   const problem = library.problem(name);
   if (problem) throw new BuildError(`guest "${name}" is still not ready after building: ${problem}`);
 }
