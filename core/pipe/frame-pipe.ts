@@ -19,6 +19,9 @@ export interface FramePipe extends Disposable {
 export const PIPE_SERVICES = ["console", "p9", "net", "agent"] as const;
 export type PipeService = (typeof PIPE_SERVICES)[number];
 
+/** What a pipe keeps for a listener that has not subscribed yet: 8 MiB. */
+export const EARLY_LIMIT = 8 * 1024 * 1024;
+
 export function isPipeService(value: unknown): value is PipeService {
   return typeof value === "string" && (PIPE_SERVICES as readonly string[]).includes(value);
 }
@@ -31,8 +34,10 @@ export class CarrierPipe implements FramePipe {
   readonly #frames = new Emitter<Uint8Array>();
   readonly #closes = new Emitter<void>();
   #closed = false;
-  // Frames that arrive before anyone listens are kept, so nothing is lost at start-up.
+  // Frames that arrive before anyone listens are kept, so nothing is lost at start-up; a far
+  // side that sends more than EARLY_LIMIT bytes before then is cut off.
   #early: Uint8Array[] | undefined = [];
+  #earlyBytes = 0;
 
   readonly #post: (frame: Uint8Array) => void;
   readonly #shut: () => void;
@@ -70,8 +75,14 @@ export class CarrierPipe implements FramePipe {
   /** Called by the carrier for each frame received. */
   deliver(frame: Uint8Array): void {
     if (this.#closed) return;
-    if (this.#early) this.#early.push(frame);
-    else this.#frames.fire(frame);
+    if (this.#early) {
+      this.#earlyBytes += frame.length;
+      if (this.#earlyBytes > EARLY_LIMIT) {
+        this.dispose();
+        return;
+      }
+      this.#early.push(frame);
+    } else this.#frames.fire(frame);
   }
 
   /** Called by the carrier when the far side is gone. */

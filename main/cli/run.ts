@@ -10,7 +10,7 @@ import { openImage } from "../media/image-file.js";
 import { ImageError } from "../../core/media/detect.js";
 import { DROPPED_KERNEL_CMDLINE } from "../../core/v86/options.js";
 import { MEMORY_LIMITS } from "../../core/guest/profile.js";
-import { HeadlessGuest, GuestFaultError, GuestTimeoutError } from "../headless/runner.js";
+import { HeadlessGuest, GuestFaultError, GuestStoppedError, GuestTimeoutError } from "../headless/runner.js";
 import type { MachineSpecFiles } from "../headless/machine-files.js";
 import { openConsolePty } from "./pty.js";
 
@@ -77,7 +77,7 @@ async function resolveTarget(library: GuestLibrary, flags: RunFlags): Promise<Ta
 
 function describeEnd(name: string, error: unknown): string {
   if (error instanceof GuestFaultError) return `${name}: the emulator stopped on a fault: ${error.message}`;
-  if (error instanceof GuestTimeoutError) return `${name}: ${error.message}`;
+  if (error instanceof GuestTimeoutError || error instanceof GuestStoppedError) return `${name}: ${error.message}`;
   return `${name}: ${error instanceof Error ? error.message : String(error)}`;
 }
 
@@ -91,8 +91,18 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
     guest.dispose();
     return code;
   };
-  process.once("SIGINT", () => void stopAndExit(130).then((c) => process.exit(c)));
-  process.once("SIGTERM", () => void stopAndExit(143).then((c) => process.exit(c)));
+  // Interrupted by the user: stop quietly, with the shell's status for the signal.
+  let interrupted = false;
+  const onSignal = (code: number) => () => {
+    interrupted = true;
+    void stopAndExit(code).then((c) => process.exit(c));
+  };
+  process.once("SIGINT", onSignal(130));
+  process.once("SIGTERM", onSignal(143));
+  const report = (error: unknown): void => {
+    if (interrupted) return;
+    process.stderr.write(`unmachine: ${describeEnd(target.name, error)}\n`);
+  };
 
   if (flags.until) {
     try {
@@ -100,7 +110,8 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
       process.stdout.write(`${match}\n`);
       return await stopAndExit(0);
     } catch (error) {
-      process.stderr.write(`unmachine: ${describeEnd(target.name, error)}\n`);
+      if (interrupted) return 130;
+      report(error);
       const screen = guest.screen.trim() || guest.transcript.split("\n").slice(-25).join("\n");
       process.stderr.write(`--- last screen ---\n${screen}\n---\n`);
       return await stopAndExit(1);
@@ -119,7 +130,8 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
       process.stdout.write(result.output);
       return await stopAndExit(result.status);
     } catch (error) {
-      process.stderr.write(`unmachine: ${describeEnd(target.name, error)}\n`);
+      if (interrupted) return 130;
+      report(error);
       return await stopAndExit(1);
     }
   }

@@ -13,6 +13,7 @@ import { createHostApi } from "../host/host-api.js";
 import { assetsDir, dataDir, rendererDir } from "../paths.js";
 import { serveIpc } from "./ipc.js";
 import { APP_ORIGIN, registerScheme, SCHEME, serveScheme } from "./protocol.js";
+import { isAppUrl } from "./app-url.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const library = new GuestLibrary();
@@ -77,7 +78,7 @@ function buildTray(): void {
 
 app.on("web-contents-created", (_event, contents) => {
   contents.on("will-navigate", (event, url) => {
-    if (new URL(url).origin !== APP_ORIGIN) event.preventDefault();
+    if (!isAppUrl(url)) event.preventDefault();
   });
   contents.on("will-attach-webview", (event) => event.preventDefault());
   contents.setWindowOpenHandler(() => ({ action: "deny" }));

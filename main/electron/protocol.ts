@@ -8,8 +8,9 @@ import { pathToFileURL } from "node:url";
 import { MEDIA_ROLES } from "../../core/guest/profile.js";
 import type { GuestLibrary } from "../guests/library.js";
 
-export const SCHEME = "unmachine";
-export const APP_ORIGIN = `${SCHEME}://app`;
+import { SCHEME } from "./app-url.js";
+
+export { APP_ORIGIN, SCHEME } from "./app-url.js";
 
 export const PAGE_CSP = [
   "default-src 'self'",

@@ -20,6 +20,8 @@ export interface MachineSpecFiles {
 /** A file's bytes in an ArrayBuffer of their own (Node may hand back a slice of a shared pool). */
 export function loadBuffer(source: FileSource): ArrayBuffer {
   const bytes = typeof source === "string" ? readFileSync(source) : source;
+  // A large file read by Node owns its memory: hand it over instead of copying it.
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
   const copy = new Uint8Array(bytes.byteLength);
   copy.set(bytes);
   return copy.buffer;

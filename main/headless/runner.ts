@@ -28,6 +28,10 @@ export class GuestFaultError extends Error {
 export class GuestTimeoutError extends Error {
   override name = "GuestTimeoutError";
 }
+/** The guest was stopped (by the user, or it powered off) before what was awaited. */
+export class GuestStoppedError extends Error {
+  override name = "GuestStoppedError";
+}
 
 export interface HeadlessOptions {
   prompt?: string;
@@ -130,7 +134,7 @@ export class HeadlessGuest implements Disposable {
         }
         if (this.ended) {
           done();
-          reject(this.ended.kind === "fault" ? new GuestFaultError(this.ended.message) : new GuestFaultError(`the guest stopped before ${what}`));
+          reject(this.ended.kind === "fault" ? new GuestFaultError(this.ended.message) : new GuestStoppedError(`the guest stopped before ${what}`));
           return true;
         }
         return false;

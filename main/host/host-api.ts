@@ -30,6 +30,9 @@ export interface HostApiDeps {
 
 const MiB = 1024 * 1024;
 
+/** The session name of an image the user dropped on the page. */
+export const DROPPED_IMAGE = "dropped-image";
+
 /** Sub-folders of a host folder, hidden ones left out, sorted; errors name the folder. */
 export function listFolder(path: string): FolderListing {
   const dir = resolve(path === "" ? homedir() : path);
@@ -87,7 +90,10 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
       return plan;
     },
     "firmware:get": () => firmwareRefs(),
-    "sessions:open": (guest) => sessions.open(guest),
+    "sessions:open": (guest) => {
+      if (guest !== DROPPED_IMAGE && !library.has(guest)) throw new Error(`no guest named "${guest.slice(0, 64)}"`);
+      return sessions.open(guest);
+    },
     "sessions:report": (id, state, reason) => sessions.report(id, state, reason),
     "sessions:close": (id) => sessions.close(id),
     "sessions:list": () => sessions.list(),

@@ -33,8 +33,14 @@ class HostSession implements Disposable {
   }
 }
 
+/** Serves one pipe service for a session: takes the host end, returns what to dispose. */
+export type ServiceAttach = (session: SessionInfo, pipe: FramePipe) => Disposable;
+
+const GUEST_NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
+
 export class HostSessions implements Disposable {
   readonly #sessions = new Map<string, HostSession>();
+  readonly #services = new Map<PipeService, ServiceAttach>();
   readonly #changed = new Emitter<SessionInfo>();
   readonly onChange = this.#changed.event;
   readonly #logDir: string | undefined;
@@ -43,7 +49,17 @@ export class HostSessions implements Disposable {
     this.#logDir = logDir;
   }
 
+  /** Registers the host side of a pipe service (the console is always served). */
+  serve(service: Exclude<PipeService, "console">, attach: ServiceAttach): void {
+    this.#services.set(service, attach);
+  }
+
+  serves(service: PipeService): boolean {
+    return service === "console" || this.#services.has(service);
+  }
+
   open(guest: string): SessionInfo {
+    if (!GUEST_NAME.test(guest)) throw new Error(`"${guest.slice(0, 64)}" is not a guest name`);
     const info: SessionInfo = { id: randomUUID(), guest, state: "booting" };
     const session = new HostSession(info);
     if (this.#logDir) {
@@ -96,15 +112,22 @@ export class HostSessions implements Disposable {
   attachPipe(id: string, service: PipeService, pipe: FramePipe): void {
     const session = this.#get(id);
     session.store.add(pipe);
-    if (service === "console") {
-      session.store.add(
-        pipe.onFrame((frame) => {
-          const text = session.decoder.decode(frame, { stream: true });
-          session.transcript = (session.transcript + text).slice(-TRANSCRIPT_LIMIT);
-          session.log?.write(frame);
-        }),
-      );
+    if (service !== "console") {
+      const attach = this.#services.get(service);
+      if (!attach) {
+        pipe.dispose();
+        throw new Error(`this host does not serve "${service}"`);
+      }
+      session.store.add(attach({ ...session.info }, pipe));
+      return;
     }
+    session.store.add(
+      pipe.onFrame((frame) => {
+        const text = session.decoder.decode(frame, { stream: true });
+        session.transcript = (session.transcript + text).slice(-TRANSCRIPT_LIMIT);
+        session.log?.write(frame);
+      }),
+    );
   }
 
   dispose(): void {

@@ -16,6 +16,8 @@ export interface OpenedImage {
   contents?: Uint8Array;
 }
 
+/** The largest image the emulator can hold in memory. */
+const MAX_IMAGE = 2 * 1024 * 1024 * 1024 - 1;
 /** Larger than this is not unwrapped in memory. */
 const MAX_UNWRAP = 1024 * 1024 * 1024;
 
@@ -47,6 +49,7 @@ export function openImage(path: string): OpenedImage {
   }
   if (stat.isDirectory()) throw new ImageError(`${path}: is a directory; expected an image file (${EXPECTED_KINDS})`);
   if (!stat.isFile()) throw new ImageError(`${path}: is not a regular file; expected ${EXPECTED_KINDS}`);
+  if (stat.size > MAX_IMAGE) throw new ImageError(`${path}: ${(stat.size / 2 ** 30).toFixed(1)} GiB is more than the 2 GiB an image can have here`);
   let head: Uint8Array;
   try {
     head = readHead(path, stat.size);

@@ -56,9 +56,19 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
   let origin = "";
   let hosts: string[] = [];
 
+  const tokenBytes = Buffer.from(token);
   const tokenOk = (candidate: string | null): boolean => {
-    if (candidate === null || candidate.length !== token.length) return false;
-    return timingSafeEqual(Buffer.from(candidate), Buffer.from(token));
+    if (candidate === null) return false;
+    const bytes = Buffer.from(candidate);
+    return bytes.length === tokenBytes.length && timingSafeEqual(bytes, tokenBytes);
+  };
+  /** The request's URL, or undefined when it cannot be parsed. */
+  const parse = (raw: string | undefined): URL | undefined => {
+    try {
+      return new URL(raw ?? "/", "http://127.0.0.1");
+    } catch {
+      return undefined;
+    }
   };
 
   const q = (value: string): string => `?token=${value}`;
@@ -111,7 +121,8 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
   };
 
   const server = createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    const url = parse(req.url);
+    if (!url) return send(res, 400, "bad request");
     if (!hosts.includes(req.headers.host ?? "")) return send(res, 421, "wrong Host header: open the address unmachine printed");
     if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, "method not allowed");
     for (const [k, v] of Object.entries(pageHeaders)) res.setHeader(k, v);
@@ -157,7 +168,9 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
   };
 
   server.on("upgrade", (req, socket, head) => {
-    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    socket.on("error", () => socket.destroy());
+    const url = parse(req.url);
+    if (!url) return refuse(socket, 400, "Bad Request");
     if (!hosts.includes(req.headers.host ?? "")) return refuse(socket, 421, "Misdirected Request");
     if (req.headers.origin !== origin) return refuse(socket, 403, "Forbidden Origin");
     if (!tokenOk(url.searchParams.get("token"))) return refuse(socket, 403, "Forbidden");
@@ -166,10 +179,16 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
       wss.handleUpgrade(req, socket, head, (ws) => serveCommands(ws));
       return;
     }
-    if (parts[0] === "pipe" && parts.length === 3 && isPipeService(parts[2]) && sessions.has(parts[1]!)) {
+    if (parts[0] === "pipe" && parts.length === 3 && isPipeService(parts[2]) && sessions.has(parts[1]!) && sessions.serves(parts[2])) {
       const id = parts[1]!;
       const service = parts[2];
-      wss.handleUpgrade(req, socket, head, (ws) => sessions.attachPipe(id, service, webSocketPipe(ws)));
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        try {
+          sessions.attachPipe(id, service, webSocketPipe(ws));
+        } catch {
+          ws.close(1011, "not served");
+        }
+      });
       return;
     }
     refuse(socket, 404, "Not Found");
@@ -178,6 +197,7 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
   const serveCommands = (ws: WebSocket): void => {
     // Sessions this page opened end when the page goes away (tab closed, reloaded).
     const opened = new Set<string>();
+    ws.on("error", () => ws.terminate());
     ws.on("close", () => {
       for (const id of opened) sessions.close(id);
     });
@@ -228,8 +248,9 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
       for (const client of wss.clients) client.terminate();
       wss.close();
       sessions.dispose();
-      await new Promise<void>((r) => server.close(() => r()));
+      const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
+      await closed;
     },
   };
 }

@@ -34,6 +34,8 @@ export class GuestRun {
   #screen: HTMLElement | undefined;
   readonly #host: HostBridge;
   #onWindowError = (event: ErrorEvent): void => this.#fail(`the emulator stopped on a fault: ${event.message}`);
+  /** Bumped by every start and stop: a start that finds it changed after an await gives up. */
+  #generation = 0;
 
   constructor(host: HostBridge) {
     this.#host = host;
@@ -60,6 +62,8 @@ export class GuestRun {
 
   async start(source: BootSource, screen: HTMLElement): Promise<void> {
     await this.stop();
+    const generation = ++this.#generation;
+    const current = (): boolean => generation === this.#generation;
     this.#source = source;
     this.#screen = screen;
     this.state = "booting";
@@ -70,6 +74,7 @@ export class GuestRun {
       let guestName: string;
       if (source.kind === "guest") {
         const plan: BootPlan = await this.#host.invoke("guests:plan", source.name, source.memory);
+        if (!current()) return;
         spec = {
           memory: plan.memory,
           acpi: plan.acpi,
@@ -94,14 +99,20 @@ export class GuestRun {
           vgaBios: ref(firmware.vgaBios),
           media: { [role]: { buffer: await source.file.arrayBuffer() } },
         };
+        if (!current()) return;
         if (role === "bzimage") spec.cmdline = "console=ttyS0 console=tty0";
         this.title = source.file.name;
         guestName = "dropped-image";
       }
       this.memory = spec.memory;
       const info = await this.#host.invoke("sessions:open", guestName);
+      if (!current()) {
+        await this.#host.invoke("sessions:close", info.id).catch(() => {});
+        return;
+      }
       this.#sessionId = info.id;
       this.#pipe = await this.#host.openPipe(info.id, "console");
+      if (!current()) return;
       const emulator = new V86({
         ...buildV86Options(spec),
         wasm_path: wasmUrl,
@@ -158,7 +169,11 @@ export class GuestRun {
   }
 
   async stop(): Promise<void> {
-    if (!this.#emulator && !this.#sessionId) return;
+    this.#generation++;
+    if (!this.#emulator && !this.#sessionId) {
+      if (this.state === "booting") this.state = "stopped";
+      return;
+    }
     const wasFailed = this.state === "failed";
     await this.#teardown();
     if (!wasFailed) {

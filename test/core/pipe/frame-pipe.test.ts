@@ -3,6 +3,7 @@
 
 import { describe, expect, it } from "vitest";
 import {
+  EARLY_LIMIT,
   createPipePair,
   isPipeService,
   portMessageToFrame,
@@ -253,5 +254,18 @@ describe("isPipeService", () => {
   it("knows the console service and nothing else", () => {
     expect(isPipeService("console")).toBe(true);
     for (const value of ["Console", "9p", "", null, 1, "__proto__"]) expect(isPipeService(value)).toBe(false);
+  });
+});
+
+describe("a pipe nobody listens to yet", () => {
+  it("keeps early frames up to EARLY_LIMIT, then cuts the far side off", async () => {
+    const [a, b] = createPipePair();
+    let closed = false;
+    b.onClose(() => (closed = true));
+    const chunk = new Uint8Array(1024 * 1024);
+    for (let i = 0; i <= EARLY_LIMIT / chunk.length; i++) a.send(chunk);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(closed).toBe(true);
+    expect(b.closed).toBe(true);
   });
 });

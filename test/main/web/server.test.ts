@@ -7,6 +7,7 @@ import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request } from "node:http";
+import { connect as connectTcp } from "node:net";
 import { WebSocket } from "ws";
 import { startWebShell, type WebShell } from "../../../main/web/server.js";
 import { GuestLibrary } from "../../../main/guests/library.js";
@@ -157,6 +158,31 @@ describe("web shell", () => {
     ws.close();
     await expect.poll(() => shell.sessions.has(opened.id)).toBe(false);
     pipe.close();
+  });
+
+  it("survives requests that cannot be parsed or carry odd tokens, and keeps serving", async () => {
+    const raw = (text: string): Promise<string> =>
+      new Promise((resolve) => {
+        const socket = connectTcp(shell.port, "127.0.0.1", () => socket.end(text));
+        let reply = "";
+        socket.on("data", (d) => (reply += d.toString()));
+        socket.on("close", () => resolve(reply));
+        socket.on("error", () => resolve(reply));
+      });
+    expect(await raw(`GET //[ HTTP/1.1\r\nHost: 127.0.0.1:${shell.port}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 400/);
+    expect(await raw(`GET //[ HTTP/1.1\r\nHost: 127.0.0.1:${shell.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`)).toMatch(/^HTTP\/1\.1 400/);
+    // As many characters as the token, but not as many bytes.
+    expect(await connect(rpc(encodeURIComponent("é" + "a".repeat(47))), shell.origin)).toBe(403);
+    expect((await get(shell.url)).status).toBe(200);
+  });
+
+  it("opens sessions only for guests it knows, and pipes only for services it serves", async () => {
+    const ws = await connect(rpc(shell.token), shell.origin);
+    if (typeof ws === "number") throw new Error(`refused: ${ws}`);
+    expect(await call(ws, "sessions:open", ["../../../tmp/escaped"])).toMatchObject({ ok: false, error: expect.stringContaining("no guest named") });
+    const opened = (await call(ws, "sessions:open", ["demo"])).value as { id: string };
+    expect(await connect(`${shell.origin.replace("http", "ws")}/pipe/${opened.id}/net?token=${shell.token}`, shell.origin)).toBe(404);
+    ws.close();
   });
 
   it("names the port when it is already in use", async () => {
