@@ -12,7 +12,7 @@ declare -A need=(
   [apt-get]=apt
 )
 case "$purpose" in
-  test) need[chromium]=chromium ;;                          # e2e tests drive Debian's Chromium
+  test) need[chromium]=chromium; need[genisoimage]=genisoimage; need[mkfs.vfat]=dosfstools; need[mcopy]=mtools ;;  # e2e: Chromium; vm: CD, floppy and FAT images
   bench) need[chromium]=chromium; need[qemu-system-i386]=qemu-system-x86 ;;  # the QEMU TCG reference
   start) [ -n "${DISPLAY:-}" ] && need[chromium]=chromium ;;  # the app window when Electron is absent
 esac

@@ -32,8 +32,9 @@ MODULES=(
   virtio_pci virtio_net virtio_console virtio_balloon virtio_blk
   9p 9pnet_virtio
   ne2k-pci
-  vfat nls_cp437 nls_iso8859-1 nls_utf8
+  vfat nls_cp437 nls_iso8859-1 nls_utf8 nls_ascii
   isofs
+  ata_piix sr_mod sd_mod floppy
 )
 # Applets /init relies on; the build fails if busybox lacks one of them.
 REQUIRED_APPLETS=(sh mount mkdir hostname ip modprobe setsid sleep switch_root udhcpc ifconfig route cp grep cat)

@@ -10,6 +10,10 @@ import { ProfileError, checkMemory } from "../../core/guest/profile.js";
 import { runCommand, type RunFlags } from "./run.js";
 import { serveCommand } from "./serve.js";
 import { appVersion } from "../version.js";
+import { resolve } from "node:path";
+import { runningNames, sendControl, ControlError, type ControlRequest } from "./control.js";
+import { checkFitsDrive, isSwapDrive } from "../../core/media/drives.js";
+import { openImage } from "../media/image-file.js";
 
 export const EXIT = { ok: 0, guest: 1, usage: 2 } as const;
 
@@ -22,7 +26,9 @@ export const HELP = `unmachine ${appVersion}: old and foreign operating systems,
 Usage:
   unmachine run <guest|image> [options]   boot a guest from the library, or any image file
   unmachine serve [--port N] [--no-open]  the app in a browser tab (prints its address)
-  unmachine list                          the guest library
+  unmachine list                          the guest library, and the guests running now
+  unmachine media NAME --insert fda=FILE | --insert cdrom=FILE | --eject fda|cdrom
+                                          swap a running guest's floppy or CD
   unmachine build [guest] [--force]       build a guest's files from Debian packages (default: tiny)
   unmachine --help | --version
 
@@ -111,6 +117,31 @@ export async function main(argv: string[]): Promise<number> {
       for (const g of rows) {
         process.stdout.write(`${g.name.padEnd(12)} ${(g.ready ? "ready" : "not built").padEnd(10)} ${String(g.memory).padStart(5)} MiB  ${g.title}\n`);
       }
+      const running = runningNames();
+      if (running.length > 0) process.stdout.write(`running: ${running.join(", ")}\n`);
+      return EXIT.ok;
+    }
+    case "media": {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { insert: { type: "string" }, eject: { type: "string" } } });
+      if (positionals.length !== 1) fail("media takes the name of a running guest (see: unmachine list)");
+      if ((values.insert === undefined) === (values.eject === undefined)) fail("media needs one of --insert DRIVE=FILE and --eject DRIVE");
+      let request: ControlRequest;
+      if (values.eject !== undefined) {
+        if (!isSwapDrive(values.eject)) fail(`--eject: drive must be fda or cdrom, got "${values.eject}"`);
+        request = { type: "eject", drive: values.eject };
+      } else {
+        const [drive, ...file] = values.insert!.split("=");
+        if (!isSwapDrive(drive) || file.length === 0) fail(`--insert: expected fda=FILE or cdrom=FILE, got "${values.insert}"`);
+        const path = resolve(file.join("="));
+        checkFitsDrive(openImage(path).detected, drive, path);
+        request = { type: "insert", drive, path };
+      }
+      const reply = await sendControl(positionals[0]!, request);
+      if (!reply.ok) {
+        if (reply.usage) throw new UsageError(reply.error);
+        throw new Error(reply.error);
+      }
+      process.stderr.write(`${positionals[0]}: ${reply.message}\n`);
       return EXIT.ok;
     }
     case "build": {
@@ -138,6 +169,7 @@ export async function cli(argv: string[]): Promise<never> {
       error instanceof ImageError ||
       error instanceof GuestNotFoundError ||
       error instanceof ProfileError ||
+      error instanceof ControlError ||
       (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
     code = usage ? EXIT.usage : EXIT.guest;
   }

@@ -13,6 +13,7 @@ import { MEMORY_LIMITS } from "../../core/guest/profile.js";
 import { HeadlessGuest, GuestFaultError, GuestStoppedError, GuestTimeoutError } from "../headless/runner.js";
 import type { MachineSpecFiles } from "../headless/machine-files.js";
 import { openConsolePty } from "./pty.js";
+import { serveControl } from "./control.js";
 
 export interface RunFlags {
   target: string;
@@ -86,7 +87,9 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
   const options: ConstructorParameters<typeof HeadlessGuest>[1] = {};
   if (target.prompt !== undefined) options.prompt = target.prompt;
   const guest = new HeadlessGuest(target.files, options);
+  const control = await serveControl(target.name.replace(/[^A-Za-z0-9_.-]/g, "_"), guest);
   const stopAndExit = async (code: number): Promise<number> => {
+    control.dispose();
     await guest.stop();
     guest.dispose();
     return code;
@@ -150,6 +153,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
     const pty = openConsolePty(guest.console);
     process.stdout.write(`${pty.path}\n`);
     process.stderr.write(`${target.name}: serial console on ${pty.path} (attach with: screen ${pty.path}); Ctrl-C stops the guest\n`);
+    process.stderr.write(`${target.name}: swap media with: unmachine media ${control.name} --insert cdrom=FILE\n`);
     const end = await guest.exited;
     pty.dispose();
     if (end.kind === "fault") {
@@ -161,7 +165,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
 
   // The console on this terminal.
   const stdin = process.stdin;
-  process.stderr.write(`${target.name}: booting; press Ctrl-] to quit\r\n`);
+  process.stderr.write(`${target.name}: booting; press Ctrl-] to quit; swap media with: unmachine media ${control.name} --insert cdrom=FILE\r\n`);
   const raw = stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
   guest.console.onFrame((frame) => process.stdout.write(frame));

@@ -2,6 +2,7 @@
 // console bytes do not travel here: they go through the console FramePipe's own port.
 
 import type { MachineSpecFiles } from "./machine-files.js";
+import type { SwapDrive } from "../../core/media/drives.js";
 
 /** Host services a headless guest can be given, each over a pipe of its own. */
 export const HEADLESS_SERVICES = ["p9", "net", "agent"] as const;
@@ -16,10 +17,14 @@ export interface WorkerInit {
   services: HeadlessService[];
 }
 
-export type ToWorker = { type: "stop" };
+export type ToWorker =
+  | { type: "stop" }
+  | { type: "insert"; drive: SwapDrive; image: ArrayBuffer }
+  | { type: "eject"; drive: SwapDrive };
 
 export type FromWorker =
   | { type: "phase"; phase: "booting" | "running" }
   | { type: "screen"; text: string }
   | { type: "fault"; message: string }
+  | { type: "media"; drive: SwapDrive; inserted: boolean; error?: string }
   | { type: "stopped" };

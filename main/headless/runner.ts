@@ -12,6 +12,7 @@ import { DisposableStore, Emitter, type Disposable } from "../../core/disposable
 import { nodePortPipe } from "./node-port-pipe.js";
 import { execLines, ExecReader, stripAnsi, type ExecResult } from "../../core/console/serial-exec.js";
 import type { MachineSpecFiles } from "./machine-files.js";
+import { DRIVE_NAMES, type SwapDrive } from "../../core/media/drives.js";
 import type { FromWorker, HeadlessService, ToWorker, WorkerInit } from "./protocol.js";
 
 const TRANSCRIPT_LIMIT = 256 * 1024;
@@ -179,6 +180,30 @@ export class HeadlessGuest implements Disposable {
     } finally {
       sub.dispose();
     }
+  }
+
+  /** Puts an image in the floppy or CD drive while the guest runs (replacing what is there). */
+  insert(drive: SwapDrive, image: Uint8Array): Promise<void> {
+    const copy = image.slice().buffer;
+    return this.#media(drive, { type: "insert", drive, image: copy }, [copy]);
+  }
+
+  eject(drive: SwapDrive): Promise<void> {
+    return this.#media(drive, { type: "eject", drive }, []);
+  }
+
+  #media(drive: SwapDrive, message: ToWorker, transfer: ArrayBuffer[]): Promise<void> {
+    if (this.ended) return Promise.reject(new GuestStoppedError("the guest is not running"));
+    return new Promise((resolveSwap, reject) => {
+      const onMessage = (reply: FromWorker): void => {
+        if (reply.type !== "media" || reply.drive !== drive) return;
+        this.#worker.off("message", onMessage);
+        if (reply.error) reject(new Error(`the ${DRIVE_NAMES[drive]} refused the image: ${reply.error}`));
+        else resolveSwap();
+      };
+      this.#worker.on("message", onMessage);
+      this.#worker.postMessage(message, transfer);
+    });
   }
 
   /** Stops the emulator and ends the worker. */

@@ -67,7 +67,25 @@ const screenTimer = setInterval(() => {
   post({ type: "screen", text: session.screen.text() });
 }, init.screenInterval);
 
+async function swap(message: Extract<ToWorker, { type: "insert" | "eject" }>): Promise<void> {
+  const { drive } = message;
+  try {
+    if (message.type === "eject") {
+      if (drive === "fda") emulator.eject_fda();
+      else emulator.eject_cdrom();
+    } else if (drive === "fda") await emulator.set_fda({ buffer: message.image });
+    else await emulator.set_cdrom({ buffer: message.image });
+    post({ type: "media", drive, inserted: message.type === "insert" });
+  } catch (error) {
+    post({ type: "media", drive, inserted: false, error: error instanceof Error ? error.message : String(error) });
+  }
+}
+
 parent.on("message", (message: ToWorker) => {
+  if (message.type === "insert" || message.type === "eject") {
+    void swap(message);
+    return;
+  }
   if (message.type !== "stop") return;
   clearInterval(screenTimer);
   post({ type: "screen", text: session.screen.text() });
