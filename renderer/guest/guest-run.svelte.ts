@@ -10,7 +10,8 @@ import { GuestSession } from "../../core/guest/session.js";
 import { buildV86Options, type MachineSpec } from "../../core/v86/options.js";
 import type { V86Image } from "v86";
 import type { FramePipe } from "../../core/pipe/frame-pipe.js";
-import type { DetectedImage } from "../../core/media/detect.js";
+import { detectImage, HEADER_BYTES, type DetectedImage } from "../../core/media/detect.js";
+import { checkFitsDrive, DRIVE_NAMES, type SwapDrive } from "../../core/media/drives.js";
 
 /** What to boot: a guest from the library, or an image the user dropped. */
 export type BootSource =
@@ -180,6 +181,23 @@ export class GuestRun {
       this.state = "stopped";
       this.reason = "";
     }
+  }
+
+  /** Puts an image in the floppy or CD drive of the running guest. */
+  async insert(drive: SwapDrive, file: File): Promise<string> {
+    const emulator = this.#emulator;
+    if (!emulator) throw new Error("no guest is running");
+    const detected = detectImage(new Uint8Array(await file.slice(0, HEADER_BYTES).arrayBuffer()), file.size, file.name);
+    checkFitsDrive(detected, drive, file.name);
+    const image = { buffer: await file.arrayBuffer() };
+    if (drive === "fda") await emulator.set_fda(image);
+    else await emulator.set_cdrom(image);
+    return `${file.name} is in the ${DRIVE_NAMES[drive]}`;
+  }
+
+  eject(drive: SwapDrive): void {
+    if (drive === "fda") this.#emulator?.eject_fda();
+    else this.#emulator?.eject_cdrom();
   }
 
   async restart(): Promise<void> {
