@@ -1,8 +1,9 @@
 // The web shell in Debian's Chromium, as a user sees it: start `tiny` from the library, see
 // its shell prompt on the screen and in the serial console, type into both, stop it, and drop
 // images on the window (a kernel boots; random bytes get a clear message).
-import { readdirSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, expect, root } from "./fixtures.js";
 import type { Page } from "@playwright/test";
@@ -56,6 +57,17 @@ test("starts tiny and shows its shell on the screen and in the serial console", 
   await expect(screen).toContainText(/expr 50 - 8\s+42\s+tiny:\/#/);
 
   await page.screenshot({ path: join(root, "test-results", "e2e", "web-shell-tiny.png") });
+
+  // A CD inserted from the page while the guest runs, read by the guest.
+  const cdDir = mkdtempSync(join(tmpdir(), "unmachine-cd-"));
+  writeFileSync(join(cdDir, "readme.txt"), "inserted from the page\n");
+  const iso = join(cdDir, "..", `${cdDir.split("/").pop()}.iso`);
+  execFileSync("genisoimage", ["-quiet", "-J", "-r", "-o", iso, cdDir]);
+  await page.getByLabel("Insert CD").setInputFiles(iso);
+  await expect(page.getByRole("status")).toContainText("is in the CD drive");
+  await console.click();
+  await page.keyboard.type("mkdir -p /cd; mount -t iso9660 /dev/sr0 /cd; cat /cd/readme.txt\n");
+  await expect(console).toContainText("inserted from the page");
 
   // The console reached the host through its pipe: the host's log has the guest's prompt.
   const logs = readdirSync(join(served.dataDir, "logs")).filter((f) => f.startsWith("tiny-"));
