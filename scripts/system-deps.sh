@@ -10,6 +10,7 @@ declare -A need=(
   [gzip]=gzip
   [dpkg-deb]=dpkg
   [apt-get]=apt
+  [gcc]=gcc              # the guest agent, built as a static i386 binary
 )
 case "$purpose" in
   test) need[chromium]=chromium; need[genisoimage]=genisoimage; need[mkfs.vfat]=dosfstools; need[mcopy]=mtools ;;  # e2e: Chromium; vm: CD, floppy and FAT images

@@ -22,6 +22,10 @@ export interface GuestProfile {
   acpi: boolean;
   /** A regular expression that matches the guest's shell prompt on its serial console. */
   prompt?: string;
+  /** The guest runs Unmachine's agent (guests/agent) on virtio-console: exec, clipboard, display. */
+  agent: boolean;
+  /** The guest mounts the host's 9P shares (tag host9p) by itself. */
+  shares: boolean;
 }
 
 export const MEMORY_LIMITS = { min: 16, max: 2048, defaultMiB: 128 } as const;
@@ -88,6 +92,8 @@ export function parseProfile(json: unknown, source: string): GuestProfile {
     media,
     net: net as NetDevice,
     acpi: o.acpi === true,
+    agent: o.agent === true,
+    shares: o.shares === true,
   };
   const cmdline = str("cmdline", true);
   if (cmdline !== undefined) profile.cmdline = cmdline;

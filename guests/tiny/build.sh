@@ -53,7 +53,11 @@ for arg in "$@"; do
   esac
 done
 
-RECIPE=$(sha256sum "$SCRIPT")
+# The guest agent goes into the initramfs: built (or found current) first, and part of the
+# recipe, so a changed agent rebuilds the initramfs.
+AGENT_BIN=$OUT/guests/agent/umagent
+bash "$(dirname "$SCRIPT")/../agent/build.sh" >/dev/null
+RECIPE=$(cat "$SCRIPT" "$AGENT_BIN" | sha256sum)
 RECIPE=${RECIPE%% *}
 
 up_to_date() {
@@ -438,6 +442,8 @@ sort -u "$ALIASES" >"$MODDST/modules.alias"
 # because an i386 binary cannot be run on every build host.
 cp "$BUSYBOX" "$ROOT/bin/busybox"
 chmod 0755 "$ROOT/bin/busybox"
+cp "$AGENT_BIN" "$ROOT/bin/umagent"
+chmod 0755 "$ROOT/bin/umagent"
 APPLETS=$(tr '\0' '\n' <"$BUSYBOX" | awk '
   function reset() { n = 0; on = 0 }
   BEGIN { reset() }

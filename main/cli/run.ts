@@ -14,6 +14,11 @@ import { HeadlessGuest, GuestFaultError, GuestStoppedError, GuestTimeoutError } 
 import type { MachineSpecFiles } from "../headless/machine-files.js";
 import { openConsolePty } from "./pty.js";
 import { serveControl } from "./control.js";
+import { AgentSession, pipeTransport } from "../../core/agent/session.js";
+import { appVersion } from "../version.js";
+
+/** How long after the shell prompt the agent may take to say hello before --exec uses the shell. */
+const AGENT_GRACE_MS = 10_000;
 
 export interface RunFlags {
   target: string;
@@ -31,6 +36,7 @@ interface Target {
   name: string;
   files: MachineSpecFiles;
   prompt?: string;
+  agent: boolean;
 }
 
 async function resolveTarget(library: GuestLibrary, flags: RunFlags): Promise<Target> {
@@ -47,7 +53,7 @@ async function resolveTarget(library: GuestLibrary, flags: RunFlags): Promise<Ta
       media,
     };
     if (profile.cmdline !== undefined) files.cmdline = profile.cmdline;
-    const resolved: Target = { name: profile.name, files };
+    const resolved: Target = { name: profile.name, files, agent: profile.agent };
     if (profile.prompt !== undefined) resolved.prompt = profile.prompt;
     return resolved;
   }
@@ -73,7 +79,7 @@ async function resolveTarget(library: GuestLibrary, flags: RunFlags): Promise<Ta
   };
   if (role === "bzimage") files.cmdline = DROPPED_KERNEL_CMDLINE;
   process.stderr.write(`${basename(target)}: ${image.detected.description}\n`);
-  return { name: basename(target), files };
+  return { name: basename(target), files, agent: false };
 }
 
 function describeEnd(name: string, error: unknown): string {
@@ -84,8 +90,12 @@ function describeEnd(name: string, error: unknown): string {
 
 export async function runCommand(library: GuestLibrary, flags: RunFlags): Promise<number> {
   const target = await resolveTarget(library, flags);
-  const options: ConstructorParameters<typeof HeadlessGuest>[1] = {};
+  const options: ConstructorParameters<typeof HeadlessGuest>[1] = { services: {} };
   if (target.prompt !== undefined) options.prompt = target.prompt;
+  let agent: AgentSession | undefined;
+  if (target.agent) {
+    options.services!.agent = (pipe) => (agent = new AgentSession(pipeTransport(pipe), { software: `unmachine ${appVersion}` }));
+  }
   const guest = new HeadlessGuest(target.files, options);
   const control = await serveControl(target.name.replace(/[^A-Za-z0-9_.-]/g, "_"), guest);
   const stopAndExit = async (code: number): Promise<number> => {
@@ -127,9 +137,20 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
       return await stopAndExit(2);
     }
     const deadline = Date.now() + flags.timeoutMs;
+    const left = (): number => Math.max(1000, deadline - Date.now());
     try {
+      // The agent runs the command when the guest has one (exact bytes, no tty in between);
+      // the serial shell otherwise, or when the agent has not said hello soon after the prompt.
       await guest.waitForShell(flags.timeoutMs);
-      const result = await guest.exec(flags.exec, Math.max(1000, deadline - Date.now()));
+      const ready = agent ? await agent.whenReady(Math.min(AGENT_GRACE_MS, left())).then(() => true, () => false) : false;
+      if (agent && ready) {
+        const outcome = await agent.exec(flags.exec, { timeoutMs: left(), maxOutput: 1024 * 1024 });
+        process.stdout.write(outcome.outputBytes);
+        if (outcome.timedOut) process.stderr.write(`unmachine: ${target.name}: the command was stopped after ${Math.round(flags.timeoutMs / 1000)} s\n`);
+        if (outcome.truncated) process.stderr.write(`unmachine: ${target.name}: output cut at 1 MiB\n`);
+        return await stopAndExit(outcome.status);
+      }
+      const result = await guest.exec(flags.exec, left());
       process.stdout.write(result.output);
       return await stopAndExit(result.status);
     } catch (error) {

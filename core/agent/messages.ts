@@ -1,0 +1,490 @@
+// Agent messages: the payload of one frame (frame.ts), encoded and decoded with every field
+// checked. Layout, shared with guests/agent/umagent.c: u8 protocol version, u8 type, u32 LE
+// request id, then fields as TLV (u8 tag, u32 LE length, value); integers are u32 LE, text
+// is UTF-8 (checked strictly), lists repeat their tag. Unknown types and unknown tags are
+// skipped so newer peers can add them; anything short, lying or out of range is an error.
+
+/** The protocol versions this side speaks; hello negotiates the highest both know. */
+export const PROTOCOL_VERSION = 1;
+export const MIN_PROTOCOL_VERSION = 1;
+
+export const MESSAGE_TYPES = {
+  hello: 1,
+  ping: 2,
+  pong: 3,
+  exec: 4,
+  execResult: 5,
+  clipboard: 6,
+  display: 7,
+  error: 8,
+} as const;
+export type MessageType = keyof typeof MESSAGE_TYPES;
+
+/** Caps applied by both sides (umagent.c has the same numbers). */
+export const LIMITS = {
+  clipboardBytes: 1024 * 1024,
+  commandBytes: 64 * 1024,
+  execOutputBytes: 1024 * 1024,
+  execTimeoutMs: 24 * 60 * 60 * 1000,
+  infoBytes: 256,
+  errorBytes: 1024,
+  capabilities: 64,
+  capabilityBytes: 32,
+  displaySize: 65535,
+} as const;
+
+/** u8 version, u8 type, u32 id. */
+export const MESSAGE_HEADER_SIZE = 6;
+
+/** Who is who. The guest says what it is; the host's answer carries the agreed `version`. */
+export interface Hello {
+  type: "hello";
+  minVersion: number;
+  maxVersion: number;
+  /** Set in the host's answer: the version both sides use from now on. */
+  version?: number;
+  /** "umagent 1.0.0", "unmachine 0.1.0". */
+  software: string;
+  /** uname: sysname, release, version, machine, nodename. */
+  os?: string;
+  osRelease?: string;
+  osVersion?: string;
+  machine?: string;
+  hostname?: string;
+  capabilities: string[];
+  /** The agent's process id, so a restarted agent is told from a repeated hello. */
+  pid?: number;
+}
+
+export interface Ping {
+  type: "ping";
+  id: number;
+}
+
+export interface Pong {
+  type: "pong";
+  id: number;
+}
+
+/** Run `command` with /bin/sh -c, stdin from /dev/null, stdout and stderr combined. */
+export interface Exec {
+  type: "exec";
+  id: number;
+  command: string;
+  timeoutMs: number;
+  maxOutput: number;
+}
+
+export interface ExecResult {
+  type: "execResult";
+  id: number;
+  /** Exit status 0..255; 128 + signal when the command was killed. */
+  status: number;
+  /** The signal that ended the command, 0 if none. */
+  signal: number;
+  timedOut: boolean;
+  truncated: boolean;
+  output: Uint8Array;
+}
+
+/** The clipboard's text, either way: the guest's changes, or the host setting it. */
+export interface Clipboard {
+  type: "clipboard";
+  text: string;
+}
+
+/** The guest's screen: columns and rows in text mode, pixels in graphics mode. */
+export interface Display {
+  type: "display";
+  mode: "text" | "graphics";
+  width: number;
+  height: number;
+}
+
+/** A request (`id`) that failed before it could run. */
+export interface ErrorReply {
+  type: "error";
+  id: number;
+  message: string;
+}
+
+export type AgentMessage = Hello | Ping | Pong | Exec | ExecResult | Clipboard | Display | ErrorReply;
+
+/** A type this side does not know: skipped by the receiver. */
+export interface UnknownMessage {
+  type: "unknown";
+  code: number;
+  id: number;
+}
+
+export type DecodeResult =
+  | { ok: true; version: number; message: AgentMessage | UnknownMessage }
+  | { ok: false; error: string };
+
+const FIELD = {
+  hello: { minVersion: 1, maxVersion: 2, version: 3, software: 4, os: 5, osRelease: 6, osVersion: 7, machine: 8, hostname: 9, capability: 10, pid: 11 },
+  exec: { command: 1, timeoutMs: 2, maxOutput: 3 },
+  execResult: { status: 1, signal: 2, timedOut: 3, truncated: 4, output: 5 },
+  clipboard: { text: 1 },
+  display: { mode: 1, width: 2, height: 3 },
+  error: { message: 1 },
+} as const;
+
+const DISPLAY_MODES = ["text", "graphics"] as const;
+const CAPABILITY = /^[a-z][a-z0-9.-]*$/;
+const U32_MAX = 0xffffffff;
+
+class MessageError extends Error {}
+
+// ---------------------------------------------------------------------------
+// encoding
+
+class Writer {
+  readonly #parts: Uint8Array[] = [];
+  #size = 0;
+
+  raw(bytes: Uint8Array): void {
+    this.#parts.push(bytes);
+    this.#size += bytes.length;
+  }
+
+  field(tag: number, value: Uint8Array): void {
+    const head = new Uint8Array(5);
+    head[0] = tag;
+    new DataView(head.buffer).setUint32(1, value.length, true);
+    this.raw(head);
+    this.raw(value);
+  }
+
+  u32(tag: number, value: number): void {
+    const bytes = new Uint8Array(4);
+    new DataView(bytes.buffer).setUint32(0, value, true);
+    this.field(tag, bytes);
+  }
+
+  text(tag: number, value: string): void {
+    this.field(tag, new TextEncoder().encode(value));
+  }
+
+  finish(): Uint8Array {
+    const out = new Uint8Array(this.#size);
+    let at = 0;
+    for (const part of this.#parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  }
+}
+
+function checkInt(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`agent message field ${name} must be an integer in ${min}..${max}, got ${value}`);
+  }
+}
+
+function checkText(name: string, value: string, maxBytes: number): void {
+  const size = new TextEncoder().encode(value).length;
+  if (size > maxBytes) throw new RangeError(`agent message field ${name} is ${size} bytes, more than the limit of ${maxBytes}`);
+}
+
+function needsId(message: AgentMessage): message is Ping | Pong | Exec | ExecResult | ErrorReply {
+  return message.type === "ping" || message.type === "pong" || message.type === "exec" || message.type === "execResult" || message.type === "error";
+}
+
+/**
+ * The payload for `message` in protocol `version`. Throws a RangeError for values the
+ * receiver would refuse (the same checks as decodeMessage), so this side never sends them.
+ */
+export function encodeMessage(message: AgentMessage, version: number = PROTOCOL_VERSION): Uint8Array {
+  checkInt("version", version, 1, 255);
+  const w = new Writer();
+  const head = new Uint8Array(MESSAGE_HEADER_SIZE);
+  head[0] = version;
+  head[1] = MESSAGE_TYPES[message.type];
+  if (needsId(message)) {
+    checkInt("id", message.id, 1, U32_MAX);
+    new DataView(head.buffer).setUint32(2, message.id, true);
+  }
+  w.raw(head);
+  switch (message.type) {
+    case "hello": {
+      const f = FIELD.hello;
+      checkInt("minVersion", message.minVersion, 1, 255);
+      checkInt("maxVersion", message.maxVersion, message.minVersion, 255);
+      w.u32(f.minVersion, message.minVersion);
+      w.u32(f.maxVersion, message.maxVersion);
+      if (message.version !== undefined) {
+        checkInt("version", message.version, 1, 255);
+        w.u32(f.version, message.version);
+      }
+      checkText("software", message.software, LIMITS.infoBytes);
+      w.text(f.software, message.software);
+      for (const key of ["os", "osRelease", "osVersion", "machine", "hostname"] as const) {
+        const value = message[key];
+        if (value === undefined) continue;
+        checkText(key, value, LIMITS.infoBytes);
+        w.text(f[key], value);
+      }
+      if (message.capabilities.length > LIMITS.capabilities) {
+        throw new RangeError(`agent hello lists ${message.capabilities.length} capabilities, more than ${LIMITS.capabilities}`);
+      }
+      for (const capability of message.capabilities) {
+        if (!CAPABILITY.test(capability) || capability.length > LIMITS.capabilityBytes) {
+          throw new RangeError(`agent capability names are [a-z][a-z0-9.-]* up to ${LIMITS.capabilityBytes} bytes, got ${JSON.stringify(capability)}`);
+        }
+        w.text(f.capability, capability);
+      }
+      if (message.pid !== undefined) {
+        checkInt("pid", message.pid, 0, U32_MAX);
+        w.u32(f.pid, message.pid);
+      }
+      break;
+    }
+    case "ping":
+    case "pong":
+      break;
+    case "exec": {
+      const f = FIELD.exec;
+      checkText("command", message.command, LIMITS.commandBytes);
+      if (message.command.includes("\0")) throw new RangeError("agent exec command contains a NUL character");
+      checkInt("timeoutMs", message.timeoutMs, 1, LIMITS.execTimeoutMs);
+      checkInt("maxOutput", message.maxOutput, 0, LIMITS.execOutputBytes);
+      w.text(f.command, message.command);
+      w.u32(f.timeoutMs, message.timeoutMs);
+      w.u32(f.maxOutput, message.maxOutput);
+      break;
+    }
+    case "execResult": {
+      const f = FIELD.execResult;
+      checkInt("status", message.status, 0, 255);
+      checkInt("signal", message.signal, 0, 127);
+      if (message.output.length > LIMITS.execOutputBytes) {
+        throw new RangeError(`agent exec output is ${message.output.length} bytes, more than the limit of ${LIMITS.execOutputBytes}`);
+      }
+      w.u32(f.status, message.status);
+      w.u32(f.signal, message.signal);
+      w.u32(f.timedOut, message.timedOut ? 1 : 0);
+      w.u32(f.truncated, message.truncated ? 1 : 0);
+      w.field(f.output, message.output);
+      break;
+    }
+    case "clipboard":
+      checkText("text", message.text, LIMITS.clipboardBytes);
+      w.text(FIELD.clipboard.text, message.text);
+      break;
+    case "display": {
+      const f = FIELD.display;
+      checkInt("width", message.width, 1, LIMITS.displaySize);
+      checkInt("height", message.height, 1, LIMITS.displaySize);
+      w.u32(f.mode, DISPLAY_MODES.indexOf(message.mode));
+      w.u32(f.width, message.width);
+      w.u32(f.height, message.height);
+      break;
+    }
+    case "error":
+      checkText("message", message.message, LIMITS.errorBytes);
+      w.text(FIELD.error.message, message.message);
+      break;
+  }
+  return w.finish();
+}
+
+// ---------------------------------------------------------------------------
+// decoding
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The fields of one message, by tag; a tag may repeat (lists). */
+class Fields {
+  readonly #byTag = new Map<number, Uint8Array[]>();
+  readonly #type: string;
+
+  constructor(type: string, payload: Uint8Array, at: number) {
+    this.#type = type;
+    const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+    while (at < payload.length) {
+      if (payload.length - at < 5) throw new MessageError(`${type}: field header cut short at byte ${at}`);
+      const tag = payload[at]!;
+      const length = view.getUint32(at + 1, true);
+      at += 5;
+      if (length > payload.length - at) {
+        throw new MessageError(`${type}: field ${tag} claims ${length} bytes, only ${payload.length - at} left`);
+      }
+      const value = payload.subarray(at, at + length);
+      at += length;
+      const list = this.#byTag.get(tag);
+      if (list) list.push(value);
+      else this.#byTag.set(tag, [value]);
+    }
+  }
+
+  #one(tag: number, name: string): Uint8Array | undefined {
+    const list = this.#byTag.get(tag);
+    if (!list) return undefined;
+    if (list.length > 1) throw new MessageError(`${this.#type}: field ${name} appears ${list.length} times`);
+    return list[0];
+  }
+
+  #need<T>(value: T | undefined, name: string): T {
+    if (value === undefined) throw new MessageError(`${this.#type}: field ${name} is missing`);
+    return value;
+  }
+
+  u32(tag: number, name: string, min: number, max: number): number | undefined {
+    const raw = this.#one(tag, name);
+    if (raw === undefined) return undefined;
+    if (raw.length !== 4) throw new MessageError(`${this.#type}: field ${name} must be 4 bytes, got ${raw.length}`);
+    const value = new DataView(raw.buffer, raw.byteOffset, 4).getUint32(0, true);
+    if (value < min || value > max) throw new MessageError(`${this.#type}: field ${name} is ${value}, expected ${min}..${max}`);
+    return value;
+  }
+
+  needU32(tag: number, name: string, min: number, max: number): number {
+    return this.#need(this.u32(tag, name, min, max), name);
+  }
+
+  flag(tag: number, name: string): boolean {
+    return this.needU32(tag, name, 0, 1) === 1;
+  }
+
+  bytes(tag: number, name: string, maxBytes: number): Uint8Array | undefined {
+    const raw = this.#one(tag, name);
+    if (raw !== undefined && raw.length > maxBytes) {
+      throw new MessageError(`${this.#type}: field ${name} is ${raw.length} bytes, more than the limit of ${maxBytes}`);
+    }
+    return raw;
+  }
+
+  text(tag: number, name: string, maxBytes: number): string | undefined {
+    const raw = this.bytes(tag, name, maxBytes);
+    return raw === undefined ? undefined : decodeText(raw, `${this.#type}: field ${name}`);
+  }
+
+  needText(tag: number, name: string, maxBytes: number): string {
+    return this.#need(this.text(tag, name, maxBytes), name);
+  }
+
+  texts(tag: number, name: string, maxCount: number, maxBytes: number): string[] {
+    const list = this.#byTag.get(tag) ?? [];
+    if (list.length > maxCount) throw new MessageError(`${this.#type}: ${list.length} ${name} entries, more than ${maxCount}`);
+    return list.map((raw) => {
+      if (raw.length > maxBytes) throw new MessageError(`${this.#type}: a ${name} entry is ${raw.length} bytes, more than ${maxBytes}`);
+      return decodeText(raw, `${this.#type}: field ${name}`);
+    });
+  }
+}
+
+function decodeText(raw: Uint8Array, what: string): string {
+  try {
+    return strictUtf8.decode(raw);
+  } catch {
+    throw new MessageError(`${what} is not valid UTF-8`);
+  }
+}
+
+const TYPE_NAMES = new Map<number, MessageType>(
+  (Object.entries(MESSAGE_TYPES) as [MessageType, number][]).map(([name, code]) => [code, name]),
+);
+
+/** Decodes one frame's payload; never throws. */
+export function decodeMessage(payload: Uint8Array): DecodeResult {
+  try {
+    return decodeOrThrow(payload);
+  } catch (error) {
+    if (error instanceof MessageError) return { ok: false, error: error.message };
+    return { ok: false, error: `undecodable message: ${String(error)}` };
+  }
+}
+
+function decodeOrThrow(payload: Uint8Array): DecodeResult {
+  if (payload.length < MESSAGE_HEADER_SIZE) {
+    throw new MessageError(`message of ${payload.length} bytes is shorter than its ${MESSAGE_HEADER_SIZE}-byte header`);
+  }
+  const version = payload[0]!;
+  if (version === 0) throw new MessageError("message carries protocol version 0");
+  const code = payload[1]!;
+  const id = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(2, true);
+  const type = TYPE_NAMES.get(code);
+  if (type === undefined) return { ok: true, version, message: { type: "unknown", code, id } };
+  const f = new Fields(type, payload, MESSAGE_HEADER_SIZE);
+  const needId = (): number => {
+    if (id === 0) throw new MessageError(`${type}: request id 0 is reserved`);
+    return id;
+  };
+  let message: AgentMessage;
+  switch (type) {
+    case "hello": {
+      const k = FIELD.hello;
+      const minVersion = f.needU32(k.minVersion, "minVersion", 1, 255);
+      const maxVersion = f.needU32(k.maxVersion, "maxVersion", minVersion, 255);
+      const hello: Hello = {
+        type,
+        minVersion,
+        maxVersion,
+        software: f.needText(k.software, "software", LIMITS.infoBytes),
+        capabilities: f.texts(k.capability, "capability", LIMITS.capabilities, LIMITS.capabilityBytes),
+      };
+      for (const capability of hello.capabilities) {
+        if (!CAPABILITY.test(capability)) throw new MessageError(`hello: capability ${JSON.stringify(capability)} is not [a-z][a-z0-9.-]*`);
+      }
+      const chosen = f.u32(k.version, "version", 1, 255);
+      if (chosen !== undefined) hello.version = chosen;
+      for (const key of ["os", "osRelease", "osVersion", "machine", "hostname"] as const) {
+        const value = f.text(k[key], key, LIMITS.infoBytes);
+        if (value !== undefined) hello[key] = value;
+      }
+      const pid = f.u32(k.pid, "pid", 0, U32_MAX);
+      if (pid !== undefined) hello.pid = pid;
+      message = hello;
+      break;
+    }
+    case "ping":
+    case "pong":
+      message = { type, id: needId() };
+      break;
+    case "exec": {
+      const k = FIELD.exec;
+      const command = f.needText(k.command, "command", LIMITS.commandBytes);
+      if (command.includes("\0")) throw new MessageError("exec: command contains a NUL character");
+      message = {
+        type,
+        id: needId(),
+        command,
+        timeoutMs: f.needU32(k.timeoutMs, "timeoutMs", 1, LIMITS.execTimeoutMs),
+        maxOutput: f.needU32(k.maxOutput, "maxOutput", 0, LIMITS.execOutputBytes),
+      };
+      break;
+    }
+    case "execResult": {
+      const k = FIELD.execResult;
+      message = {
+        type,
+        id: needId(),
+        status: f.needU32(k.status, "status", 0, 255),
+        signal: f.needU32(k.signal, "signal", 0, 127),
+        timedOut: f.flag(k.timedOut, "timedOut"),
+        truncated: f.flag(k.truncated, "truncated"),
+        output: (f.bytes(k.output, "output", LIMITS.execOutputBytes) ?? new Uint8Array()).slice(),
+      };
+      break;
+    }
+    case "clipboard":
+      message = { type, text: f.needText(FIELD.clipboard.text, "text", LIMITS.clipboardBytes) };
+      break;
+    case "display": {
+      const k = FIELD.display;
+      message = {
+        type,
+        mode: DISPLAY_MODES[f.needU32(k.mode, "mode", 0, DISPLAY_MODES.length - 1)]!,
+        width: f.needU32(k.width, "width", 1, LIMITS.displaySize),
+        height: f.needU32(k.height, "height", 1, LIMITS.displaySize),
+      };
+      break;
+    }
+    case "error":
+      message = { type, id: needId(), message: f.needText(FIELD.error.message, "message", LIMITS.errorBytes) };
+      break;
+  }
+  return { ok: true, version, message };
+}

@@ -1,0 +1,462 @@
+// AgentSession: the host's end of the guest agent (guests/agent/umagent.c) over the byte
+// stream of its port. It answers the guest's hello with the agreed protocol version, matches
+// replies to requests by id, and never trusts the guest: a malformed, oversized or
+// wrong-version frame disconnects the agent with a reason, unknown types are skipped, and no
+// guest input can make it throw. Host-to-guest bytes go out in sends of at most 4096 bytes.
+
+import { DisposableStore, Emitter, type Disposable } from "../disposable.js";
+import type { FramePipe } from "../pipe/frame-pipe.js";
+import { encodeFrame, FrameDecoder } from "./frame.js";
+import {
+  decodeMessage,
+  encodeMessage,
+  LIMITS,
+  MIN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+  type AgentMessage,
+  type Display,
+  type Exec,
+  type Hello,
+  type Ping,
+} from "./messages.js";
+
+/** A byte stream to and from the agent's port: v86's virtio-console events, or a FramePipe. */
+export interface AgentTransport {
+  send(bytes: Uint8Array): void;
+  onData(listener: (bytes: Uint8Array) => void): Disposable;
+}
+
+/** The agent's bytes carried by a FramePipe (frames there are arbitrary pieces of the stream). */
+export function pipeTransport(pipe: FramePipe): AgentTransport {
+  return { send: (bytes) => pipe.send(bytes), onData: (listener) => pipe.onFrame(listener) };
+}
+
+/** Timers, injectable for tests; by default the runtime's own. */
+export interface Timers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+interface TimerGlobals {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const runtimeTimers: Timers = {
+  setTimeout: (callback, ms) => (globalThis as unknown as TimerGlobals).setTimeout(callback, ms),
+  clearTimeout: (handle) => (globalThis as unknown as TimerGlobals).clearTimeout(handle),
+};
+
+/** Largest single host-to-guest send (v86 cuts longer virtio-console sends). */
+export const AGENT_SEND_CHUNK = 4096;
+
+export const AGENT_DEFAULTS = {
+  pingTimeoutMs: 5_000,
+  execTimeoutMs: 30_000,
+  execMaxOutput: 64 * 1024,
+  /** Extra wait after an exec's own timeout, for the guest's report of it to arrive. */
+  execGraceMs: 5_000,
+} as const;
+
+export interface AgentSessionOptions {
+  /** Named in the host's hello, e.g. "unmachine 0.1.0". */
+  software?: string;
+  /**
+   * Ask an agent that is already running (a restored state, a new session on a running guest)
+   * to say hello again. Leave it off at boot: bytes that reach the port before the agent has
+   * made it raw are echoed back by the guest's tty, mangled.
+   */
+  probe?: boolean;
+  timers?: Timers;
+  /** The largest single send, e.g. smaller for a serial port; never more than AGENT_SEND_CHUNK. */
+  sendChunk?: number;
+}
+
+export type AgentState = "waiting" | "ready" | "disconnected";
+
+export interface ExecOptions {
+  /** The guest kills the command after this long. */
+  timeoutMs?: number;
+  /** Output beyond this many bytes is dropped (the result says `truncated`). */
+  maxOutput?: number;
+}
+
+export interface ExecOutcome {
+  /** Exit status; 128 + signal when the command was killed, as a shell reports it. */
+  status: number;
+  /** The signal that ended the command, 0 if none. */
+  signal: number;
+  timedOut: boolean;
+  truncated: boolean;
+  /** stdout and stderr as the command interleaved them, decoded as UTF-8. */
+  output: string;
+  outputBytes: Uint8Array;
+}
+
+/** Why a request failed: the agent answered with an error, went away, or did not answer. */
+export class AgentError extends Error {
+  override name = "AgentError";
+}
+
+type Pending =
+  | { kind: "ping"; resolve: (ms: number) => void; reject: (error: Error) => void; timer: unknown; sentAt: number }
+  | { kind: "exec"; resolve: (outcome: ExecOutcome) => void; reject: (error: Error) => void; timer: unknown; sentAt: number };
+
+const HOST_CAPABILITIES = ["ping", "exec", "clipboard", "display"];
+
+export class AgentSession implements Disposable {
+  readonly #store = new DisposableStore();
+  readonly #hellos = this.#store.add(new Emitter<Hello>());
+  readonly #clipboards = this.#store.add(new Emitter<string>());
+  readonly #displays = this.#store.add(new Emitter<Display>());
+  readonly #disconnects = this.#store.add(new Emitter<string>());
+  /** The guest's hello, each time an agent introduces itself (again after a restart). */
+  readonly onHello = this.#hellos.event;
+  /** Text the guest put on its clipboard. */
+  readonly onClipboard = this.#clipboards.event;
+  /** The guest's screen size, when it first reports it and whenever it changes. */
+  readonly onDisplay = this.#displays.event;
+  /** Why the session ended; it then ignores the stream and fails every request. */
+  readonly onDisconnect = this.#disconnects.event;
+
+  readonly #transport: AgentTransport;
+  readonly #timers: Timers;
+  readonly #software: string;
+  readonly #chunk: number;
+  readonly #decoder = new FrameDecoder();
+  readonly #pending = new Map<number, Pending>();
+  readonly #inbox: Uint8Array[] = [];
+  #busy = false;
+  #dataSub: Disposable | undefined;
+  #state: AgentState = "waiting";
+  #reason: string | undefined;
+  #version = 0;
+  #info: Hello | undefined;
+  #infoKey = "";
+  #display: Display | undefined;
+  #nextId = 1;
+  /** Requests made before the handshake, sent once it is done. */
+  #queued: (Ping | Exec)[] = [];
+  #queuedClipboard: string | undefined;
+
+  constructor(transport: AgentTransport, options: AgentSessionOptions = {}) {
+    this.#transport = transport;
+    this.#timers = options.timers ?? runtimeTimers;
+    this.#software = options.software ?? "unmachine";
+    this.#chunk = Math.max(1, Math.min(options.sendChunk ?? AGENT_SEND_CHUNK, AGENT_SEND_CHUNK));
+    this.#dataSub = transport.onData((bytes) => this.#receive(bytes));
+    if (options.probe ?? false) this.#send(this.#hostHello(undefined), PROTOCOL_VERSION);
+  }
+
+  get state(): AgentState {
+    return this.#state;
+  }
+
+  /** The agreed protocol version (0 before the handshake). */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** The guest's last hello. */
+  get info(): Hello | undefined {
+    return this.#info;
+  }
+
+  get display(): Display | undefined {
+    return this.#display;
+  }
+
+  /** Why the session was disconnected, once it is. */
+  get reason(): string | undefined {
+    return this.#reason;
+  }
+
+  /** Resolves with the guest's hello once the handshake is done. */
+  whenReady(timeoutMs: number = AGENT_DEFAULTS.pingTimeoutMs): Promise<Hello> {
+    if (this.#state === "ready" && this.#info) return Promise.resolve(this.#info);
+    if (this.#state === "disconnected") return Promise.reject(new AgentError(`agent disconnected: ${this.#reason}`));
+    return new Promise((resolve, reject) => {
+      const subs = new DisposableStore();
+      const timer = this.#timers.setTimeout(() => {
+        subs.dispose();
+        reject(new AgentError(`the guest agent did not say hello within ${timeoutMs} ms; is umagent running in the guest?`));
+      }, timeoutMs);
+      subs.add(this.onHello((hello) => {
+        this.#timers.clearTimeout(timer);
+        subs.dispose();
+        resolve(hello);
+      }));
+      subs.add(this.onDisconnect((reason) => {
+        this.#timers.clearTimeout(timer);
+        subs.dispose();
+        reject(new AgentError(`agent disconnected: ${reason}`));
+      }));
+    });
+  }
+
+  /** Round trip to the agent, in milliseconds. */
+  ping(timeoutMs: number = AGENT_DEFAULTS.pingTimeoutMs): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const id = this.#request(timeoutMs, "ping", reject, (timer) => ({ kind: "ping", resolve, reject, timer, sentAt: Date.now() }));
+      if (id !== undefined) this.#dispatch({ type: "ping", id });
+    });
+  }
+
+  /** Runs `command` with the guest's /bin/sh -c; stdin is /dev/null. */
+  exec(command: string, options: ExecOptions = {}): Promise<ExecOutcome> {
+    const timeoutMs = options.timeoutMs ?? AGENT_DEFAULTS.execTimeoutMs;
+    const maxOutput = options.maxOutput ?? AGENT_DEFAULTS.execMaxOutput;
+    const size = new TextEncoder().encode(command).length;
+    if (size > LIMITS.commandBytes) {
+      return Promise.reject(new RangeError(`the command is ${size} bytes; the agent takes at most ${LIMITS.commandBytes}`));
+    }
+    if (command.includes("\0")) return Promise.reject(new RangeError("the command contains a NUL character"));
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > LIMITS.execTimeoutMs) {
+      return Promise.reject(new RangeError(`exec timeout must be 1..${LIMITS.execTimeoutMs} ms, got ${timeoutMs}`));
+    }
+    if (!Number.isInteger(maxOutput) || maxOutput < 0 || maxOutput > LIMITS.execOutputBytes) {
+      return Promise.reject(new RangeError(`exec maxOutput must be 0..${LIMITS.execOutputBytes} bytes, got ${maxOutput}`));
+    }
+    return new Promise((resolve, reject) => {
+      const wait = timeoutMs + AGENT_DEFAULTS.execGraceMs;
+      const id = this.#request(wait, "exec", reject, (timer) => ({ kind: "exec", resolve, reject, timer, sentAt: Date.now() }));
+      if (id !== undefined) this.#dispatch({ type: "exec", id, command, timeoutMs, maxOutput });
+    });
+  }
+
+  /** Puts `text` on the guest's clipboard (the latest text wins if the agent is not ready yet). */
+  setClipboard(text: string): void {
+    const size = new TextEncoder().encode(text).length;
+    if (size > LIMITS.clipboardBytes) {
+      throw new RangeError(`clipboard text is ${size} bytes; the guest agent takes at most ${LIMITS.clipboardBytes}`);
+    }
+    if (this.#state === "disconnected") return;
+    if (this.#state === "waiting") {
+      this.#queuedClipboard = text;
+      return;
+    }
+    this.#send({ type: "clipboard", text }, this.#version);
+  }
+
+  /** Stops talking to the agent: pending requests fail with `reason`. */
+  disconnect(reason: string): void {
+    if (this.#state === "disconnected") return;
+    this.#state = "disconnected";
+    this.#reason = reason;
+    this.#dataSub?.dispose();
+    this.#dataSub = undefined;
+    this.#inbox.length = 0;
+    const error = new AgentError(`agent disconnected: ${reason}`);
+    this.#failAll(error);
+    this.#disconnects.fire(reason);
+  }
+
+  dispose(): void {
+    this.disconnect("the agent session was closed");
+    this.#store.dispose();
+  }
+
+  // -------------------------------------------------------------------------
+
+  /** Read through a getter, so a handler that disconnected is seen after the call. */
+  get #closed(): boolean {
+    return this.#state === "disconnected";
+  }
+
+  /** Registers a pending request; undefined (and `reject` called) if the session is over. */
+  #request(timeoutMs: number, what: string, reject: (error: Error) => void, make: (timer: unknown) => Pending): number | undefined {
+    if (this.#state === "disconnected") {
+      reject(new AgentError(`agent disconnected: ${this.#reason}`));
+      return undefined;
+    }
+    const id = this.#takeId();
+    const timer = this.#timers.setTimeout(() => {
+      if (!this.#pending.delete(id)) return;
+      this.#queued = this.#queued.filter((message) => message.id !== id);
+      const waiting = this.#state === "waiting" ? " (it never said hello; is umagent running in the guest?)" : "";
+      reject(new AgentError(`the guest agent did not answer ${what} within ${timeoutMs} ms${waiting}`));
+    }, timeoutMs);
+    this.#pending.set(id, make(timer));
+    return id;
+  }
+
+  #takeId(): number {
+    let id = this.#nextId;
+    while (this.#pending.has(id)) id = id >= 0xffffffff ? 1 : id + 1;
+    this.#nextId = id >= 0xffffffff ? 1 : id + 1;
+    return id;
+  }
+
+  #dispatch(message: Ping | Exec): void {
+    if (this.#state === "ready") this.#send(message, this.#version);
+    else this.#queued.push(message);
+  }
+
+  #hostHello(version: number | undefined): Hello {
+    const hello: Hello = {
+      type: "hello",
+      minVersion: MIN_PROTOCOL_VERSION,
+      maxVersion: PROTOCOL_VERSION,
+      software: this.#software,
+      capabilities: HOST_CAPABILITIES,
+    };
+    if (version !== undefined) hello.version = version;
+    return hello;
+  }
+
+  #send(message: AgentMessage, version: number): void {
+    if (this.#state === "disconnected") return;
+    const frame = encodeFrame(encodeMessage(message, version));
+    try {
+      for (let at = 0; at < frame.length; at += this.#chunk) {
+        this.#transport.send(frame.slice(at, at + this.#chunk));
+      }
+    } catch (error) {
+      this.disconnect(`cannot write to the agent's port: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  #receive(bytes: Uint8Array): void {
+    if (this.#state === "disconnected") return;
+    // A reply sent from inside a handler may come back synchronously: queue it (a copy, the
+    // sender may reuse its buffer) behind the frames still being handled, so order is kept.
+    this.#inbox.push(this.#busy ? bytes.slice() : bytes);
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      while (this.#inbox.length > 0 && !this.#closed) {
+        const fed = this.#decoder.feed(this.#inbox.shift()!);
+        for (const payload of fed.frames) {
+          if (this.#closed) break;
+          this.#handle(payload);
+        }
+        if (fed.error !== undefined) this.disconnect(`the agent's stream is not agent frames: ${fed.error}`);
+      }
+    } catch (error) {
+      this.disconnect(`handling the agent's message failed: ${error instanceof Error ? error.message : String(error)}`);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #handle(payload: Uint8Array): void {
+    const decoded = decodeMessage(payload);
+    if (!decoded.ok) {
+      this.disconnect(`malformed message from the agent: ${decoded.error}`);
+      return;
+    }
+    const { version, message } = decoded;
+    if (message.type === "hello") {
+      this.#onHello(message);
+      return;
+    }
+    // Before the handshake the stream may hold what an agent sent to an earlier session.
+    if (this.#state !== "ready") return;
+    if (version !== this.#version) {
+      this.disconnect(`the agent sent a ${message.type} message in protocol version ${version}, but version ${this.#version} was agreed`);
+      return;
+    }
+    switch (message.type) {
+      case "ping":
+        this.#send({ type: "pong", id: message.id }, this.#version);
+        return;
+      case "pong": {
+        const pending = this.#settle(message.id, "ping", "pong");
+        if (pending?.kind === "ping") pending.resolve(Date.now() - pending.sentAt);
+        return;
+      }
+      case "execResult": {
+        const pending = this.#settle(message.id, "exec", "execResult");
+        if (pending?.kind === "exec") {
+          pending.resolve({
+            status: message.status,
+            signal: message.signal,
+            timedOut: message.timedOut,
+            truncated: message.truncated,
+            output: new TextDecoder().decode(message.output),
+            outputBytes: message.output,
+          });
+        }
+        return;
+      }
+      case "error": {
+        const pending = this.#pending.get(message.id);
+        if (!pending) return;
+        this.#pending.delete(message.id);
+        this.#timers.clearTimeout(pending.timer);
+        pending.reject(new AgentError(`the guest agent refused ${pending.kind}: ${message.message}`));
+        return;
+      }
+      case "clipboard":
+        this.#clipboards.fire(message.text);
+        return;
+      case "display": {
+        const last = this.#display;
+        if (last && last.mode === message.mode && last.width === message.width && last.height === message.height) return;
+        this.#display = message;
+        this.#displays.fire(message);
+        return;
+      }
+      // The host runs nothing on the guest's behalf; other types are for newer hosts.
+      case "exec":
+      case "unknown":
+        return;
+    }
+  }
+
+  /** The pending request a reply answers; a reply of the wrong kind is misbehaviour. */
+  #settle(id: number, kind: Pending["kind"], reply: string): Pending | undefined {
+    const pending = this.#pending.get(id);
+    if (!pending) return undefined; // late: its request already timed out
+    if (pending.kind !== kind) {
+      this.disconnect(`the agent answered ${pending.kind} request ${id} with ${reply}`);
+      return undefined;
+    }
+    this.#pending.delete(id);
+    this.#timers.clearTimeout(pending.timer);
+    return pending;
+  }
+
+  #onHello(hello: Hello): void {
+    const version = Math.min(PROTOCOL_VERSION, hello.maxVersion);
+    if (version < Math.max(MIN_PROTOCOL_VERSION, hello.minVersion)) {
+      this.disconnect(
+        `the guest agent (${hello.software}) speaks protocol versions ${hello.minVersion}..${hello.maxVersion}, ` +
+          `this host ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}; install the agent that comes with this host`,
+      );
+      return;
+    }
+    const previous = this.#info;
+    const info: Hello = { ...hello };
+    delete info.version;
+    const key = JSON.stringify(info);
+    const restarted = previous?.pid !== undefined && info.pid !== undefined && previous.pid !== info.pid;
+    if (restarted) this.#failAll(new AgentError(`the guest agent restarted (pid ${previous.pid} → ${info.pid}) before answering`));
+    const changed = this.#state !== "ready" || key !== this.#infoKey;
+    this.#version = version;
+    this.#info = info;
+    this.#infoKey = key;
+    this.#state = "ready";
+    if (restarted) this.#display = undefined;
+    this.#send(this.#hostHello(version), version);
+    const queued = this.#queued;
+    this.#queued = [];
+    for (const message of queued) this.#send(message, version);
+    if (this.#queuedClipboard !== undefined) {
+      const text = this.#queuedClipboard;
+      this.#queuedClipboard = undefined;
+      this.#send({ type: "clipboard", text }, version);
+    }
+    if (changed && !this.#closed) this.#hellos.fire(info);
+  }
+
+  #failAll(error: AgentError): void {
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    this.#queued = [];
+    for (const request of pending) {
+      this.#timers.clearTimeout(request.timer);
+      request.reject(error);
+    }
+  }
+}

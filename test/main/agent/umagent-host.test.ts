@@ -1,0 +1,209 @@
+// The real guest agent (guests/agent/umagent.c, compiled for this host with plain cc) against
+// the real AgentSession, over a pseudo-terminal as its port, the way it runs on /dev/hvc0:
+// hello, ping, exec (output, status, timeout, truncation), clipboard both ways without echo,
+// display, resynchronising after garbage, and a second session asking a running agent again.
+
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { hostname, tmpdir, type } from "node:os";
+import { join, resolve } from "node:path";
+import { ReadStream } from "node:tty";
+import type { Socket } from "node:net";
+import { toDisposable } from "../../../core/disposable.js";
+import { AgentSession, type AgentTransport } from "../../../core/agent/session.js";
+import type { Display } from "../../../core/agent/messages.js";
+
+const source = resolve(import.meta.dirname, "../../../guests/agent/umagent.c");
+
+function compilerProblem(): string | undefined {
+  const probe = spawnSync("cc", ["--version"], { encoding: "utf8" });
+  if (probe.error) return `no C compiler: running "cc" failed (${probe.error.message}); install gcc to run this test`;
+  return undefined;
+}
+const problem = compilerProblem();
+if (problem) console.warn(`umagent host test skipped: ${problem}`);
+
+interface OpenedPty {
+  readonly ptsName: string;
+  readonly master: Socket;
+  readonly slave: Socket;
+}
+
+describe.skipIf(problem !== undefined)("umagent on a pseudo-terminal, driven by AgentSession", () => {
+  const require = createRequire(import.meta.url);
+  let dir: string;
+  let clipboard: string;
+  let agent: ChildProcess;
+  let agentLog = "";
+  let pty: OpenedPty;
+  let held: ReadStream;
+  let transport: AgentTransport;
+  let session: AgentSession;
+  const clips: string[] = [];
+  const displays: Display[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "unmachine-umagent-"));
+    const binary = join(dir, "umagent");
+    const cc = spawnSync("cc", ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o", binary, source], { encoding: "utf8" });
+    if (cc.status !== 0) throw new Error(`cc failed to compile ${source}:\n${cc.stderr}`);
+    clipboard = join(dir, "run", "unmachine", "clipboard");
+
+    const nodePty = require("node-pty") as { open(options: { cols: number; rows: number; encoding: null }): OpenedPty };
+    pty = nodePty.open({ cols: 80, rows: 25, encoding: null });
+    // Our own unread slave descriptor, raw from the start; node-pty's reader would steal bytes.
+    held = new ReadStream(openSync(pty.ptsName, constants.O_RDWR | constants.O_NOCTTY));
+    held.setRawMode(true);
+    pty.slave.destroy();
+    pty.master.on("error", () => {});
+    transport = {
+      send: (bytes) => pty.master.write(bytes),
+      onData: (listener) => {
+        const onData = (data: Buffer): void => listener(new Uint8Array(data.buffer, data.byteOffset, data.length));
+        pty.master.on("data", onData);
+        return toDisposable(() => pty.master.off("data", onData));
+      },
+    };
+    session = new AgentSession(transport, { software: "unmachine test" });
+    session.onClipboard((text) => clips.push(text));
+    session.onDisplay((display) => displays.push(display));
+
+    agent = spawn(binary, ["-c", clipboard, pty.ptsName], { stdio: ["ignore", "ignore", "pipe"] });
+    agent.stderr!.on("data", (data: Buffer) => (agentLog += data.toString()));
+    await session.whenReady(10_000).catch((error: Error) => {
+      throw new Error(`${error.message}\nagent log:\n${agentLog}`);
+    });
+  });
+
+  afterAll(() => {
+    session?.dispose();
+    if (agent?.pid !== undefined && agent.exitCode === null) agent.kill("SIGTERM");
+    held?.destroy();
+    pty?.master.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("says hello with the system's uname, its pid and capabilities", () => {
+    expect(session.version).toBe(1);
+    expect(session.info).toMatchObject({
+      software: "umagent 1.0.0",
+      os: type(),
+      hostname: hostname(),
+      pid: agent.pid,
+      capabilities: ["ping", "exec", "clipboard", "display"],
+      minVersion: 1,
+      maxVersion: 1,
+    });
+  });
+
+  it("reports the display (80x25 text without a framebuffer)", async () => {
+    await vi.waitFor(() => expect(displays.length).toBeGreaterThan(0), { timeout: 3000 });
+    const expected = existsSync("/sys/class/graphics/fb0/virtual_size") ? { mode: "graphics" } : { mode: "text", width: 80, height: 25 };
+    expect(displays[0]).toMatchObject(expected);
+  });
+
+  it("answers ping", async () => {
+    expect(await session.ping(2000)).toBeLessThan(2000);
+  });
+
+  it("runs a command: output and exit status", async () => {
+    const outcome = await session.exec("echo hi; exit 3", { timeoutMs: 5000 });
+    expect(outcome).toMatchObject({ output: "hi\n", status: 3, signal: 0, timedOut: false, truncated: false });
+  });
+
+  it("combines stdout and stderr, with stdin empty", async () => {
+    const outcome = await session.exec("echo out; echo err >&2; cat; echo done");
+    expect(outcome.output).toBe("out\nerr\ndone\n");
+    expect(outcome.status).toBe(0);
+  });
+
+  it("kills a command at its timeout, with everything it started", async () => {
+    const started = Date.now();
+    const outcome = await session.exec("echo before; sleep 30 & sleep 30", { timeoutMs: 300 });
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(outcome).toMatchObject({ output: "before\n", timedOut: true, signal: 9, status: 137 });
+  });
+
+  it("caps the output and says it did", async () => {
+    const outcome = await session.exec("head -c 200000 /dev/zero | tr '\\0' a; echo; exit 7", { maxOutput: 1000 });
+    expect(outcome.outputBytes.length).toBe(1000);
+    expect(outcome.output).toBe("a".repeat(1000));
+    expect(outcome).toMatchObject({ truncated: true, status: 7 });
+  });
+
+  it("returns when the shell ends even if a background child keeps the output open", async () => {
+    const started = Date.now();
+    const outcome = await session.exec("sleep 3 & echo bg");
+    expect(outcome.output).toBe("bg\n");
+    expect(Date.now() - started).toBeLessThan(2500);
+  });
+
+  it("stays responsive while commands run", async () => {
+    const slow = session.exec("sleep 1; echo late");
+    const started = Date.now();
+    await session.ping(2000);
+    expect(Date.now() - started).toBeLessThan(800);
+    const parallel = await Promise.all([1, 2, 3, 4].map((n) => session.exec(`echo ${n}`)));
+    expect(parallel.map((o) => o.output)).toEqual(["1\n", "2\n", "3\n", "4\n"]);
+    expect((await slow).output).toBe("late\n");
+  });
+
+  it("sets the guest's clipboard file and does not send it back", async () => {
+    const text = "héllo\nwörld 🙂";
+    session.setClipboard(text);
+    await vi.waitFor(() => expect(readFileSync(clipboard, "utf8")).toBe(text), { timeout: 3000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(clips).toEqual([]);
+  });
+
+  it("sends changes made to the clipboard file in the guest", async () => {
+    writeFileSync(clipboard, "from the guest\n");
+    await vi.waitFor(() => expect(clips).toEqual(["from the guest\n"]), { timeout: 3000 });
+    writeFileSync(clipboard, Buffer.from([0x61, 0xff, 0x62]));
+    await vi.waitFor(() => expect(clips.at(-1)).toBe("a\ufffdb"), { timeout: 3000 });
+  });
+
+  it("takes a large clipboard from the host in pieces", async () => {
+    const text = "0123456789abcdef".repeat(20_000);
+    session.setClipboard(text);
+    await vi.waitFor(() => expect(readFileSync(clipboard, "utf8")).toBe(text), { timeout: 5000 });
+  });
+
+  it("skips bytes that are not frames and keeps answering", async () => {
+    pty.master.write("this is not a frame UUUMMM\n");
+    pty.master.write(Buffer.from([0x55, 0x4d, 0xff, 0xff, 0xff, 0xff]));
+    expect(await session.ping(2000)).toBeLessThan(2000);
+    const outcome = await session.exec("echo still here");
+    expect(outcome.output).toBe("still here\n");
+  });
+
+  it("survives random frames of every type but exec (seeded) and keeps answering", async () => {
+    let seed = 0x7e57;
+    const next = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    for (let i = 0; i < 500; i++) {
+      const types = [1, 2, 3, 5, 6, 7, 8, 9, 200];
+      const body = Buffer.alloc(next(64));
+      for (let k = 0; k < body.length; k++) body[k] = next(256);
+      const payload = Buffer.concat([Buffer.from([1 + next(2), types[next(types.length)]!, next(256), 0, 0, 0]), body]);
+      const header = Buffer.from([0x55, 0x4d, 0, 0, 0, 0]);
+      header.writeUInt32LE(payload.length, 2);
+      pty.master.write(Buffer.concat([header, payload]));
+    }
+    expect(await session.ping(5000)).toBeLessThan(5000);
+    expect(agent.exitCode).toBeNull();
+  });
+
+  it("introduces itself again to a new session that asks (as after a restore)", async () => {
+    session.dispose();
+    session = new AgentSession(transport, { probe: true });
+    const info = await session.whenReady(5000);
+    expect(info.pid).toBe(agent.pid);
+    expect((await session.exec("echo again")).output).toBe("again\n");
+    expect(agentLog).not.toMatch(/cannot|failed/);
+  });
+});

@@ -1,0 +1,57 @@
+// The guest agent in the real tiny guest, over v86's virtio-console: hello, exec with exact
+// bytes and exit status, the clipboard both ways, the display; and the CLI's --exec using it.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
+import { GuestLibrary } from "../../main/guests/library.js";
+import { HeadlessGuest } from "../../main/headless/runner.js";
+import { AgentSession, pipeTransport } from "../../core/agent/session.js";
+
+const bin = resolve(import.meta.dirname, "../../bin/unmachine.js");
+
+describe("the agent in tiny", () => {
+  let guest: HeadlessGuest;
+  let agent: AgentSession | undefined;
+
+  beforeAll(async () => {
+    const { profile, firmware, media } = new GuestLibrary().resolve("tiny");
+    guest = new HeadlessGuest(
+      { memory: profile.memory, cmdline: profile.cmdline!, acpi: profile.acpi, net: profile.net, bios: firmware.bios, vgaBios: firmware.vgaBios, media },
+      { prompt: profile.prompt!, services: { agent: (pipe) => (agent = new AgentSession(pipeTransport(pipe))) } },
+    );
+    await guest.waitForShell(120_000);
+    await agent!.whenReady(30_000);
+  });
+  afterAll(async () => {
+    await guest.stop();
+    guest.dispose();
+  });
+
+  it("says hello with the guest's system", () => {
+    expect(agent!.info).toMatchObject({ os: "Linux", machine: "i686", hostname: "tiny" });
+    expect(agent!.info!.capabilities).toEqual(expect.arrayContaining(["exec", "clipboard"]));
+  });
+
+  it("runs a command and returns its exact bytes and exit status", async () => {
+    const outcome = await agent!.exec("printf 'a\\r\\nb'; echo err >&2; exit 3");
+    expect(outcome.output).toBe("a\r\nberr\n");
+    expect(outcome.status).toBe(3);
+    expect(await agent!.ping()).toBeGreaterThanOrEqual(0);
+  });
+
+  it("carries the clipboard both ways", async () => {
+    agent!.setClipboard("from the host ✓");
+    await expect.poll(async () => (await agent!.exec("cat /run/unmachine/clipboard")).output, { timeout: 10_000 }).toBe("from the host ✓");
+    const changed = new Promise<string>((r) => agent!.onClipboard((text) => r(text)));
+    await agent!.exec("printf 'copied in the guest' > /run/unmachine/clipboard");
+    expect(await changed).toBe("copied in the guest");
+  });
+});
+
+describe("unmachine run tiny --exec", () => {
+  it("goes through the agent: bytes arrive exactly as the command wrote them", () => {
+    const r = spawnSync(process.execPath, [bin, "run", "tiny", "--headless", "--exec", "printf 'line\\r\\nend'"], { encoding: "utf8", timeout: 150_000 });
+    expect(r.stdout).toBe("line\r\nend");
+    expect(r.status).toBe(0);
+  });
+});
