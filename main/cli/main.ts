@@ -7,9 +7,11 @@ import { GuestLibrary, GuestNotFoundError } from "../guests/library.js";
 import { buildGuest } from "../guests/builder.js";
 import { ImageError } from "../../core/media/detect.js";
 import { ProfileError, checkMemory } from "../../core/guest/profile.js";
+import { parseShareSpec, SettingsError } from "../../core/guest/settings.js";
 import { runCommand, type RunFlags } from "./run.js";
 import { serveCommand } from "./serve.js";
 import { appVersion } from "../version.js";
+import { UsageError } from "./errors.js";
 import { resolve } from "node:path";
 import { runningNames, sendControl, ControlError, type ControlRequest } from "./control.js";
 import { checkFitsDrive, isSwapDrive } from "../../core/media/drives.js";
@@ -17,9 +19,7 @@ import { openImage } from "../media/image-file.js";
 
 export const EXIT = { ok: 0, guest: 1, usage: 2 } as const;
 
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+export { UsageError };
 
 export const HELP = `unmachine ${appVersion}: old and foreign operating systems, served by the host
 
@@ -40,6 +40,10 @@ Run options:
                       exit with its exit status
   --timeout SECONDS   for --until and --exec (default 120)
   --pty               expose the guest's serial console as a host PTY and print its path
+  --share HOSTDIR[:TAG][:ro]
+                      share a host folder (repeatable); the tiny guest sees it at /mnt/TAG
+  --share-quota MiB   the most the guest may store in each --share folder
+  --root-folder DIR   boot with the root file system on a host folder (filled on first use)
 
 An image is a floppy, hard disk or CD/ISO image, or a Linux or multiboot kernel; its kind is
 read from its content. On the console, press Ctrl-] to quit.
@@ -79,6 +83,9 @@ export async function main(argv: string[]): Promise<number> {
           exec: { type: "string" },
           timeout: { type: "string" },
           pty: { type: "boolean", default: false },
+          share: { type: "string", multiple: true },
+          "share-quota": { type: "string" },
+          "root-folder": { type: "string" },
         },
       });
       if (positionals.length !== 1) fail("run takes one guest name or image path");
@@ -100,6 +107,13 @@ export async function main(argv: string[]): Promise<number> {
       if (memory !== undefined) flags.memory = checkMemory(memory, "--memory");
       if (until) flags.until = until;
       if (values.exec !== undefined) flags.exec = values.exec;
+      const quota = number(values["share-quota"], "--share-quota");
+      if (quota !== undefined && !values.share) fail("--share-quota goes with --share");
+      flags.shares = (values.share ?? []).map((spec) => parseShareSpec(spec, quota)).map((s) => ({ ...s, hostPath: resolve(s.hostPath) }));
+      if (values["root-folder"] !== undefined) {
+        if (flags.shares.length > 0) fail("--root-folder and --share cannot be combined: the root folder is the guest's only 9P device");
+        flags.rootFolder = resolve(values["root-folder"]);
+      }
       return await runCommand(library, flags);
     }
     case "serve": {
@@ -170,6 +184,7 @@ export async function cli(argv: string[]): Promise<never> {
       error instanceof GuestNotFoundError ||
       error instanceof ProfileError ||
       error instanceof ControlError ||
+      error instanceof SettingsError ||
       (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
     code = usage ? EXIT.usage : EXIT.guest;
   }

@@ -2,7 +2,13 @@
 // puts its serial console on this terminal, on a host PTY (--pty), or waits for text (--until)
 // or runs one command (--exec). Every end is one line and an exit status, never a trace.
 
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import type { ShareSetting } from "../../core/guest/settings.js";
+import type { P9Backend } from "../../core/p9/backend.js";
+import { rootFolderBackend, serveP9, sharesBackend } from "../host/p9-service.js";
+import { SettingsStore } from "../guests/settings-store.js";
+import { dataDir } from "../paths.js";
+import { UsageError } from "./errors.js";
 import { basename } from "node:path";
 import { GuestLibrary, GuestNotFoundError } from "../guests/library.js";
 import { ensureGuestBuilt } from "../guests/builder.js";
@@ -28,6 +34,9 @@ export interface RunFlags {
   until?: RegExp;
   exec?: string;
   timeoutMs: number;
+  /** Folders shared for this run, besides those saved in the guest's settings. */
+  shares?: ShareSetting[];
+  rootFolder?: string;
 }
 
 const QUIT_KEY = 0x1d; // Ctrl-]
@@ -37,6 +46,8 @@ interface Target {
   files: MachineSpecFiles;
   prompt?: string;
   agent: boolean;
+  /** The guest mounts 9P shares by itself. */
+  shares: boolean;
 }
 
 async function resolveTarget(library: GuestLibrary, flags: RunFlags): Promise<Target> {
@@ -53,7 +64,7 @@ async function resolveTarget(library: GuestLibrary, flags: RunFlags): Promise<Ta
       media,
     };
     if (profile.cmdline !== undefined) files.cmdline = profile.cmdline;
-    const resolved: Target = { name: profile.name, files, agent: profile.agent };
+    const resolved: Target = { name: profile.name, files, agent: profile.agent, shares: profile.shares };
     if (profile.prompt !== undefined) resolved.prompt = profile.prompt;
     return resolved;
   }
@@ -79,7 +90,26 @@ async function resolveTarget(library: GuestLibrary, flags: RunFlags): Promise<Ta
   };
   if (role === "bzimage") files.cmdline = DROPPED_KERNEL_CMDLINE;
   process.stderr.write(`${basename(target)}: ${image.detected.description}\n`);
-  return { name: basename(target), files, agent: false };
+  return { name: basename(target), files, agent: false, shares: false };
+}
+
+/** What the guest's 9P device serves this run: its root folder, its shares, or nothing. */
+function filesFor(target: Target, flags: RunFlags): P9Backend | undefined {
+  if (flags.rootFolder !== undefined) {
+    if (!target.shares) throw new UsageError(`${target.name}: --root-folder needs a guest that can boot from 9P (such as tiny)`);
+    target.files.cmdline = `${target.files.cmdline ?? ""} root=host9p rootfstype=9p`.trim();
+    return rootFolderBackend(flags.rootFolder);
+  }
+  const saved = target.shares ? new SettingsStore(dataDir()).load(target.name).shares : [];
+  const given = flags.shares ?? [];
+  if (given.length > 0 && !target.shares) throw new UsageError(`${target.name}: --share needs a guest that mounts 9P shares (such as tiny)`);
+  const shares = [...saved.filter((s) => !given.some((g) => g.tag === s.tag)), ...given];
+  for (const share of shares) {
+    if (!existsSync(share.hostPath) || !statSync(share.hostPath).isDirectory()) {
+      throw new UsageError(`share "${share.tag}": ${share.hostPath} is not a folder`);
+    }
+  }
+  return shares.length > 0 ? sharesBackend(shares) : undefined;
 }
 
 function describeEnd(name: string, error: unknown): string {
@@ -92,6 +122,8 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
   const target = await resolveTarget(library, flags);
   const options: ConstructorParameters<typeof HeadlessGuest>[1] = { services: {} };
   if (target.prompt !== undefined) options.prompt = target.prompt;
+  const p9 = filesFor(target, flags);
+  if (p9) options.services!.p9 = (pipe) => serveP9(p9, pipe);
   let agent: AgentSession | undefined;
   if (target.agent) {
     options.services!.agent = (pipe) => (agent = new AgentSession(pipeTransport(pipe), { software: `unmachine ${appVersion}` }));

@@ -1,0 +1,47 @@
+// The host side of a guest's files over 9P: its shared folders behind one device (each at
+// /mnt/<tag> in the tiny guest), or a host folder as its whole root file system. One P9Server
+// per guest session; its pipe carries one whole T-message per frame in, one R-message out.
+
+import { mkdirSync } from "node:fs";
+import type { Disposable } from "../../core/disposable.js";
+import type { FramePipe } from "../../core/pipe/frame-pipe.js";
+import { P9Server } from "../../core/p9/server.js";
+import { SharesBackend } from "../../core/p9/shares-backend.js";
+import type { P9Backend } from "../../core/p9/backend.js";
+import type { ShareSetting } from "../../core/guest/settings.js";
+import { HostFolderBackend } from "../p9/host-folder-backend.js";
+
+const MiB = 1024 * 1024;
+
+/** The guest's shares as one backend: a top folder with one entry per share. */
+export function sharesBackend(shares: ShareSetting[]): SharesBackend {
+  return new SharesBackend(
+    shares.map((s) => {
+      const share: ConstructorParameters<typeof SharesBackend>[0][number] = { tag: s.tag, backend: new HostFolderBackend(s.hostPath), readOnly: s.readOnly };
+      if (s.quotaMiB !== undefined) share.quotaBytes = Math.floor(s.quotaMiB * MiB);
+      return share;
+    }),
+  );
+}
+
+/** A host folder as the guest's root file system (made if missing; filled by the guest). */
+export function rootFolderBackend(folder: string): HostFolderBackend {
+  mkdirSync(folder, { recursive: true });
+  return new HostFolderBackend(folder);
+}
+
+/** Serves a backend on a 9P pipe until the pipe or the returned Disposable ends. */
+export function serveP9(backend: P9Backend, pipe: FramePipe, onError?: (error: unknown) => void): Disposable {
+  const options: ConstructorParameters<typeof P9Server>[1] = { maxMsize: 512 * 1024 };
+  if (onError) (options as { onError?: (error: unknown) => void }).onError = onError;
+  const server = new P9Server(backend, options);
+  const sub = pipe.onFrame((request) => {
+    void server.handle(request).then((reply) => pipe.send(reply));
+  });
+  return {
+    dispose() {
+      sub.dispose();
+      server.dispose();
+    },
+  };
+}
