@@ -43,6 +43,8 @@ export interface BootPlan {
   prompt?: string;
   firmware: { bios: MediaRef; vgaBios: MediaRef };
   media: Partial<Record<MediaRole, MediaRef>>;
+  /** Host services to connect, each over a pipe of its own (the console always is). */
+  services: Exclude<PipeService, "console">[];
 }
 
 export const SESSION_STATES = ["booting", "running", "stopped", "failed"] as const;

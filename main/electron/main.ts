@@ -9,6 +9,7 @@ import { GuestLibrary } from "../guests/library.js";
 import { ensureGuestBuilt } from "../guests/builder.js";
 import { HostSessions } from "../host/sessions.js";
 import { SettingsStore } from "../guests/settings-store.js";
+import { registerHostServices } from "../host/services.js";
 import { createHostApi } from "../host/host-api.js";
 import { assetsDir, dataDir, rendererDir } from "../paths.js";
 import { serveIpc } from "./ipc.js";
@@ -88,10 +89,12 @@ void app.whenReady().then(async () => {
   session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
   session.defaultSession.setPermissionCheckHandler(() => false);
   serveScheme(rendererDir, library);
+  const settings = new SettingsStore(dataDir());
+  registerHostServices(sessions, settings);
   const api = createHostApi({
     library,
     sessions,
-    settings: new SettingsStore(dataDir()),
+    settings,
     pickFolder: async () => {
       const options = { title: "Share a folder with the guest", properties: ["openDirectory" as const, "createDirectory" as const] };
       const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);

@@ -7,7 +7,8 @@ import { readdirSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, resolve } from "node:path";
 import type { BootPlan, CommandHandlers, FolderListing, HostInfo, MediaRef } from "../../core/ipc/contract.js";
-import { checkMemory, type MediaRole } from "../../core/guest/profile.js";
+import { checkMemory, type GuestProfile, type MediaRole } from "../../core/guest/profile.js";
+import type { GuestSettings } from "../../core/guest/settings.js";
 import type { GuestLibrary } from "../guests/library.js";
 import type { HostSessions } from "./sessions.js";
 import type { SettingsStore } from "../guests/settings-store.js";
@@ -29,6 +30,14 @@ export interface HostApiDeps {
 }
 
 const MiB = 1024 * 1024;
+
+/** The host services a library guest gets, from what it supports and how it is set up. */
+export function servicesFor(profile: GuestProfile, saved: GuestSettings): BootPlan["services"] {
+  const services: BootPlan["services"] = [];
+  if (profile.shares && saved.shares.length > 0) services.push("p9");
+  if (profile.agent) services.push("agent");
+  return services;
+}
 
 /** The session name of an image the user dropped on the page. */
 export const DROPPED_IMAGE = "dropped-image";
@@ -83,6 +92,7 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
         net: profile.net,
         firmware: firmwareRefs(),
         media: {},
+        services: servicesFor(profile, settings.load(profile.name)),
       };
       if (profile.cmdline !== undefined) plan.cmdline = profile.cmdline;
       if (profile.prompt !== undefined) plan.prompt = profile.prompt;

@@ -18,6 +18,7 @@ import { createHostApi } from "../host/host-api.js";
 import { webSocketPipe } from "./ws-pipe.js";
 import { dataDir, rendererDir } from "../paths.js";
 import { SettingsStore } from "../guests/settings-store.js";
+import { registerHostServices } from "../host/services.js";
 
 export interface WebShellOptions {
   library: GuestLibrary;
@@ -53,6 +54,8 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
   }
   const token = randomBytes(24).toString("hex");
   const sessions = options.sessions ?? new HostSessions();
+  const settings = options.settings ?? new SettingsStore(dataDir());
+  registerHostServices(sessions, settings);
   let origin = "";
   let hosts: string[] = [];
 
@@ -75,7 +78,7 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
   const api: CommandHandlers = createHostApi({
     library,
     sessions,
-    settings: options.settings ?? new SettingsStore(dataDir()),
+    settings,
     shell: "web",
     urls: {
       media: (guest, role) => `${origin}/media/${encodeURIComponent(guest)}/${role}${q(token)}`,

@@ -10,6 +10,8 @@ import { GuestSession } from "../../core/guest/session.js";
 import { buildV86Options, type MachineSpec } from "../../core/v86/options.js";
 import type { V86Image } from "v86";
 import type { FramePipe } from "../../core/pipe/frame-pipe.js";
+import type { Disposable } from "../../core/disposable.js";
+import { p9Relay } from "../../core/guest/relays.js";
 import { detectImage, HEADER_BYTES, type DetectedImage } from "../../core/media/detect.js";
 import { checkFitsDrive, DRIVE_NAMES, type SwapDrive } from "../../core/media/drives.js";
 
@@ -72,6 +74,7 @@ export class GuestRun {
     try {
       let spec: MachineSpec;
       let prompt: string | undefined;
+      let services: BootPlan["services"] = [];
       let guestName: string;
       if (source.kind === "guest") {
         const plan: BootPlan = await this.#host.invoke("guests:plan", source.name, source.memory);
@@ -86,6 +89,7 @@ export class GuestRun {
         };
         if (plan.cmdline !== undefined) spec.cmdline = plan.cmdline;
         prompt = plan.prompt;
+        services = plan.services;
         this.title = plan.title;
         guestName = plan.guest;
       } else {
@@ -113,7 +117,24 @@ export class GuestRun {
       }
       this.#sessionId = info.id;
       this.#pipe = await this.#host.openPipe(info.id, "console");
-      if (!current()) return;
+      const owns: Disposable[] = [];
+      const extra: { agent?: FramePipe } = {};
+      for (const service of services) {
+        const pipe = await this.#host.openPipe(info.id, service);
+        owns.push(pipe);
+        if (service === "p9") {
+          const relay = p9Relay(pipe);
+          spec.handle9p = relay.handle9p;
+          owns.push(relay);
+        } else if (service === "agent") {
+          spec.virtioConsole = true;
+          extra.agent = pipe;
+        }
+      }
+      if (!current()) {
+        for (const owned of owns) owned.dispose();
+        return;
+      }
       const emulator = new V86({
         ...buildV86Options(spec),
         wasm_path: wasmUrl,
@@ -122,7 +143,7 @@ export class GuestRun {
       this.#emulator = emulator;
       emulator.add_listener("download-error", (e) => this.#fail(`could not load ${e.file_name}`));
       window.addEventListener("error", this.#onWindowError);
-      const sessionOptions: ConstructorParameters<typeof GuestSession>[1] = {};
+      const sessionOptions: ConstructorParameters<typeof GuestSession>[1] = { owns, ...extra };
       if (this.#pipe) sessionOptions.console = this.#pipe;
       if (prompt !== undefined) sessionOptions.prompt = prompt;
       const session = new GuestSession(emulator, sessionOptions);

@@ -3,7 +3,7 @@
 import { test as base } from "@playwright/test";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 export const root = resolve(import.meta.dirname, "../..");
@@ -11,14 +11,19 @@ export const root = resolve(import.meta.dirname, "../..");
 export interface Served {
   url: string;
   dataDir: string;
+  /** The host user's home folder as the server sees it (a fresh one, for the folder picker). */
+  home: string;
 }
+
+export const cacheDir = process.env.UNMACHINE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "unmachine");
 
 export const test = base.extend<object, { served: Served }>({
   served: [
     async ({}, use) => {
       const dataDir = mkdtempSync(join(tmpdir(), "unmachine-e2e-"));
+      const home = mkdtempSync(join(tmpdir(), "unmachine-home-"));
       const child: ChildProcess = spawn(process.execPath, [join(root, "bin/unmachine.js"), "serve", "--no-open"], {
-        env: { ...process.env, UNMACHINE_DATA: dataDir },
+        env: { ...process.env, UNMACHINE_DATA: dataDir, UNMACHINE_CACHE: cacheDir, HOME: home },
         stdio: ["ignore", "pipe", "inherit"],
       });
       const url = await new Promise<string>((resolveUrl, reject) => {
@@ -30,7 +35,7 @@ export const test = base.extend<object, { served: Served }>({
         });
         child.on("exit", (code) => reject(new Error(`unmachine serve exited with ${code}`)));
       });
-      await use({ url, dataDir });
+      await use({ url, dataDir, home });
       child.kill("SIGTERM");
     },
     { scope: "worker" },

@@ -2,13 +2,13 @@
 // its shell prompt on the screen and in the serial console, type into both, stop it, and drop
 // images on the window (a kernel boots; random bytes get a clear message).
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test, expect, root } from "./fixtures.js";
+import { test, expect, root, cacheDir } from "./fixtures.js";
 import type { Page } from "@playwright/test";
 
-const cache = process.env.UNMACHINE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "unmachine");
+const cache = cacheDir;
 
 async function dropFile(page: Page, name: string, bytes: Buffer): Promise<void> {
   await page.evaluate(
@@ -98,4 +98,26 @@ test("a dropped kernel boots; dropped noise gets a clear message and nothing sta
     .toContain("Linux version");
   await page.getByRole("button", { name: "Stop" }).click();
   await expect(page.getByTestId("guest-state")).toHaveText("stopped");
+});
+
+test("a folder shared from the page is listed by the guest, and its files come back", async ({ page, served }) => {
+  const projects = join(served.home, "Projects");
+  mkdirSync(projects);
+  writeFileSync(join(projects, "hello-from-host.txt"), "shared by the host\n");
+  await page.goto(served.url);
+  await page.getByRole("button", { name: "Add folder…" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Projects/" }).click();
+  await expect(page.getByTestId("browse-path")).toHaveText(projects);
+  await page.getByRole("button", { name: "Share this folder" }).click();
+  await expect(page.getByTestId("share")).toContainText("Projects");
+
+  await page.getByRole("button", { name: "Start", exact: true }).click();
+  await expect(page.getByTestId("guest-state")).toHaveText("running", { timeout: 120_000 });
+  const console = page.getByTestId("serial-console");
+  await console.click();
+  await page.keyboard.type("ls /mnt/Projects; cat /mnt/Projects/hello-from-host.txt; uname -r > /mnt/Projects/from-guest.txt\n");
+  await expect(console).toContainText("hello-from-host.txt");
+  await expect(console).toContainText("shared by the host");
+  await expect.poll(() => (existsSync(join(projects, "from-guest.txt")) ? readFileSync(join(projects, "from-guest.txt"), "utf8") : "")).toMatch(/-686\n$/);
+  await page.getByRole("button", { name: "Stop" }).click();
 });
