@@ -2,7 +2,7 @@
 // read, since a profile is a file a user may edit. Pure data: media are named by role, and
 // the host decides where their bytes come from (a file, a URL, a dropped buffer).
 
-export const MEDIA_ROLES = ["bzimage", "initrd", "hda", "fda", "cdrom", "multiboot"] as const;
+export const MEDIA_ROLES = ["bzimage", "initrd", "hda", "hdb", "fda", "cdrom", "multiboot"] as const;
 export type MediaRole = (typeof MEDIA_ROLES)[number];
 
 export const NET_DEVICES = ["none", "virtio", "ne2k"] as const;

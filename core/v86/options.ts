@@ -23,6 +23,8 @@ export interface MachineSpec {
   handle9p?: (request: Uint8Array, reply: (response: Uint8Array) => void) => void;
   /** A virtio-console device for the guest agent (/dev/hvc0). */
   virtioConsole?: boolean;
+  /** Boot from the floppy even with hard disks attached (a boot floppy plus a data drive). */
+  floppyFirst?: boolean;
 }
 
 // v86's BootOrder values (v86.d.ts): 0x213 = CD, hard disk, floppy; 0x321 = floppy first.
@@ -42,12 +44,13 @@ export function buildV86Options(spec: MachineSpec): V86Options {
     autostart: true,
     disable_speaker: true,
     fastboot: true,
-    boot_order: media.fda !== undefined && media.hda === undefined && media.cdrom === undefined ? BOOT_FLOPPY_HDD_CD : BOOT_CD_HDD_FLOPPY,
+    boot_order: media.fda !== undefined && (spec.floppyFirst || (media.hda === undefined && media.cdrom === undefined)) ? BOOT_FLOPPY_HDD_CD : BOOT_CD_HDD_FLOPPY,
   };
   if (media.bzimage) options.bzimage = media.bzimage;
   if (media.initrd) options.initrd = media.initrd;
   if (media.multiboot) options.multiboot = media.multiboot;
   if (media.hda) options.hda = media.hda;
+  if (media.hdb) options.hdb = media.hdb;
   if (media.fda) options.fda = media.fda;
   if (media.cdrom) options.cdrom = media.cdrom;
   if (spec.cmdline !== undefined) options.cmdline = spec.cmdline;

@@ -44,6 +44,8 @@ Run options:
                       share a host folder (repeatable); the tiny guest sees it at /mnt/TAG
   --share-quota MiB   the most the guest may store in each --share folder
   --root-folder DIR   boot with the root file system on a host folder (filled on first use)
+  --fat-drive DIR     attach a host folder as a read-only FAT hard disk (long names), for
+                      guests without 9P such as DOS and Windows 9x
 
 An image is a floppy, hard disk or CD/ISO image, or a Linux or multiboot kernel; its kind is
 read from its content. On the console, press Ctrl-] to quit.
@@ -86,6 +88,7 @@ export async function main(argv: string[]): Promise<number> {
           share: { type: "string", multiple: true },
           "share-quota": { type: "string" },
           "root-folder": { type: "string" },
+          "fat-drive": { type: "string" },
         },
       });
       if (positionals.length !== 1) fail("run takes one guest name or image path");
@@ -114,6 +117,7 @@ export async function main(argv: string[]): Promise<number> {
         if (flags.shares.length > 0) fail("--root-folder and --share cannot be combined: the root folder is the guest's only 9P device");
         flags.rootFolder = resolve(values["root-folder"]);
       }
+      if (values["fat-drive"] !== undefined) flags.fatDrive = resolve(values["fat-drive"]);
       return await runCommand(library, flags);
     }
     case "serve": {

@@ -9,6 +9,8 @@ import { rootFolderBackend, serveP9, sharesBackend } from "../host/p9-service.js
 import { SettingsStore } from "../guests/settings-store.js";
 import { dataDir } from "../paths.js";
 import { UsageError } from "./errors.js";
+import { openHostFolderImage } from "../fat/host-folder-image.js";
+import { materialize } from "../../core/fat/image.js";
 import { basename } from "node:path";
 import { GuestLibrary, GuestNotFoundError } from "../guests/library.js";
 import { ensureGuestBuilt } from "../guests/builder.js";
@@ -37,6 +39,8 @@ export interface RunFlags {
   /** Folders shared for this run, besides those saved in the guest's settings. */
   shares?: ShareSetting[];
   rootFolder?: string;
+  /** A host folder attached as a second hard disk, FAT with long names. */
+  fatDrive?: string;
 }
 
 const QUIT_KEY = 0x1d; // Ctrl-]
@@ -93,6 +97,26 @@ async function resolveTarget(library: GuestLibrary, flags: RunFlags): Promise<Ta
   return { name: basename(target), files, agent: false, shares: false };
 }
 
+/** A host folder as a FAT disk image, built now (a snapshot: later host changes are not seen). */
+function fatDriveBytes(folder: string): Uint8Array {
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new UsageError(`--fat-drive: ${folder} is not a folder`);
+  let image;
+  try {
+    image = openHostFolderImage(folder);
+  } catch (error) {
+    throw new UsageError(`--fat-drive: ${(error as Error).message}`);
+  }
+  try {
+    return materialize(image, FAT_DRIVE_MAX);
+  } catch {
+    throw new UsageError(`--fat-drive: ${folder} makes a ${Math.ceil(image.size / 2 ** 20)} MiB drive; at most ${FAT_DRIVE_MAX / 2 ** 20} MiB can be attached`);
+  } finally {
+    image.dispose();
+  }
+}
+
+const FAT_DRIVE_MAX = 512 * 1024 * 1024;
+
 /** What the guest's 9P device serves this run: its root folder, its shares, or nothing. */
 function filesFor(target: Target, flags: RunFlags): P9Backend | undefined {
   if (flags.rootFolder !== undefined) {
@@ -120,6 +144,12 @@ function describeEnd(name: string, error: unknown): string {
 
 export async function runCommand(library: GuestLibrary, flags: RunFlags): Promise<number> {
   const target = await resolveTarget(library, flags);
+  // The next free IDE disk: a slave without a master is not probed by every guest.
+  if (flags.fatDrive !== undefined) {
+    const media = target.files.media;
+    if (media.fda && !media.hda && !media.cdrom) target.files.floppyFirst = true; // still boot the user's floppy
+    media[media.hda ? "hdb" : "hda"] = fatDriveBytes(flags.fatDrive);
+  }
   const options: ConstructorParameters<typeof HeadlessGuest>[1] = { services: {} };
   if (target.prompt !== undefined) options.prompt = target.prompt;
   const p9 = filesFor(target, flags);

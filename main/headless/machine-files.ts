@@ -15,6 +15,7 @@ export interface MachineSpecFiles {
   bios: string;
   vgaBios: string;
   media: Partial<Record<MediaRole, FileSource>>;
+  floppyFirst?: boolean;
 }
 
 /** A file's bytes in an ArrayBuffer of their own (Node may hand back a slice of a shared pool). */
@@ -40,5 +41,6 @@ export function loadMachine(files: MachineSpecFiles): MachineSpec {
     media,
   };
   if (files.cmdline !== undefined) spec.cmdline = files.cmdline;
+  if (files.floppyFirst) spec.floppyFirst = true;
   return spec;
 }
