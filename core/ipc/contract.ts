@@ -5,6 +5,7 @@
 
 import type { MediaRole, NetDevice } from "../guest/profile.js";
 import type { FramePipe, PipeService } from "../pipe/frame-pipe.js";
+import type { Disposable } from "../disposable.js";
 import { parseSettings, type GuestSettings } from "../guest/settings.js";
 
 export interface HostInfo {
@@ -80,13 +81,18 @@ export interface Commands {
   "host:pickFolder": { args: []; result: string | null };
   /** Lists a host folder's sub-folders ("" for the home folder), for the web shell's picker. */
   "host:browse": { args: [path: string]; result: FolderListing };
+  /** The page's clipboard text, for the guest of a session (when its clipboard is shared). */
+  "clipboard:set": { args: [session: string, text: string]; result: void };
 }
+
+/** What the host tells the page without being asked. */
+export type HostEvent = { type: "clipboard"; session: string; text: string };
 
 export type CommandName = keyof Commands;
 export type CommandArgs<C extends CommandName> = Commands[C]["args"];
 export type CommandResult<C extends CommandName> = Commands[C]["result"];
 
-type ArgKind = "string" | "number" | "session-state" | "settings";
+type ArgKind = "string" | "text" | "number" | "session-state" | "settings";
 type KindsOf<T extends readonly unknown[]> = { [I in keyof T]: ArgKind };
 
 /**
@@ -106,6 +112,7 @@ export const ARG_KINDS = {
   "settings:set": ["string", "settings"],
   "host:pickFolder": [],
   "host:browse": ["string"],
+  "clipboard:set": ["string", "text"],
 } as const satisfies { [C in CommandName]: KindsOf<CommandArgs<C>> };
 
 export class ContractError extends Error {
@@ -136,9 +143,11 @@ export function checkCommand(name: unknown, args: unknown): { name: CommandName;
     const ok =
       kind === "string"
         ? typeof value === "string" && value.length <= 4096
-        : kind === "number"
-          ? typeof value === "number" && Number.isFinite(value)
-          : (SESSION_STATES as readonly unknown[]).includes(value);
+        : kind === "text"
+          ? typeof value === "string" && value.length <= 1024 * 1024
+          : kind === "number"
+            ? typeof value === "number" && Number.isFinite(value)
+            : (SESSION_STATES as readonly unknown[]).includes(value);
     if (!ok) throw new ContractError(`${name}: argument ${i + 1} must be a ${kind}`);
     return value;
   });
@@ -156,6 +165,8 @@ export interface HostBridge {
   openPipe(session: string, service: PipeService): Promise<FramePipe>;
   /** The host asks the page to start a guest (the tray's quick launch); Electron only. */
   onStartGuest?(listener: (guest: string) => void): void;
+  /** Events the host pushes (the guest's clipboard); the web shell only. */
+  onEvent?(listener: (event: HostEvent) => void): Disposable;
 }
 
 /** Runs a checked command against the handlers. */
@@ -172,3 +183,7 @@ export interface CommandRequest {
   args: unknown[];
 }
 export type CommandReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
+/** A pushed event on the command channel (no id). */
+export interface EventMessage {
+  event: HostEvent;
+}

@@ -2,7 +2,7 @@
 // strict CSP; navigation and new windows locked; permissions refused; a tray icon that lists
 // the guests to start. It serves the same contract as the web shell (host/host-api.ts).
 
-import { app, BrowserWindow, dialog, Menu, nativeImage, session, Tray } from "electron";
+import { app, BrowserWindow, clipboard, dialog, Menu, nativeImage, session, Tray } from "electron";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { GuestLibrary } from "../guests/library.js";
@@ -90,11 +90,12 @@ void app.whenReady().then(async () => {
   session.defaultSession.setPermissionCheckHandler(() => false);
   serveScheme(rendererDir, library);
   const settings = new SettingsStore(dataDir());
-  registerHostServices(sessions, settings);
+  const services = registerHostServices(sessions, settings, { readText: () => clipboard.readText(), writeText: (text) => clipboard.writeText(text) });
   const api = createHostApi({
     library,
     sessions,
     settings,
+    services,
     pickFolder: async () => {
       const options = { title: "Share a folder with the guest", properties: ["openDirectory" as const, "createDirectory" as const] };
       const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);

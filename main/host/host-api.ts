@@ -12,6 +12,7 @@ import type { GuestSettings } from "../../core/guest/settings.js";
 import type { GuestLibrary } from "../guests/library.js";
 import type { HostSessions } from "./sessions.js";
 import type { SettingsStore } from "../guests/settings-store.js";
+import type { HostServices } from "./services.js";
 import { appVersion } from "../version.js";
 
 export interface MediaUrls {
@@ -27,6 +28,7 @@ export interface HostApiDeps {
   settings: SettingsStore;
   /** The shell's own folder dialog, where it has one. */
   pickFolder?: () => Promise<string | null>;
+  services: HostServices;
 }
 
 const MiB = 1024 * 1024;
@@ -66,7 +68,7 @@ function isDir(path: string): boolean {
   }
 }
 
-export function createHostApi({ library, sessions, urls, shell, settings, pickFolder }: HostApiDeps): CommandHandlers {
+export function createHostApi({ library, sessions, urls, shell, settings, pickFolder, services }: HostApiDeps): CommandHandlers {
   const ref = (url: string, path: string): MediaRef => ({ url, size: statSync(path).size });
   const firmwareRefs = (): BootPlan["firmware"] => {
     const firmware = library.firmware();
@@ -111,5 +113,9 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
     "settings:set": (guest, value) => settings.save(library.profile(guest).name, value),
     "host:pickFolder": () => (pickFolder ? pickFolder() : null),
     "host:browse": (path) => listFolder(path),
+    "clipboard:set": (session, text) => {
+      if (!services.sharesClipboard(session)) return;
+      services.agent(session)?.setClipboard(text);
+    },
   };
 }

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import sirv from "sirv";
 import { WebSocketServer, type WebSocket } from "ws";
-import { dispatch, type CommandReply, type CommandRequest, type CommandHandlers } from "../../core/ipc/contract.js";
+import { dispatch, type CommandReply, type CommandRequest, type CommandHandlers, type EventMessage } from "../../core/ipc/contract.js";
 import { isPipeService, MEDIA_ROLES_SET } from "./routes.js";
 import type { GuestLibrary } from "../guests/library.js";
 import { HostSessions } from "../host/sessions.js";
@@ -55,7 +55,17 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
   const token = randomBytes(24).toString("hex");
   const sessions = options.sessions ?? new HostSessions();
   const settings = options.settings ?? new SettingsStore(dataDir());
-  registerHostServices(sessions, settings);
+  const services = registerHostServices(sessions, settings);
+  // Each session's page, for pushing its guest's clipboard to it.
+  const pages = new Map<string, WebSocket>();
+  services.onAgent(({ session, agent }) => {
+    agent.onClipboard((text) => {
+      const ws = pages.get(session);
+      if (ws && ws.readyState === ws.OPEN && services.sharesClipboard(session)) {
+        ws.send(JSON.stringify({ event: { type: "clipboard", session, text } } satisfies EventMessage));
+      }
+    });
+  });
   let origin = "";
   let hosts: string[] = [];
 
@@ -79,6 +89,7 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
     library,
     sessions,
     settings,
+    services,
     shell: "web",
     urls: {
       media: (guest, role) => `${origin}/media/${encodeURIComponent(guest)}/${role}${q(token)}`,
@@ -202,7 +213,10 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
     const opened = new Set<string>();
     ws.on("error", () => ws.terminate());
     ws.on("close", () => {
-      for (const id of opened) sessions.close(id);
+      for (const id of opened) {
+        pages.delete(id);
+        sessions.close(id);
+      }
     });
     ws.on("message", (data, isBinary) => {
       const reply = (r: CommandReply): void => {
@@ -220,7 +234,10 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
       }
       dispatch(api, request.name, request.args).then(
         (value) => {
-          if (request.name === "sessions:open") opened.add((value as { id: string }).id);
+          if (request.name === "sessions:open") {
+            opened.add((value as { id: string }).id);
+            pages.set((value as { id: string }).id, ws);
+          }
           reply({ id: request.id, ok: true, value: value ?? null });
         },
         (error: unknown) => reply({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) }),

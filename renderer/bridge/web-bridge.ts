@@ -2,7 +2,8 @@
 // FramePipe over a WebSocket of its own (one binary message per frame). The token comes from
 // the page's own address and goes along on every connection.
 
-import type { CommandArgs, CommandName, CommandReply, CommandResult, HostBridge } from "../../core/ipc/contract.js";
+import type { CommandArgs, CommandName, CommandReply, CommandResult, EventMessage, HostBridge, HostEvent } from "../../core/ipc/contract.js";
+import { Emitter } from "../../core/disposable.js";
 import { CarrierPipe, type FramePipe, type PipeService } from "../../core/pipe/frame-pipe.js";
 
 function wsUrl(path: string, token: string): string {
@@ -24,6 +25,8 @@ export class WebBridge implements HostBridge {
   #rpc: Promise<WebSocket> | undefined;
   #next = 1;
   readonly #waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  readonly #events = new Emitter<HostEvent>();
+  readonly onEvent = this.#events.event;
 
   constructor(token: string) {
     this.#token = token;
@@ -33,7 +36,12 @@ export class WebBridge implements HostBridge {
     if (this.#rpc) return this.#rpc;
     const socket = new WebSocket(wsUrl("rpc", this.#token));
     socket.addEventListener("message", (event) => {
-      const reply = JSON.parse(String(event.data)) as CommandReply;
+      const message = JSON.parse(String(event.data)) as CommandReply | EventMessage;
+      if ("event" in message) {
+        this.#events.fire(message.event);
+        return;
+      }
+      const reply = message;
       const waiter = this.#waiting.get(reply.id);
       if (!waiter) return;
       this.#waiting.delete(reply.id);

@@ -12,6 +12,7 @@ import type { V86Image } from "v86";
 import type { FramePipe } from "../../core/pipe/frame-pipe.js";
 import type { Disposable } from "../../core/disposable.js";
 import { p9Relay } from "../../core/guest/relays.js";
+import { ClipboardSync } from "../../core/agent/clipboard-sync.js";
 import { detectImage, HEADER_BYTES, type DetectedImage } from "../../core/media/detect.js";
 import { checkFitsDrive, DRIVE_NAMES, type SwapDrive } from "../../core/media/drives.js";
 
@@ -134,6 +135,21 @@ export class GuestRun {
       if (!current()) {
         for (const owned of owns) owned.dispose();
         return;
+      }
+      // The web shell's clipboard is the page's: kept in step with the guest through the host.
+      if (services.includes("agent") && this.#host.onEvent && navigator.clipboard) {
+        const id = info.id;
+        const events = this.#host.onEvent;
+        owns.push(
+          new ClipboardSync(
+            { readText: () => navigator.clipboard.readText(), writeText: (text) => navigator.clipboard.writeText(text) },
+            {
+              set: (text) => void this.#host.invoke("clipboard:set", id, text).catch(() => {}),
+              onChange: (listener) => events((event) => event.type === "clipboard" && event.session === id && listener(event.text)),
+            },
+            { canRead: () => document.hasFocus() },
+          ),
+        );
       }
       const emulator = new V86({
         ...buildV86Options(spec),

@@ -100,7 +100,8 @@ test("a dropped kernel boots; dropped noise gets a clear message and nothing sta
   await expect(page.getByTestId("guest-state")).toHaveText("stopped");
 });
 
-test("a folder shared from the page is listed by the guest, and its files come back", async ({ page, served }) => {
+test("a folder shared from the page is listed by the guest, and its files come back; the clipboard is shared", async ({ page, context, served }) => {
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
   const projects = join(served.home, "Projects");
   mkdirSync(projects);
   writeFileSync(join(projects, "hello-from-host.txt"), "shared by the host\n");
@@ -119,5 +120,13 @@ test("a folder shared from the page is listed by the guest, and its files come b
   await expect(console).toContainText("hello-from-host.txt");
   await expect(console).toContainText("shared by the host");
   await expect.poll(() => (existsSync(join(projects, "from-guest.txt")) ? readFileSync(join(projects, "from-guest.txt"), "utf8") : "")).toMatch(/-686\n$/);
+
+  // The clipboard, both ways, through the guest's agent.
+  await page.keyboard.type("printf 'copied in the guest' > /run/unmachine/clipboard\n");
+  await expect.poll(() => page.evaluate(() => navigator.clipboard.readText()), { timeout: 20_000 }).toBe("copied in the guest");
+  await page.evaluate(() => navigator.clipboard.writeText("copied on the host"));
+  await page.waitForTimeout(1500);
+  await page.keyboard.type("cat /run/unmachine/clipboard; echo\n");
+  await expect(console).toContainText("copied on the hos");
   await page.getByRole("button", { name: "Stop" }).click();
 });

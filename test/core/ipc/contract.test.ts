@@ -165,6 +165,9 @@ function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unkno
       calls.push(["host:browse", [path]]);
       return { path, parent: null, folders: [] };
     },
+    "clipboard:set": (session, text) => {
+      calls.push(["clipboard:set", [session, text]]);
+    },
   };
   return { handlers, calls };
 }

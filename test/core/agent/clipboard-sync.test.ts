@@ -1,0 +1,58 @@
+// Clipboard sync as a user sees it: copy on the host, paste in the guest and the other way,
+// with no text bouncing back and nothing over the cap.
+import { describe, expect, it } from "vitest";
+import { ClipboardSync, type GuestClipboard } from "../../../core/agent/clipboard-sync.js";
+import { Emitter } from "../../../core/disposable.js";
+
+function setup(initialHost = "") {
+  let host = initialHost;
+  const hostWrites: string[] = [];
+  const guestSets: string[] = [];
+  const guestChanges = new Emitter<string>();
+  const guest: GuestClipboard = { set: (t) => guestSets.push(t), onChange: guestChanges.event };
+  let tick: (() => void) | undefined;
+  const sync = new ClipboardSync(
+    { readText: async () => host, writeText: async (t) => { host = t; hostWrites.push(t); } },
+    guest,
+    { setInterval: (fn) => (tick = fn), clearInterval: () => (tick = undefined), maxLength: 100 },
+  );
+  const poll = async (): Promise<void> => {
+    tick?.();
+    await new Promise((r) => setTimeout(r, 0));
+  };
+  return { sync, poll, setHost: (t: string) => (host = t), guestCopies: (t: string) => guestChanges.fire(t), hostWrites, guestSets, ticking: () => tick !== undefined };
+}
+
+describe("ClipboardSync", () => {
+  it("offers what the host held at start, then each host change, once", async () => {
+    const s = setup("before");
+    await s.poll();
+    await s.poll();
+    s.setHost("copied on the host");
+    await s.poll();
+    await s.poll();
+    expect(s.guestSets).toEqual(["before", "copied on the host"]);
+  });
+
+  it("puts the guest's copies on the host and does not send them back", async () => {
+    const s = setup();
+    await s.poll();
+    s.guestCopies("copied in the guest");
+    await s.poll();
+    await s.poll();
+    expect(s.hostWrites).toEqual(["copied in the guest"]);
+    expect(s.guestSets).toEqual([]);
+  });
+
+  it("skips text over the cap, and stops polling when disposed", async () => {
+    const s = setup();
+    await s.poll();
+    s.setHost("x".repeat(101));
+    await s.poll();
+    s.guestCopies("y".repeat(101));
+    expect(s.guestSets).toEqual([]);
+    expect(s.hostWrites).toEqual([]);
+    s.sync.dispose();
+    expect(s.ticking()).toBe(false);
+  });
+});
