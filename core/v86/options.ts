@@ -25,6 +25,8 @@ export interface MachineSpec {
   virtioConsole?: boolean;
   /** Boot from the floppy even with hard disks attached (a boot floppy plus a data drive). */
   floppyFirst?: boolean;
+  /** v86's own in-memory 9P file system instead of the host's server (the benchmark's reference). */
+  builtin9p?: boolean;
 }
 
 // v86's BootOrder values (v86.d.ts): 0x213 = CD, hard disk, floppy; 0x321 = floppy first.
@@ -57,6 +59,7 @@ export function buildV86Options(spec: MachineSpec): V86Options {
   if (spec.initialState) options.initial_state = spec.initialState;
   if (spec.net !== "none") options.net_device = { type: spec.net === "ne2k" ? "ne2k" : "virtio" };
   if (spec.handle9p) options.filesystem = { handle9p: spec.handle9p };
+  else if (spec.builtin9p) options.filesystem = {};
   if (spec.virtioConsole) options.virtio_console = { type: "none" };
   return options;
 }

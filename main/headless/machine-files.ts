@@ -16,6 +16,7 @@ export interface MachineSpecFiles {
   vgaBios: string;
   media: Partial<Record<MediaRole, FileSource>>;
   floppyFirst?: boolean;
+  builtin9p?: boolean;
 }
 
 /** A file's bytes in an ArrayBuffer of their own (Node may hand back a slice of a shared pool). */
@@ -42,5 +43,6 @@ export function loadMachine(files: MachineSpecFiles): MachineSpec {
   };
   if (files.cmdline !== undefined) spec.cmdline = files.cmdline;
   if (files.floppyFirst) spec.floppyFirst = true;
+  if (files.builtin9p) spec.builtin9p = true;
   return spec;
 }
