@@ -44,6 +44,10 @@ Run options:
                       share a host folder (repeatable); the tiny guest sees it at /mnt/TAG
   --share-quota MiB   the most the guest may store in each --share folder
   --root-folder DIR   boot with the root file system on a host folder (filled on first use)
+  --allow-host        let the guest reach this computer (at its gateway, 10.0.2.2) and local
+                      networks; by default it reaches only the internet
+  --forward HOSTPORT:GUESTPORT
+                      connections to 127.0.0.1:HOSTPORT go to the guest's GUESTPORT (repeatable)
   --fat-drive DIR     attach a host folder as a read-only FAT hard disk (long names), for
                       guests without 9P such as DOS and Windows 9x
 
@@ -89,6 +93,8 @@ export async function main(argv: string[]): Promise<number> {
           "share-quota": { type: "string" },
           "root-folder": { type: "string" },
           "fat-drive": { type: "string" },
+          "allow-host": { type: "boolean", default: false },
+          forward: { type: "string", multiple: true },
         },
       });
       if (positionals.length !== 1) fail("run takes one guest name or image path");
@@ -118,6 +124,13 @@ export async function main(argv: string[]): Promise<number> {
         flags.rootFolder = resolve(values["root-folder"]);
       }
       if (values["fat-drive"] !== undefined) flags.fatDrive = resolve(values["fat-drive"]);
+      flags.allowHost = values["allow-host"];
+      flags.forwards = (values.forward ?? []).map((spec) => {
+        const m = /^(\d{1,5}):(\d{1,5})$/.exec(spec);
+        const [hostPort, guestPort] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+        if (!m || hostPort < 1 || hostPort > 65535 || guestPort < 1 || guestPort > 65535) fail(`--forward "${spec}": expected HOSTPORT:GUESTPORT, ports 1 to 65535`);
+        return { hostPort, guestPort };
+      });
       return await runCommand(library, flags);
     }
     case "serve": {

@@ -3,7 +3,8 @@
 // or runs one command (--exec). Every end is one line and an exit status, never a trace.
 
 import { existsSync, statSync } from "node:fs";
-import type { ShareSetting } from "../../core/guest/settings.js";
+import type { ForwardSetting, ShareSetting } from "../../core/guest/settings.js";
+import { createNat, type Nat, type NatOptions } from "../net/nat.js";
 import type { P9Backend } from "../../core/p9/backend.js";
 import { rootFolderBackend, serveP9, sharesBackend } from "../host/p9-service.js";
 import { SettingsStore } from "../guests/settings-store.js";
@@ -41,6 +42,8 @@ export interface RunFlags {
   rootFolder?: string;
   /** A host folder attached as a second hard disk, FAT with long names. */
   fatDrive?: string;
+  allowHost?: boolean;
+  forwards?: ForwardSetting[];
 }
 
 const QUIT_KEY = 0x1d; // Ctrl-]
@@ -87,7 +90,8 @@ async function resolveTarget(library: GuestLibrary, flags: RunFlags): Promise<Ta
   const files: MachineSpecFiles = {
     memory: flags.memory ?? MEMORY_LIMITS.defaultMiB,
     acpi: true,
-    net: "none",
+    // An old guest's network card: NE2000 has drivers for DOS, Windows 9x and Linux alike.
+    net: flags.allowHost || (flags.forwards?.length ?? 0) > 0 ? "ne2k" : "none",
     bios: firmware.bios,
     vgaBios: firmware.vgaBios,
     media: { [role]: image.contents ?? image.path },
@@ -154,6 +158,21 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
   if (target.prompt !== undefined) options.prompt = target.prompt;
   const p9 = filesFor(target, flags);
   if (p9) options.services!.p9 = (pipe) => serveP9(p9, pipe);
+  let nat: Nat | undefined;
+  if (target.files.net !== "none") {
+    const saved = library.has(target.name) ? new SettingsStore(dataDir()).load(target.name) : undefined;
+    const forwards = [...(saved?.forwards ?? []).filter((f) => !flags.forwards?.some((g) => g.hostPort === f.hostPort)), ...(flags.forwards ?? [])];
+    const natOptions: NatOptions = { name: target.name, allowHost: flags.allowHost || (saved?.allowHost ?? false), forwards };
+    nat = createNat(natOptions);
+    try {
+      await nat.ready;
+    } catch (error) {
+      nat.dispose();
+      throw new UsageError((error as Error).message);
+    }
+    const theNat = nat;
+    options.services!.net = (pipe) => theNat.attach(pipe);
+  }
   let agent: AgentSession | undefined;
   if (target.agent) {
     options.services!.agent = (pipe) => (agent = new AgentSession(pipeTransport(pipe), { software: `unmachine ${appVersion}` }));
@@ -162,6 +181,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
   const control = await serveControl(target.name.replace(/[^A-Za-z0-9_.-]/g, "_"), guest);
   const stopAndExit = async (code: number): Promise<number> => {
     control.dispose();
+    nat?.dispose();
     await guest.stop();
     guest.dispose();
     return code;

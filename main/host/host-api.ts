@@ -38,6 +38,7 @@ export function servicesFor(profile: GuestProfile, saved: GuestSettings): BootPl
   const services: BootPlan["services"] = [];
   if (profile.shares && saved.shares.length > 0) services.push("p9");
   if (profile.agent) services.push("agent");
+  if (profile.net !== "none") services.push("net");
   return services;
 }
 

@@ -8,6 +8,7 @@ import { DisposableStore, Emitter } from "../../core/disposable.js";
 import type { HostSessions } from "./sessions.js";
 import type { SettingsStore } from "../guests/settings-store.js";
 import { serveP9, sharesBackend } from "./p9-service.js";
+import { createNat } from "../net/nat.js";
 import { appVersion } from "../version.js";
 
 export interface AgentEvent {
@@ -32,6 +33,22 @@ export function registerHostServices(sessions: HostSessions, settings: SettingsS
   const agents = new Emitter<AgentEvent>();
   const live = new Map<string, { agent: AgentSession; clipboard: boolean }>();
   sessions.serve("p9", (session, pipe) => serveP9(sharesBackend(settings.load(session.guest).shares), pipe));
+  sessions.serve("net", (session, pipe) => {
+    const saved = settings.load(session.guest);
+    const nat = createNat({
+      name: session.guest,
+      allowHost: saved.allowHost,
+      forwards: saved.forwards,
+      onError: (message) => console.error(`unmachine: ${session.guest}: ${message}`),
+    });
+    const attached = nat.attach(pipe);
+    return {
+      dispose() {
+        attached.dispose();
+        nat.dispose();
+      },
+    };
+  });
   sessions.serve("agent", (session, pipe) => {
     const store = new DisposableStore();
     const agent = store.add(new AgentSession(pipeTransport(pipe), { software: `unmachine ${appVersion}` }));

@@ -119,7 +119,7 @@ export class GuestRun {
       this.#sessionId = info.id;
       this.#pipe = await this.#host.openPipe(info.id, "console");
       const owns: Disposable[] = [];
-      const extra: { agent?: FramePipe } = {};
+      const extra: { agent?: FramePipe; net?: FramePipe } = {};
       for (const service of services) {
         const pipe = await this.#host.openPipe(info.id, service);
         owns.push(pipe);
@@ -130,6 +130,8 @@ export class GuestRun {
         } else if (service === "agent") {
           spec.virtioConsole = true;
           extra.agent = pipe;
+        } else if (service === "net") {
+          extra.net = pipe;
         }
       }
       if (!current()) {

@@ -176,12 +176,12 @@ describe("web shell", () => {
     expect((await get(shell.url)).status).toBe(200);
   });
 
-  it("opens sessions only for guests it knows, and pipes only for services it serves", async () => {
+  it("opens sessions only for guests it knows, and pipes only for services that exist", async () => {
     const ws = await connect(rpc(shell.token), shell.origin);
     if (typeof ws === "number") throw new Error(`refused: ${ws}`);
     expect(await call(ws, "sessions:open", ["../../../tmp/escaped"])).toMatchObject({ ok: false, error: expect.stringContaining("no guest named") });
     const opened = (await call(ws, "sessions:open", ["demo"])).value as { id: string };
-    expect(await connect(`${shell.origin.replace("http", "ws")}/pipe/${opened.id}/net?token=${shell.token}`, shell.origin)).toBe(404);
+    expect(await connect(`${shell.origin.replace("http", "ws")}/pipe/${opened.id}/usb?token=${shell.token}`, shell.origin)).toBe(404);
     ws.close();
   });
 
