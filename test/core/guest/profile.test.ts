@@ -50,6 +50,8 @@ describe("parseProfile", () => {
       media: { fda: "disk.img" },
       net: "none",
       acpi: false,
+      agent: false,
+      shares: false,
     });
   });
 
@@ -78,8 +80,8 @@ describe("parseProfile", () => {
   });
 
   it("refuses an unknown media role, listing the known ones", () => {
-    const message = refusal({ ...valid(), media: { hdb: "disk.img" } });
-    expect(message).toContain('"hdb"');
+    const message = refusal({ ...valid(), media: { hdc: "disk.img" } });
+    expect(message).toContain('"hdc"');
     expect(message).toContain("bzimage");
     expect(message).toContain("cdrom");
   });
