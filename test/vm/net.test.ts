@@ -52,6 +52,31 @@ describe("the guest's network", () => {
   });
 });
 
+describe("an old guest's NE2000 card", () => {
+  it("gets the same network: DHCP, DNS through the host's resolver, a download", async () => {
+    const { profile, firmware, media } = new GuestLibrary().resolve("tiny");
+    const nat = createNat({ name: "ne2k", allowHost: true });
+    const guest = new HeadlessGuest(
+      { memory: profile.memory, cmdline: profile.cmdline!, acpi: profile.acpi, net: "ne2k", bios: firmware.bios, vgaBios: firmware.vgaBios, media },
+      { prompt: profile.prompt!, services: { net: (pipe) => nat.attach(pipe) } },
+    );
+    try {
+      await guest.waitForShell(120_000);
+      const r = await guest.exec(
+        `sleep 3; cat /sys/class/net/eth0/device/uevent | grep -o 'DRIVER=.*'; nslookup localhost 10.0.2.3 | grep -c 127.0.0.1; wget -q -O /tmp/page http://10.0.2.2:${port}/ && sha256sum /tmp/page`,
+        120_000,
+      );
+      expect(r.output).toContain("DRIVER=ne2k-pci");
+      expect(r.output).toMatch(/^[1-9]$/m);
+      expect(r.output).toContain(createHash("sha256").update(body).digest("hex"));
+    } finally {
+      await guest.stop();
+      guest.dispose();
+      nat.dispose();
+    }
+  });
+});
+
 describe("a forwarded port", () => {
   let guest: HeadlessGuest;
   let nat: Nat;
