@@ -52,6 +52,32 @@ export function netRelay(emulator: ListenerHost, bus: EmulatorBus, pipe: FramePi
   return relay(emulator, bus, pipe, "net0-send", "net0-receive", Number.MAX_SAFE_INTEGER);
 }
 
+/** The agent's port on COM2 (/dev/ttyS1), for guests without virtio: bytes batched per slice. */
+export interface SerialHost {
+  add_listener(event: string, listener: (byte: number) => void): void;
+  remove_listener(event: string, listener: (byte: number) => void): void;
+  serial_send_bytes(port: number, data: Uint8Array): void;
+}
+
+export function serialAgentRelay(emulator: SerialHost, pipe: FramePipe): Disposable {
+  let pending: number[] = [];
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    const bytes = Uint8Array.from(pending);
+    pending = [];
+    pipe.send(bytes);
+  };
+  const onByte = (byte: number): void => {
+    if (pending.push(byte) === 1) queueMicrotask(flush);
+  };
+  emulator.add_listener("serial1-output-byte", onByte);
+  const sub = pipe.onFrame((frame) => emulator.serial_send_bytes(1, frame));
+  return toDisposable(() => {
+    emulator.remove_listener("serial1-output-byte", onByte);
+    sub.dispose();
+  });
+}
+
 /** The agent's port, virtio-console 0 (/dev/hvc0 in the guest). */
 export function agentRelay(emulator: ListenerHost, bus: EmulatorBus, pipe: FramePipe): Disposable {
   return relay(emulator, bus, pipe, "virtio-console0-output-bytes", "virtio-console0-input-bytes", VIRTIO_CONSOLE_CHUNK);

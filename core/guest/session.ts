@@ -8,7 +8,7 @@ import type { FramePipe } from "../pipe/frame-pipe.js";
 import { PromptWatcher } from "../console/serial-exec.js";
 import { TextScreen } from "../screen/text-screen.js";
 import type { Event as V86Event } from "v86";
-import { agentRelay, netRelay, type EmulatorBus, type ListenerHost } from "./relays.js";
+import { agentRelay, netRelay, serialAgentRelay, type EmulatorBus, type ListenerHost, type SerialHost } from "./relays.js";
 
 /** The part of v86's V86 class a session uses (so tests can drive a fake). */
 export interface EmulatorLike {
@@ -25,8 +25,9 @@ export interface GuestSessionOptions {
   console?: FramePipe;
   /** Ethernet frames to and from the host's network (needs a NIC in the machine). */
   net?: FramePipe;
-  /** The agent's bytes on virtio-console 0 (needs virtioConsole in the machine). */
+  /** The agent's bytes on virtio-console 0 (needs virtioConsole in the machine), or on COM2. */
   agent?: FramePipe;
+  agentPort?: "virtio" | "com2";
   /** Other things the session owns and disposes with itself (the 9P relay, pipes). */
   owns?: Disposable[];
   /** The guest's prompt (a regular expression): the session is "running" once it shows. */
@@ -82,7 +83,8 @@ export class GuestSession implements Disposable {
 
     const devices = emulator as unknown as ListenerHost;
     if (options.net && emulator.bus) this.#store.add(netRelay(devices, emulator.bus, options.net));
-    if (options.agent && emulator.bus) this.#store.add(agentRelay(devices, emulator.bus, options.agent));
+    if (options.agent && options.agentPort === "com2") this.#store.add(serialAgentRelay(emulator as unknown as SerialHost, options.agent));
+    else if (options.agent && emulator.bus) this.#store.add(agentRelay(devices, emulator.bus, options.agent));
     for (const owned of [options.net, options.agent, ...(options.owns ?? [])]) if (owned) this.#store.add(owned);
 
     if (this.#console) {

@@ -27,6 +27,8 @@ export interface MachineSpec {
   floppyFirst?: boolean;
   /** v86's own in-memory 9P file system instead of the host's server (the benchmark's reference). */
   builtin9p?: boolean;
+  /** A second serial port (COM2), where the agent of a guest without virtio talks. */
+  com2?: boolean;
 }
 
 // v86's BootOrder values (v86.d.ts): 0x213 = CD, hard disk, floppy; 0x321 = floppy first.
@@ -61,6 +63,7 @@ export function buildV86Options(spec: MachineSpec): V86Options {
   if (spec.handle9p) options.filesystem = { handle9p: spec.handle9p };
   else if (spec.builtin9p) options.filesystem = {};
   if (spec.virtioConsole) options.virtio_console = { type: "none" };
+  if (spec.com2) options.uart1 = true; // v86 counts from 0: uart1 is COM2 (0x2F8)
   return options;
 }
 

@@ -17,6 +17,8 @@ export interface MachineSpecFiles {
   media: Partial<Record<MediaRole, FileSource>>;
   floppyFirst?: boolean;
   builtin9p?: boolean;
+  /** Where the agent talks: virtio-console (default) or COM2 for guests without virtio. */
+  agentPort?: "virtio" | "com2";
 }
 
 /** A file's bytes in an ArrayBuffer of their own (Node may hand back a slice of a shared pool). */

@@ -46,7 +46,9 @@ if (pipes.p9) {
   spec.handle9p = relay.handle9p;
   owns.push(relay, pipes.p9);
 }
-if (pipes.agent) spec.virtioConsole = true;
+const agentOnCom2 = init.files.agentPort === "com2";
+if (pipes.agent && agentOnCom2) spec.com2 = true;
+else if (pipes.agent) spec.virtioConsole = true;
 const options = buildV86Options(spec);
 const emulator = new V86({
   ...options,
@@ -56,6 +58,7 @@ const emulator = new V86({
 const sessionOptions: ConstructorParameters<typeof GuestSession>[1] = { console: nodePortPipe(init.consolePort), owns };
 if (pipes.net) sessionOptions.net = pipes.net;
 if (pipes.agent) sessionOptions.agent = pipes.agent;
+if (pipes.agent && agentOnCom2) sessionOptions.agentPort = "com2";
 if (init.prompt !== undefined) sessionOptions.prompt = init.prompt;
 const session = new GuestSession(emulator, sessionOptions);
 session.onPhase((phase) => post({ type: "phase", phase }));

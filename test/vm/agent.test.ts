@@ -55,3 +55,23 @@ describe("unmachine run tiny --exec", () => {
     expect(r.status).toBe(0);
   });
 });
+
+describe("the agent on COM2, for guests without virtio", () => {
+  it("says hello and runs commands over the second serial port", async () => {
+    const { profile, firmware, media } = new GuestLibrary().resolve("tiny");
+    let agent: AgentSession | undefined;
+    const guest = new HeadlessGuest(
+      { memory: profile.memory, cmdline: profile.cmdline!, acpi: profile.acpi, net: "none", bios: firmware.bios, vgaBios: firmware.vgaBios, media, agentPort: "com2" },
+      { prompt: profile.prompt!, services: { agent: (pipe) => (agent = new AgentSession(pipeTransport(pipe))) } },
+    );
+    try {
+      await guest.waitForShell(120_000);
+      await agent!.whenReady(30_000);
+      expect((await guest.exec("ls /dev/hvc0 2>&1; ps | grep -c '[u]magent /dev/ttyS1'", 30_000)).output).toMatch(/No such file or directory\n1\n/);
+      expect(await agent!.exec("echo over-com2; exit 4")).toMatchObject({ output: "over-com2\n", status: 4 });
+    } finally {
+      await guest.stop();
+      guest.dispose();
+    }
+  });
+});
