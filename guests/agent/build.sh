@@ -22,6 +22,9 @@ export LC_ALL=C
 umask 022
 
 SCRIPT=$(readlink -f "${BASH_SOURCE[0]}")
+LIB=$(dirname "$SCRIPT")/../lib/debian-apt.sh
+# shellcheck source=../lib/debian-apt.sh
+. "$LIB"
 SRC_DIR=$(dirname "$SCRIPT")
 SOURCE=$SRC_DIR/umagent.c
 OUT=${UNMACHINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/unmachine}
@@ -78,7 +81,7 @@ GCC_FULL=$("$CC" -dumpfullversion 2>/dev/null || "$CC" -dumpversion)
 LIBGCC=libgcc-$GCC_MAJOR-dev
 PACKAGES=(libc6-dev linux-libc-dev "$LIBGCC")
 
-RECIPE=$(cat "$SCRIPT" "$SOURCE" | sha256sum)
+RECIPE=$(cat "$SCRIPT" "$LIB" "$SOURCE" | sha256sum)
 RECIPE=${RECIPE%% *}
 RECIPE=$(printf '%s %s' "$RECIPE" "$GCC_FULL" | sha256sum)
 RECIPE=${RECIPE%% *}
@@ -106,79 +109,12 @@ if command -v flock >/dev/null 2>&1; then
   fi
 fi
 
-# Mirror URI of the system's Debian sources for SUITE (empty if none is found).
-system_mirror() {
-  local suite=$1 f uri
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -r "$f" ] || continue
-    uri=$(awk -v s="$suite" '
-      BEGIN { RS = ""; FS = "\n" }
-      {
-        types = ""; uris = ""; suites = ""; enabled = "yes"
-        for (i = 1; i <= NF; i++) {
-          line = $i
-          if (line ~ /^[ \t]*#/) continue
-          if (match(line, /^[A-Za-z-]+:/)) {
-            key = tolower(substr(line, 1, RLENGTH - 1))
-            val = substr(line, RLENGTH + 1)
-            gsub(/^[ \t]+|[ \t]+$/, "", val)
-            if (key == "types") types = val
-            else if (key == "uris") uris = val
-            else if (key == "suites") suites = val
-            else if (key == "enabled") enabled = tolower(val)
-          }
-        }
-        if (enabled == "no") next
-        if ((" " types " ") !~ / deb /) next
-        if ((" " suites " ") !~ (" " s " ")) next
-        split(uris, u, /[ \t]+/)
-        if (u[1] != "" && found == "") found = u[1]
-      }
-      END { print found }' "$f")
-    [ -n "$uri" ] && echo "$uri" && return 0
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -r "$f" ] || continue
-    uri=$(awk -v s="$suite" '
-      /^[ \t]*deb[ \t]/ {
-        line = $0
-        sub(/^[ \t]*deb[ \t]+/, "", line)
-        if (line ~ /^\[/) sub(/^\[[^]]*\][ \t]*/, "", line)
-        split(line, w, /[ \t]+/)
-        if (w[2] == s && found == "") found = w[1]
-      }
-      END { print found }' "$f")
-    [ -n "$uri" ] && echo "$uri" && return 0
-  done
-  return 0
-}
 
-if [ -n "${UNMACHINE_DEBIAN_SUITE:-}" ]; then
-  SUITE=$UNMACHINE_DEBIAN_SUITE
-else
-  SUITE=bookworm
-  if [ -r /etc/os-release ]; then
-    os_id=$(. /etc/os-release && echo "${ID:-}")
-    os_codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-    if [ "$os_id" = debian ] && [ -n "$os_codename" ]; then
-      SUITE=$os_codename
-    fi
-  fi
-fi
-MIRROR=${UNMACHINE_DEBIAN_MIRROR:-}
-if [ -z "$MIRROR" ]; then
-  MIRROR=$(system_mirror "$SUITE")
-  MIRROR=${MIRROR:-http://deb.debian.org/debian}
-fi
+debian_source
 
 rm -rf "$WORK"
-mkdir -p "$WORK" "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/debs" "$APT_DIR/empty.d"
-: >"$APT_DIR/status"
-: >"$APT_DIR/preferences"
-cat >"$APT_DIR/sources.list" <<EOF
-deb [signed-by=$KEYRING] $MIRROR $SUITE main
-deb [signed-by=$KEYRING] $MIRROR $SUITE-updates main
-EOF
+mkdir -p "$WORK"
+private_apt "$APT_DIR"
 
 finished=0
 on_exit() {
@@ -190,29 +126,6 @@ on_exit() {
 }
 trap on_exit EXIT
 
-APT=(
-  -o "Dir::State=$APT_DIR"
-  -o "Dir::State::Lists=$APT_DIR/lists"
-  -o "Dir::State::status=$APT_DIR/status"
-  -o "Dir::Cache=$APT_DIR/cache"
-  -o "Dir::Cache::pkgcache=pkgcache.bin"
-  -o "Dir::Cache::srcpkgcache="
-  -o "Dir::Etc::SourceList=$APT_DIR/sources.list"
-  -o "Dir::Etc::SourceParts=$APT_DIR/empty.d"
-  -o "Dir::Etc::Preferences=$APT_DIR/preferences"
-  -o "Dir::Etc::PreferencesParts=$APT_DIR/empty.d"
-  -o "APT::Architecture=i386"
-  -o "APT::Architectures=i386"
-  -o "Acquire::Languages=none"
-  -o "Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false"
-  -o "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false"
-  -o "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false"
-  -o "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false"
-  -o "Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled=false"
-  -o "Debug::NoLocking=1"
-)
-[ "$(id -u)" = 0 ] && APT+=(-o "APT::Sandbox::User=root")
-if [ -t 2 ]; then APT_QUIET=(); else APT_QUIET=(-qq); fi
 
 # ---------------------------------------------------------------------------
 step "Updating package lists ($MIRROR $SUITE $SUITE-updates, i386)…"

@@ -21,6 +21,9 @@ export LC_ALL=C
 umask 022
 
 SCRIPT=$(readlink -f "${BASH_SOURCE[0]}")
+LIB=$(dirname "$SCRIPT")/../lib/debian-apt.sh
+# shellcheck source=../lib/debian-apt.sh
+. "$LIB"
 OUT=${UNMACHINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/unmachine}
 FW_DIR=$OUT/firmware
 GUEST_DIR=$OUT/guests/tiny
@@ -57,7 +60,7 @@ done
 # recipe, so a changed agent rebuilds the initramfs.
 AGENT_BIN=$OUT/guests/agent/umagent
 bash "$(dirname "$SCRIPT")/../agent/build.sh" >/dev/null
-RECIPE=$(cat "$SCRIPT" "$AGENT_BIN" | sha256sum)
+RECIPE=$(cat "$SCRIPT" "$LIB" "$AGENT_BIN" | sha256sum)
 RECIPE=${RECIPE%% *}
 
 up_to_date() {
@@ -97,52 +100,6 @@ mib() { # bytes -> "12 MiB" / "0.9 MiB"
   awk -v b="$1" 'BEGIN { m = b / 1048576; if (m >= 10) printf "%d MiB", m + 0.5; else printf "%.1f MiB", m }'
 }
 
-# Mirror URI of the system's Debian sources for SUITE (empty if none is found).
-system_mirror() {
-  local suite=$1 f uri
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -r "$f" ] || continue
-    uri=$(awk -v s="$suite" '
-      BEGIN { RS = ""; FS = "\n" }
-      {
-        types = ""; uris = ""; suites = ""; enabled = "yes"
-        for (i = 1; i <= NF; i++) {
-          line = $i
-          if (line ~ /^[ \t]*#/) continue
-          if (match(line, /^[A-Za-z-]+:/)) {
-            key = tolower(substr(line, 1, RLENGTH - 1))
-            val = substr(line, RLENGTH + 1)
-            gsub(/^[ \t]+|[ \t]+$/, "", val)
-            if (key == "types") types = val
-            else if (key == "uris") uris = val
-            else if (key == "suites") suites = val
-            else if (key == "enabled") enabled = tolower(val)
-          }
-        }
-        if (enabled == "no") next
-        if ((" " types " ") !~ / deb /) next
-        if ((" " suites " ") !~ (" " s " ")) next
-        split(uris, u, /[ \t]+/)
-        if (u[1] != "" && found == "") found = u[1]
-      }
-      END { print found }' "$f")
-    [ -n "$uri" ] && echo "$uri" && return 0
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -r "$f" ] || continue
-    uri=$(awk -v s="$suite" '
-      /^[ \t]*deb[ \t]/ {
-        line = $0
-        sub(/^[ \t]*deb[ \t]+/, "", line)
-        if (line ~ /^\[/) sub(/^\[[^]]*\][ \t]*/, "", line)
-        split(line, w, /[ \t]+/)
-        if (w[2] == s && found == "") found = w[1]
-      }
-      END { print found }' "$f")
-    [ -n "$uri" ] && echo "$uri" && return 0
-  done
-  return 0
-}
 
 # ---------------------------------------------------------------------------
 # prerequisites
@@ -171,34 +128,11 @@ if command -v flock >/dev/null 2>&1; then
   fi
 fi
 
-if [ -n "${UNMACHINE_DEBIAN_SUITE:-}" ]; then
-  SUITE=$UNMACHINE_DEBIAN_SUITE
-else
-  SUITE=bookworm
-  if [ -r /etc/os-release ]; then
-    os_id=$(. /etc/os-release && echo "${ID:-}")
-    os_codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-    if [ "$os_id" = debian ] && [ -n "$os_codename" ]; then
-      SUITE=$os_codename
-    fi
-  fi
-fi
-MIRROR=${UNMACHINE_DEBIAN_MIRROR:-}
-if [ -z "$MIRROR" ]; then
-  MIRROR=$(system_mirror "$SUITE")
-  MIRROR=${MIRROR:-http://deb.debian.org/debian}
-fi
+debian_source
 
 rm -rf "$WORK"
-mkdir -p "$WORK" "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/debs" "$APT_DIR/empty.d"
-: >"$APT_DIR/status"
-: >"$APT_DIR/preferences"
-# The security suite is deliberately left out: its i386 index is not always in
-# step with the main archive, and the build must not depend on it.
-cat >"$APT_DIR/sources.list" <<EOF
-deb [signed-by=$KEYRING] $MIRROR $SUITE main
-deb [signed-by=$KEYRING] $MIRROR $SUITE-updates main
-EOF
+mkdir -p "$WORK"
+private_apt "$APT_DIR"
 
 finished=0
 on_exit() {
@@ -210,30 +144,6 @@ on_exit() {
 }
 trap on_exit EXIT
 
-APT=(
-  -o "Dir::State=$APT_DIR"
-  -o "Dir::State::Lists=$APT_DIR/lists"
-  -o "Dir::State::status=$APT_DIR/status"
-  -o "Dir::Cache=$APT_DIR/cache"
-  -o "Dir::Cache::pkgcache=pkgcache.bin"
-  -o "Dir::Cache::srcpkgcache="
-  -o "Dir::Etc::SourceList=$APT_DIR/sources.list"
-  -o "Dir::Etc::SourceParts=$APT_DIR/empty.d"
-  -o "Dir::Etc::Preferences=$APT_DIR/preferences"
-  -o "Dir::Etc::PreferencesParts=$APT_DIR/empty.d"
-  -o "APT::Architecture=i386"
-  -o "APT::Architectures=i386"
-  -o "Acquire::Languages=none"
-  -o "Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false"
-  -o "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false"
-  -o "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false"
-  -o "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false"
-  -o "Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled=false"
-  -o "Debug::NoLocking=1"
-)
-# Downloads land in folders the _apt user cannot write to; as root, fetch directly.
-[ "$(id -u)" = 0 ] && APT+=(-o "APT::Sandbox::User=root")
-if [ -t 2 ]; then APT_QUIET=(); else APT_QUIET=(-qq); fi
 
 # ---------------------------------------------------------------------------
 step "Updating package lists ($MIRROR $SUITE $SUITE-updates, i386)…"
