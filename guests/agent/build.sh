@@ -109,7 +109,6 @@ if command -v flock >/dev/null 2>&1; then
   fi
 fi
 
-
 debian_source
 
 rm -rf "$WORK"
@@ -125,7 +124,6 @@ on_exit() {
   fi
 }
 trap on_exit EXIT
-
 
 # ---------------------------------------------------------------------------
 step "Updating package lists ($MIRROR $SUITE $SUITE-updates, i386)…"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the guest recipes (guests/*/build.sh): Debian packages for architecture i386
 # through a private apt state, so the system's apt configuration is never touched and root is
 # not required. Needs KEYRING set. The security suite is deliberately left out: its i386 index
@@ -102,5 +103,6 @@ private_apt() {
   )
   # Downloads land in folders the _apt user cannot write to; as root, fetch directly.
   [ "$(id -u)" = 0 ] && APT+=(-o "APT::Sandbox::User=root")
+  # shellcheck disable=SC2034 # used by the recipes that source this
   if [ -t 2 ]; then APT_QUIET=(); else APT_QUIET=(-qq); fi
 }

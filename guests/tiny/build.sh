@@ -100,7 +100,6 @@ mib() { # bytes -> "12 MiB" / "0.9 MiB"
   awk -v b="$1" 'BEGIN { m = b / 1048576; if (m >= 10) printf "%d MiB", m + 0.5; else printf "%.1f MiB", m }'
 }
 
-
 # ---------------------------------------------------------------------------
 # prerequisites
 
@@ -143,7 +142,6 @@ on_exit() {
   fi
 }
 trap on_exit EXIT
-
 
 # ---------------------------------------------------------------------------
 step "Updating package lists ($MIRROR $SUITE $SUITE-updates, i386)…"
