@@ -1,39 +1,36 @@
 // The host-folder 9P backend (served by core/p9/server.ts): a share or 9P root in a host folder.
-// Confinement: paths are rebuilt from the share root component by component, each parent
-// lstat-checked to be a real directory, files opened O_NOFOLLOW and checked to be the file that
-// was lstat'ed: nothing follows a symlink out of the share. Guest owners and modes live in a
-// mapped store (QEMU's security_model=mapped idea), a hidden `.unmachine-attrs` per directory.
+// Confinement: every operation starts from the share root's descriptor and opens one folder at a
+// time relative to the last (host-dir.ts), files are opened O_NOFOLLOW and checked to be the file
+// that was looked up: no path string is ever resolved, so nothing follows a symlink out of the
+// share, whenever it was swapped in. Guest owners and modes belong to the file (attr-store.ts);
+// the quota counts what the host holds, open-but-removed files included.
 
 import { constants, type BigIntStats } from "node:fs";
 import * as fsp from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
 import type {
   P9Attr, P9AttrChange, P9Backend, P9DirEntry, P9File, P9Node, P9Owner, P9StatFs, P9Time,
 } from "../../core/p9/backend.js";
 import { Errno, P9Error } from "../../core/p9/errno.js";
 import { DirentType, FileMode, OpenFlags, QidType } from "../../core/p9/messages.js";
 import type { Qid } from "../../core/p9/wire.js";
+import { AttrStore, ATTRS_FILE, ATTRS_LOG, type FileId, type MappedAttr } from "./attr-store.js";
+import { descriptorPathsWork, hostDescriptors, Held, HeldDir, type DescriptorBudget } from "./host-dir.js";
 
-/** The mapped store's file in each directory; this name and `<name>.*` are hidden from the guest. */
-export const ATTRS_FILE = ".unmachine-attrs";
+export { ATTRS_FILE, ATTRS_LOG } from "./attr-store.js";
 
 export interface HostFolderBackendOptions {
   /** Owner the guest sees on files it never created or chowned; the host's owner unless given. */
   readonly defaultOwner?: { readonly uid: number; readonly gid: number };
+  /** Where host descriptors come from; the process-wide budget unless given. */
+  readonly descriptors?: DescriptorBudget;
 }
 
-/** What the mapped store keeps for one file: the guest's view, where it differs from the host's. */
-interface MappedAttr {
-  mode?: number;
-  uid?: number;
-  gid?: number;
-  rdev?: number;
-}
-
-const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } = constants;
+const { O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } = constants;
 const SPECIAL_TYPES: readonly number[] = [FileMode.CHR, FileMode.BLK, FileMode.FIFO, FileMode.SOCK];
-const ATTR_CACHE_DIRS = 256;
 const STAT_BATCH = 64;
+/** What the quota charges each file, folder and link beyond its bytes: its inode and its entry
+ * in a folder, as a host file system spends them (ext4: a 256-byte inode, a directory entry). */
+const ENTRY_BYTES = 512;
 
 function isReserved(name: string): boolean {
   return name === ATTRS_FILE || name.startsWith(`${ATTRS_FILE}.`);
@@ -58,6 +55,13 @@ function hostPerms(mode: number, dir: boolean): number {
   return (mode & 0o755) | (dir ? 0o700 : 0o600);
 }
 
+/** Host open flags for a guest's: the access mode, and APPEND so every write lands at the end. */
+function hostOpenFlags(flags: number): number {
+  const access = flags & OpenFlags.ACCMODE;
+  const mode = access === OpenFlags.WRONLY ? O_WRONLY : access === OpenFlags.RDWR ? O_RDWR : O_RDONLY;
+  return mode | (flags & OpenFlags.APPEND && access !== OpenFlags.RDONLY ? O_APPEND : 0);
+}
+
 function time(ns: bigint): P9Time {
   return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
 }
@@ -68,8 +72,11 @@ function seconds(t: P9Time | "now" | undefined, currentNs: bigint): number {
   return t.sec + t.nsec / 1e9;
 }
 
-function fileKey(st: BigIntStats): string {
-  return `${st.dev}:${st.ino}`;
+/** Bytes the host holds for a file, as the quota counts them: its size (a folder's listing, a
+ * link's target) and its entry. Byte-exact, so a write of n more bytes costs exactly n. */
+function charge(st: BigIntStats): number {
+  const size = st.isFile() || st.isDirectory() || st.isSymbolicLink() ? Number(st.size) : 0;
+  return size + ENTRY_BYTES;
 }
 
 /** A Node fs error as the errno the guest should see; anything unknown is EIO. */
@@ -94,151 +101,125 @@ function tolerateMissing(error: unknown): undefined {
   throw error;
 }
 
-/** The per-directory mapped store: `.unmachine-attrs` holds JSON entries for the directory's
- * non-directory children (by name) and for the directory itself ("."). */
-class AttrStore {
-  readonly #tree: HostTree;
-  readonly #cache = new Map<string, Map<string, MappedAttr>>();
-  #temp = 0;
-
-  constructor(tree: HostTree) {
-    this.#tree = tree;
-  }
-
-  async #load(dir: string): Promise<Map<string, MappedAttr>> {
-    const cached = this.#cache.get(dir);
-    if (cached) return cached;
-    const entries = new Map<string, MappedAttr>();
-    let text: string | undefined;
-    try {
-      const handle = await fsp.open(this.#tree.abs(childOf(dir, ATTRS_FILE)), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-      try {
-        text = await handle.readFile("utf8");
-      } finally {
-        await handle.close();
-      }
-    } catch (error) {
-      // Missing, or not a plain file (a host-made symlink is never followed): nothing mapped.
-      if ((error as NodeJS.ErrnoException).code !== "ELOOP") tolerateMissing(error);
-    }
-    if (text !== undefined) {
-      try {
-        const json = JSON.parse(text) as { entries?: unknown };
-        if (Array.isArray(json.entries)) {
-          for (const item of json.entries) {
-            if (!Array.isArray(item) || typeof item[0] !== "string" || typeof item[1] !== "object" || item[1] === null) continue;
-            const raw = item[1] as Record<string, unknown>;
-            const attr: MappedAttr = {};
-            for (const field of ["mode", "uid", "gid", "rdev"] as const) {
-              const value = raw[field];
-              if (typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= 0xffffffff) attr[field] = value;
-            }
-            entries.set(item[0], attr);
-          }
-        }
-      } catch {
-        // A store damaged outside the guest counts as empty: host attributes show through.
-      }
-    }
-    if (this.#cache.size >= ATTR_CACHE_DIRS) this.#cache.delete(this.#cache.keys().next().value!);
-    this.#cache.set(dir, entries);
-    return entries;
-  }
-
-  async get(dir: string, key: string): Promise<MappedAttr | undefined> {
-    return (await this.#load(dir)).get(key);
-  }
-
-  /** Sets (or with undefined, drops) one entry and rewrites the directory's store atomically. */
-  async set(dir: string, key: string, attr: MappedAttr | undefined): Promise<void> {
-    const entries = await this.#load(dir);
-    if (attr === undefined && !entries.has(key)) return;
-    const next = new Map(entries);
-    if (attr === undefined) next.delete(key);
-    else next.set(key, attr);
-    await this.#write(dir, next);
-    this.#cache.set(dir, next);
-  }
-
-  async #write(dir: string, entries: Map<string, MappedAttr>): Promise<void> {
-    const file = this.#tree.abs(childOf(dir, ATTRS_FILE));
-    if (entries.size === 0) {
-      await fsp.unlink(file).catch(tolerateMissing);
-      return;
-    }
-    const temp = this.#tree.abs(childOf(dir, `${ATTRS_FILE}.${process.pid}.${++this.#temp}.tmp`));
-    const text = `${JSON.stringify({ version: 1, entries: [...entries] })}\n`;
-    const handle = await fsp.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-    try {
-      await handle.writeFile(text, "utf8");
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
-      await fsp.rename(temp, file);
-    } catch (error) {
-      await fsp.unlink(temp).catch(() => undefined);
-      throw error;
-    }
-  }
-
-  /** Forgets cached stores (after a directory moved, their paths changed). */
-  forget(): void {
-    this.#cache.clear();
-  }
-}
-
-/** Disk usage for the quota: file sizes (hard links once) and symlink targets, from a scan
- * at the first question, then kept up to date by every change the guest makes. */
+/** Quota usage: bytes per file (hard links once), from a scan at the first question, then kept
+ * up to date by every change the guest makes; a removed file still counts while it is open. */
 class Usage {
-  used = 0;
-  readonly sizes = new Map<string, number>();
+  #files = 0;
+  readonly #sizes = new Map<string, number>();
 
-  set(st: BigIntStats, size: number): void {
-    const key = fileKey(st);
-    this.used += size - (this.sizes.get(key) ?? 0);
-    this.sizes.set(key, size);
+  get files(): number {
+    return this.#files;
   }
 
-  drop(st: BigIntStats): void {
-    const key = fileKey(st);
-    this.used -= this.sizes.get(key) ?? 0;
-    this.sizes.delete(key);
+  set(key: string, bytes: number): void {
+    this.#files += bytes - (this.#sizes.get(key) ?? 0);
+    this.#sizes.set(key, bytes);
+  }
+
+  drop(key: string): void {
+    this.#files -= this.#sizes.get(key) ?? 0;
+    this.#sizes.delete(key);
   }
 }
 
 class HostTree {
-  readonly #rootPath: string;
+  readonly root: HeldDir;
+  readonly budget: DescriptorBudget;
+  readonly store: AttrStore;
   readonly defaultOwner: { readonly uid: number; readonly gid: number } | undefined;
-  readonly attrs = new AttrStore(this);
-  #rootDev = 0n;
+  readonly #rootDev: bigint;
   usage: Usage | undefined;
+  /** Open host files per file key: a removed file is forgotten with its last close. */
+  readonly #opens = new Map<string, number>();
   readonly #nodes = new Map<string, WeakRef<HostNode>>();
   readonly #gone = new FinalizationRegistry<{ rel: string | null }>((holder) => {
     if (holder.rel !== null && this.#nodes.get(holder.rel)?.deref() === undefined) this.#nodes.delete(holder.rel);
   });
 
-  constructor(rootPath: string, options: HostFolderBackendOptions) {
-    this.#rootPath = rootPath;
+  constructor(root: HeldDir, rootDev: bigint, budget: DescriptorBudget, store: AttrStore, options: HostFolderBackendOptions) {
+    this.root = root;
+    this.#rootDev = rootDev;
+    this.budget = budget;
+    this.store = store;
     this.defaultOwner = options.defaultOwner;
   }
 
-  abs(rel: string): string {
-    return rel === "" ? this.#rootPath : `${this.#rootPath}/${rel}`;
-  }
-
-  async start(): Promise<HostNode> {
-    const st = await guard(`share folder ${this.#rootPath}`, () => fsp.lstat(this.#rootPath, { bigint: true }));
-    if (!st.isDirectory()) throw new P9Error(Errno.ENOTDIR, `share folder ${this.#rootPath} is not a folder`);
-    this.#rootDev = st.dev;
-    return this.node("", st);
+  static async start(folder: string, options: HostFolderBackendOptions): Promise<{ tree: HostTree; root: HostNode }> {
+    const budget = options.descriptors ?? hostDescriptors;
+    const real = await guard(`share folder ${folder}`, () => fsp.realpath(folder));
+    const root = await guard(`share folder ${folder}`, () => HeldDir.open(budget, real)).catch((error: unknown) => {
+      if (error instanceof P9Error && error.errno === Errno.ENOTDIR) throw new P9Error(Errno.ENOTDIR, `share folder ${folder} is not a folder`);
+      throw error;
+    });
+    try {
+      if (!(await descriptorPathsWork(root))) throw new P9Error(Errno.ENOTSUP, `share folder ${folder}: this host has no /proc/self/fd to serve folders safely`);
+      const st = await root.held.handle.stat({ bigint: true });
+      const store = await guard(`share folder ${folder}`, () => AttrStore.open(root, budget));
+      const tree = new HostTree(root, st.dev, budget, store, options);
+      return { tree, root: tree.node("", st) };
+    } catch (error) {
+      await root.close();
+      throw error;
+    }
   }
 
   qid(st: BigIntStats): Qid {
     const type = st.isDirectory() ? QidType.DIR : st.isSymbolicLink() ? QidType.SYMLINK : QidType.FILE;
     const path = st.dev === this.#rootDev ? st.ino : st.ino ^ ((st.dev & 0xffffn) << 48n);
     return { type, version: 0, path };
+  }
+
+  /** The file's identity in the store and the quota: its inode (and device, off the share's). */
+  id(st: BigIntStats): FileId {
+    const key = st.dev === this.#rootDev ? `${st.ino}` : `${st.dev}:${st.ino}`;
+    return { key, birth: `${st.birthtimeNs}` };
+  }
+
+  /** Runs `fn` on the real folder `rel`, opened one folder at a time from the root's descriptor. */
+  async inDir<T>(rel: string, fn: (dir: HeldDir) => Promise<T>): Promise<T> {
+    if (rel === "") return fn(this.root);
+    let dir = this.root;
+    try {
+      for (const part of rel.split("/")) {
+        // A symlink or a file where a folder was is ENOTDIR: never followed.
+        const next = await dir.child(this.budget, part);
+        if (dir !== this.root) await dir.close();
+        dir = next;
+      }
+      return await fn(dir);
+    } finally {
+      if (dir !== this.root) await dir.close();
+    }
+  }
+
+  /** Runs `fn` on the folder holding `rel` and the name of `rel` in it (`rel` is not the root). */
+  inParent<T>(rel: string, fn: (dir: HeldDir, name: string) => Promise<T>): Promise<T> {
+    return this.inDir(parentOf(rel), (dir) => fn(dir, baseOf(rel)));
+  }
+
+  /** lstat of `rel`, found from the root's descriptor. */
+  stat(rel: string): Promise<BigIntStats> {
+    if (rel === "") return this.root.held.handle.stat({ bigint: true });
+    return this.inParent(rel, (dir, name) => fsp.lstat(dir.at(name), { bigint: true }));
+  }
+
+  /** Opens `name` in `dir` (lstat'ed as `st`) without following a symlink, and checks it is that file. */
+  async openAt(dir: HeldDir, name: string, st: BigIntStats, flags: number): Promise<Held> {
+    const held = await Held.open(this.budget, dir.at(name), flags | (st.isDirectory() ? O_DIRECTORY : 0) | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    try {
+      const now = await held.handle.stat({ bigint: true });
+      if (now.ino !== st.ino || now.dev !== st.dev) throw new P9Error(Errno.EAGAIN, `"${name}" changed while it was opened`);
+      return held;
+    } catch (error) {
+      await held.close();
+      throw error;
+    }
+  }
+
+  /** Opens the file at `rel` (its own folder for the root) for a change through its descriptor. */
+  async openNode(rel: string, st: BigIntStats, flags: number): Promise<Held> {
+    if (rel === "") return Held.open(this.budget, this.root.self, O_RDONLY | O_DIRECTORY);
+    return this.inParent(rel, (dir, name) => this.openAt(dir, name, st, flags));
   }
 
   /** The one live node for `rel`, so renames can move every fid's view of it at once. */
@@ -275,52 +256,8 @@ class HostTree {
     }
   }
 
-  /** Every directory from the root down to (not including) `rel` must be a real directory. */
-  async checkParents(rel: string): Promise<void> {
-    const parts = rel === "" ? [] : rel.split("/");
-    let at = "";
-    for (let i = 0; i < parts.length; i++) {
-      const st = await fsp.lstat(this.abs(at), { bigint: true });
-      if (!st.isDirectory()) throw new P9Error(Errno.ENOENT, `"${at}" in the share is no longer a folder`);
-      at = childOf(at, parts[i]!);
-    }
-  }
-
-  /** lstat of `rel` after its parents are checked. */
-  async stat(rel: string): Promise<BigIntStats> {
-    await this.checkParents(rel);
-    return fsp.lstat(this.abs(rel), { bigint: true });
-  }
-
-  async statDir(rel: string): Promise<BigIntStats> {
-    const st = await this.stat(rel);
-    if (!st.isDirectory()) throw new P9Error(Errno.ENOTDIR, `"${rel}" is not a folder`);
-    return st;
-  }
-
-  /** Opens `rel` (lstat'ed as `st`) without following a symlink, and checks it is that file. */
-  async openChecked(rel: string, st: BigIntStats, flags: number): Promise<FileHandle> {
-    const dir = st.isDirectory() ? O_DIRECTORY : 0;
-    const handle = await fsp.open(this.abs(rel), flags | dir | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-    try {
-      const now = await handle.stat({ bigint: true });
-      if (now.ino !== st.ino || now.dev !== st.dev) throw new P9Error(Errno.EAGAIN, `"${rel}" changed while it was opened`);
-      return handle;
-    } catch (error) {
-      await handle.close();
-      throw error;
-    }
-  }
-
-  /** Where the guest's attributes of `rel` are kept: [directory, key]. */
-  attrKey(rel: string, dir: boolean): [string, string] {
-    return dir ? [rel, "."] : [parentOf(rel), baseOf(rel)];
-  }
-
-  async mapped(rel: string | null, st: BigIntStats): Promise<MappedAttr | undefined> {
-    if (rel === null) return undefined;
-    const [dir, key] = this.attrKey(rel, st.isDirectory());
-    return this.attrs.get(dir, key);
+  mapped(st: BigIntStats): Promise<MappedAttr | undefined> {
+    return this.store.get(this.id(st));
   }
 
   /** The guest's view of a host file: the host's stat with the mapped store laid over it. */
@@ -365,37 +302,67 @@ class HostTree {
     }
   }
 
-  /** Sums the share's file sizes (each inode once) without following symlinks. */
+  /** Charges every file of the share once (hard links once), walking folders by descriptor. */
   async scan(): Promise<Usage> {
     const usage = new Usage();
-    const pending = [""];
-    while (pending.length > 0) {
-      const dir = pending.pop()!;
-      let names: string[];
-      try {
-        names = await fsp.readdir(this.abs(dir));
-      } catch {
-        continue;
-      }
+    const walk = async (dir: HeldDir, st: BigIntStats): Promise<void> => {
+      usage.set(this.id(st).key, charge(st));
+      const names = await fsp.readdir(dir.self).catch((): string[] => []);
       for (const name of names) {
-        if (isReserved(name)) continue;
-        const rel = childOf(dir, name);
-        const st = await fsp.lstat(this.abs(rel), { bigint: true }).catch(() => undefined);
-        if (!st) continue;
-        if (st.isDirectory()) pending.push(rel);
-        else if (st.isFile() || st.isSymbolicLink()) usage.set(st, Number(st.size));
+        if (name === ATTRS_LOG) continue; // counted as the store's bytes
+        const child = await fsp.lstat(dir.at(name), { bigint: true }).catch(() => undefined);
+        if (!child) continue;
+        if (!child.isDirectory()) {
+          usage.set(this.id(child).key, charge(child));
+          continue;
+        }
+        const sub = await dir.child(this.budget, name).catch(() => undefined);
+        if (!sub) continue;
+        try {
+          await walk(sub, child);
+        } finally {
+          await sub.close();
+        }
       }
-    }
+    };
+    await walk(this.root, await this.root.held.handle.stat({ bigint: true }));
     return usage;
   }
 
-  track(st: BigIntStats, size: number): void {
-    this.usage?.set(st, size);
+  usedBytes(): number {
+    return (this.usage?.files ?? 0) + this.store.bytes;
   }
 
-  /** One name of the file `st` is gone; its bytes are freed with its last name. */
-  untrack(st: BigIntStats): void {
-    if (Number(st.nlink) <= 1 && !st.isDirectory()) this.usage?.drop(st);
+  track(st: BigIntStats): void {
+    this.usage?.set(this.id(st).key, charge(st));
+  }
+
+  opened(st: BigIntStats): void {
+    const key = this.id(st).key;
+    this.#opens.set(key, (this.#opens.get(key) ?? 0) + 1);
+  }
+
+  /** An open file was closed: a file with no name left is gone from the quota and the store. */
+  async closed(st: BigIntStats): Promise<void> {
+    const key = this.id(st).key;
+    const left = (this.#opens.get(key) ?? 1) - 1;
+    if (left > 0) this.#opens.set(key, left);
+    else this.#opens.delete(key);
+    if (left <= 0 && st.nlink === 0n) await this.forget(st);
+  }
+
+  /** A name of `st` (lstat'ed before it went) is gone: with its last name, and no one holding it
+   * open, the file leaves the quota and the store. */
+  async unnamed(st: BigIntStats): Promise<void> {
+    if (st.isDirectory() || st.nlink <= 1n) {
+      if (!st.isDirectory() && this.#opens.has(this.id(st).key)) return;
+      await this.forget(st);
+    }
+  }
+
+  async forget(st: BigIntStats): Promise<void> {
+    this.usage?.drop(this.id(st).key);
+    await this.store.set(this.id(st), undefined);
   }
 }
 
@@ -427,9 +394,8 @@ class HostNode implements P9Node {
 
   getattr(): Promise<P9Attr> {
     return guard("getattr", async () => {
-      const rel = live(this);
-      const st = await this.#tree.stat(rel);
-      return this.#tree.attr(st, await this.#tree.mapped(rel, st));
+      const st = await this.#tree.stat(live(this));
+      return this.#tree.attr(st, await this.#tree.mapped(st));
     });
   }
 
@@ -446,28 +412,28 @@ class HostNode implements P9Node {
       }
       const times = change.atime !== undefined || change.mtime !== undefined;
       if (change.mode !== undefined || change.uid !== undefined || change.gid !== undefined) {
-        const [dir, key] = tree.attrKey(rel, isDir);
-        const current = tree.attr(st, await tree.attrs.get(dir, key));
+        const current = tree.attr(st, await tree.mapped(st));
         const mode = change.mode !== undefined ? (current.mode & FileMode.TYPE) | (change.mode & FileMode.PERMS) : current.mode;
         const entry: MappedAttr = { mode, uid: change.uid ?? current.uid, gid: change.gid ?? current.gid };
         if (current.rdev && (current.mode & FileMode.TYPE) !== (Number(st.mode) & FileMode.TYPE)) entry.rdev = current.rdev;
-        await tree.attrs.set(dir, key, entry);
+        await tree.store.set(tree.id(st), entry);
       }
       if (st.isSymbolicLink()) {
-        if (times) await fsp.lutimes(tree.abs(rel), seconds(change.atime, st.atimeNs), seconds(change.mtime, st.mtimeNs));
+        if (times) await tree.inParent(rel, (dir, name) => fsp.lutimes(dir.at(name), seconds(change.atime, st.atimeNs), seconds(change.mtime, st.mtimeNs)));
         return;
       }
       if (!plain || (change.size === undefined && change.mode === undefined && !times)) return;
-      const handle = await tree.openChecked(rel, st, change.size !== undefined ? O_WRONLY : O_RDONLY);
+      const held = await tree.openNode(rel, st, change.size !== undefined ? O_WRONLY : O_RDONLY);
       try {
+        const handle = held.handle;
         if (change.size !== undefined) {
           await handle.truncate(change.size);
-          tree.track(st, change.size);
+          tree.track(await handle.stat({ bigint: true }));
         }
         if (change.mode !== undefined) await handle.chmod(hostPerms(change.mode, isDir));
         if (times) await handle.utimes(seconds(change.atime, st.atimeNs), seconds(change.mtime, st.mtimeNs));
       } finally {
-        await handle.close();
+        await held.close();
       }
     });
   }
@@ -476,9 +442,8 @@ class HostNode implements P9Node {
     return guard("walk", async () => {
       checkVisible(name);
       const rel = live(this);
-      await this.#tree.statDir(rel);
-      const child = childOf(rel, name);
-      return this.#tree.node(child, await fsp.lstat(this.#tree.abs(child), { bigint: true }));
+      const st = await this.#tree.inDir(rel, (dir) => fsp.lstat(dir.at(name), { bigint: true }));
+      return this.#tree.node(childOf(rel, name), st);
     });
   }
 
@@ -486,26 +451,30 @@ class HostNode implements P9Node {
     const tree = this.#tree;
     return guard("open", async () => {
       const rel = live(this);
-      const st = await tree.stat(rel);
       const access = flags & OpenFlags.ACCMODE;
-      if (st.isSymbolicLink()) throw new P9Error(Errno.ELOOP, "a symlink is not opened; the guest resolves it");
-      if (st.isDirectory()) {
+      if (rel === "") {
         if (access !== OpenFlags.RDONLY) throw new P9Error(Errno.EISDIR, "a folder opens read-only");
         return new HostDirFile(this);
       }
-      if (!st.isFile()) throw new P9Error(Errno.EACCES, "host device files, fifos and sockets are not opened from the guest");
-      const hostAccess = access === OpenFlags.WRONLY ? O_WRONLY : access === OpenFlags.RDWR ? O_RDWR : O_RDONLY;
-      const handle = await tree.openChecked(rel, st, hostAccess);
-      if (flags & OpenFlags.TRUNC && access !== OpenFlags.RDONLY) {
-        try {
-          await handle.truncate(0);
-        } catch (error) {
-          await handle.close();
-          throw error;
+      return tree.inParent(rel, async (dir, name) => {
+        const st = await fsp.lstat(dir.at(name), { bigint: true });
+        if (st.isSymbolicLink()) throw new P9Error(Errno.ELOOP, "a symlink is not opened; the guest resolves it");
+        if (st.isDirectory()) {
+          if (access !== OpenFlags.RDONLY) throw new P9Error(Errno.EISDIR, "a folder opens read-only");
+          return new HostDirFile(this);
         }
-        tree.track(st, 0);
-      }
-      return new HostFile(tree, this, handle);
+        if (!st.isFile()) throw new P9Error(Errno.EACCES, "host device files, fifos and sockets are not opened from the guest");
+        const held = await tree.openAt(dir, name, st, hostOpenFlags(flags));
+        if (flags & OpenFlags.TRUNC && access !== OpenFlags.RDONLY) {
+          try {
+            await held.handle.truncate(0);
+          } catch (error) {
+            await held.close();
+            throw error;
+          }
+        }
+        return HostFile.start(tree, held);
+      });
     });
   }
 
@@ -513,24 +482,21 @@ class HostNode implements P9Node {
     const tree = this.#tree;
     return guard("create", async () => {
       checkCreatable(name);
-      const dir = live(this);
-      await tree.statDir(dir);
-      const rel = childOf(dir, name);
-      const access = flags & OpenFlags.ACCMODE;
-      const hostAccess = access === OpenFlags.WRONLY ? O_WRONLY : access === OpenFlags.RDWR ? O_RDWR : O_RDONLY;
-      const handle = await fsp.open(tree.abs(rel), hostAccess | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, hostPerms(mode, false));
-      let st: BigIntStats;
-      try {
-        st = await handle.stat({ bigint: true });
-        await tree.attrs.set(dir, name, { mode: FileMode.REG | (mode & FileMode.PERMS), uid: owner.uid, gid: owner.gid });
-      } catch (error) {
-        await handle.close();
-        await fsp.unlink(tree.abs(rel)).catch(() => undefined);
-        throw error;
-      }
-      tree.track(st, 0);
-      const node = tree.node(rel, st);
-      return { node, file: new HostFile(tree, node, handle) };
+      const rel = live(this);
+      return tree.inDir(rel, async (dir) => {
+        const held = await Held.open(tree.budget, dir.at(name), hostOpenFlags(flags) | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, hostPerms(mode, false));
+        let st: BigIntStats;
+        try {
+          st = await held.handle.stat({ bigint: true });
+          await tree.store.set(tree.id(st), { mode: FileMode.REG | (mode & FileMode.PERMS), uid: owner.uid, gid: owner.gid });
+        } catch (error) {
+          await held.close();
+          await fsp.unlink(dir.at(name)).catch(() => undefined);
+          throw error;
+        }
+        const node = tree.node(childOf(rel, name), st);
+        return { node, file: await HostFile.start(tree, held) };
+      });
     });
   }
 
@@ -538,17 +504,19 @@ class HostNode implements P9Node {
     const tree = this.#tree;
     return guard("mkdir", async () => {
       checkCreatable(name);
-      const dir = live(this);
-      await tree.statDir(dir);
-      const rel = childOf(dir, name);
-      await fsp.mkdir(tree.abs(rel), hostPerms(mode, true));
-      try {
-        await tree.attrs.set(rel, ".", { mode: FileMode.DIR | (mode & FileMode.PERMS), uid: owner.uid, gid: owner.gid });
-      } catch (error) {
-        await fsp.rmdir(tree.abs(rel)).catch(() => undefined);
-        throw error;
-      }
-      return tree.node(rel, await fsp.lstat(tree.abs(rel), { bigint: true }));
+      const rel = live(this);
+      return tree.inDir(rel, async (dir) => {
+        await fsp.mkdir(dir.at(name), hostPerms(mode, true));
+        const st = await fsp.lstat(dir.at(name), { bigint: true });
+        try {
+          await tree.store.set(tree.id(st), { mode: FileMode.DIR | (mode & FileMode.PERMS), uid: owner.uid, gid: owner.gid });
+        } catch (error) {
+          await fsp.rmdir(dir.at(name)).catch(() => undefined);
+          throw error;
+        }
+        tree.track(st);
+        return tree.node(childOf(rel, name), st);
+      });
     });
   }
 
@@ -556,20 +524,20 @@ class HostNode implements P9Node {
     const tree = this.#tree;
     return guard("symlink", async () => {
       checkCreatable(name);
-      const dir = live(this);
-      await tree.statDir(dir);
-      const rel = childOf(dir, name);
-      await fsp.symlink(target, tree.abs(rel));
-      let st: BigIntStats;
-      try {
-        st = await fsp.lstat(tree.abs(rel), { bigint: true });
-        await tree.attrs.set(dir, name, { mode: FileMode.LNK | 0o777, uid: owner.uid, gid: owner.gid });
-      } catch (error) {
-        await fsp.unlink(tree.abs(rel)).catch(() => undefined);
-        throw error;
-      }
-      tree.track(st, Number(st.size));
-      return tree.node(rel, st);
+      const rel = live(this);
+      return tree.inDir(rel, async (dir) => {
+        await fsp.symlink(target, dir.at(name));
+        let st: BigIntStats;
+        try {
+          st = await fsp.lstat(dir.at(name), { bigint: true });
+          await tree.store.set(tree.id(st), { mode: FileMode.LNK | 0o777, uid: owner.uid, gid: owner.gid });
+        } catch (error) {
+          await fsp.unlink(dir.at(name)).catch(() => undefined);
+          throw error;
+        }
+        tree.track(st);
+        return tree.node(childOf(rel, name), st);
+      });
     });
   }
 
@@ -580,31 +548,34 @@ class HostNode implements P9Node {
       let type = mode & FileMode.TYPE;
       if (type === 0) type = FileMode.REG;
       if (type !== FileMode.REG && !SPECIAL_TYPES.includes(type)) throw new P9Error(Errno.EINVAL, "mknod makes files, devices, fifos and sockets");
-      const dir = live(this);
-      await tree.statDir(dir);
-      const rel = childOf(dir, name);
-      // Devices, fifos and sockets are empty host files; their type lives in the mapped store.
-      const handle = await fsp.open(tree.abs(rel), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, type === FileMode.REG ? hostPerms(mode, false) : 0o600);
-      const st = await handle.stat({ bigint: true }).finally(() => handle.close());
-      const entry: MappedAttr = { mode: type | (mode & FileMode.PERMS), uid: owner.uid, gid: owner.gid };
-      if (type === FileMode.CHR || type === FileMode.BLK) entry.rdev = rdev;
-      try {
-        await tree.attrs.set(dir, name, entry);
-      } catch (error) {
-        await fsp.unlink(tree.abs(rel)).catch(() => undefined);
-        throw error;
-      }
-      tree.track(st, 0);
-      return tree.node(rel, st);
+      const rel = live(this);
+      return tree.inDir(rel, async (dir) => {
+        // Devices, fifos and sockets are empty host files; their type lives in the mapped store.
+        const held = await Held.open(tree.budget, dir.at(name), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, type === FileMode.REG ? hostPerms(mode, false) : 0o600);
+        const st = await held.handle.stat({ bigint: true }).finally(() => held.close());
+        const entry: MappedAttr = { mode: type | (mode & FileMode.PERMS), uid: owner.uid, gid: owner.gid };
+        if (type === FileMode.CHR || type === FileMode.BLK) entry.rdev = rdev;
+        try {
+          await tree.store.set(tree.id(st), entry);
+        } catch (error) {
+          await fsp.unlink(dir.at(name)).catch(() => undefined);
+          throw error;
+        }
+        tree.track(st);
+        return tree.node(childOf(rel, name), st);
+      });
     });
   }
 
   readlink(): Promise<string> {
     return guard("readlink", async () => {
       const rel = live(this);
-      const st = await this.#tree.stat(rel);
-      if (!st.isSymbolicLink()) throw new P9Error(Errno.EINVAL, "not a symlink");
-      return fsp.readlink(this.#tree.abs(rel));
+      if (rel === "") throw new P9Error(Errno.EINVAL, "not a symlink");
+      return this.#tree.inParent(rel, async (dir, name) => {
+        const st = await fsp.lstat(dir.at(name), { bigint: true });
+        if (!st.isSymbolicLink()) throw new P9Error(Errno.EINVAL, "not a symlink");
+        return fsp.readlink(dir.at(name));
+      });
     });
   }
 
@@ -614,14 +585,15 @@ class HostNode implements P9Node {
       checkCreatable(name);
       if (!(target instanceof HostNode) || target.#tree !== tree) throw new P9Error(Errno.EXDEV, "link across shares");
       const from = live(target);
-      const st = await tree.stat(from);
-      if (st.isDirectory()) throw new P9Error(Errno.EPERM, "folders cannot be hard-linked");
-      const dir = live(this);
-      await tree.statDir(dir);
-      // link(2) makes a link to a symlink itself, never to what it points at.
-      await fsp.link(tree.abs(from), tree.abs(childOf(dir, name)));
-      const mapped = await tree.attrs.get(parentOf(from), baseOf(from));
-      if (mapped) await tree.attrs.set(dir, name, { ...mapped });
+      if (from === "") throw new P9Error(Errno.EPERM, "folders cannot be hard-linked");
+      const rel = live(this);
+      await tree.inParent(from, (fromDir, fromName) => tree.inDir(rel, async (dir) => {
+        const st = await fsp.lstat(fromDir.at(fromName), { bigint: true });
+        if (st.isDirectory()) throw new P9Error(Errno.EPERM, "folders cannot be hard-linked");
+        // link(2) makes a link to a symlink itself, never to what it points at; the new name
+        // is the same file, so it has the same mapped attributes.
+        await fsp.link(fromDir.at(fromName), dir.at(name));
+      }));
     });
   }
 
@@ -631,38 +603,24 @@ class HostNode implements P9Node {
       checkVisible(name);
       checkCreatable(toName);
       if (!(toDir instanceof HostNode) || toDir.#tree !== tree) throw new P9Error(Errno.EXDEV, "rename across shares");
-      const fromDir = live(this);
-      const destDir = live(toDir);
-      await tree.statDir(fromDir);
-      await tree.statDir(destDir);
-      const from = childOf(fromDir, name);
-      const to = childOf(destDir, toName);
-      const st = await fsp.lstat(tree.abs(from), { bigint: true });
-      const old = await fsp.lstat(tree.abs(to), { bigint: true }).catch(tolerateMissing);
-      if (old && old.ino === st.ino && old.dev === st.dev) return;
-      if (st.isDirectory() && to.startsWith(`${from}/`)) throw new P9Error(Errno.EINVAL, "cannot move a folder into itself");
-      if (old?.isDirectory() && st.isDirectory()) await this.#clearEmptyDir(to);
-      await fsp.rename(tree.abs(from), tree.abs(to));
-      if (old) {
-        tree.untrack(old);
-        tree.detach(to);
-      }
-      if (st.isDirectory()) {
-        tree.attrs.forget();
-      } else {
-        const mapped = await tree.attrs.get(fromDir, name);
-        await tree.attrs.set(destDir, toName, mapped);
-        await tree.attrs.set(fromDir, name, undefined);
-      }
-      tree.moved(from, to);
+      const fromRel = live(this);
+      const destRel = live(toDir);
+      const from = childOf(fromRel, name);
+      const to = childOf(destRel, toName);
+      await tree.inDir(fromRel, (src) => tree.inDir(destRel, async (dest) => {
+        const st = await fsp.lstat(src.at(name), { bigint: true });
+        const old = await fsp.lstat(dest.at(toName), { bigint: true }).catch(tolerateMissing);
+        if (old && old.ino === st.ino && old.dev === st.dev) return;
+        if (st.isDirectory() && to.startsWith(`${from}/`)) throw new P9Error(Errno.EINVAL, "cannot move a folder into itself");
+        if (old?.isDirectory() && st.isDirectory()) await clearEmptyDir(tree, dest, toName);
+        await fsp.rename(src.at(name), dest.at(toName));
+        if (old) {
+          await tree.unnamed(old);
+          tree.detach(to);
+        }
+        tree.moved(from, to);
+      }));
     });
-  }
-
-  /** A folder the guest sees as empty may still hold its attribute store: remove that too. */
-  async #clearEmptyDir(rel: string): Promise<void> {
-    const names = await fsp.readdir(this.#tree.abs(rel));
-    if (names.some((n) => !isReserved(n))) throw new P9Error(Errno.ENOTEMPTY, `"${baseOf(rel)}" is not empty`);
-    for (const n of names) await fsp.unlink(this.#tree.abs(childOf(rel, n))).catch(tolerateMissing);
   }
 
   unlink(name: string, dir: boolean): Promise<void> {
@@ -670,21 +628,19 @@ class HostNode implements P9Node {
     return guard("unlink", async () => {
       checkVisible(name);
       const parent = live(this);
-      await tree.statDir(parent);
-      const rel = childOf(parent, name);
-      const st = await fsp.lstat(tree.abs(rel), { bigint: true });
-      if (dir) {
-        if (!st.isDirectory()) throw new P9Error(Errno.ENOTDIR, `"${name}" is not a folder`);
-        await this.#clearEmptyDir(rel);
-        await fsp.rmdir(tree.abs(rel));
-        tree.attrs.forget();
-      } else {
-        if (st.isDirectory()) throw new P9Error(Errno.EISDIR, `"${name}" is a folder`);
-        await fsp.unlink(tree.abs(rel));
-        await tree.attrs.set(parent, name, undefined);
-        tree.untrack(st);
-      }
-      tree.detach(rel);
+      await tree.inDir(parent, async (held) => {
+        const st = await fsp.lstat(held.at(name), { bigint: true });
+        if (dir) {
+          if (!st.isDirectory()) throw new P9Error(Errno.ENOTDIR, `"${name}" is not a folder`);
+          await clearEmptyDir(tree, held, name);
+          await fsp.rmdir(held.at(name));
+        } else {
+          if (st.isDirectory()) throw new P9Error(Errno.EISDIR, `"${name}" is a folder`);
+          await fsp.unlink(held.at(name));
+        }
+        await tree.unnamed(st);
+      });
+      tree.detach(childOf(parent, name));
     });
   }
 
@@ -692,33 +648,58 @@ class HostNode implements P9Node {
     const tree = this.#tree;
     return guard("readdir", async () => {
       const rel = live(this);
-      await tree.statDir(rel);
-      const names = (await fsp.readdir(tree.abs(rel))).filter((n) => !isReserved(n));
-      const entries: P9DirEntry[] = [];
-      for (let i = 0; i < names.length; i += STAT_BATCH) {
-        const batch = names.slice(i, i + STAT_BATCH);
-        const stats = await Promise.all(batch.map((n) => fsp.lstat(tree.abs(childOf(rel, n)), { bigint: true }).catch(tolerateMissing)));
-        for (const [j, st] of stats.entries()) {
-          if (!st) continue;
-          const name = batch[j]!;
-          const mapped = st.isFile() ? await tree.attrs.get(rel, name) : undefined;
-          entries.push({ name, qid: tree.qid(st), type: tree.direntType(st, mapped) });
+      return tree.inDir(rel, async (dir) => {
+        const names = (await fsp.readdir(dir.self)).filter((n) => !isReserved(n));
+        const entries: P9DirEntry[] = [];
+        for (let i = 0; i < names.length; i += STAT_BATCH) {
+          const batch = names.slice(i, i + STAT_BATCH);
+          const stats = await Promise.all(batch.map((n) => fsp.lstat(dir.at(n), { bigint: true }).catch(tolerateMissing)));
+          for (const [j, st] of stats.entries()) {
+            if (!st) continue;
+            const mapped = st.isFile() ? await tree.mapped(st) : undefined;
+            entries.push({ name: batch[j]!, qid: tree.qid(st), type: tree.direntType(st, mapped) });
+          }
         }
-      }
-      return entries;
+        return entries;
+      });
     });
+  }
+}
+
+/** A folder the guest sees as empty may still hold an older attribute store: remove that too. */
+async function clearEmptyDir(tree: HostTree, parent: HeldDir, name: string): Promise<void> {
+  const sub = await parent.child(tree.budget, name);
+  try {
+    const names = await fsp.readdir(sub.self);
+    if (names.some((n) => !isReserved(n))) throw new P9Error(Errno.ENOTEMPTY, `"${name}" is not empty`);
+    for (const n of names) await fsp.unlink(sub.at(n)).catch(tolerateMissing);
+  } finally {
+    await sub.close();
   }
 }
 
 class HostFile implements P9File {
   readonly #tree: HostTree;
-  readonly #node: HostNode;
-  readonly #handle: FileHandle;
+  readonly #held: Held;
+  readonly #opened: BigIntStats;
 
-  constructor(tree: HostTree, node: HostNode, handle: FileHandle) {
+  private constructor(tree: HostTree, held: Held, opened: BigIntStats) {
     this.#tree = tree;
-    this.#node = node;
-    this.#handle = handle;
+    this.#held = held;
+    this.#opened = opened;
+  }
+
+  static async start(tree: HostTree, held: Held): Promise<HostFile> {
+    let st: BigIntStats;
+    try {
+      st = await held.handle.stat({ bigint: true });
+    } catch (error) {
+      await held.close();
+      throw error;
+    }
+    tree.opened(st);
+    tree.track(st);
+    return new HostFile(tree, held, st);
   }
 
   read(offset: number, count: number): Promise<Uint8Array> {
@@ -726,7 +707,7 @@ class HostFile implements P9File {
       const buffer = new Uint8Array(count);
       let filled = 0;
       while (filled < count) {
-        const { bytesRead } = await this.#handle.read(buffer, filled, count - filled, offset + filled);
+        const { bytesRead } = await this.#held.handle.read(buffer, filled, count - filled, offset + filled);
         if (bytesRead === 0) break;
         filled += bytesRead;
       }
@@ -738,32 +719,37 @@ class HostFile implements P9File {
     return guard("write", async () => {
       let done = 0;
       while (done < data.length) {
-        const { bytesWritten } = await this.#handle.write(data, done, data.length - done, offset + done);
+        // On a file opened O_APPEND, Linux writes at the end whatever the position says.
+        const { bytesWritten } = await this.#held.handle.write(data, done, data.length - done, offset + done);
         if (bytesWritten === 0) break;
         done += bytesWritten;
       }
-      if (this.#tree.usage) {
-        const st = await this.#handle.stat({ bigint: true });
-        if (st.nlink > 0n) this.#tree.track(st, Number(st.size));
-      }
+      // Counted whether or not the file still has a name: its bytes are on the host all the same.
+      if (this.#tree.usage) this.#tree.track(await this.#held.handle.stat({ bigint: true }));
       return done;
     });
   }
 
   getattr(): Promise<P9Attr> {
     return guard("getattr", async () => {
-      const st = await this.#handle.stat({ bigint: true });
-      const rel = st.nlink > 0n ? this.#node.holder.rel : null;
-      return this.#tree.attr(st, await this.#tree.mapped(rel, st).catch(() => undefined));
+      const st = await this.#held.handle.stat({ bigint: true });
+      return this.#tree.attr(st, await this.#tree.mapped(st).catch(() => undefined));
     });
   }
 
   fsync(datasync: boolean): Promise<void> {
-    return guard("fsync", () => (datasync ? this.#handle.datasync() : this.#handle.sync()));
+    return guard("fsync", async () => {
+      await (datasync ? this.#held.handle.datasync() : this.#held.handle.sync());
+      await this.#tree.store.sync();
+    });
   }
 
   close(): Promise<void> {
-    return guard("close", () => this.#handle.close());
+    return guard("close", async () => {
+      const st = await this.#held.handle.stat({ bigint: true }).catch(() => this.#opened);
+      await this.#held.close();
+      await this.#tree.closed(st);
+    });
   }
 }
 
@@ -802,11 +788,7 @@ export class HostFolderBackend implements P9Backend {
 
   constructor(folder: string, options: HostFolderBackendOptions = {}) {
     this.folder = folder;
-    this.#tree = (async () => {
-      const real = await guard(`share folder ${folder}`, () => fsp.realpath(folder));
-      const tree = new HostTree(real, options);
-      return { tree, root: await tree.start() };
-    })();
+    this.#tree = HostTree.start(folder, options);
     this.#tree.catch(() => undefined);
   }
 
@@ -816,8 +798,8 @@ export class HostFolderBackend implements P9Backend {
 
   async statfs(): Promise<P9StatFs> {
     const { tree } = await this.#tree;
-    const fs = await guard("statfs", () => fsp.statfs(tree.abs("")));
-    const st = await guard("statfs", () => fsp.lstat(tree.abs(""), { bigint: true }));
+    const fs = await guard("statfs", () => fsp.statfs(tree.root.self));
+    const st = await guard("statfs", () => tree.root.held.handle.stat({ bigint: true }));
     return {
       bsize: fs.bsize, blocks: fs.blocks, bfree: fs.bfree, bavail: fs.bavail, files: fs.files, ffree: fs.ffree,
       fsid: st.dev, namelen: 255,
@@ -827,6 +809,14 @@ export class HostFolderBackend implements P9Backend {
   async usedBytes(): Promise<number> {
     const { tree } = await this.#tree;
     tree.usage ??= await tree.scan();
-    return Math.max(0, tree.usage.used);
+    return Math.max(0, tree.usedBytes());
+  }
+
+  /** Makes the store durable and gives back the share root's descriptor. */
+  async close(): Promise<void> {
+    const started = await this.#tree.catch(() => undefined);
+    if (!started) return;
+    await started.tree.store.close();
+    await started.tree.root.close();
   }
 }
