@@ -1,8 +1,8 @@
 // The 9P backend interface: a file tree seen as nodes, with no bytes, tags or fids. The server
-// (server.ts) does the protocol, checks names and refuses what a read-only share or a quota
-// forbids; a backend (memory-backend.ts, main/p9/host-folder-backend.ts) stores. Backends throw
-// P9Error with a Linux errno; they never follow a symlink, and every one runs the same
-// conformance suite (test/core/p9/conformance.ts).
+// (server.ts) does the protocol and checks names; a backend (memory-backend.ts,
+// main/p9/host-folder-backend.ts) stores; the shares backend (shares-backend.ts) wraps stores
+// and is the one place read-only shares and quotas are enforced. Backends throw P9Error with a
+// Linux errno, never follow a symlink, and all run one suite (test/core/p9/conformance.ts).
 
 import type { Qid } from "./wire.js";
 
@@ -67,7 +67,7 @@ export interface P9StatFs {
 export interface P9File {
   /** At most `count` bytes from `offset`; fewer at the end of the file, none past it. */
   read(offset: number, count: number): Promise<Uint8Array>;
-  /** Writes all of `data` at `offset` (the server trims a write to the quota first). */
+  /** Writes all of `data` at `offset`, or at the end of the file if it was opened with APPEND. */
   write(offset: number, data: Uint8Array): Promise<number>;
   /** Attributes of the open file, valid even after its last name was unlinked. */
   getattr(): Promise<P9Attr>;
@@ -87,9 +87,13 @@ export interface P9Node {
   setattr(change: P9AttrChange): Promise<void>;
   /** The child `name`, never following a symlink: a symlink child is returned as itself. */
   walk(name: string): Promise<P9Node>;
-  /** `flags` are OpenFlags (access mode, TRUNC); a symlink throws ELOOP. */
+  /**
+   * `flags` are OpenFlags (access mode, TRUNC, APPEND); a symlink throws ELOOP. With APPEND,
+   * every write lands at the end of the file, whatever the offset (as QEMU's 9P server does
+   * with O_APPEND on the host): two guest processes appending to one file lose nothing.
+   */
   open(flags: number): Promise<P9File>;
-  /** A new regular file, opened with `flags`; EEXIST if the name is taken. */
+  /** A new regular file, opened with `flags` as open() does (APPEND included); EEXIST if the name is taken. */
   create(name: string, flags: number, mode: number, owner: P9Owner): Promise<{ node: P9Node; file: P9File }>;
   mkdir(name: string, mode: number, owner: P9Owner): Promise<P9Node>;
   symlink(name: string, target: string, owner: P9Owner): Promise<P9Node>;
@@ -109,7 +113,8 @@ export interface P9Node {
 export interface P9Backend {
   /** The share's root directory, asked for at each Tattach. */
   root(): Promise<P9Node>;
-  statfs(): Promise<P9StatFs>;
-  /** Bytes the share's files take (their sizes, symlinks' targets), for the server's quota. */
+  /** The file system holding `node` (a node of this backend), as Tstatfs on its fid reports it. */
+  statfs(node: P9Node): Promise<P9StatFs>;
+  /** Bytes the share's files take (their sizes, symlinks' targets), for the shares' quota. */
   usedBytes(): Promise<number>;
 }

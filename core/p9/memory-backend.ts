@@ -196,7 +196,7 @@ class MemoryNode implements P9Node {
       this.resize(0);
       this.mtime = this.ctime = now();
     }
-    return new MemoryFile(this);
+    return new MemoryFile(this, (flags & OpenFlags.APPEND) !== 0);
   }
 
   async create(name: string, flags: number, mode: number, owner: P9Owner): Promise<{ node: P9Node; file: P9File }> {
@@ -318,9 +318,11 @@ class MemoryNode implements P9Node {
 
 class MemoryFile implements P9File {
   readonly #node: MemoryNode;
+  readonly #append: boolean;
 
-  constructor(node: MemoryNode) {
+  constructor(node: MemoryNode, append: boolean) {
     this.#node = node;
+    this.#append = append;
   }
 
   async read(offset: number, count: number): Promise<Uint8Array> {
@@ -334,9 +336,11 @@ class MemoryFile implements P9File {
   async write(offset: number, data: Uint8Array): Promise<number> {
     const node = this.#node;
     if (!node.isFile) throw new P9Error(node.isDir ? Errno.EISDIR : Errno.EINVAL, "write to a non-regular file");
-    const end = offset + data.length;
+    // O_APPEND: the end of the file now, not where the guest last saw it.
+    const at = this.#append ? node.size : offset;
+    const end = at + data.length;
     if (end > node.size) node.resize(end);
-    node.data.set(data, offset);
+    node.data.set(data, at);
     node.mtime = node.ctime = now();
     return data.length;
   }

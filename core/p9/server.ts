@@ -1,8 +1,8 @@
 // P9Server: 9P2000.L protocol state (msize, fids, open modes, readdir cookies, locks) over a
 // P9Backend, answering the guest's v9fs client through v86's handle9p: one whole T-message in,
 // one whole R-message out. Invariants: handle() never rejects (every failure is an Rlerror with
-// the request's tag), requests run one at a time in arrival order, names are checked here, and a
-// read-only share or a full quota refuses before the backend is touched.
+// the request's tag), requests run one at a time in arrival order, names are checked here, and
+// a session holds at most maxFids fids and maxOpenFiles open files. Policy is the backend's.
 
 import type { Disposable } from "../disposable.js";
 import type { P9AttrChange, P9Backend, P9File, P9Node, P9Time } from "./backend.js";
@@ -34,14 +34,15 @@ import {
 import { P9WireError, type Qid } from "./wire.js";
 
 export interface P9ServerOptions {
-  /** Every request that would change the share answers EROFS; the backend is never asked. */
-  readonly readOnly?: boolean;
-  /** Writes and new files past this many bytes (as the backend counts them) answer ENOSPC. */
-  readonly quotaBytes?: number;
   /** The largest msize granted; the client may ask for less. 1 MiB unless given. */
   readonly maxMsize?: number;
-  /** The most fids a client may hold at once (ENFILE past it). */
+  /** The most fids a client may hold at once: a new one past it answers ENFILE. */
   readonly maxFids?: number;
+  /**
+   * The most fids with a file open at once (each may hold a host descriptor): an open or
+   * create past it answers EMFILE, as open(2) does past RLIMIT_NOFILE.
+   */
+  readonly maxOpenFiles?: number;
   /** Failures that are not a backend's P9Error (bugs, host surprises): answered EIO, told here. */
   readonly onError?: (error: unknown, request: string) => void;
 }
@@ -54,6 +55,9 @@ const DEFAULT_MAX_MSIZE = 1024 * 1024;
 const NAME_MAX = 255;
 const PATH_MAX = 4096;
 const MAX_LOCKS_PER_FILE = 4096;
+/** Without options, no cap a test would hit; serveP9 (main/host/p9-service.ts) sets real ones. */
+const DEFAULT_MAX_FIDS = 1 << 20;
+const DEFAULT_MAX_OPEN_FILES = 1 << 20;
 const MAX_U64 = (1n << 64n) - 1n;
 
 interface Fid {
@@ -145,24 +149,24 @@ class LockTable {
 
 export class P9Server implements Disposable {
   readonly #backend: P9Backend;
-  readonly #readOnly: boolean;
-  readonly #quota: number | undefined;
   readonly #maxMsize: number;
   readonly #maxFids: number;
+  readonly #maxOpenFiles: number;
   readonly #onError: ((error: unknown, request: string) => void) | undefined;
   /** 0 until a Tversion for 9P2000.L is answered. */
   #msize = 0;
   readonly #fids = new Map<number, Fid>();
+  /** Fids whose `file` is set. */
+  #openFiles = 0;
   readonly #locks = new LockTable();
   #queue: Promise<unknown> = Promise.resolve();
   #disposed = false;
 
   constructor(backend: P9Backend, options: P9ServerOptions = {}) {
     this.#backend = backend;
-    this.#readOnly = options.readOnly ?? false;
-    this.#quota = options.quotaBytes;
     this.#maxMsize = Math.max(MIN_MSIZE, options.maxMsize ?? DEFAULT_MAX_MSIZE);
-    this.#maxFids = options.maxFids ?? 1 << 20;
+    this.#maxFids = options.maxFids ?? DEFAULT_MAX_FIDS;
+    this.#maxOpenFiles = options.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES;
     this.#onError = options.onError;
   }
 
@@ -174,6 +178,11 @@ export class P9Server implements Disposable {
   /** Fids the client holds (for tests and diagnostics). */
   get fidCount(): number {
     return this.#fids.size;
+  }
+
+  /** Fids with a file open (for tests and diagnostics). */
+  get openFileCount(): number {
+    return this.#openFiles;
   }
 
   /**
@@ -252,20 +261,22 @@ export class P9Server implements Disposable {
   #newFid(fid: number, replacing?: number): void {
     if (fid === NOFID) throw new P9Error(Errno.EBADF, "NOFID cannot name a file");
     if (fid !== replacing && this.#fids.has(fid)) throw new P9Error(Errno.EBADF, `fid ${fid} is already in use`);
-    if (fid !== replacing && this.#fids.size >= this.#maxFids) throw new P9Error(Errno.ENFILE, "too many fids");
-  }
-
-  #mutating(what: string): void {
-    if (this.#readOnly) throw new P9Error(Errno.EROFS, `${what}: the share is read-only`);
-  }
-
-  /** ENOSPC when `bytes` more would pass the quota (a new name costs nothing but needs room). */
-  async #room(bytes: number, what: string): Promise<void> {
-    if (this.#quota === undefined) return;
-    const used = await this.#backend.usedBytes();
-    if (used + bytes > this.#quota || used >= this.#quota) {
-      throw new P9Error(Errno.ENOSPC, `${what}: the share's quota of ${this.#quota} bytes is used up`);
+    if (fid !== replacing && this.#fids.size >= this.#maxFids) {
+      throw new P9Error(Errno.ENFILE, `the guest holds ${this.#maxFids} fids, the most a session may`);
     }
+  }
+
+  /** EMFILE before the backend opens one more file than a session may hold open. */
+  #canOpen(): void {
+    if (this.#openFiles >= this.#maxOpenFiles) {
+      throw new P9Error(Errno.EMFILE, `the guest holds ${this.#maxOpenFiles} open files, the most a session may`);
+    }
+  }
+
+  /** The fid now holds `file` (it held none). */
+  #opened(fid: Fid, file: P9File): void {
+    fid.file = file;
+    this.#openFiles++;
   }
 
   #iounit(): number {
@@ -278,6 +289,7 @@ export class P9Server implements Disposable {
     fid.file = undefined;
     fid.listing = undefined;
     if (!file) return;
+    this.#openFiles--;
     try {
       await file.close();
     } catch (error) {
@@ -305,16 +317,13 @@ export class P9Server implements Disposable {
         this.#newFid(m.fid);
         if (m.afid !== NOFID) throw new P9Error(Errno.EINVAL, "no authentication: afid must be NOFID");
         let node = await this.#backend.root();
-        let parent: P9Node | undefined;
-        let name = "";
         for (const part of m.aname.split("/").filter((p) => p !== "")) {
           checkName(part, "walk");
-          parent = node;
           node = await node.walk(part);
-          name = part;
         }
         if (!(node.qid.type & QidType.DIR)) throw new P9Error(Errno.ENOTDIR, `aname "${m.aname}" is not a directory`);
-        this.#fids.set(m.fid, { node, parent, name, uid: m.nUname === NONUNAME ? 0 : m.nUname });
+        // What aname names is the client's root: nothing above it is seen, moved or removed.
+        this.#fids.set(m.fid, { node, parent: undefined, name: "", uid: m.nUname === NONUNAME ? 0 : m.nUname });
         return { type: "Rattach", tag, qid: node.qid };
       }
 
@@ -361,25 +370,17 @@ export class P9Server implements Disposable {
         // remove(5): the fid is clunked even when the remove fails.
         this.#fids.delete(m.fid);
         await this.#release(fid);
-        this.#mutating("remove");
         if (!fid.parent) throw new P9Error(Errno.EBUSY, "the share's root cannot be removed");
         await fid.parent.unlink(fid.name, (fid.node.qid.type & QidType.DIR) !== 0);
         return { type: "Rremove", tag };
       }
 
       case "Tstatfs": {
-        this.#fileFid(m.fid);
-        const fs = await this.#backend.statfs();
-        let { blocks, bfree, bavail } = fs;
-        if (this.#quota !== undefined) {
-          const free = Math.max(0, Math.floor((this.#quota - (await this.#backend.usedBytes())) / fs.bsize));
-          blocks = Math.min(blocks, Math.ceil(this.#quota / fs.bsize));
-          bfree = Math.min(bfree, free);
-          bavail = Math.min(bavail, free);
-        }
+        // Linux asks on the fid of the path statfs(2) names, so a share's quota shows per share.
+        const fs = await this.#backend.statfs(this.#fileFid(m.fid).node);
         return {
-          type: "Rstatfs", tag, fsType: V9FS_MAGIC, bsize: fs.bsize, blocks: BigInt(blocks), bfree: BigInt(bfree),
-          bavail: BigInt(bavail), files: BigInt(fs.files), ffree: BigInt(fs.ffree), fsid: fs.fsid, namelen: fs.namelen,
+          type: "Rstatfs", tag, fsType: V9FS_MAGIC, bsize: fs.bsize, blocks: BigInt(fs.blocks), bfree: BigInt(fs.bfree),
+          bavail: BigInt(fs.bavail), files: BigInt(fs.files), ffree: BigInt(fs.ffree), fsid: fs.fsid, namelen: fs.namelen,
         };
       }
 
@@ -388,8 +389,10 @@ export class P9Server implements Disposable {
         if (fid.file) throw new P9Error(Errno.EINVAL, `fid ${m.fid} is already open`);
         const access = m.flags & OpenFlags.ACCMODE;
         if (access === OpenFlags.ACCMODE) throw new P9Error(Errno.EINVAL, "open access mode 3 is not valid");
-        if (access !== OpenFlags.RDONLY || m.flags & OpenFlags.TRUNC) this.#mutating("open for writing");
-        fid.file = await fid.node.open(m.flags & ~(OpenFlags.CREAT | OpenFlags.EXCL));
+        this.#canOpen();
+        // The flags go to the backend as the guest gave them (APPEND included); CREAT and EXCL
+        // mean nothing for a file that exists.
+        this.#opened(fid, await fid.node.open(m.flags & ~(OpenFlags.CREAT | OpenFlags.EXCL)));
         fid.openFlags = m.flags;
         fid.listing = undefined;
         return { type: "Rlopen", tag, qid: fid.node.qid, iounit: this.#iounit() };
@@ -398,10 +401,9 @@ export class P9Server implements Disposable {
       case "Tlcreate": {
         const dir = this.#dirFid(m.fid);
         if (dir.file) throw new P9Error(Errno.EINVAL, `fid ${m.fid} is already open`);
-        this.#mutating("create");
         checkName(m.name, "create");
         if ((m.flags & OpenFlags.ACCMODE) === OpenFlags.ACCMODE) throw new P9Error(Errno.EINVAL, "open access mode 3 is not valid");
-        await this.#room(0, "create");
+        this.#canOpen();
         const flags = m.flags & ~(OpenFlags.CREAT | OpenFlags.EXCL);
         let created: { node: P9Node; file: P9File };
         try {
@@ -414,28 +416,25 @@ export class P9Server implements Disposable {
         }
         const { node, file } = created;
         // diod protocol.md "lcreate": the fid now stands for the new, open file.
-        Object.assign(dir, { parent: dir.node, node, name: m.name, file, openFlags: m.flags, listing: undefined });
+        Object.assign(dir, { parent: dir.node, node, name: m.name, openFlags: m.flags, listing: undefined });
+        this.#opened(dir, file);
         return { type: "Rlcreate", tag, qid: node.qid, iounit: this.#iounit() };
       }
 
       case "Tsymlink": {
         const dir = this.#dirFid(m.fid);
-        this.#mutating("symlink");
         checkName(m.name, "create");
         const length = utf8.encode(m.symtgt).length;
         if (length === 0) throw new P9Error(Errno.ENOENT, "empty symlink target");
         if (length >= PATH_MAX) throw new P9Error(Errno.ENAMETOOLONG, `symlink target is over ${PATH_MAX - 1} bytes`);
         if (m.symtgt.includes("\0")) throw new P9Error(Errno.EINVAL, "symlink target contains NUL");
-        await this.#room(length, "symlink");
         const node = await dir.node.symlink(m.name, m.symtgt, { uid: dir.uid, gid: m.gid });
         return { type: "Rsymlink", tag, qid: node.qid };
       }
 
       case "Tmknod": {
         const dir = this.#dirFid(m.dfid);
-        this.#mutating("mknod");
         checkName(m.name, "create");
-        await this.#room(0, "mknod");
         const node = await dir.node.mknod(m.name, m.mode, encodeDev(m.major, m.minor), { uid: dir.uid, gid: m.gid });
         return { type: "Rmknod", tag, qid: node.qid };
       }
@@ -443,7 +442,6 @@ export class P9Server implements Disposable {
       case "Trename": {
         const fid = this.#fileFid(m.fid);
         const to = this.#dirFid(m.dfid);
-        this.#mutating("rename");
         checkName(m.name, "remove");
         if (!fid.parent) throw new P9Error(Errno.EBUSY, "the share's root cannot be renamed");
         await fid.parent.rename(fid.name, to.node, m.name);
@@ -470,17 +468,12 @@ export class P9Server implements Disposable {
 
       case "Tsetattr": {
         const fid = this.#fileFid(m.fid);
-        this.#mutating("setattr");
         const v = m.valid;
         const change: { -readonly [K in keyof P9AttrChange]: P9AttrChange[K] } = {};
         if (v & SetattrValid.MODE) change.mode = m.mode & 0o7777;
         if (v & SetattrValid.UID) change.uid = m.uid;
         if (v & SetattrValid.GID) change.gid = m.gid;
-        if (v & SetattrValid.SIZE) {
-          change.size = toSafe(m.size, Errno.EFBIG, "size");
-          const current = (await (fid.file ? fid.file.getattr() : fid.node.getattr())).size;
-          if (change.size > current) await this.#room(change.size - current, "truncate");
-        }
+        if (v & SetattrValid.SIZE) change.size = toSafe(m.size, Errno.EFBIG, "size");
         if (v & SetattrValid.ATIME) change.atime = v & SetattrValid.ATIME_SET ? toTime(m.atimeSec, m.atimeNsec) : "now";
         if (v & SetattrValid.MTIME) change.mtime = v & SetattrValid.MTIME_SET ? toTime(m.mtimeSec, m.mtimeNsec) : "now";
         await fid.node.setattr(change);
@@ -499,7 +492,6 @@ export class P9Server implements Disposable {
 
       case "Txattrcreate":
         this.#fileFid(m.fid);
-        this.#mutating("setxattr");
         throw new P9Error(Errno.ENOTSUP, "extended attributes are not stored");
 
       case "Tread": {
@@ -518,25 +510,10 @@ export class P9Server implements Disposable {
 
       case "Twrite": {
         const fid = this.#fileFid(m.fid);
-        this.#mutating("write");
         if (!fid.file) throw new P9Error(Errno.EBADF, `fid ${m.fid} is not open`);
         if (((fid.openFlags ?? 0) & OpenFlags.ACCMODE) === OpenFlags.RDONLY) throw new P9Error(Errno.EBADF, `fid ${m.fid} is open read-only`);
         const offset = toSafe(m.offset + BigInt(m.data.length), Errno.EFBIG, "write end") - m.data.length;
-        let data = m.data;
-        if (this.#quota !== undefined && data.length > 0) {
-          const size = (await fid.file.getattr()).size;
-          const growth = offset + data.length - size;
-          if (growth > 0) {
-            const room = Math.max(0, this.#quota - (await this.#backend.usedBytes()));
-            if (growth > room) {
-              // Keep what fits: a short write, then ENOSPC on the next one (write(2) semantics).
-              const fits = size + room - offset;
-              if (fits <= 0) throw new P9Error(Errno.ENOSPC, `write: the share's quota of ${this.#quota} bytes is used up`);
-              data = data.subarray(0, fits);
-            }
-          }
-        }
-        const count = await fid.file.write(offset, data);
+        const count = await fid.file.write(offset, m.data);
         return { type: "Rwrite", tag, count };
       }
 
@@ -594,18 +571,14 @@ export class P9Server implements Disposable {
       case "Tlink": {
         const dir = this.#dirFid(m.dfid);
         const target = this.#fileFid(m.fid);
-        this.#mutating("link");
         checkName(m.name, "create");
-        await this.#room(0, "link");
         await dir.node.link(m.name, target.node);
         return { type: "Rlink", tag };
       }
 
       case "Tmkdir": {
         const dir = this.#dirFid(m.dfid);
-        this.#mutating("mkdir");
         checkName(m.name, "create");
-        await this.#room(0, "mkdir");
         const node = await dir.node.mkdir(m.name, m.mode & 0o7777, { uid: dir.uid, gid: m.gid });
         return { type: "Rmkdir", tag, qid: node.qid };
       }
@@ -613,7 +586,6 @@ export class P9Server implements Disposable {
       case "Trenameat": {
         const from = this.#dirFid(m.olddirfid);
         const to = this.#dirFid(m.newdirfid);
-        this.#mutating("rename");
         checkName(m.oldname, "remove");
         checkName(m.newname, "remove");
         await from.node.rename(m.oldname, to.node, m.newname);
@@ -623,7 +595,6 @@ export class P9Server implements Disposable {
 
       case "Tunlinkat": {
         const dir = this.#dirFid(m.dirfid);
-        this.#mutating("unlink");
         checkName(m.name, "remove");
         if (m.flags & ~AT_REMOVEDIR) throw new P9Error(Errno.EINVAL, `unlinkat flags ${m.flags} not understood`);
         await dir.node.unlink(m.name, (m.flags & AT_REMOVEDIR) !== 0);

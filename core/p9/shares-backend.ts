@@ -1,11 +1,11 @@
 // Several shares behind one 9P device: v86 gives a guest a single virtio-9p device (tag
-// host9p), so its top level is a synthetic, read-only folder with one entry per share, and
-// each share keeps its own policy: a read-only share refuses every change with EROFS, a quota
-// caps what the guest can store (ENOSPC) — enforced here, per share, around the share's own
-// backend. Nothing crosses between shares (rename and link across them give EXDEV).
+// host9p), so its top level is a synthetic, read-only folder with one entry per share. Each
+// share keeps its own policy, enforced here and nowhere else, before its backend is touched: a
+// read-only share refuses every change with EROFS, a quota caps what the guest can store
+// (ENOSPC) and is what statfs reports. Nothing crosses between shares (EXDEV).
 
 import { Errno, P9Error } from "./errno.js";
-import { DirentType, FileMode, QidType } from "./messages.js";
+import { DirentType, FileMode, OpenFlags, QidType } from "./messages.js";
 import type { P9Attr, P9AttrChange, P9Backend, P9DirEntry, P9File, P9Node, P9Owner, P9StatFs } from "./backend.js";
 import type { Qid } from "./wire.js";
 
@@ -46,15 +46,36 @@ class Policy {
   async needRoom(what: string): Promise<void> {
     if ((await this.room()) <= 0) throw new P9Error(Errno.ENOSPC, `${what}: share "${this.share.tag}" is full (quota ${this.share.quotaBytes} bytes)`);
   }
+
+  /** The share's file system as the guest's df sees it: no bigger than the quota, if any. */
+  async statfs(inner: P9Node): Promise<P9StatFs> {
+    const fs = await this.share.backend.statfs(inner);
+    const quota = this.share.quotaBytes;
+    if (quota === undefined) return fs;
+    const free = Math.floor((await this.room()) / fs.bsize);
+    return {
+      ...fs,
+      blocks: Math.min(fs.blocks, Math.ceil(quota / fs.bsize)),
+      bfree: Math.min(fs.bfree, free),
+      bavail: Math.min(fs.bavail, free),
+    };
+  }
+}
+
+/** Opening with any of these changes the file (O_WRONLY, O_RDWR, O_TRUNC). */
+function writes(flags: number): boolean {
+  return (flags & OpenFlags.ACCMODE) !== OpenFlags.RDONLY || (flags & OpenFlags.TRUNC) !== 0;
 }
 
 class ShareFile implements P9File {
   readonly #file: P9File;
   readonly #policy: Policy;
+  readonly #append: boolean;
 
-  constructor(file: P9File, policy: Policy) {
+  constructor(file: P9File, policy: Policy, flags: number) {
     this.#file = file;
     this.#policy = policy;
+    this.#append = (flags & OpenFlags.APPEND) !== 0;
   }
 
   read(offset: number, count: number): Promise<Uint8Array> {
@@ -66,10 +87,12 @@ class ShareFile implements P9File {
     const room = await this.#policy.room();
     if (room === Infinity || data.length === 0) return this.#file.write(offset, data);
     // Only bytes past the end of the file take room; what fits is written, the rest refused.
+    // An APPEND file writes at its end, whatever offset the guest last knew.
     const size = (await this.#file.getattr()).size;
-    const growth = Math.max(0, offset + data.length - size);
+    const at = this.#append ? size : offset;
+    const growth = Math.max(0, at + data.length - size);
     if (growth <= room) return this.#file.write(offset, data);
-    const fits = Math.max(0, size + room - offset);
+    const fits = Math.max(0, size + room - at);
     if (fits <= 0) throw new P9Error(Errno.ENOSPC, `write: share "${this.#policy.share.tag}" is full`);
     return this.#file.write(offset, data.subarray(0, fits));
   }
@@ -122,16 +145,15 @@ class ShareNode implements P9Node {
   }
 
   async open(flags: number): Promise<P9File> {
-    // O_WRONLY 1, O_RDWR 2, O_TRUNC 0x200: any of them changes the share.
-    if ((flags & 3) !== 0 || (flags & 0x200) !== 0) this.policy.writable("open for writing");
-    return new ShareFile(await this.inner.open(flags), this.policy);
+    if (writes(flags)) this.policy.writable("open for writing");
+    return new ShareFile(await this.inner.open(flags), this.policy, flags);
   }
 
   async create(name: string, flags: number, mode: number, owner: P9Owner): Promise<{ node: P9Node; file: P9File }> {
     this.policy.writable("create");
     await this.policy.needRoom("create");
     const { node, file } = await this.inner.create(name, flags, mode, owner);
-    return { node: this.#wrap(node), file: new ShareFile(file, this.policy) };
+    return { node: this.#wrap(node), file: new ShareFile(file, this.policy, flags) };
   }
 
   async mkdir(name: string, mode: number, owner: P9Owner): Promise<P9Node> {
@@ -211,7 +233,7 @@ class TopNode implements P9Node {
   }
 
   async open(flags: number): Promise<P9File> {
-    if ((flags & 3) !== 0) refuse("open for writing");
+    if (writes(flags)) refuse("open for writing");
     const attr = await this.getattr();
     return {
       read: async () => {
@@ -250,10 +272,12 @@ export class SharesBackend implements P9Backend {
     return this.#top;
   }
 
-  async statfs(): Promise<P9StatFs> {
+  /** A share's node reports its share (quota applied); the top folder reports the first share. */
+  async statfs(node: P9Node): Promise<P9StatFs> {
+    if (node instanceof ShareNode) return node.policy.statfs(node.inner);
     const first = this.#policies[0];
     if (!first) return { bsize: BLOCK, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, fsid: 0n, namelen: 255 };
-    return first.share.backend.statfs();
+    return first.statfs(await first.share.backend.root());
   }
 
   async usedBytes(): Promise<number> {

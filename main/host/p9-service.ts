@@ -13,6 +13,16 @@ import { HostFolderBackend } from "../p9/host-folder-backend.js";
 
 const MiB = 1024 * 1024;
 
+/**
+ * Per guest session. Linux's v9fs client holds one fid per dentry in use (with the tiny guest's
+ * cache=none, unused dentries are dropped and their fids clunked) plus one per open file, so a
+ * busy guest holds a few hundred. An open file holds a host descriptor: 4096 is Linux's default
+ * hard RLIMIT_NOFILE, four times the 1024 a guest process may open by default, and keeps a few
+ * guests well inside a host's own limit. Past them the guest's open(2) fails with EMFILE
+ * (a walk with ENFILE) and the host, its NAT and other guests go on.
+ */
+export const P9_SESSION_LIMITS = { maxFids: 16384, maxOpenFiles: 4096 } as const;
+
 /** The guest's shares as one backend: a top folder with one entry per share. */
 export function sharesBackend(shares: ShareSetting[]): SharesBackend {
   return new SharesBackend(
@@ -32,9 +42,7 @@ export function rootFolderBackend(folder: string): HostFolderBackend {
 
 /** Serves a backend on a 9P pipe until the pipe or the returned Disposable ends. */
 export function serveP9(backend: P9Backend, pipe: FramePipe, onError?: (error: unknown) => void): Disposable {
-  const options: ConstructorParameters<typeof P9Server>[1] = { maxMsize: 512 * 1024 };
-  if (onError) (options as { onError?: (error: unknown) => void }).onError = onError;
-  const server = new P9Server(backend, options);
+  const server = new P9Server(backend, { maxMsize: 512 * 1024, ...P9_SESSION_LIMITS, ...(onError ? { onError } : {}) });
   const sub = pipe.onFrame((request) => {
     void server.handle(request).then((reply) => pipe.send(reply));
   });

@@ -1,7 +1,8 @@
 // The 9P conformance suite every backend runs: a P9Server over the backend, driven with real
 // encoded T-messages in the order and with the flags the Linux v9fs client sends them (version,
-// attach, walk, lopen/lcreate with open(2) flags, readdir by cookie...). What it asserts is what
-// a guest would notice: file contents, modes, links, errnos, a read-only share left untouched.
+// attach, walk, lopen/lcreate with open(2) flags, readdir by cookie...), served directly or as a
+// share of a SharesBackend. The read-only and quota sections always go through SharesBackend,
+// the one place production enforces them. What it asserts is what a guest would notice.
 
 import { describe, expect, it } from "vitest";
 import type { P9Backend } from "../../../core/p9/backend.js";
@@ -24,6 +25,7 @@ import {
   type TMessage,
 } from "../../../core/p9/messages.js";
 import { P9Server, type P9ServerOptions } from "../../../core/p9/server.js";
+import { SharesBackend, type Share } from "../../../core/p9/shares-backend.js";
 
 export type BackendFactory = () => P9Backend | Promise<P9Backend>;
 
@@ -32,16 +34,21 @@ type ReplyTo<T extends string> = T extends `T${infer Rest}` ? Extract<RMessage, 
 
 const MSIZE = 512000;
 const ROOT = 0;
-const { RDONLY, WRONLY, RDWR, CREAT, TRUNC, LARGEFILE, DIRECTORY } = OpenFlags;
+const { RDONLY, WRONLY, RDWR, CREAT, TRUNC, APPEND, LARGEFILE, DIRECTORY } = OpenFlags;
+/** The tag a backend is served under when the suite goes through SharesBackend. */
+const SHARE_TAG = "share";
 
 /** A Linux-like client: numbered tags and fids, typed replies, errors as errno numbers. */
 export class TestClient {
   readonly server: P9Server;
+  /** What Tattach names: "" for the backend's root, a share's tag for that share. */
+  readonly aname: string;
   #tag = 1;
   #fid = 100;
 
-  constructor(server: P9Server) {
+  constructor(server: P9Server, aname = "") {
     this.server = server;
+    this.aname = aname;
   }
 
   newFid(): number {
@@ -80,7 +87,7 @@ export class TestClient {
   async mount(uid = 0): Promise<void> {
     const version = await this.send({ type: "Tversion", msize: MSIZE, version: "9P2000.L" }, NOTAG);
     expect(version).toMatchObject({ type: "Rversion", tag: NOTAG, version: "9P2000.L" });
-    await this.rpc({ type: "Tattach", fid: ROOT, afid: NOFID, uname: "", aname: "", nUname: uid });
+    await this.rpc({ type: "Tattach", fid: ROOT, afid: NOFID, uname: "", aname: this.aname, nUname: uid });
   }
 
   /** A new fid for `path` ("" is the root), or the errno of the walk. */
@@ -195,11 +202,31 @@ export class TestClient {
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-/** Registers the suite for one backend; `makeBackend` gives a fresh, empty share each call. */
-export function runConformance(name: string, makeBackend: BackendFactory): void {
-  async function mounted(options: P9ServerOptions = {}, uid = 0): Promise<{ c: TestClient; backend: P9Backend }> {
+export interface ConformanceOptions {
+  /** Serve the backend as a share of a SharesBackend (as the guest's shares are served) and
+   * attach to that share, instead of serving it directly (as a guest's root folder is). */
+  readonly throughShares?: boolean;
+}
+
+/** A share's policy: what SharesBackend enforces. */
+type Policy = Pick<Share, "readOnly" | "quotaBytes">;
+
+/**
+ * Registers the suite for one backend; `makeBackend` gives a fresh, empty share each call.
+ * The read-only and quota sections serve it as a share with that policy whatever `options` say.
+ */
+export function runConformance(name: string, makeBackend: BackendFactory, options: ConformanceOptions = {}): void {
+  /** A client of `backend`, not yet mounted; with a policy, always through SharesBackend. */
+  function serve(backend: P9Backend, server: P9ServerOptions = {}, policy?: Policy): TestClient {
+    if (!policy && !options.throughShares) return new TestClient(new P9Server(backend, server));
+    const share: Share = { tag: SHARE_TAG, backend, readOnly: policy?.readOnly ?? false };
+    if (policy?.quotaBytes !== undefined) share.quotaBytes = policy.quotaBytes;
+    return new TestClient(new P9Server(new SharesBackend([share]), server), SHARE_TAG);
+  }
+
+  async function mounted(server: P9ServerOptions = {}, uid = 0, policy?: Policy): Promise<{ c: TestClient; backend: P9Backend }> {
     const backend = await makeBackend();
-    const c = new TestClient(new P9Server(backend, options));
+    const c = serve(backend, server, policy);
     await c.mount(uid);
     return { c, backend };
   }
@@ -207,7 +234,7 @@ export function runConformance(name: string, makeBackend: BackendFactory): void 
   describe(`9P conformance: ${name}`, () => {
     describe("session", () => {
       it("negotiates 9P2000.L and an msize no larger than asked or allowed", async () => {
-        const c = new TestClient(new P9Server(await makeBackend(), { maxMsize: 65536 }));
+        const c = serve(await makeBackend(), { maxMsize: 65536 });
         const small = await c.send({ type: "Tversion", msize: 8192, version: "9P2000.L" }, NOTAG);
         expect(small).toMatchObject({ type: "Rversion", tag: NOTAG, msize: 8192, version: "9P2000.L" });
         const big = await c.send({ type: "Tversion", msize: MSIZE, version: "9P2000.L" }, NOTAG);
@@ -216,7 +243,7 @@ export function runConformance(name: string, makeBackend: BackendFactory): void 
       });
 
       it("answers an unknown version with \"unknown\" and refuses requests before a version", async () => {
-        const c = new TestClient(new P9Server(await makeBackend()));
+        const c = serve(await makeBackend());
         expect(await c.fail({ type: "Tattach", fid: 0, afid: NOFID, uname: "", aname: "", nUname: 0 })).toBe(Errno.EPROTO);
         const reply = await c.send({ type: "Tversion", msize: MSIZE, version: "9P2000.u" }, NOTAG);
         expect(reply).toMatchObject({ type: "Rversion", version: "unknown" });
@@ -312,6 +339,43 @@ export function runConformance(name: string, makeBackend: BackendFactory): void 
         await c.rpc({ type: "Twrite", fid, offset: 1n, data: text("B") });
         await c.clunk(fid);
         expect(await c.readFile("f")).toEqual(new Uint8Array([97, 66, 99, 0, 0, 0, 120, 121, 122]));
+      });
+
+      it("appends every O_APPEND write at the end, whatever offset each opener sends", async () => {
+        // Two guest processes running `echo A >> log` and `echo B >> log` at once: each v9fs
+        // open file writes at the size it last saw, so the offsets go stale.
+        const { c } = await mounted();
+        await c.writeFile("log", "start\n");
+        const a = await c.walk("log");
+        await c.rpc({ type: "Tlopen", fid: a, flags: WRONLY | APPEND | LARGEFILE });
+        const b = await c.walk("");
+        await c.rpc({ type: "Tlcreate", fid: b, name: "log", flags: WRONLY | CREAT | APPEND | LARGEFILE, mode: 0o100644, gid: 0 });
+        const expected = ["start\n"];
+        let seenByA = 6;
+        let seenByB = 6;
+        for (let i = 0; i < 5; i++) {
+          const lineA = `A${i}\n`;
+          const lineB = `B${i} from the other one\n`;
+          expect((await c.rpc({ type: "Twrite", fid: a, offset: BigInt(seenByA), data: text(lineA) })).count).toBe(lineA.length);
+          expect((await c.rpc({ type: "Twrite", fid: b, offset: BigInt(seenByB), data: text(lineB) })).count).toBe(lineB.length);
+          seenByA += lineA.length;
+          seenByB += lineB.length;
+          expected.push(lineA, lineB);
+        }
+        // A read-write opener with APPEND still reads where it asks.
+        const rw = await c.walk("log");
+        await c.rpc({ type: "Tlopen", fid: rw, flags: RDWR | APPEND });
+        await c.rpc({ type: "Twrite", fid: rw, offset: 0n, data: text("end\n") });
+        expected.push("end\n");
+        expect(new TextDecoder().decode((await c.rpc({ type: "Tread", fid: rw, offset: 0n, count: 5 })).data)).toBe("start");
+        for (const fid of [a, b, rw]) await c.clunk(fid);
+        expect(await c.readText("log")).toBe(expected.join(""));
+        // Without APPEND the offset is obeyed.
+        const plain = await c.walk("log");
+        await c.rpc({ type: "Tlopen", fid: plain, flags: WRONLY });
+        await c.rpc({ type: "Twrite", fid: plain, offset: 0n, data: text("START") });
+        await c.clunk(plain);
+        expect(await c.readText("log")).toBe(`START\n${expected.slice(1).join("")}`);
       });
 
       it("truncates on open with O_TRUNC and honours the open mode", async () => {
@@ -744,7 +808,7 @@ export function runConformance(name: string, makeBackend: BackendFactory): void 
     describe("read-only share", () => {
       it("refuses every mutation with EROFS and leaves the tree as it was", async () => {
         const backend = await makeBackend();
-        const rw = new TestClient(new P9Server(backend));
+        const rw = serve(backend, {}, { readOnly: false });
         await rw.mount();
         await rw.mkdir("dir");
         await rw.mkdir("dir/empty");
@@ -753,8 +817,9 @@ export function runConformance(name: string, makeBackend: BackendFactory): void 
         const root = await rw.walk("");
         await rw.rpc({ type: "Tsymlink", fid: root, name: "link", symtgt: "dir/file", gid: 0 });
         const before = await rw.snapshot();
+        const used = await backend.usedBytes();
 
-        const c = new TestClient(new P9Server(backend, { readOnly: true }));
+        const c = serve(backend, {}, { readOnly: true });
         await c.mount();
         expect(await c.readText("dir/file")).toBe("keep me");
         const dir = await c.walk("dir");
@@ -762,6 +827,7 @@ export function runConformance(name: string, makeBackend: BackendFactory): void 
         const none = { mode: 0, uid: 0, gid: 0, size: 0n, atimeSec: 0n, atimeNsec: 0n, mtimeSec: 0n, mtimeNsec: 0n };
         const mutations: Request[] = [
           { type: "Tlcreate", fid: await c.walk("dir"), name: "new", flags: WRONLY | CREAT, mode: 0o100644, gid: 0 },
+          { type: "Tlcreate", fid: await c.walk("dir"), name: "file", flags: RDWR | CREAT | TRUNC, mode: 0o100644, gid: 0 },
           { type: "Tmkdir", dfid: dir, name: "newdir", mode: 0o40755, gid: 0 },
           { type: "Tsymlink", fid: dir, name: "newlink", symtgt: "file", gid: 0 },
           { type: "Tmknod", dfid: dir, name: "fifo", mode: FileMode.FIFO | 0o644, major: 0, minor: 0, gid: 0 },
@@ -772,29 +838,37 @@ export function runConformance(name: string, makeBackend: BackendFactory): void 
           { type: "Tunlinkat", dirfid: dir, name: "empty", flags: AT_REMOVEDIR },
           { type: "Tsetattr", fid: file, valid: SetattrValid.MODE, ...none, mode: 0o777 },
           { type: "Tsetattr", fid: file, valid: SetattrValid.SIZE, ...none },
+          { type: "Tsetattr", fid: file, valid: SetattrValid.SIZE, ...none, size: 100n },
           { type: "Tsetattr", fid: file, valid: SetattrValid.UID | SetattrValid.MTIME, ...none, uid: 5 },
+          { type: "Tsetattr", fid: dir, valid: SetattrValid.GID, ...none, gid: 5 },
           { type: "Tlopen", fid: await c.walk("dir/file"), flags: WRONLY },
           { type: "Tlopen", fid: await c.walk("dir/file"), flags: RDWR },
+          { type: "Tlopen", fid: await c.walk("dir/file"), flags: WRONLY | APPEND },
           { type: "Tlopen", fid: await c.walk("dir/file"), flags: RDONLY | TRUNC },
-          { type: "Txattrcreate", fid: file, name: "user.x", attrSize: 1n, flags: 0 },
           { type: "Tremove", fid: await c.walk("top") },
+          { type: "Tremove", fid: await c.walk("dir/empty") },
         ];
-        for (const request of mutations) expect(await c.fail(request), request.type).toBe(Errno.EROFS);
+        for (const request of mutations) expect(await c.fail(request), JSON.stringify(request, (_, v: unknown) => typeof v === "bigint" ? `${v}` : v)).toBe(Errno.EROFS);
+        // Nothing is left open by a refused open, and reading goes on.
+        expect(c.server.openFileCount).toBe(0);
         const reader = await c.walk("dir/file");
         await c.rpc({ type: "Tlopen", fid: reader, flags: RDONLY });
-        expect(await c.fail({ type: "Twrite", fid: reader, offset: 0n, data: text("x") })).toBe(Errno.EROFS);
+        expect(await c.fail({ type: "Twrite", fid: reader, offset: 0n, data: text("x") })).toBe(Errno.EBADF);
         await c.rpc({ type: "Tfsync", fid: reader, datasync: 0 });
         expect(await c.snapshot()).toEqual(before);
         expect(await rw.snapshot()).toEqual(before);
+        expect(await backend.usedBytes()).toBe(used);
+        expect((await rw.getattr("dir/file")).uid).toBe(0);
       });
     });
 
     describe("quota", () => {
+      const none = { mode: 0, uid: 0, gid: 0, atimeSec: 0n, atimeNsec: 0n, mtimeSec: 0n, mtimeNsec: 0n };
+
       it("stops writes at the quota with a short write, then ENOSPC, and stores no more", async () => {
         const backend = await makeBackend();
-        const base = await backend.usedBytes();
-        const quota = base + 10_000;
-        const c = new TestClient(new P9Server(backend, { quotaBytes: quota }));
+        const quota = (await backend.usedBytes()) + 10_000;
+        const c = serve(backend, {}, { readOnly: false, quotaBytes: quota });
         await c.mount();
         await c.writeFile("a", new Uint8Array(6000).fill(1));
         const root = await c.walk("");
@@ -806,24 +880,95 @@ export function runConformance(name: string, makeBackend: BackendFactory): void 
         const short = await c.rpc({ type: "Twrite", fid: root, offset: 0n, data: new Uint8Array(8000).fill(2) });
         expect(short.count).toBe(room);
         expect(await c.fail({ type: "Twrite", fid: root, offset: BigInt(room), data: new Uint8Array(10).fill(3) })).toBe(Errno.ENOSPC);
+        expect(await c.fail({ type: "Twrite", fid: root, offset: 50_000n, data: new Uint8Array(10).fill(3) })).toBe(Errno.ENOSPC);
         // Overwriting inside the file needs no room.
         expect((await c.rpc({ type: "Twrite", fid: root, offset: 0n, data: new Uint8Array(100).fill(4) })).count).toBe(100);
         await c.clunk(root);
-        expect(await backend.usedBytes()).toBeLessThanOrEqual(quota);
+        expect(await backend.usedBytes()).toBe(quota);
         expect((await c.getattr("b")).size).toBe(BigInt(room));
-        const dir = await c.walk("");
-        expect(await c.fail({ type: "Tlcreate", fid: dir, name: "c", flags: WRONLY | CREAT, mode: 0o100644, gid: 0 })).toBe(Errno.ENOSPC);
-        expect(await c.fail({ type: "Tmkdir", dfid: dir, name: "d", mode: 0o40755, gid: 0 })).toBe(Errno.ENOSPC);
-        expect(await c.fail({ type: "Tsymlink", fid: dir, name: "l", symtgt: "a", gid: 0 })).toBe(Errno.ENOSPC);
-        const a = await c.walk("a");
-        const none = { mode: 0, uid: 0, gid: 0, atimeSec: 0n, atimeNsec: 0n, mtimeSec: 0n, mtimeNsec: 0n };
-        expect(await c.fail({ type: "Tsetattr", fid: a, valid: SetattrValid.SIZE, ...none, size: 100_000n })).toBe(Errno.ENOSPC);
-        const fs = await c.rpc({ type: "Tstatfs", fid: ROOT });
-        expect(fs.bfree).toBe(0n);
         // Freeing space makes room again.
         await c.rpc({ type: "Tunlinkat", dirfid: ROOT, name: "a", flags: 0 });
         await c.writeFile("c", "fits now");
+        expect(await c.readText("c")).toBe("fits now");
         expect(await backend.usedBytes()).toBeLessThanOrEqual(quota);
+      });
+
+      it("refuses to grow a file or make any new name once full", async () => {
+        const backend = await makeBackend();
+        const quota = (await backend.usedBytes()) + 5000;
+        const c = serve(backend, {}, { readOnly: false, quotaBytes: quota });
+        await c.mount();
+        await c.writeFile("a", new Uint8Array(3000).fill(1));
+        const a = await c.walk("a");
+        // Truncating up past the quota fails whole; within it, it works. The room is as the
+        // backend counts it (a host folder also charges names and its attribute store).
+        const full = 3000 + quota - (await backend.usedBytes());
+        expect(full).toBeGreaterThan(3000);
+        expect(await c.fail({ type: "Tsetattr", fid: a, valid: SetattrValid.SIZE, ...none, size: BigInt(full + 1) })).toBe(Errno.ENOSPC);
+        expect((await c.getattr("a")).size).toBe(3000n);
+        await c.rpc({ type: "Tsetattr", fid: a, valid: SetattrValid.SIZE, ...none, size: BigInt(full) });
+        expect(await backend.usedBytes()).toBe(quota);
+        expect(await c.fail({ type: "Tsetattr", fid: a, valid: SetattrValid.SIZE, ...none, size: BigInt(full + 1) })).toBe(Errno.ENOSPC);
+        const dir = await c.walk("");
+        const refused: Request[] = [
+          { type: "Tlcreate", fid: dir, name: "c", flags: WRONLY | CREAT, mode: 0o100644, gid: 0 },
+          { type: "Tmkdir", dfid: dir, name: "d", mode: 0o40755, gid: 0 },
+          { type: "Tsymlink", fid: dir, name: "l", symtgt: "a", gid: 0 },
+          { type: "Tmknod", dfid: dir, name: "fifo", mode: FileMode.FIFO | 0o644, major: 0, minor: 0, gid: 0 },
+          { type: "Tlink", dfid: dir, fid: a, name: "hard" },
+        ];
+        for (const request of refused) expect(await c.fail(request), request.type).toBe(Errno.ENOSPC);
+        expect(await c.names("")).toEqual(["a"]);
+        expect(c.server.openFileCount).toBe(0);
+        // Shrinking is always allowed, and makes room for names again.
+        await c.rpc({ type: "Tsetattr", fid: a, valid: SetattrValid.SIZE, ...none, size: 10n });
+        await c.rpc({ type: "Tlink", dfid: dir, fid: a, name: "hard" });
+        await c.mkdir("d");
+        expect(await c.names("")).toEqual(["a", "d", "hard"]);
+      });
+
+      it("reports the quota, not the disk, in statfs", async () => {
+        const backend = await makeBackend();
+        const quota = (await backend.usedBytes()) + 40_000;
+        const c = serve(backend, {}, { readOnly: false, quotaBytes: quota });
+        await c.mount();
+        await c.writeFile("a", new Uint8Array(12_000));
+        const fs = await c.rpc({ type: "Tstatfs", fid: ROOT });
+        const bsize = fs.bsize;
+        expect(fs.blocks).toBe(BigInt(Math.ceil(quota / bsize)));
+        const free = BigInt(Math.floor((quota - (await backend.usedBytes())) / bsize));
+        expect(fs.bfree).toBe(free);
+        expect(fs.bavail).toBe(free);
+        const file = await c.walk("a");
+        expect((await c.rpc({ type: "Tstatfs", fid: file })).blocks).toBe(fs.blocks);
+        const root = await c.walk("");
+        await c.rpc({ type: "Tlcreate", fid: root, name: "fill", flags: WRONLY | CREAT, mode: 0o100644, gid: 0 });
+        await c.rpc({ type: "Twrite", fid: root, offset: 0n, data: new Uint8Array(40_000) });
+        const full = await c.rpc({ type: "Tstatfs", fid: ROOT });
+        expect([full.bfree, full.bavail]).toEqual([0n, 0n]);
+      });
+
+      it("counts an O_APPEND write from the end of the file, whatever offset the guest sends", async () => {
+        const backend = await makeBackend();
+        const quota = (await backend.usedBytes()) + 4096;
+        const c = serve(backend, {}, { readOnly: false, quotaBytes: quota });
+        await c.mount();
+        await c.writeFile("log", "x".repeat(60));
+        const fid = await c.walk("log");
+        await c.rpc({ type: "Tlopen", fid, flags: WRONLY | APPEND });
+        // Fill the quota up to 40 bytes from the end (as the backend counts it) elsewhere.
+        await c.writeFile("fill", "");
+        const fill = await c.walk("fill");
+        await c.rpc({ type: "Tsetattr", fid: fill, valid: SetattrValid.SIZE, ...none, size: BigInt(quota - (await backend.usedBytes()) - 40) });
+        const left = quota - (await backend.usedBytes());
+        expect(left).toBeGreaterThan(30);
+        expect(left).toBeLessThan(60);
+        expect((await c.rpc({ type: "Twrite", fid, offset: 0n, data: text("y".repeat(30)) })).count).toBe(30);
+        expect((await c.rpc({ type: "Twrite", fid, offset: 0n, data: text("z".repeat(30)) })).count).toBe(left - 30);
+        expect(await c.fail({ type: "Twrite", fid, offset: 0n, data: text("w") })).toBe(Errno.ENOSPC);
+        await c.clunk(fid);
+        expect(await c.readText("log")).toBe(`${"x".repeat(60)}${"y".repeat(30)}${"z".repeat(left - 30)}`);
+        expect(await backend.usedBytes()).toBe(quota);
       });
     });
   });
