@@ -14,7 +14,7 @@ import { createHostApi } from "../host/host-api.js";
 import { assetsDir, dataDir, rendererDir } from "../paths.js";
 import { serveIpc } from "./ipc.js";
 import { APP_ORIGIN, registerScheme, SCHEME, serveScheme } from "./protocol.js";
-import { isAppUrl } from "./app-url.js";
+import { appWebPreferences, lockContents } from "./contents-policy.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const library = new GuestLibrary();
@@ -41,14 +41,7 @@ function showWindow(): BrowserWindow {
     title: "Unmachine",
     icon: join(assetsDir, "icon.png"),
     backgroundColor: "#16181d",
-    webPreferences: {
-      preload: join(here, "preload.cjs"),
-      contextIsolation: true,
-      sandbox: true,
-      nodeIntegration: false,
-      webSecurity: true,
-      spellcheck: false,
-    },
+    webPreferences: appWebPreferences(join(here, "preload.cjs"), { packaged: app.isPackaged }),
   });
   void window.loadURL(`${APP_ORIGIN}/index.html`);
   return window;
@@ -77,13 +70,7 @@ function buildTray(): void {
   tray.on("click", () => showWindow());
 }
 
-app.on("web-contents-created", (_event, contents) => {
-  contents.on("will-navigate", (event, url) => {
-    if (!isAppUrl(url)) event.preventDefault();
-  });
-  contents.on("will-attach-webview", (event) => event.preventDefault());
-  contents.setWindowOpenHandler(() => ({ action: "deny" }));
-});
+app.on("web-contents-created", (_event, contents) => lockContents(contents, { packaged: app.isPackaged }));
 
 void app.whenReady().then(async () => {
   session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));

@@ -1,6 +1,6 @@
 // electron-builder.yml checked by electron-builder's own configuration validator (its JSON
-// schema plus its deprecation checks), since the packager itself cannot run here; and the
-// files it packages must exist after a build.
+// schema plus its deprecation checks), since the packager itself cannot run here; the files it
+// packages must exist after a build, and the Electron fuses it flips must close the side doors.
 import { describe, expect, it } from "vitest";
 import { createRequire } from "node:module";
 import { existsSync, readFileSync } from "node:fs";
@@ -32,5 +32,26 @@ describe("electron-builder.yml", () => {
     const pkg = JSON.parse(readFileSync(resolve(root, "package.json"), "utf8")) as { main: string };
     expect(pkg.main).toBe("dist/main/electron/main.js");
     expect(existsSync(resolve(root, "main/electron/main.ts"))).toBe(true);
+  });
+
+  it("flips the fuses that close Electron's side doors into the main process", () => {
+    // Field names as app-builder-lib's FuseOptionsV1 spells them (scheme.json, configuration.d.ts).
+    expect(config.electronFuses).toEqual({
+      runAsNode: false,
+      enableNodeOptionsEnvironmentVariable: false,
+      enableNodeCliInspectArguments: false,
+      enableEmbeddedAsarIntegrityValidation: true,
+      onlyLoadAppFromAsar: true,
+    });
+    // onlyLoadAppFromAsar leaves the app nothing to start unless the code is packed in app.asar.
+    expect(config.asar ?? true).not.toBe(false);
+  });
+
+  it("refuses a misspelled fuse, so a typo cannot silently leave a fuse at its default", async () => {
+    const fuses = config.electronFuses as Record<string, unknown>;
+    const { runAsNode, ...rest } = fuses;
+    expect(runAsNode).toBe(false);
+    const misspelled = { ...structuredClone(config), electronFuses: { ...rest, runAsnode: false } };
+    await expect(validateConfiguration(misspelled, new DebugLogger(false))).rejects.toThrow(/configuration\.electronFuses/);
   });
 });
