@@ -1,7 +1,8 @@
 // The gateway's backend on the host: TCP through node:net, UDP through node:dgram (one socket
 // per flow, answering only the flow's own peer), and DNS through node:dns. A records come
 // from dns.lookup, the host's own resolver with /etc/hosts; other types from the configured
-// name servers. Every address passes the guest's policy first; refusal is synchronous.
+// name servers. Every host socket a guest flow opens, TCP or UDP, passes the guest's policy
+// first, on the IP literal it connects to; refusal is synchronous.
 
 import dgram from "node:dgram";
 import { promises as dns } from "node:dns";
@@ -10,9 +11,11 @@ import type { DnsAnswer, HostDatagram, HostStream, HostStreamSink, NetBackend } 
 import { parseIpv4Text } from "../../core/net/addr.js";
 import { DNS_RCODE, DNS_TYPE, type DnsRecord } from "../../core/net/dns.js";
 import { socketStream } from "./host-stream.js";
-import { allows, type NetPolicy } from "./policy.js";
+import { allows, thisMachine, type HostAddresses, type NetPolicy } from "./policy.js";
 
 export interface NodeBackendOptions extends NetPolicy {
+  /** This machine's own addresses; the live interfaces unless a test says otherwise. */
+  hostAddresses?: HostAddresses;
   connectTimeoutMs?: number;
   /** Seconds for answers whose TTL the host's resolver does not tell. */
   dnsTtl?: number;
@@ -36,6 +39,10 @@ function reverseName(name: string): string | undefined {
 export function createNodeBackend(options: NodeBackendOptions): NetBackend {
   const ttl = options.dnsTtl ?? 60;
   const resolver = new dns.Resolver({ timeout: 2000, tries: 2 });
+  const hostAddresses = options.hostAddresses ?? thisMachine;
+  // The one policy check. `host` is the literal the socket connects to (the policy refuses
+  // names), so no lookup happens after the check and DNS answers are judged where they lead.
+  const permitted = (host: string): boolean => allows(options, host, hostAddresses);
 
   async function resolve(name: string, type: number): Promise<DnsAnswer> {
     try {
@@ -89,13 +96,13 @@ export function createNodeBackend(options: NodeBackendOptions): NetBackend {
 
   return {
     connectTcp(host: string, port: number, sink: HostStreamSink): HostStream | undefined {
-      if (!allows(options, host)) return undefined;
+      if (!permitted(host)) return undefined;
       const socket = net.connect({ host, port, allowHalfOpen: true });
       return socketStream(socket, sink, { connected: false, connectTimeoutMs: options.connectTimeoutMs });
     },
 
     openUdp(host, port, sink): HostDatagram | undefined {
-      if (!allows(options, host)) return undefined;
+      if (!permitted(host)) return undefined;
       const socket = dgram.createSocket(net.isIPv6(host) ? "udp6" : "udp4");
       let closed = false;
       socket.on("error", () => {

@@ -2,12 +2,14 @@
 // pipe: DHCP, ARP and ping for the gateway, DNS through node:dns, TCP to a real HTTP server on
 // 127.0.0.1 (refused by default, reached through the gateway's address with allowHost), UDP
 // echo, a port forward from 127.0.0.1:HOSTPORT into the guest, and backpressure both ways.
-// Every address used here is on 127.0.0.0/8 or is refused before any socket opens.
+// Every address used here is on 127.0.0.0/8, is this machine's own, or is refused before any
+// socket opens.
 
 import { readFileSync } from "node:fs";
 import dgram from "node:dgram";
 import http from "node:http";
 import net from "node:net";
+import os from "node:os";
 import { afterEach, describe, expect, it } from "vitest";
 import { formatIpv4, ipv4, readIpv4 } from "../../../core/net/addr.js";
 import { DHCP_OPTION } from "../../../core/net/dhcp.js";
@@ -284,6 +286,81 @@ describe("UDP out through host sockets", () => {
     expect(message.code).toBe(UNREACHABLE.prohibited);
     // It quotes the refused datagram's header, so the guest's stack finds the socket.
     expect(readIpv4(message.data, 16)).toBe(GATEWAY);
+  });
+});
+
+/** This machine's first non-loopback IPv4 address, or undefined when it has none. */
+function ownAddress(): string | undefined {
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const info of list ?? []) if (info.family === "IPv4" && !info.internal) return info.address;
+  }
+  return undefined;
+}
+
+describe("the host's own addresses", () => {
+  const own = ownAddress();
+  const why = "this machine has no non-loopback IPv4 address to reach itself by";
+
+  async function tcpServerOnAll(): Promise<{ port: number; accepted: () => number }> {
+    let accepted = 0;
+    const server = net.createServer((socket) => {
+      accepted++;
+      socket.on("error", () => {});
+      socket.end("hello from the host");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "0.0.0.0", resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    return { port: (server.address() as net.AddressInfo).port, accepted: () => accepted };
+  }
+
+  it.skipIf(!own)(`refuses TCP to a service on 0.0.0.0 reached at this machine's address unless allowHost (${own ?? why})`, async () => {
+    const server = await tcpServerOnAll();
+    const { guest, nat } = await online();
+    await expect(guest.connect(ipv4(own!), server.port)).rejects.toMatchObject({ code: "ECONNREFUSED" });
+    expect(nat.stats().refused).toBe(1);
+    expect(server.accepted()).toBe(0);
+
+    const allowed = await online({ allowHost: true });
+    const conn = await allowed.guest.connect(ipv4(own!), server.port);
+    await conn.ended();
+    expect(new TextDecoder().decode(conn.received)).toBe("hello from the host");
+    expect(server.accepted()).toBe(1);
+  });
+
+  it.skipIf(!own)(`refuses UDP to this machine's address unless allowHost (${own ?? why})`, async () => {
+    const socket = dgram.createSocket("udp4");
+    let heard = 0;
+    socket.on("message", (msg, from) => {
+      heard++;
+      socket.send(msg, from.port, from.address);
+    });
+    await new Promise<void>((resolve) => socket.bind(0, "0.0.0.0", resolve));
+    cleanups.push(() => void socket.close());
+    const port = socket.address().port;
+
+    const { guest } = await online();
+    const icmp = guest.nextIcmp((m) => m.type === ICMP_TYPE.unreachable);
+    guest.sendUdp(ipv4(own!), port, 33335, new Uint8Array([1, 2, 3]));
+    expect((await icmp).icmp.code).toBe(UNREACHABLE.prohibited);
+    expect(heard).toBe(0);
+
+    const allowed = await online({ allowHost: true });
+    const reply = allowed.guest.nextUdp(33336);
+    allowed.guest.sendUdp(ipv4(own!), port, 33336, new Uint8Array([4, 5, 6]));
+    expect([...(await reply).payload]).toEqual([4, 5, 6]);
+  });
+  it("judges a DNS answer where it leads: a name for this machine is refused at connect unless allowHost", async () => {
+    const server = await tcpServerOnAll();
+    const { guest } = await online();
+    const reply = await guest.dns(DNS, "localhost");
+    const address = readIpv4(reply.answers[0]!.data, 0);
+    await expect(guest.connect(address, server.port)).rejects.toMatchObject({ code: "ECONNREFUSED" });
+    expect(server.accepted()).toBe(0);
+
+    const allowed = await online({ allowHost: true });
+    const conn = await allowed.guest.connect(address, server.port);
+    await conn.ended();
+    expect(new TextDecoder().decode(conn.received)).toBe("hello from the host");
   });
 });
 
