@@ -117,4 +117,7 @@ export interface P9Backend {
   statfs(node: P9Node): Promise<P9StatFs>;
   /** Bytes the share's files take (their sizes, symlinks' targets), for the shares' quota. */
   usedBytes(): Promise<number>;
+  /** Gives back what the backend holds on the host (descriptors, a store to sync) when the
+   * session ends; open files are closed by the server first. */
+  close?(): Promise<void>;
 }

@@ -285,4 +285,8 @@ export class SharesBackend implements P9Backend {
     for (const p of this.#policies) used += await p.share.backend.usedBytes();
     return used;
   }
+  async close(): Promise<void> {
+    await Promise.all(this.#policies.map((p) => p.share.backend.close?.()));
+  }
+
 }

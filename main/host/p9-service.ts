@@ -50,6 +50,7 @@ export function serveP9(backend: P9Backend, pipe: FramePipe, onError?: (error: u
     dispose() {
       sub.dispose();
       server.dispose();
+      void backend.close?.().catch((error: unknown) => onError?.(error));
     },
   };
 }

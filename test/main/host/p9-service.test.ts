@@ -12,6 +12,7 @@ import { MemoryBackend } from "../../../core/p9/memory-backend.js";
 import type { P9Backend } from "../../../core/p9/backend.js";
 import { createPipePair } from "../../../core/pipe/frame-pipe.js";
 import { P9_SESSION_LIMITS, serveP9, sharesBackend } from "../../../main/host/p9-service.js";
+import { hostDescriptors } from "../../../main/p9/host-dir.js";
 
 const base = mkdtempSync(join(tmpdir(), "unmachine-p9-service-"));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -58,6 +59,23 @@ describe("9P service", () => {
     expect(await send({ type: "Twalk", fid: 0, newfid: fid, wnames: [] })).toMatchObject({ type: "Rwalk" });
     expect(await send({ type: "Tlopen", fid: maxOpenFiles + 1, flags: OpenFlags.RDONLY })).toMatchObject({ type: "Rlopen" });
     dispose();
+  });
+
+  it("gives every host descriptor back when the session ends", async () => {
+    const before = hostDescriptors.held;
+    const a = mkdtempSync(join(base, "a-"));
+    const b = mkdtempSync(join(base, "b-"));
+    writeFileSync(join(a, "f"), "f");
+    const { send, dispose } = guestOf(sharesBackend([{ hostPath: a, tag: "a", readOnly: false }, { hostPath: b, tag: "b", readOnly: false }]));
+    await mount(send);
+    await send({ type: "Twalk", fid: 0, newfid: 1, wnames: ["a", "f"] });
+    expect(await send({ type: "Tlopen", fid: 1, flags: OpenFlags.RDWR })).toMatchObject({ type: "Rlopen" });
+    await send({ type: "Twalk", fid: 0, newfid: 2, wnames: ["b"] });
+    expect(await send({ type: "Tmkdir", dfid: 2, name: "d", mode: 0o40755, gid: 0 })).toMatchObject({ type: "Rmkdir" });
+    expect(hostDescriptors.held).toBeGreaterThan(before);
+    dispose();
+    for (let i = 0; i < 50 && hostDescriptors.held > before; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(hostDescriptors.held).toBe(before);
   });
 
   it("serves the guest's shares with their read-only flag and quota", async () => {
