@@ -112,6 +112,25 @@ describe("shared folders in tiny", () => {
     expect(readFileSync(join(ro, "readme.txt"), "utf8")).toBe("read only\n");
   });
 
+  it("loses no line when two processes append to one file at once", async () => {
+    const r = await sh("cd /mnt/rw && : > log && (for i in $(seq 200); do echo A$i >> log; done) & (for i in $(seq 200); do echo B$i >> /mnt/rw/log; done) & wait; wc -l < /mnt/rw/log");
+    expect(r.output.trim()).toBe("400");
+    const lines = readFileSync(join(rw, "log"), "utf8").trim().split("\n").sort();
+    const expected = [...Array(200).keys()].flatMap((i) => [`A${i + 1}`, `B${i + 1}`]).sort();
+    expect(lines).toEqual(expected);
+  });
+
+  it("shows one mode and owner through every hard link of a file", async () => {
+    const r = await sh("cd /mnt/rw && echo x > h1 && ln h1 h2 && chown 12:34 h2 && chmod 4711 h1 && stat -c '%a %u %g %h' h1 h2");
+    expect(r.output).toBe("4711 12 34 2\n4711 12 34 2\n");
+  });
+
+  it("counts a removed file that is still open toward the quota", async () => {
+    const r = await sh("cd /mnt/small && exec 3>ghost && rm ghost && dd if=/dev/zero bs=64k count=64 >&3 2>/tmp/dd.err; exec 3>&-; cat /tmp/dd.err; ls -A /mnt/small | wc -l");
+    expect(r.output).toMatch(/No space left on device/);
+    expect(r.output.trim().endsWith("0")).toBe(true);
+  });
+
   it("stops writes at the quota with ENOSPC, and the host keeps at most the quota", async () => {
     const r = await sh("dd if=/dev/zero of=/mnt/small/big bs=64k count=40 2>&1; sync");
     expect(r.output).toMatch(/No space left on device/);
