@@ -11,6 +11,7 @@ import type {
   P9Attr, P9AttrChange, P9Backend, P9DirEntry, P9File, P9Node, P9Owner, P9StatFs, P9Time,
 } from "../../core/p9/backend.js";
 import { Errno, P9Error } from "../../core/p9/errno.js";
+import { writePrivateFileAtomicAsync } from "../private-files.js";
 import { DirentType, FileMode, OpenFlags, QidType } from "../../core/p9/messages.js";
 import type { Qid } from "../../core/p9/wire.js";
 
@@ -99,7 +100,6 @@ function tolerateMissing(error: unknown): undefined {
 class AttrStore {
   readonly #tree: HostTree;
   readonly #cache = new Map<string, Map<string, MappedAttr>>();
-  #temp = 0;
 
   constructor(tree: HostTree) {
     this.#tree = tree;
@@ -166,21 +166,7 @@ class AttrStore {
       await fsp.unlink(file).catch(tolerateMissing);
       return;
     }
-    const temp = this.#tree.abs(childOf(dir, `${ATTRS_FILE}.${process.pid}.${++this.#temp}.tmp`));
-    const text = `${JSON.stringify({ version: 1, entries: [...entries] })}\n`;
-    const handle = await fsp.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-    try {
-      await handle.writeFile(text, "utf8");
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
-      await fsp.rename(temp, file);
-    } catch (error) {
-      await fsp.unlink(temp).catch(() => undefined);
-      throw error;
-    }
+    await writePrivateFileAtomicAsync(file, `${JSON.stringify({ version: 1, entries: [...entries] })}\n`);
   }
 
   /** Forgets cached stores (after a directory moved, their paths changed). */
