@@ -12,7 +12,7 @@ import type { Disposable } from "../../core/disposable.js";
 import { isSwapDrive, checkFitsDrive, type SwapDrive } from "../../core/media/drives.js";
 import { openImage } from "../media/image-file.js";
 import type { HeadlessGuest } from "../headless/runner.js";
-import { checkPrivateDir, ensurePrivateDir } from "../private-files.js";
+import { checkPrivateDir, ensurePrivateDir, PrivateFolderError } from "../private-files.js";
 
 export type ControlRequest = { type: "insert"; drive: SwapDrive; path: string } | { type: "eject"; drive: SwapDrive };
 export type ControlReply = { ok: true; message: string } | { ok: false; error: string; usage?: boolean };
@@ -40,7 +40,7 @@ export function controlDir(env: NodeJS.ProcessEnv = process.env): string {
 
 function controlFolderError(dir: string, error: unknown): ControlError {
   const message = (error as Error).message;
-  if ((error as Error).name === "PrivateFolderError") return new ControlError(`${message} (or set XDG_RUNTIME_DIR to a private folder)`);
+  if (error instanceof PrivateFolderError) return new ControlError(`${message} (or set XDG_RUNTIME_DIR to a private folder)`);
   return new ControlError(`cannot make the control folder ${dir}: ${message}`);
 }
 
