@@ -1,33 +1,87 @@
 // A running `unmachine run` takes commands from other terminals (`unmachine media NAME ...`)
-// on a Unix socket in a folder only this user can enter: <runtime dir>/unmachine-<uid>/NAME.sock.
-// One JSON line in, one JSON line out. The running side re-checks everything it is sent.
+// on a Unix socket in a folder only this user can enter: <runtime dir>/unmachine-<uid>/NAME.sock
+// (a name too long for a socket path is cut and given a hash). One JSON line in, one JSON line
+// out, one request per connection. The running side re-checks everything it is sent.
 
-import { createServer, connect, type Server } from "node:net";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from "node:fs";
+import { createServer, connect, type Server, type Socket } from "node:net";
+import { readdirSync, readFileSync, unlinkSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
-import { isAbsolute, join } from "node:path";
+import { basename, isAbsolute, join } from "node:path";
 import type { Disposable } from "../../core/disposable.js";
 import { isSwapDrive, checkFitsDrive, type SwapDrive } from "../../core/media/drives.js";
 import { openImage } from "../media/image-file.js";
 import type { HeadlessGuest } from "../headless/runner.js";
+import { checkPrivateDir, ensurePrivateDir, PrivateFolderError } from "../private-files.js";
 
 export type ControlRequest = { type: "insert"; drive: SwapDrive; path: string } | { type: "eject"; drive: SwapDrive };
 export type ControlReply = { ok: true; message: string } | { ok: false; error: string; usage?: boolean };
+/** What a command acts on: the running guest's drives. */
+export type ControlGuest = Pick<HeadlessGuest, "eject" | "insert">;
 
-export function controlDir(): string {
+/** The longest socket path every Unix takes: sun_path is 104 bytes on macOS, 108 on Linux, with its NUL. */
+const SOCKET_PATH_MAX = 103;
+const REQUEST_LIMIT = 64 * 1024;
+/** A connection that sends no whole request in this time is closed. */
+const REQUEST_TIMEOUT_MS = 10_000;
+/** Runs of one guest that can take commands at once (tiny, tiny-2, ...). */
+const MAX_RUNS = 100;
+const NAME = /^[A-Za-z0-9_.~-]+$/;
+
+export class ControlError extends Error {
+  override name = "ControlError";
+}
+
+/** The control folder: in the user's runtime folder, or in the temporary folder without one. */
+export function controlDir(env: NodeJS.ProcessEnv = process.env): string {
   const uid = process.getuid?.() ?? 0;
-  return join(process.env.XDG_RUNTIME_DIR ?? tmpdir(), `unmachine-${uid}`);
+  return join(env.XDG_RUNTIME_DIR || tmpdir(), `unmachine-${uid}`);
+}
+
+function controlFolderError(dir: string, error: unknown): ControlError {
+  const message = (error as Error).message;
+  if (error instanceof PrivateFolderError) return new ControlError(`${message} (or set XDG_RUNTIME_DIR to a private folder)`);
+  return new ControlError(`cannot make the control folder ${dir}: ${message}`);
+}
+
+/** Makes the control folder, or checks the one there is private to this user; throws a ControlError if not. */
+export function ensureControlDir(dir: string): void {
+  try {
+    ensurePrivateDir(dir, "control folder");
+  } catch (error) {
+    throw controlFolderError(dir, error);
+  }
+}
+
+/**
+ * The socket of the run named `name`: NAME.sock, or when that path is too long for a socket,
+ * the name cut short with a hash of the whole name, so every name gets a distinct socket and
+ * both the whole name and the short one reach it.
+ */
+export function socketPath(dir: string, name: string): string {
+  if (!NAME.test(name)) throw new ControlError(`"${name.slice(0, 64)}" is not a name of a running guest (see: unmachine list)`);
+  const plain = join(dir, `${name}.sock`);
+  if (Buffer.byteLength(plain) <= SOCKET_PATH_MAX) return plain;
+  const hash = createHash("sha256").update(name).digest("hex").slice(0, 12);
+  const room = SOCKET_PATH_MAX - Buffer.byteLength(join(dir, `~${hash}.sock`));
+  if (room < 1) throw new ControlError(`the control folder ${dir} is too long a path for a socket; set XDG_RUNTIME_DIR to a shorter one`);
+  return join(dir, `${name.slice(0, room)}~${hash}.sock`);
+}
+
+function nameOf(path: string): string {
+  return basename(path, ".sock");
 }
 
 function parseRequest(line: string): ControlRequest {
   const r = JSON.parse(line) as Record<string, unknown>;
+  if (typeof r !== "object" || r === null) throw new Error("unknown request");
   if (!isSwapDrive(r.drive)) throw new Error("drive must be fda or cdrom");
   if (r.type === "eject") return { type: "eject", drive: r.drive };
   if (r.type === "insert" && typeof r.path === "string" && isAbsolute(r.path)) return { type: "insert", drive: r.drive, path: r.path };
   throw new Error("unknown request");
 }
 
-async function handle(guest: HeadlessGuest, request: ControlRequest): Promise<ControlReply> {
+async function handle(guest: ControlGuest, request: ControlRequest): Promise<ControlReply> {
   if (request.type === "eject") {
     await guest.eject(request.drive);
     return { ok: true, message: `ejected the ${request.drive === "fda" ? "floppy" : "CD"}` };
@@ -43,64 +97,90 @@ async function handle(guest: HeadlessGuest, request: ControlRequest): Promise<Co
   return { ok: true, message: `inserted ${request.path}: ${image.detected.description}` };
 }
 
-/** Listens for commands for this guest; returns the name it is reachable by. */
-export async function serveControl(name: string, guest: HeadlessGuest): Promise<{ name: string } & Disposable> {
-  const dir = controlDir();
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
-  let server: Server | undefined;
-  let chosen = name;
-  for (let n = 1; !server; n++) {
-    chosen = n === 1 ? name : `${name}-${n}`;
-    const path = join(dir, `${chosen}.sock`);
-    if (existsSync(path)) {
-      if (await reachable(path)) continue;
-      unlinkSync(path); // left by a run that ended without cleaning up
-    }
-    server = createServer((socket) => {
-      socket.setEncoding("utf8");
-      let buffer = "";
-      socket.on("error", () => socket.destroy());
-      socket.on("data", (chunk: string) => {
-        buffer += chunk;
-        if (buffer.length > 64 * 1024) return socket.destroy();
-        const end = buffer.indexOf("\n");
-        if (end < 0) return;
-        let request: ControlRequest;
-        try {
-          request = parseRequest(buffer.slice(0, end));
-        } catch (error) {
-          socket.end(`${JSON.stringify({ ok: false, error: (error as Error).message } satisfies ControlReply)}\n`);
-          return;
-        }
-        handle(guest, request).then(
-          (reply) => socket.end(`${JSON.stringify(reply)}\n`),
-          (error: unknown) => socket.end(`${JSON.stringify({ ok: false, error: (error as Error).message } satisfies ControlReply)}\n`),
-        );
-      });
-    });
-    await new Promise<void>((resolveListen, reject) => {
-      server!.once("error", reject);
-      server!.listen(path, () => resolveListen());
-    });
-  }
-  const path = join(dir, `${chosen}.sock`);
-  return {
-    name: chosen,
-    dispose() {
-      server?.close();
-      try {
-        unlinkSync(path);
-      } catch {
-        // already gone
-      }
-    },
+/** Answers one connection: its first line is the request; whatever follows is read and dropped. */
+function answerConnection(guest: ControlGuest, socket: Socket): void {
+  let buffer = "";
+  let answered = false;
+  const answer = (reply: ControlReply): void => {
+    if (answered) return;
+    answered = true;
+    socket.end(`${JSON.stringify(reply)}\n`);
   };
+  socket.setEncoding("utf8");
+  socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
+  socket.on("error", () => socket.destroy());
+  const onData = (chunk: string): void => {
+    buffer += chunk;
+    const end = buffer.indexOf("\n");
+    if (end < 0) {
+      if (buffer.length > REQUEST_LIMIT) socket.destroy();
+      return;
+    }
+    // One request per connection: nothing after its line is ever run. The rest is still read
+    // (and dropped), since closing with unread bytes would reset the connection and lose the answer.
+    socket.off("data", onData);
+    socket.on("data", () => {});
+    const line = buffer.slice(0, end);
+    buffer = "";
+    let request: ControlRequest;
+    try {
+      if (line.length > REQUEST_LIMIT) throw new Error("request too long");
+      request = parseRequest(line);
+    } catch (error) {
+      answer({ ok: false, error: (error as Error).message });
+      return;
+    }
+    handle(guest, request).then(answer, (error: unknown) => answer({ ok: false, error: (error as Error).message }));
+  };
+  socket.on("data", onData);
 }
 
+/**
+ * Listens for commands for this guest; returns the name it is reachable by. A socket left by
+ * a run that died is replaced; one a live run answers on makes this run take the next name.
+ */
+export async function serveControl(name: string, guest: ControlGuest, dir: string = controlDir()): Promise<{ name: string } & Disposable> {
+  ensureControlDir(dir);
+  for (let n = 1; n <= MAX_RUNS; n++) {
+    const path = socketPath(dir, n === 1 ? name : `${name}-${n}`);
+    if (await reachable(path)) continue;
+    removeSocket(path);
+    const server = createServer((socket) => answerConnection(guest, socket));
+    try {
+      await new Promise<void>((resolveListen, reject) => {
+        server.once("error", reject);
+        server.listen(path, () => resolveListen());
+      });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") continue; // another run took it just now
+      throw new ControlError(`cannot listen for commands on ${path}: ${(error as Error).message}`);
+    }
+    return { name: nameOf(path), dispose: () => closeServer(server, path) };
+  }
+  throw new ControlError(`${MAX_RUNS} runs of "${name}" already take commands`);
+}
+
+function closeServer(server: Server, path: string): void {
+  server.close();
+  removeSocket(path);
+}
+
+function removeSocket(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+/** Whether a live process answers on `path`; one that does not answer soon counts as live. */
 function reachable(path: string): Promise<boolean> {
   return new Promise((resolveReach) => {
     const socket = connect(path, () => {
+      socket.destroy();
+      resolveReach(true);
+    });
+    socket.setTimeout(1000, () => {
       socket.destroy();
       resolveReach(true);
     });
@@ -108,20 +188,34 @@ function reachable(path: string): Promise<boolean> {
   });
 }
 
-/** The names of running guests that take commands. */
-export function runningNames(): string[] {
-  const dir = controlDir();
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f.endsWith(".sock")).map((f) => f.slice(0, -5)).sort();
-}
-
-export class ControlError extends Error {
-  override name = "ControlError";
+/** The names of running guests that take commands (none when the control folder is not private). */
+export function runningNames(dir: string = controlDir()): string[] {
+  try {
+    checkPrivateDir(dir);
+    return readdirSync(dir).filter((f) => f.endsWith(".sock")).map((f) => nameOf(f)).sort();
+  } catch {
+    return [];
+  }
 }
 
 /** Sends one command to a running guest. */
-export function sendControl(name: string, request: ControlRequest): Promise<ControlReply> {
-  const path = join(controlDir(), `${name}.sock`);
+export function sendControl(name: string, request: ControlRequest, dir: string = controlDir()): Promise<ControlReply> {
+  const noSuchGuest = (): ControlError => {
+    const running = runningNames(dir);
+    return new ControlError(`no running guest named "${name.slice(0, 64)}" (running: ${running.join(", ") || "none"})`);
+  };
+  try {
+    checkPrivateDir(dir, "control folder");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return Promise.reject(noSuchGuest());
+    return Promise.reject(controlFolderError(dir, error));
+  }
+  let path: string;
+  try {
+    path = socketPath(dir, name);
+  } catch {
+    return Promise.reject(noSuchGuest());
+  }
   return new Promise((resolveReply, reject) => {
     const socket = connect(path, () => socket.write(`${JSON.stringify(request)}\n`));
     let reply = "";
@@ -129,14 +223,11 @@ export function sendControl(name: string, request: ControlRequest): Promise<Cont
     socket.on("data", (chunk: string) => (reply += chunk));
     socket.on("end", () => {
       try {
-        resolveReply(JSON.parse(reply) as ControlReply);
+        resolveReply(JSON.parse(reply.split("\n")[0]!) as ControlReply);
       } catch {
         reject(new ControlError(`guest "${name}" gave no answer`));
       }
     });
-    socket.on("error", () => {
-      const running = runningNames();
-      reject(new ControlError(`no running guest named "${name}" (running: ${running.join(", ") || "none"})`));
-    });
+    socket.on("error", () => reject(noSuchGuest()));
   });
 }

@@ -22,7 +22,7 @@ import { MEMORY_LIMITS } from "../../core/guest/profile.js";
 import { HeadlessGuest, GuestFaultError, GuestStoppedError, GuestTimeoutError } from "../headless/runner.js";
 import type { MachineSpecFiles } from "../headless/machine-files.js";
 import { openConsolePty } from "./pty.js";
-import { serveControl } from "./control.js";
+import { ControlError, serveControl } from "./control.js";
 import { AgentSession, pipeTransport } from "../../core/agent/session.js";
 import { appVersion } from "../version.js";
 
@@ -178,9 +178,15 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
     options.services!.agent = (pipe) => (agent = new AgentSession(pipeTransport(pipe), { software: `unmachine ${appVersion}` }));
   }
   const guest = new HeadlessGuest(target.files, options);
-  const control = await serveControl(target.name.replace(/[^A-Za-z0-9_.-]/g, "_"), guest);
+  // Without a private control folder the guest still runs, only without media commands.
+  const control = await serveControl(target.name.replace(/[^A-Za-z0-9_.-]/g, "_"), guest).catch((error: unknown) => {
+    if (!(error instanceof ControlError)) throw error;
+    process.stderr.write(`unmachine: ${error.message}; media commands are off for this run\n`);
+    return undefined;
+  });
+  const mediaHint = control ? `; swap media with: unmachine media ${control.name} --insert cdrom=FILE` : "";
   const stopAndExit = async (code: number): Promise<number> => {
-    control.dispose();
+    control?.dispose();
     nat?.dispose();
     await guest.stop();
     guest.dispose();
@@ -256,7 +262,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
     const pty = openConsolePty(guest.console);
     process.stdout.write(`${pty.path}\n`);
     process.stderr.write(`${target.name}: serial console on ${pty.path} (attach with: screen ${pty.path}); Ctrl-C stops the guest\n`);
-    process.stderr.write(`${target.name}: swap media with: unmachine media ${control.name} --insert cdrom=FILE\n`);
+    if (control) process.stderr.write(`${target.name}: swap media with: unmachine media ${control.name} --insert cdrom=FILE\n`);
     const end = await guest.exited;
     pty.dispose();
     if (end.kind === "fault") {
@@ -268,7 +274,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
 
   // The console on this terminal.
   const stdin = process.stdin;
-  process.stderr.write(`${target.name}: booting; press Ctrl-] to quit; swap media with: unmachine media ${control.name} --insert cdrom=FILE\r\n`);
+  process.stderr.write(`${target.name}: booting; press Ctrl-] to quit${mediaHint}\r\n`);
   const raw = stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
   guest.console.onFrame((frame) => process.stdout.write(frame));

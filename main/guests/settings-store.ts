@@ -1,22 +1,12 @@
 // Guest settings on disk: <data>/guests/<name>/settings.json, read and checked by
-// core/guest/settings.ts, written atomically (temporary file, fsync, rename), so a crash
-// never leaves a half-written file. Share folders are checked to exist when saved.
+// core/guest/settings.ts, written atomically and 0600 by main/private-files.ts, so a crash never
+// leaves a half-written file; a crashed save's temporary file is cleared on the next load or save.
+// Share folders are checked to exist when saved.
 
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_SETTINGS, parseSettings, SettingsError, type GuestSettings } from "../../core/guest/settings.js";
-
-export function writeFileAtomic(path: string, text: string): void {
-  const temp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(temp, "w", 0o644);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
-}
+import { makePrivateDir, sweepTemps, writePrivateFileAtomic } from "../private-files.js";
 
 export class SettingsStore {
   readonly #dir: string;
@@ -32,6 +22,7 @@ export class SettingsStore {
 
   load(guest: string): GuestSettings {
     const file = this.#file(guest);
+    sweepTemps(file);
     let text: string;
     try {
       text = readFileSync(file, "utf8");
@@ -60,8 +51,8 @@ export class SettingsStore {
       }
       if (!isDir) throw new SettingsError(`share "${share.tag}": ${share.hostPath} is not a folder`);
     }
-    mkdirSync(join(this.#dir, guest), { recursive: true });
-    writeFileAtomic(file, `${JSON.stringify(checked, null, 2)}\n`);
+    makePrivateDir(join(this.#dir, guest));
+    writePrivateFileAtomic(file, `${JSON.stringify(checked, null, 2)}\n`);
     return checked;
   }
 }

@@ -2,7 +2,6 @@
 // /mnt/<tag> in the tiny guest), or a host folder as its whole root file system. One P9Server
 // per guest session; its pipe carries one whole T-message per frame in, one R-message out.
 
-import { mkdirSync } from "node:fs";
 import type { Disposable } from "../../core/disposable.js";
 import type { FramePipe } from "../../core/pipe/frame-pipe.js";
 import { P9Server } from "../../core/p9/server.js";
@@ -10,6 +9,7 @@ import { SharesBackend } from "../../core/p9/shares-backend.js";
 import type { P9Backend } from "../../core/p9/backend.js";
 import type { ShareSetting } from "../../core/guest/settings.js";
 import { HostFolderBackend } from "../p9/host-folder-backend.js";
+import { makePrivateDir } from "../private-files.js";
 
 const MiB = 1024 * 1024;
 
@@ -34,9 +34,9 @@ export function sharesBackend(shares: ShareSetting[]): SharesBackend {
   );
 }
 
-/** A host folder as the guest's root file system (made if missing; filled by the guest). */
+/** A host folder as the guest's root file system (made 0700 if missing; filled by the guest). */
 export function rootFolderBackend(folder: string): HostFolderBackend {
-  mkdirSync(folder, { recursive: true });
+  makePrivateDir(folder);
   return new HostFolderBackend(folder);
 }
 

@@ -1,14 +1,15 @@
 // The host's record of running guests, whichever shell runs them: their state as the page
 // reports it, and the host end of their FramePipes. The console pipe's bytes are kept as a
-// bounded transcript and appended to a log file in the data folder, so the host has the
-// guest's console even when the page is gone.
+// bounded transcript and appended to a log file in the data folder (capped, see console-log.ts),
+// so the host has the guest's console even when the page is gone.
 
-import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { DisposableStore, Emitter, type Disposable } from "../../core/disposable.js";
 import type { SessionInfo, SessionState } from "../../core/ipc/contract.js";
 import type { FramePipe, PipeService } from "../../core/pipe/frame-pipe.js";
+import { makePrivateDir } from "../private-files.js";
+import { ConsoleLog, logFileName, pruneLogs } from "./console-log.js";
 
 const TRANSCRIPT_LIMIT = 64 * 1024;
 
@@ -21,7 +22,7 @@ class HostSession implements Disposable {
   transcript = "";
   readonly store = new DisposableStore();
   readonly decoder = new TextDecoder();
-  log: WriteStream | undefined;
+  log: ConsoleLog | undefined;
 
   constructor(info: SessionInfo) {
     this.info = info;
@@ -29,7 +30,7 @@ class HostSession implements Disposable {
 
   dispose(): void {
     this.store.dispose();
-    this.log?.end();
+    this.log?.dispose();
   }
 }
 
@@ -63,9 +64,10 @@ export class HostSessions implements Disposable {
     const info: SessionInfo = { id: randomUUID(), guest, state: "booting" };
     const session = new HostSession(info);
     if (this.#logDir) {
-      mkdirSync(this.#logDir, { recursive: true });
-      session.log = createWriteStream(join(this.#logDir, `${guest}-${info.id.slice(0, 8)}.log`));
-      session.log.on("error", () => (session.log = undefined));
+      makePrivateDir(this.#logDir);
+      const live = new Set([...this.#sessions.values()].map((s) => logFileName(s.info.guest, s.info.id)));
+      pruneLogs(this.#logDir, guest, live);
+      session.log = new ConsoleLog(join(this.#logDir, logFileName(guest, info.id)));
     }
     this.#sessions.set(info.id, session);
     this.#changed.fire({ ...info });

@@ -1,6 +1,8 @@
-// Settings on disk: saved atomically, read back, share folders checked, a broken file named.
+// Settings on disk: saved atomically and privately, read back, share folders checked, a broken
+// file named, and temporary files of a killed save cleared away.
 import { describe, expect, it } from "vitest";
-import { mkdtempSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SettingsStore } from "../../../main/guests/settings-store.js";
@@ -41,5 +43,36 @@ describe("SettingsStore", () => {
     writeFileSync(join(data, "guests", "tiny", "settings.json"), "{oops");
     expect(() => store.load("tiny")).toThrow(/settings\.json: not valid JSON; fix or delete it/);
     expect(() => store.load("../etc")).toThrow(/is not a guest name/);
+  });
+
+  it("keeps settings private to the user, even with umask 0", () => {
+    const { store, data } = fresh();
+    const old = process.umask(0);
+    try {
+      store.save("tiny", { shares: [], forwards: [], allowHost: false, clipboard: true });
+    } finally {
+      process.umask(old);
+    }
+    expect(statSync(join(data, "guests", "tiny", "settings.json")).mode & 0o777).toBe(0o600);
+    for (const folder of [data, join(data, "guests"), join(data, "guests", "tiny")]) expect(statSync(folder).mode & 0o777).toBe(0o700);
+  });
+
+  it("clears the temporary files a killed save left, and nothing else", () => {
+    const { store, data } = fresh();
+    const folder = join(data, "guests", "tiny");
+    mkdirSync(folder, { recursive: true });
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid!;
+    const leftovers = [`settings.json.${dead}.tmp`, `settings.json.${dead}.1f2e3d4c.tmp`];
+    const others = ["settings.json.bak", "notes.tmp", `other.json.${dead}.tmp`, `settings.json.${process.pid}.0a0b0c0d.tmp`];
+    for (const name of [...leftovers, ...others]) writeFileSync(join(folder, name), "{");
+    store.save("tiny", { shares: [], forwards: [], allowHost: false, clipboard: true });
+    expect(readdirSync(folder).sort()).toEqual([...others, "settings.json"].sort());
+
+    // A load clears them too; so does age, whoever wrote them.
+    const old = join(folder, `settings.json.${process.pid}.0a0b0c0d.tmp`);
+    utimesSync(old, new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
+    writeFileSync(join(folder, `settings.json.${dead}.tmp`), "{");
+    expect(store.load("tiny").clipboard).toBe(true);
+    expect(readdirSync(folder).sort()).toEqual(["settings.json.bak", "notes.tmp", `other.json.${dead}.tmp`, "settings.json"].sort());
   });
 });
