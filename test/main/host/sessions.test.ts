@@ -61,13 +61,14 @@ describe("console log", () => {
     const { sessions, logs, page, id } = fresh();
     gc();
     const before = process.memoryUsage().arrayBuffers;
-    // 20 MiB at once: the pipe delivers it all before the disk can take any.
-    for (let i = 0; i < (20 * MiB) / FRAME; i++) page.send(frame(i));
+    // 64 MiB at once: the pipe delivers it all before the disk can take any. Held, it would
+    // grow memory by 64 MiB; bounded, by the queue and what the collector has not reached yet.
+    for (let i = 0; i < (64 * MiB) / FRAME; i++) page.send(frame(i));
     await new Promise((r) => queueMicrotask(() => r(undefined)));
     await Promise.resolve();
     gc();
     const growth = process.memoryUsage().arrayBuffers - before;
-    expect(growth).toBeLessThan(6 * MiB);
+    expect(growth).toBeLessThan(16 * MiB);
     const current = join(logs, readdirSync(logs).find((f) => f.endsWith(".log"))!);
     await expect.poll(() => readFileSync(current, "latin1"), { timeout: 10_000 }).toMatch(/\[unmachine: \d+ bytes of console output were not logged: the disk fell behind\]\r\n$/);
     sessions.close(id);
