@@ -23,11 +23,12 @@ export interface GuestSettings {
   forwards: ForwardSetting[];
   /** Lets the guest reach the host (the gateway address, loopback) and private networks. */
   allowHost: boolean;
-  /** Keeps the host's and the guest's clipboards in sync through the agent. */
+  /** Keeps the host's and the guest's clipboards in sync through the agent; off unless the
+   *  user turns it on (absent in a settings file means off). */
   clipboard: boolean;
 }
 
-export const DEFAULT_SETTINGS: GuestSettings = { shares: [], forwards: [], allowHost: false, clipboard: true };
+export const DEFAULT_SETTINGS: GuestSettings = { shares: [], forwards: [], allowHost: false, clipboard: false };
 
 export class SettingsError extends Error {
   override name = "SettingsError";
@@ -110,7 +111,7 @@ export function parseSettings(json: unknown, source: string): GuestSettings {
       if (hostPorts.has(f.hostPort)) throw new SettingsError(`host port ${f.hostPort} is forwarded twice`);
       hostPorts.add(f.hostPort);
     }
-    return { shares, forwards, allowHost: o.allowHost === true, clipboard: o.clipboard !== false };
+    return { shares, forwards, allowHost: o.allowHost === true, clipboard: o.clipboard === true };
   } catch (error) {
     if (error instanceof SettingsError) throw new SettingsError(`${source}: ${error.message}`);
     throw error;

@@ -100,7 +100,7 @@ test("a dropped kernel boots; dropped noise gets a clear message and nothing sta
   await expect(page.getByTestId("guest-state")).toHaveText("stopped");
 });
 
-test("a folder shared from the page is listed by the guest, and its files come back; the clipboard is shared", async ({ page, context, served }) => {
+test("a folder shared from the page is listed by the guest, and its files come back; the clipboard is shared once turned on", async ({ page, context, served }) => {
   await context.grantPermissions(["clipboard-read", "clipboard-write"]);
   const projects = join(served.home, "Projects");
   mkdirSync(projects);
@@ -111,6 +111,12 @@ test("a folder shared from the page is listed by the guest, and its files come b
   await expect(page.getByTestId("browse-path")).toHaveText(projects);
   await page.getByRole("button", { name: "Share this folder" }).click();
   await expect(page.getByTestId("share")).toContainText("Projects");
+  // The clipboard is not shared until the user says so; what was copied before the start stays.
+  await page.evaluate(() => navigator.clipboard.writeText("copied before the start"));
+  const sharing = page.getByLabel("Share the clipboard");
+  await expect(sharing).not.toBeChecked();
+  await sharing.check();
+  await expect(sharing).toBeChecked();
 
   await page.getByRole("button", { name: "Start", exact: true }).click();
   await expect(page.getByTestId("guest-state")).toHaveText("running", { timeout: 120_000 });
@@ -121,7 +127,10 @@ test("a folder shared from the page is listed by the guest, and its files come b
   await expect(console).toContainText("shared by the host");
   await expect.poll(() => (existsSync(join(projects, "from-guest.txt")) ? readFileSync(join(projects, "from-guest.txt"), "utf8") : "")).toMatch(/-686\n$/);
 
-  // The clipboard, both ways, through the guest's agent.
+  // The clipboard, both ways, through the guest's agent; the text from before the start never arrives.
+  await page.keyboard.type("cat /run/unmachine/clipboard; echo; echo clip''board-read\n");
+  await expect(console).toContainText("clipboard-read");
+  await expect(console).not.toContainText("before the start");
   await page.keyboard.type("printf 'copied in the guest' > /run/unmachine/clipboard\n");
   await expect.poll(() => page.evaluate(() => navigator.clipboard.readText()), { timeout: 20_000 }).toBe("copied in the guest");
   await page.evaluate(() => navigator.clipboard.writeText("copied on the host"));
