@@ -11,6 +11,9 @@ export interface ShareSetting {
   readOnly: boolean;
   /** The most the guest may store in the share, in MiB; absent means no limit. */
   quotaMiB?: number;
+  /** The user confirmed sharing a sensitive folder (/, the home folder, a hidden or system
+   *  folder: main/host/share-policy.ts); the host refuses such a share without it. */
+  confirmedSensitive?: boolean;
 }
 
 export interface ForwardSetting {
@@ -94,6 +97,7 @@ export function parseSettings(json: unknown, source: string): GuestSettings {
       if (typeof r.tag !== "string") throw new SettingsError(`share ${i + 1}: "tag" must be a name`);
       const share: ShareSetting = { hostPath: r.hostPath, tag: checkTag(r.tag), readOnly: r.readOnly === true };
       if (r.quotaMiB !== undefined && r.quotaMiB !== null) share.quotaMiB = checkQuota(r.quotaMiB);
+      if (r.confirmedSensitive === true) share.confirmedSensitive = true;
       return share;
     });
     const tags = new Set<string>();

@@ -139,3 +139,34 @@ test("a folder shared from the page is listed by the guest, and its files come b
   await expect(console).toContainText("copied on the hos");
   await page.getByRole("button", { name: "Stop" }).click();
 });
+
+test("sharing the home folder asks first, and is saved only once confirmed", async ({ page, served }) => {
+  await page.goto(served.url);
+  const share = async (): Promise<void> => {
+    await page.getByRole("button", { name: "Add folder…" }).click();
+    await expect(page.getByTestId("browse-path")).toHaveText(served.home);
+    await page.getByRole("button", { name: "Share this folder" }).click();
+  };
+  const before = await page.getByTestId("share").count();
+  await share();
+  const dialog = page.getByRole("dialog", { name: "Share a sensitive folder?" });
+  await expect(dialog.getByTestId("sensitive-reason")).toContainText(`${served.home} is your home folder`);
+  await expect(dialog).toContainText("The guest could read every file in it that you can");
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+  await expect(dialog).toBeHidden();
+  await expect(page.getByTestId("share")).toHaveCount(before);
+
+  await share();
+  await dialog.getByLabel("Read-only").uncheck();
+  await expect(dialog).toContainText("and change or delete them");
+  await dialog.getByRole("button", { name: "Share anyway" }).click();
+  await expect(page.getByTestId("share")).toHaveCount(before + 1);
+  const added = page.getByTestId("share").last();
+  await expect(added).toContainText("sensitive, shared as you confirmed");
+  await page.screenshot({ path: join(root, "test-results", "e2e", "web-shell-sensitive-share.png") });
+  // Saved by the host with the confirmation, and still there after a reload.
+  await page.reload();
+  await expect(page.getByTestId("share").last()).toContainText("sensitive, shared as you confirmed");
+  await page.getByTestId("share").last().getByRole("button", { name: /^Remove/ }).click();
+  await expect(page.getByTestId("share")).toHaveCount(before);
+});

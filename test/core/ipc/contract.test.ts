@@ -165,6 +165,10 @@ function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unkno
       calls.push(["host:browse", [path]]);
       return { path, parent: null, folders: [] };
     },
+    "host:checkShare": (path) => {
+      calls.push(["host:checkShare", [path]]);
+      return { path, sensitive: null };
+    },
     "clipboard:set": (session, text) => {
       calls.push(["clipboard:set", [session, text]]);
     },

@@ -3,7 +3,7 @@
 // a clear error; commands and pipes work for the page that has the token.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request } from "node:http";
@@ -11,6 +11,7 @@ import { connect as connectTcp } from "node:net";
 import { WebSocket } from "ws";
 import { startWebShell, type WebShell } from "../../../main/web/server.js";
 import { GuestLibrary } from "../../../main/guests/library.js";
+import { SettingsStore } from "../../../main/guests/settings-store.js";
 
 function fixture(): { library: GuestLibrary; pageDir: string } {
   const root = mkdtempSync(join(tmpdir(), "unmachine-web-"));
@@ -81,7 +82,7 @@ describe("web shell", () => {
 
   beforeAll(async () => {
     const { library, pageDir } = fixture();
-    shell = await startWebShell({ library, pageDir, port: 0 });
+    shell = await startWebShell({ library, pageDir, port: 0, settings: new SettingsStore(mkdtempSync(join(tmpdir(), "unmachine-web-data-"))) });
   });
   afterAll(async () => {
     await shell.close();
@@ -188,5 +189,58 @@ describe("web shell", () => {
   it("names the port when it is already in use", async () => {
     const { library, pageDir } = fixture();
     await expect(startWebShell({ library, pageDir, port: shell.port })).rejects.toThrow(`port ${shell.port} on 127.0.0.1 is in use`);
+  });
+
+  describe("sharing a sensitive folder from the page", () => {
+    const savedHome = process.env.HOME;
+    const home = mkdtempSync(join(tmpdir(), "unmachine-web-home-"));
+    mkdirSync(join(home, ".ssh"));
+    mkdirSync(join(home, "Projects"));
+    symlinkSync("/", join(home, "Projects", "link-to-root"));
+    beforeAll(() => {
+      process.env.HOME = home;
+    });
+    afterAll(() => {
+      process.env.HOME = savedHome;
+    });
+    const settings = (hostPath: string, confirmedSensitive?: boolean) => ({
+      shares: [{ hostPath, tag: "s", readOnly: false, ...(confirmedSensitive ? { confirmedSensitive } : {}) }],
+      forwards: [],
+      allowHost: false,
+      clipboard: false,
+    });
+
+    it("refuses /, the home folder and ~/.ssh without the user's confirmation, and saves them with it", async () => {
+      const ws = await connect(rpc(shell.token), shell.origin);
+      if (typeof ws === "number") throw new Error(`refused: ${ws}`);
+      for (const [path, why] of [
+        ["/", "the root of the whole file system"],
+        [home, "your home folder"],
+        [join(home, ".ssh"), "a hidden folder of your home folder (.ssh)"],
+        [join(home, "Projects", "link-to-root"), "the root of the whole file system"],
+      ] as const) {
+        const before = (await call(ws, "settings:get", ["demo"])).value;
+        const refused = await call(ws, "settings:set", ["demo", settings(path)]);
+        expect(refused, path).toMatchObject({ ok: false, error: expect.stringContaining(`${path}`) });
+        expect(refused.error).toContain(why);
+        expect(refused.error).toContain("the guest could read and change every file in it");
+        expect((await call(ws, "settings:get", ["demo"])).value).toEqual(before);
+        const accepted = await call(ws, "settings:set", ["demo", settings(path, true)]);
+        expect(accepted, path).toMatchObject({ ok: true, value: { shares: [{ hostPath: path, confirmedSensitive: true }] } });
+        expect((await call(ws, "settings:get", ["demo"])).value).toMatchObject({ shares: [{ hostPath: path, confirmedSensitive: true }] });
+      }
+      // An ordinary folder needs no confirmation.
+      expect(await call(ws, "settings:set", ["demo", settings(join(home, "Projects"))])).toMatchObject({ ok: true });
+      ws.close();
+    });
+
+    it("tells the page beforehand which folders need the confirmation", async () => {
+      const ws = await connect(rpc(shell.token), shell.origin);
+      if (typeof ws === "number") throw new Error(`refused: ${ws}`);
+      expect((await call(ws, "host:checkShare", [join(home, ".ssh")])).value).toEqual({ path: join(home, ".ssh"), sensitive: expect.stringContaining("hidden folder") });
+      expect((await call(ws, "host:checkShare", [join(home, "Projects", "link-to-root")])).value).toEqual({ path: "/", sensitive: "the root of the whole file system" });
+      expect((await call(ws, "host:checkShare", [join(home, "Projects")])).value).toEqual({ path: join(home, "Projects"), sensitive: null });
+      ws.close();
+    });
   });
 });
