@@ -159,11 +159,11 @@ test("sharing the home folder asks first, and is saved only once confirmed", asy
   await share();
   await dialog.getByLabel("Read-only").uncheck();
   await expect(dialog).toContainText("and change or delete them");
+  await page.screenshot({ path: join(root, "test-results", "e2e", "web-shell-sensitive-share.png") });
   await dialog.getByRole("button", { name: "Share anyway" }).click();
   await expect(page.getByTestId("share")).toHaveCount(before + 1);
   const added = page.getByTestId("share").last();
   await expect(added).toContainText("sensitive, shared as you confirmed");
-  await page.screenshot({ path: join(root, "test-results", "e2e", "web-shell-sensitive-share.png") });
   // Saved by the host with the confirmation, and still there after a reload.
   await page.reload();
   await expect(page.getByTestId("share").last()).toContainText("sensitive, shared as you confirmed");
