@@ -1,6 +1,7 @@
 // The web shell in Debian's Chromium, as a user sees it: start `tiny` from the library, see
-// its shell prompt on the screen and in the serial console, type into both, stop it, and drop
-// images on the window (a kernel boots; random bytes get a clear message).
+// its shell prompt on the screen and in the serial console, type into both, stop it, drop
+// images on the window (a kernel boots; random bytes get a clear message), share folders (the
+// home folder only once confirmed) and, once turned on, the clipboard.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
