@@ -2,6 +2,8 @@
 // whatever the shell has (Electron's async clipboard, navigator.clipboard in a page), read by
 // polling since neither tells of changes; the guest side is the agent (or a relay to it).
 // No echo loops: text that came from one side is remembered and never sent back to it.
+// What the host held before the sync started (the first read) is never sent: a guest gets only
+// text copied on the host after it started.
 
 import { DisposableStore, toDisposable, type Disposable } from "../disposable.js";
 
@@ -35,6 +37,8 @@ export class ClipboardSync implements Disposable {
   readonly #max: number;
   /** The text both sides are known to hold. */
   #known: string | undefined;
+  /** Whether the host clipboard was read once, so its earlier text is known and kept back. */
+  #primed = false;
   #busy = false;
 
   constructor(host: HostClipboard, guest: GuestClipboard, options: ClipboardSyncOptions = {}) {
@@ -64,10 +68,11 @@ export class ClipboardSync implements Disposable {
     this.#busy = true;
     try {
       const text = await this.#host.readText();
-      if (this.#known === undefined) {
-        // What the host held before the guest started is offered too, once.
+      if (!this.#primed) {
+        // The host's text from before the guest started stays on the host, even when the
+        // guest copied something meanwhile that could not be written to the host.
+        this.#primed = true;
         this.#known = text;
-        if (text !== "" && text.length <= this.#max) this.#guest.set(text);
         return;
       }
       if (text === this.#known || text.length > this.#max) return;

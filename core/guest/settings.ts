@@ -11,6 +11,9 @@ export interface ShareSetting {
   readOnly: boolean;
   /** The most the guest may store in the share, in MiB; absent means no limit. */
   quotaMiB?: number;
+  /** The user confirmed sharing a sensitive folder (/, the home folder, a hidden or system
+   *  folder: main/host/share-policy.ts); the host refuses such a share without it. */
+  confirmedSensitive?: boolean;
 }
 
 export interface ForwardSetting {
@@ -23,11 +26,12 @@ export interface GuestSettings {
   forwards: ForwardSetting[];
   /** Lets the guest reach the host (the gateway address, loopback) and private networks. */
   allowHost: boolean;
-  /** Keeps the host's and the guest's clipboards in sync through the agent. */
+  /** Keeps the host's and the guest's clipboards in sync through the agent; off unless the
+   *  user turns it on (absent in a settings file means off). */
   clipboard: boolean;
 }
 
-export const DEFAULT_SETTINGS: GuestSettings = { shares: [], forwards: [], allowHost: false, clipboard: true };
+export const DEFAULT_SETTINGS: GuestSettings = { shares: [], forwards: [], allowHost: false, clipboard: false };
 
 export class SettingsError extends Error {
   override name = "SettingsError";
@@ -93,6 +97,7 @@ export function parseSettings(json: unknown, source: string): GuestSettings {
       if (typeof r.tag !== "string") throw new SettingsError(`share ${i + 1}: "tag" must be a name`);
       const share: ShareSetting = { hostPath: r.hostPath, tag: checkTag(r.tag), readOnly: r.readOnly === true };
       if (r.quotaMiB !== undefined && r.quotaMiB !== null) share.quotaMiB = checkQuota(r.quotaMiB);
+      if (r.confirmedSensitive === true) share.confirmedSensitive = true;
       return share;
     });
     const tags = new Set<string>();
@@ -110,7 +115,7 @@ export function parseSettings(json: unknown, source: string): GuestSettings {
       if (hostPorts.has(f.hostPort)) throw new SettingsError(`host port ${f.hostPort} is forwarded twice`);
       hostPorts.add(f.hostPort);
     }
-    return { shares, forwards, allowHost: o.allowHost === true, clipboard: o.clipboard !== false };
+    return { shares, forwards, allowHost: o.allowHost === true, clipboard: o.clipboard === true };
   } catch (error) {
     if (error instanceof SettingsError) throw new SettingsError(`${source}: ${error.message}`);
     throw error;

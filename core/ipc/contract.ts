@@ -58,6 +58,14 @@ export interface FolderListing {
   folders: string[];
 }
 
+/** Whether a host folder needs the user's confirmation to be shared (main/host/share-policy.ts). */
+export interface ShareCheck {
+  /** The folder the share would really be, symbolic links resolved. */
+  path: string;
+  /** What makes it sensitive ("your home folder"), or null for an ordinary folder. */
+  sensitive: string | null;
+}
+
 export interface SessionInfo {
   id: string;
   guest: string;
@@ -81,6 +89,8 @@ export interface Commands {
   "host:pickFolder": { args: []; result: string | null };
   /** Lists a host folder's sub-folders ("" for the home folder), for the web shell's picker. */
   "host:browse": { args: [path: string]; result: FolderListing };
+  /** Whether sharing a host folder needs the user's confirmation first, and why. */
+  "host:checkShare": { args: [path: string]; result: ShareCheck };
   /** The page's clipboard text, for the guest of a session (when its clipboard is shared). */
   "clipboard:set": { args: [session: string, text: string]; result: void };
 }
@@ -112,6 +122,7 @@ export const ARG_KINDS = {
   "settings:set": ["string", "settings"],
   "host:pickFolder": [],
   "host:browse": ["string"],
+  "host:checkShare": ["string"],
   "clipboard:set": ["string", "text"],
 } as const satisfies { [C in CommandName]: KindsOf<CommandArgs<C>> };
 

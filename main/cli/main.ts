@@ -43,6 +43,7 @@ Run options:
   --share HOSTDIR[:TAG][:ro]
                       share a host folder (repeatable); the tiny guest sees it at /mnt/TAG
   --share-quota MiB   the most the guest may store in each --share folder
+  --share-sensitive   allow --share of /, the home folder, a hidden or a system folder
   --root-folder DIR   boot with the root file system on a host folder (filled on first use)
   --allow-host        let the guest reach this computer (at its gateway, 10.0.2.2) and local
                       networks; by default it reaches only the internet
@@ -91,6 +92,7 @@ export async function main(argv: string[]): Promise<number> {
           pty: { type: "boolean", default: false },
           share: { type: "string", multiple: true },
           "share-quota": { type: "string" },
+          "share-sensitive": { type: "boolean", default: false },
           "root-folder": { type: "string" },
           "fat-drive": { type: "string" },
           "allow-host": { type: "boolean", default: false },
@@ -119,6 +121,7 @@ export async function main(argv: string[]): Promise<number> {
       const quota = number(values["share-quota"], "--share-quota");
       if (quota !== undefined && !values.share) fail("--share-quota goes with --share");
       flags.shares = (values.share ?? []).map((spec) => parseShareSpec(spec, quota)).map((s) => ({ ...s, hostPath: resolve(s.hostPath) }));
+      flags.shareSensitive = values["share-sensitive"];
       if (values["root-folder"] !== undefined) {
         if (flags.shares.length > 0) fail("--root-folder and --share cannot be combined: the root folder is the guest's only 9P device");
         flags.rootFolder = resolve(values["root-folder"]);

@@ -25,6 +25,7 @@ import { openConsolePty } from "./pty.js";
 import { ControlError, serveControl } from "./control.js";
 import { AgentSession, pipeTransport } from "../../core/agent/session.js";
 import { appVersion } from "../version.js";
+import { checkShares } from "../host/share-policy.js";
 
 /** How long after the shell prompt the agent may take to say hello before --exec uses the shell. */
 const AGENT_GRACE_MS = 10_000;
@@ -39,6 +40,8 @@ export interface RunFlags {
   timeoutMs: number;
   /** Folders shared for this run, besides those saved in the guest's settings. */
   shares?: ShareSetting[];
+  /** The user confirmed (--share-sensitive) that --share may give the guest a sensitive folder. */
+  shareSensitive?: boolean;
   rootFolder?: string;
   /** A host folder attached as a second hard disk, FAT with long names. */
   fatDrive?: string;
@@ -147,6 +150,7 @@ function describeEnd(name: string, error: unknown): string {
 }
 
 export async function runCommand(library: GuestLibrary, flags: RunFlags): Promise<number> {
+  if (!flags.shareSensitive) checkShares(flags.shares ?? [], () => "--share", "Add --share-sensitive to share it anyway.");
   const target = await resolveTarget(library, flags);
   // The next free IDE disk: a slave without a master is not probed by every guest.
   if (flags.fatDrive !== undefined) {

@@ -1,6 +1,7 @@
 // The host side of the IPC contract (core/ipc/contract.ts), shared by the Electron shell and
 // the web shell. The shell supplies only how the page reaches media (URLs of its own scheme);
 // paths never come from the page: the page names a guest and a role, the host resolves them.
+// A share of a sensitive folder is saved only with the user's confirmation (share-policy.ts).
 
 import { freemem, totalmem, platform } from "node:os";
 import { readdirSync, statSync } from "node:fs";
@@ -14,6 +15,10 @@ import type { HostSessions } from "./sessions.js";
 import type { SettingsStore } from "../guests/settings-store.js";
 import type { HostServices } from "./services.js";
 import { appVersion } from "../version.js";
+import { checkShares, realPath, sensitiveFolder } from "./share-policy.js";
+
+/** How the page's user confirms a sensitive share, as the host's refusal says it. */
+const CONFIRM_IN_PAGE = "To share it anyway, add it again and confirm.";
 
 export interface MediaUrls {
   media(guest: string, role: MediaRole): string;
@@ -111,9 +116,17 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
     "sessions:close": (id) => sessions.close(id),
     "sessions:list": () => sessions.list(),
     "settings:get": (guest) => settings.load(library.profile(guest).name),
-    "settings:set": (guest, value) => settings.save(library.profile(guest).name, value),
+    "settings:set": (guest, value) => {
+      const name = library.profile(guest).name;
+      checkShares(value.shares, (share) => `share "${share.tag}"`, CONFIRM_IN_PAGE);
+      return settings.save(name, value);
+    },
     "host:pickFolder": () => (pickFolder ? pickFolder() : null),
     "host:browse": (path) => listFolder(path),
+    "host:checkShare": (path) => {
+      const sensitive = sensitiveFolder(path);
+      return { path: realPath(path), sensitive: sensitive?.reason ?? null };
+    },
     "clipboard:set": (session, text) => {
       if (!services.sharesClipboard(session)) return;
       services.agent(session)?.setClipboard(text);

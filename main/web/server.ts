@@ -1,11 +1,11 @@
 // The web shell: the page and the host contract over HTTP and WebSocket on 127.0.0.1 only.
-// A random token in the page's URL gates the page, media and every WebSocket; the Host header
-// and each WebSocket's Origin must be this server's own, so no other page in the browser (and
-// no DNS-rebinding trick) can drive a guest. Commands go over /rpc, FramePipes over /pipe/...
+// The printed address's token, or a launched browser's one-time code, is exchanged for a
+// session cookie (auth.ts) that gates the page, media and every WebSocket; the Host header and
+// each WebSocket's Origin must be this server's own, so no other page in the browser (and no
+// DNS-rebinding trick) can drive a guest. Commands go over /rpc, FramePipes over /pipe/...
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createReadStream, existsSync, statSync } from "node:fs";
-import { randomBytes, timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import sirv from "sirv";
@@ -19,6 +19,7 @@ import { webSocketPipe } from "./ws-pipe.js";
 import { dataDir, rendererDir } from "../paths.js";
 import { SettingsStore } from "../guests/settings-store.js";
 import { registerHostServices } from "../host/services.js";
+import { WebAuth } from "./auth.js";
 
 export interface WebShellOptions {
   library: GuestLibrary;
@@ -29,12 +30,17 @@ export interface WebShellOptions {
   pageDir?: string;
   /** Where guest settings live (default: the user's data folder). */
   settings?: SettingsStore;
+  /** The clock one-time codes expire by, in ms (tests). */
+  now?: () => number;
 }
 
 export interface WebShell {
+  /** The address for the user, with the full token: printed, never passed to another program. */
   url: string;
   origin: string;
   token: string;
+  /** An address for a browser this process starts: its code works once, within a minute. */
+  oneTimeUrl(): string;
   port: number;
   sessions: HostSessions;
   close(): Promise<void>;
@@ -52,7 +58,6 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
   if (!existsSync(join(pageDir, "index.html"))) {
     throw new Error(`the page is not built (${join(pageDir, "index.html")} is missing); run: npm run build`);
   }
-  const token = randomBytes(24).toString("hex");
   const sessions = options.sessions ?? new HostSessions();
   const settings = options.settings ?? new SettingsStore(dataDir());
   const services = registerHostServices(sessions, settings);
@@ -68,12 +73,15 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
   });
   let origin = "";
   let hosts: string[] = [];
-
-  const tokenBytes = Buffer.from(token);
-  const tokenOk = (candidate: string | null): boolean => {
-    if (candidate === null) return false;
-    const bytes = Buffer.from(candidate);
-    return bytes.length === tokenBytes.length && timingSafeEqual(bytes, tokenBytes);
+  const auth = new WebAuth(options.now);
+  /**
+   * A request for media or firmware: with the token, or with the page's cookie from this
+   * origin itself (not from a page on another port, which counts as the same site).
+   */
+  const mayFetch = (req: IncomingMessage, url: URL): boolean => {
+    if (auth.tokenOk(url.searchParams.get("token"))) return true;
+    const site = req.headers["sec-fetch-site"];
+    return auth.hasSession(req.headers.cookie) && (site === undefined || site === "same-origin" || site === "none");
   };
   /** The request's URL, or undefined when it cannot be parsed. */
   const parse = (raw: string | undefined): URL | undefined => {
@@ -84,7 +92,6 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
     }
   };
 
-  const q = (value: string): string => `?token=${value}`;
   const api: CommandHandlers = createHostApi({
     library,
     sessions,
@@ -92,8 +99,8 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
     services,
     shell: "web",
     urls: {
-      media: (guest, role) => `${origin}/media/${encodeURIComponent(guest)}/${role}${q(token)}`,
-      firmware: (which) => `${origin}/firmware/${which}${q(token)}`,
+      media: (guest, role) => `${origin}/media/${encodeURIComponent(guest)}/${role}`,
+      firmware: (which) => `${origin}/firmware/${which}`,
     },
   });
 
@@ -143,15 +150,22 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
     const parts = url.pathname.split("/").filter(Boolean);
     try {
       if (url.pathname === "/" || url.pathname === "/index.html") {
-        if (!tokenOk(url.searchParams.get("token"))) {
-          return send(res, 403, "This page needs its token: open the address that `unmachine serve` printed.");
-        }
         res.setHeader("cache-control", "no-store");
+        if (url.searchParams.has("code") || url.searchParams.has("token")) {
+          // The address's key becomes a cookie, and the key leaves the address bar.
+          const cookie = auth.exchange(url.searchParams);
+          if (!cookie) return send(res, 403, "This address was used already, has expired or is wrong: open the address that `unmachine serve` printed.");
+          res.writeHead(303, { "set-cookie": cookie, location: "/" });
+          return res.end();
+        }
+        if (!auth.hasSession(req.headers.cookie)) {
+          return send(res, 403, "This page needs its key: open the address that `unmachine serve` printed.");
+        }
         req.url = "/index.html";
         return assets(req, res, () => send(res, 404, "index.html missing"));
       }
       if (parts[0] === "media" || parts[0] === "firmware") {
-        if (!tokenOk(url.searchParams.get("token"))) return send(res, 403, "missing or wrong token");
+        if (!mayFetch(req, url)) return send(res, 403, "missing or wrong token");
         if (parts[0] === "firmware" && parts.length === 2) {
           const firmware = library.firmware();
           const which = parts[1];
@@ -187,7 +201,7 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
     if (!url) return refuse(socket, 400, "Bad Request");
     if (!hosts.includes(req.headers.host ?? "")) return refuse(socket, 421, "Misdirected Request");
     if (req.headers.origin !== origin) return refuse(socket, 403, "Forbidden Origin");
-    if (!tokenOk(url.searchParams.get("token"))) return refuse(socket, 403, "Forbidden");
+    if (!auth.tokenOk(url.searchParams.get("token")) && !auth.hasSession(req.headers.cookie)) return refuse(socket, 403, "Forbidden");
     const parts = url.pathname.split("/").filter(Boolean);
     if (url.pathname === "/rpc") {
       wss.handleUpgrade(req, socket, head, (ws) => serveCommands(ws));
@@ -259,9 +273,10 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
   hosts = [`127.0.0.1:${port}`];
 
   return {
-    url: `${origin}/?token=${token}`,
+    url: `${origin}/?token=${auth.token}`,
     origin,
-    token,
+    token: auth.token,
+    oneTimeUrl: () => `${origin}/?code=${auth.issueCode()}`,
     port,
     sessions,
     close: async () => {

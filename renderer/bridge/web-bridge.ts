@@ -1,15 +1,15 @@
 // The page's side of the web shell (main/web/server.ts): commands as JSON over /rpc, each
-// FramePipe over a WebSocket of its own (one binary message per frame). The token comes from
-// the page's own address and goes along on every connection.
+// FramePipe over a WebSocket of its own (one binary message per frame). The page holds no key:
+// the browser sends the shell's HttpOnly session cookie with every connection to its origin.
 
 import type { CommandArgs, CommandName, CommandReply, CommandResult, EventMessage, HostBridge, HostEvent } from "../../core/ipc/contract.js";
 import { Emitter } from "../../core/disposable.js";
 import { CarrierPipe, type FramePipe, type PipeService } from "../../core/pipe/frame-pipe.js";
 
-function wsUrl(path: string, token: string): string {
+function wsUrl(path: string): string {
   const url = new URL(path, location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  url.search = `?token=${encodeURIComponent(token)}`;
+  url.search = "";
   return url.href;
 }
 
@@ -21,20 +21,15 @@ function opened(socket: WebSocket, what: string): Promise<WebSocket> {
 }
 
 export class WebBridge implements HostBridge {
-  readonly #token: string;
   #rpc: Promise<WebSocket> | undefined;
   #next = 1;
   readonly #waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   readonly #events = new Emitter<HostEvent>();
   readonly onEvent = this.#events.event;
 
-  constructor(token: string) {
-    this.#token = token;
-  }
-
   #connect(): Promise<WebSocket> {
     if (this.#rpc) return this.#rpc;
-    const socket = new WebSocket(wsUrl("rpc", this.#token));
+    const socket = new WebSocket(wsUrl("rpc"));
     socket.addEventListener("message", (event) => {
       const message = JSON.parse(String(event.data)) as CommandReply | EventMessage;
       if ("event" in message) {
@@ -68,7 +63,7 @@ export class WebBridge implements HostBridge {
   }
 
   async openPipe(session: string, service: PipeService): Promise<FramePipe> {
-    const socket = new WebSocket(wsUrl(`pipe/${encodeURIComponent(session)}/${service}`, this.#token));
+    const socket = new WebSocket(wsUrl(`pipe/${encodeURIComponent(session)}/${service}`));
     socket.binaryType = "arraybuffer";
     const pipe = new CarrierPipe(
       (frame) => {

@@ -1,6 +1,7 @@
 // The web shell in Debian's Chromium, as a user sees it: start `tiny` from the library, see
-// its shell prompt on the screen and in the serial console, type into both, stop it, and drop
-// images on the window (a kernel boots; random bytes get a clear message).
+// its shell prompt on the screen and in the serial console, type into both, stop it, drop
+// images on the window (a kernel boots; random bytes get a clear message), share folders (the
+// home folder only once confirmed) and, once turned on, the clipboard.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -100,7 +101,7 @@ test("a dropped kernel boots; dropped noise gets a clear message and nothing sta
   await expect(page.getByTestId("guest-state")).toHaveText("stopped");
 });
 
-test("a folder shared from the page is listed by the guest, and its files come back; the clipboard is shared", async ({ page, context, served }) => {
+test("a folder shared from the page is listed by the guest, and its files come back; the clipboard is shared once turned on", async ({ page, context, served }) => {
   await context.grantPermissions(["clipboard-read", "clipboard-write"]);
   const projects = join(served.home, "Projects");
   mkdirSync(projects);
@@ -111,6 +112,12 @@ test("a folder shared from the page is listed by the guest, and its files come b
   await expect(page.getByTestId("browse-path")).toHaveText(projects);
   await page.getByRole("button", { name: "Share this folder" }).click();
   await expect(page.getByTestId("share")).toContainText("Projects");
+  // The clipboard is not shared until the user says so; what was copied before the start stays.
+  await page.evaluate(() => navigator.clipboard.writeText("copied before the start"));
+  const sharing = page.getByLabel("Share the clipboard");
+  await expect(sharing).not.toBeChecked();
+  await sharing.check();
+  await expect(sharing).toBeChecked();
 
   await page.getByRole("button", { name: "Start", exact: true }).click();
   await expect(page.getByTestId("guest-state")).toHaveText("running", { timeout: 120_000 });
@@ -121,7 +128,10 @@ test("a folder shared from the page is listed by the guest, and its files come b
   await expect(console).toContainText("shared by the host");
   await expect.poll(() => (existsSync(join(projects, "from-guest.txt")) ? readFileSync(join(projects, "from-guest.txt"), "utf8") : "")).toMatch(/-686\n$/);
 
-  // The clipboard, both ways, through the guest's agent.
+  // The clipboard, both ways, through the guest's agent; the text from before the start never arrives.
+  await page.keyboard.type("cat /run/unmachine/clipboard; echo; echo clip''board-read\n");
+  await expect(console).toContainText("clipboard-read");
+  await expect(console).not.toContainText("before the start");
   await page.keyboard.type("printf 'copied in the guest' > /run/unmachine/clipboard\n");
   await expect.poll(() => page.evaluate(() => navigator.clipboard.readText()), { timeout: 20_000 }).toBe("copied in the guest");
   await page.evaluate(() => navigator.clipboard.writeText("copied on the host"));
@@ -129,4 +139,35 @@ test("a folder shared from the page is listed by the guest, and its files come b
   await page.keyboard.type("cat /run/unmachine/clipboard; echo\n");
   await expect(console).toContainText("copied on the hos");
   await page.getByRole("button", { name: "Stop" }).click();
+});
+
+test("sharing the home folder asks first, and is saved only once confirmed", async ({ page, served }) => {
+  await page.goto(served.url);
+  const share = async (): Promise<void> => {
+    await page.getByRole("button", { name: "Add folder…" }).click();
+    await expect(page.getByTestId("browse-path")).toHaveText(served.home);
+    await page.getByRole("button", { name: "Share this folder" }).click();
+  };
+  const before = await page.getByTestId("share").count();
+  await share();
+  const dialog = page.getByRole("dialog", { name: "Share a sensitive folder?" });
+  await expect(dialog.getByTestId("sensitive-reason")).toContainText(`${served.home} is your home folder`);
+  await expect(dialog).toContainText("The guest could read every file in it that you can");
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+  await expect(dialog).toBeHidden();
+  await expect(page.getByTestId("share")).toHaveCount(before);
+
+  await share();
+  await dialog.getByLabel("Read-only").uncheck();
+  await expect(dialog).toContainText("and change or delete them");
+  await page.screenshot({ path: join(root, "test-results", "e2e", "web-shell-sensitive-share.png") });
+  await dialog.getByRole("button", { name: "Share anyway" }).click();
+  await expect(page.getByTestId("share")).toHaveCount(before + 1);
+  const added = page.getByTestId("share").last();
+  await expect(added).toContainText("sensitive, shared as you confirmed");
+  // Saved by the host with the confirmation, and still there after a reload.
+  await page.reload();
+  await expect(page.getByTestId("share").last()).toContainText("sensitive, shared as you confirmed");
+  await page.getByTestId("share").last().getByRole("button", { name: /^Remove/ }).click();
+  await expect(page.getByTestId("share")).toHaveCount(before);
 });

@@ -1,18 +1,23 @@
 // Clipboard sync as a user sees it: copy on the host, paste in the guest and the other way,
-// with no text bouncing back and nothing over the cap.
+// with no text bouncing back, nothing over the cap, and nothing copied before the guest started.
 import { describe, expect, it } from "vitest";
 import { ClipboardSync, type GuestClipboard } from "../../../core/agent/clipboard-sync.js";
 import { Emitter } from "../../../core/disposable.js";
 
 function setup(initialHost = "") {
   let host = initialHost;
+  let writesFail = false;
   const hostWrites: string[] = [];
   const guestSets: string[] = [];
   const guestChanges = new Emitter<string>();
   const guest: GuestClipboard = { set: (t) => guestSets.push(t), onChange: guestChanges.event };
   let tick: (() => void) | undefined;
   const sync = new ClipboardSync(
-    { readText: async () => host, writeText: async (t) => { host = t; hostWrites.push(t); } },
+    { readText: async () => host, writeText: async (t) => {
+      if (writesFail) throw new Error("no focus");
+      host = t;
+      hostWrites.push(t);
+    } },
     guest,
     { setInterval: (fn) => (tick = fn), clearInterval: () => (tick = undefined), maxLength: 100 },
   );
@@ -20,18 +25,32 @@ function setup(initialHost = "") {
     tick?.();
     await new Promise((r) => setTimeout(r, 0));
   };
-  return { sync, poll, setHost: (t: string) => (host = t), guestCopies: (t: string) => guestChanges.fire(t), hostWrites, guestSets, ticking: () => tick !== undefined };
+  return { sync, poll, setHost: (t: string) => (host = t), guestCopies: (t: string) => guestChanges.fire(t), hostWrites, guestSets, ticking: () => tick !== undefined, failWrites: () => (writesFail = true) };
 }
 
 describe("ClipboardSync", () => {
-  it("offers what the host held at start, then each host change, once", async () => {
-    const s = setup("before");
+  it("never sends what the host held before the guest started, then sends each later copy once", async () => {
+    const s = setup("a password copied before the guest started");
     await s.poll();
     await s.poll();
+    expect(s.guestSets).toEqual([]);
     s.setHost("copied on the host");
     await s.poll();
     await s.poll();
-    expect(s.guestSets).toEqual(["before", "copied on the host"]);
+    expect(s.guestSets).toEqual(["copied on the host"]);
+  });
+
+  it("keeps the host's earlier text from the guest even when the guest copied first", async () => {
+    const s = setup("copied before the start");
+    // The guest copies before the host clipboard was first read, and the write to the host fails.
+    s.failWrites();
+    s.guestCopies("copied in the guest");
+    await s.poll();
+    await s.poll();
+    expect(s.guestSets).toEqual([]);
+    s.setHost("copied on the host later");
+    await s.poll();
+    expect(s.guestSets).toEqual(["copied on the host later"]);
   });
 
   it("puts the guest's copies on the host and does not send them back", async () => {

@@ -25,9 +25,16 @@ describe("--share HOSTDIR[:TAG][:ro]", () => {
 });
 
 describe("settings files", () => {
+  it("leaves the clipboard unshared unless the user turned it on", () => {
+    expect(DEFAULT_SETTINGS.clipboard).toBe(false);
+    expect(parseSettings({}, "f").clipboard).toBe(false);
+    expect(parseSettings({ clipboard: "yes" }, "f").clipboard).toBe(false);
+    expect(parseSettings({ clipboard: true }, "f").clipboard).toBe(true);
+  });
+
   it("fills in defaults and keeps only known fields", () => {
     expect(parseSettings({}, "f")).toEqual(DEFAULT_SETTINGS);
-    expect(parseSettings({ clipboard: false, allowHost: true, junk: 1 }, "f")).toEqual({ ...DEFAULT_SETTINGS, clipboard: false, allowHost: true });
+    expect(parseSettings({ clipboard: true, allowHost: true, junk: 1 }, "f")).toEqual({ ...DEFAULT_SETTINGS, clipboard: true, allowHost: true });
   });
 
   it("names the file and the entry that is wrong", () => {

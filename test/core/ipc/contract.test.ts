@@ -96,7 +96,7 @@ describe("settings arguments", () => {
     const { handlers, calls } = recordingHandlers();
     const sent = { shares: [{ hostPath: "/srv/data", tag: "data", readOnly: 1, extra: "x" }], forwards: [{ hostPort: 8080, guestPort: 80 }], allowHost: "yes" };
     await dispatch(handlers, "settings:set", ["tiny", sent]);
-    expect(calls.at(-1)).toEqual(["settings:set", ["tiny", { shares: [{ hostPath: "/srv/data", tag: "data", readOnly: false }], forwards: [{ hostPort: 8080, guestPort: 80 }], allowHost: false, clipboard: true }]]);
+    expect(calls.at(-1)).toEqual(["settings:set", ["tiny", { shares: [{ hostPath: "/srv/data", tag: "data", readOnly: false }], forwards: [{ hostPort: 8080, guestPort: 80 }], allowHost: false, clipboard: false }]]);
   });
 
   it("refuses a share outside an absolute path, a bad tag, duplicate tags, a bad port", () => {
@@ -164,6 +164,10 @@ function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unkno
     "host:browse": (path) => {
       calls.push(["host:browse", [path]]);
       return { path, parent: null, folders: [] };
+    },
+    "host:checkShare": (path) => {
+      calls.push(["host:checkShare", [path]]);
+      return { path, sensitive: null };
     },
     "clipboard:set": (session, text) => {
       calls.push(["clipboard:set", [session, text]]);

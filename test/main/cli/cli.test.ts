@@ -72,6 +72,30 @@ describe("unmachine run with bad input", () => {
     expect(unknown.stderr).toMatch(/--turbo/);
   });
 
+  it("refuses --share of /, or of the home folder, unless confirmed with --share-sensitive", () => {
+    const home = mkdtempSync(join(scratch, "user-"));
+    const run = (target: string, ...args: string[]) =>
+      spawnSync(process.execPath, [bin, "run", target, ...args, "--headless", "--until", "x", "--timeout", "5"], {
+        encoding: "utf8",
+        env: { ...process.env, HOME: home, UNMACHINE_CACHE: join(home, "cache"), UNMACHINE_DATA: join(home, "data") },
+        timeout: 30_000,
+      });
+    const root = run("tiny", "--share", "/");
+    expect(root.status).toBe(2);
+    expect(root.stderr).toMatch(/^unmachine: --share: \/ is the root of the whole file system: the guest could read and change every file in it that you can\. Add --share-sensitive to share it anyway\.\n$/);
+    const mine = run("tiny", "--share", `${home}:me:ro`);
+    expect(mine.status).toBe(2);
+    expect(mine.stderr).toContain(`${home} is your home folder: the guest could read every file`);
+    expect(existsSync(join(home, "cache"))).toBe(false);
+    expect(existsSync(join(home, "data"))).toBe(false);
+    // Confirmed, the run goes on to its next step: opening the image (missing here).
+    const missing = join(scratch, "nowhere.img");
+    expect(run(missing, "--share", "/").stderr).toMatch(/--share: \/ is the root/);
+    const confirmed = run(missing, "--share", "/", "--share-sensitive");
+    expect(confirmed.status).toBe(2);
+    expect(confirmed.stderr).toMatch(/nowhere\.img: no such file/);
+  });
+
   it("prints help with exit 0, and usage with exit 2 when called with nothing", () => {
     const help = unmachine("--help");
     expect(help.status).toBe(0);

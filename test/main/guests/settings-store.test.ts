@@ -17,7 +17,7 @@ function fresh(): { store: SettingsStore; data: string; share: string } {
 describe("SettingsStore", () => {
   it("gives defaults for a guest never configured, and reads back what was saved", () => {
     const { store, share } = fresh();
-    expect(store.load("tiny")).toEqual({ shares: [], forwards: [], allowHost: false, clipboard: true });
+    expect(store.load("tiny")).toEqual({ shares: [], forwards: [], allowHost: false, clipboard: false });
     const saved = store.save("tiny", { shares: [{ hostPath: share, tag: "work", readOnly: true, quotaMiB: 10 }], forwards: [{ hostPort: 2222, guestPort: 22 }], allowHost: true, clipboard: false });
     expect(new SettingsStore(join(share, "..", "data")).load("tiny")).toEqual(saved);
   });

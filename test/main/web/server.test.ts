@@ -1,78 +1,23 @@
 // The web shell's gatekeeping, over real sockets: the page, media and every WebSocket need the
-// token; a WebSocket from a foreign Origin or with a foreign Host is refused; a taken port is
-// a clear error; commands and pipes work for the page that has the token.
+// token or the session cookie it (or a one-time code, once) is exchanged for; a WebSocket from
+// a foreign Origin or with a foreign Host is refused; a taken port is a clear error; commands
+// and pipes work for the page that has the key; sensitive shares need the user's confirmation.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { request } from "node:http";
 import { connect as connectTcp } from "node:net";
-import { WebSocket } from "ws";
 import { startWebShell, type WebShell } from "../../../main/web/server.js";
-import { GuestLibrary } from "../../../main/guests/library.js";
+import { CODE_TTL_MS } from "../../../main/web/auth.js";
+import { SettingsStore } from "../../../main/guests/settings-store.js";
+import { call, connect, fixture, get } from "../../support/web-shell.js";
 
-function fixture(): { library: GuestLibrary; pageDir: string } {
-  const root = mkdtempSync(join(tmpdir(), "unmachine-web-"));
-  const guests = join(root, "guests");
-  const built = join(root, "cache");
-  const pageDir = join(root, "page");
-  mkdirSync(join(guests, "demo"), { recursive: true });
-  writeFileSync(
-    join(guests, "demo", "guest.json"),
-    JSON.stringify({ name: "demo", title: "Demo", memory: 96, media: { bzimage: "kernel" }, prompt: "# " }),
-  );
-  mkdirSync(join(built, "firmware"), { recursive: true });
-  mkdirSync(join(built, "guests", "demo"), { recursive: true });
-  writeFileSync(join(built, "firmware", "bios.bin"), Buffer.alloc(128 * 1024, 1));
-  writeFileSync(join(built, "firmware", "vgabios-stdvga.bin"), Buffer.alloc(36 * 1024, 2));
-  writeFileSync(join(built, "guests", "demo", "kernel"), Buffer.from("kernel bytes"));
-  mkdirSync(pageDir);
-  writeFileSync(join(pageDir, "index.html"), "<!doctype html><title>Unmachine</title>");
-  return { library: new GuestLibrary(guests, [built]), pageDir };
-}
-
-interface Reply {
-  status: number;
-  body: string;
-  headers: Record<string, string | string[] | undefined>;
-}
-
-function get(url: string, headers: Record<string, string> = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { headers }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-/** Opens a WebSocket; resolves with it, or with the HTTP status it was refused with. */
-function connect(url: string, origin: string | undefined, headers: Record<string, string> = {}): Promise<WebSocket | number> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(url, { headers: { ...headers, ...(origin ? { origin } : {}) } });
-    ws.on("open", () => resolve(ws));
-    ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
-    ws.on("error", () => resolve(0));
-  });
-}
-
-function call(ws: WebSocket, name: string, args: unknown[]): Promise<{ ok: boolean; value?: unknown; error?: string }> {
-  return new Promise((resolve) => {
-    const id = Math.floor(Math.random() * 1e9);
-    const onMessage = (data: Buffer): void => {
-      const reply = JSON.parse(data.toString()) as { id: number; ok: boolean; value?: unknown; error?: string };
-      if (reply.id !== id) return;
-      ws.off("message", onMessage);
-      resolve(reply);
-    };
-    ws.on("message", onMessage);
-    ws.send(JSON.stringify({ id, name, args }));
-  });
+/** The session cookie (name=value) an address with a token or code is exchanged for. */
+async function cookieOf(url: string): Promise<string> {
+  const reply = await get(url);
+  if (reply.status !== 303) throw new Error(`${url}: ${reply.status} ${reply.body}`);
+  return String(reply.headers["set-cookie"]).split(";")[0]!;
 }
 
 describe("web shell", () => {
@@ -81,7 +26,7 @@ describe("web shell", () => {
 
   beforeAll(async () => {
     const { library, pageDir } = fixture();
-    shell = await startWebShell({ library, pageDir, port: 0 });
+    shell = await startWebShell({ library, pageDir, port: 0, settings: new SettingsStore(mkdtempSync(join(tmpdir(), "unmachine-web-data-"))) });
   });
   afterAll(async () => {
     await shell.close();
@@ -91,10 +36,10 @@ describe("web shell", () => {
     expect(shell.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{48}$/);
   });
 
-  it("serves the page only with the token, with a CSP and no referrer", async () => {
+  it("serves the page only with the token's cookie, with a CSP and no referrer", async () => {
     expect((await get(`${shell.origin}/`)).status).toBe(403);
     expect((await get(`${shell.origin}/?token=${"0".repeat(48)}`)).status).toBe(403);
-    const page = await get(shell.url);
+    const page = await get(`${shell.origin}/`, { cookie: await cookieOf(shell.url) });
     expect(page.status).toBe(200);
     expect(page.body).toContain("<title>Unmachine</title>");
     expect(String(page.headers["content-security-policy"])).toContain("default-src 'self'");
@@ -132,7 +77,9 @@ describe("web shell", () => {
     expect(guests.value).toEqual([expect.objectContaining({ name: "demo", title: "Demo", memory: 96, ready: true })]);
     const plan = await call(ws, "guests:plan", ["demo", 0]);
     expect(plan.value).toMatchObject({ guest: "demo", memory: 96, media: { bzimage: { size: 12 } } });
-    expect((plan.value as { media: { bzimage: { url: string } } }).media.bzimage.url).toContain(`token=${shell.token}`);
+    // The page fetches media with its cookie: the token is never handed to the page.
+    expect((plan.value as { media: { bzimage: { url: string } } }).media.bzimage.url).toBe(`${shell.origin}/media/demo/bzimage`);
+    expect(JSON.stringify(plan.value)).not.toContain(shell.token);
     // Bad input from the page is an error reply, and the host keeps serving.
     expect(await call(ws, "guests:plan", ["demo"])).toMatchObject({ ok: false, error: expect.stringContaining("expected 2 argument") });
     expect(await call(ws, "fs:read", ["/etc/passwd"])).toMatchObject({ ok: false, error: expect.stringContaining("unknown command") });
@@ -173,7 +120,7 @@ describe("web shell", () => {
     expect(await raw(`GET //[ HTTP/1.1\r\nHost: 127.0.0.1:${shell.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`)).toMatch(/^HTTP\/1\.1 400/);
     // As many characters as the token, but not as many bytes.
     expect(await connect(rpc(encodeURIComponent("é" + "a".repeat(47))), shell.origin)).toBe(403);
-    expect((await get(shell.url)).status).toBe(200);
+    expect((await get(shell.url)).status).toBe(303);
   });
 
   it("opens sessions only for guests it knows, and pipes only for services that exist", async () => {
@@ -188,5 +135,133 @@ describe("web shell", () => {
   it("names the port when it is already in use", async () => {
     const { library, pageDir } = fixture();
     await expect(startWebShell({ library, pageDir, port: shell.port })).rejects.toThrow(`port ${shell.port} on 127.0.0.1 is in use`);
+  });
+
+  describe("keys for the page", () => {
+    it("exchanges the printed address for an HttpOnly, SameSite=Strict cookie and a clean address", async () => {
+      const reply = await get(shell.url);
+      expect(reply.status).toBe(303);
+      expect(reply.headers.location).toBe("/");
+      expect(reply.headers["set-cookie"]).toEqual([expect.stringMatching(/^unmachine-[0-9a-f]{12}=[\w-]{40,}; HttpOnly; SameSite=Strict; Path=\/$/)]);
+      expect(String(reply.headers["set-cookie"])).not.toContain(shell.token);
+      // The printed address keeps working, for each browser the user opens it in.
+      expect((await get(shell.url)).status).toBe(303);
+    });
+
+    it("takes a one-time code once, and not after it expired", async () => {
+      let now = 1_000_000;
+      const { library, pageDir } = fixture();
+      const timed = await startWebShell({ library, pageDir, port: 0, now: () => now });
+      try {
+        const once = timed.oneTimeUrl();
+        expect(once).toMatch(new RegExp(`^${timed.origin}/\\?code=[\\w-]{24,}$`));
+        expect(once).not.toContain(timed.token);
+        const first = await get(once);
+        expect(first.status).toBe(303);
+        expect(first.headers.location).toBe("/");
+        const cookie = String(first.headers["set-cookie"]).split(";")[0]!;
+        expect((await get(`${timed.origin}/`, { cookie })).status).toBe(200);
+        const again = await get(once);
+        expect(again.status).toBe(403);
+        expect(again.body).toContain("used already, has expired or is wrong");
+        expect(again.headers["set-cookie"]).toBeUndefined();
+
+        const late = timed.oneTimeUrl();
+        now += CODE_TTL_MS + 1;
+        expect((await get(late)).status).toBe(403);
+        const inTime = timed.oneTimeUrl();
+        now += CODE_TTL_MS - 1000;
+        expect((await get(inTime)).status).toBe(303);
+        expect((await get(`${timed.origin}/?code=${"A".repeat(32)}`)).status).toBe(403);
+      } finally {
+        await timed.close();
+      }
+    });
+
+    it("lets the cookie open the commands and pipes, only from its own Origin", async () => {
+      const cookie = await cookieOf(shell.oneTimeUrl());
+      const base = `${shell.origin.replace("http", "ws")}`;
+      const ws = await connect(`${base}/rpc`, shell.origin, { cookie });
+      if (typeof ws === "number") throw new Error(`refused: ${ws}`);
+      expect(await call(ws, "guests:list", [])).toMatchObject({ ok: true, value: [expect.objectContaining({ name: "demo" })] });
+      const opened = (await call(ws, "sessions:open", ["demo"])).value as { id: string };
+      const pipe = await connect(`${base}/pipe/${opened.id}/console`, shell.origin, { cookie });
+      expect(typeof pipe).not.toBe("number");
+      if (typeof pipe !== "number") pipe.close();
+      ws.close();
+      // Another port on 127.0.0.1 is the same site (the browser sends it the cookie), not the same Origin.
+      expect(await connect(`${base}/rpc`, "http://127.0.0.1:1", { cookie })).toBe(403);
+      expect(await connect(`${base}/rpc`, "http://evil.example", { cookie })).toBe(403);
+      const [name, value] = cookie.split("=") as [string, string];
+      expect(await connect(`${base}/rpc`, shell.origin, { cookie: `${name}=${"x".repeat(value.length)}` })).toBe(403);
+      expect(await connect(`${base}/rpc`, shell.origin, { cookie: `unmachine-000000000000=${value}` })).toBe(403);
+      // Among other cookies of the same site, in any order.
+      const among = await connect(`${base}/rpc`, shell.origin, { cookie: `theme=dark; ${cookie}; unmachine-000000000000=x` });
+      expect(typeof among).not.toBe("number");
+      if (typeof among !== "number") among.close();
+    });
+
+    it("serves media for the cookie to the page's own origin only", async () => {
+      const cookie = await cookieOf(shell.url);
+      const kernel = await get(`${shell.origin}/media/demo/bzimage`, { cookie, "sec-fetch-site": "same-origin" });
+      expect(kernel.status).toBe(200);
+      expect(kernel.body).toBe("kernel bytes");
+      expect((await get(`${shell.origin}/firmware/bios`, { cookie })).status).toBe(200);
+      expect((await get(`${shell.origin}/media/demo/bzimage`, { cookie, "sec-fetch-site": "same-site" })).status).toBe(403);
+      expect((await get(`${shell.origin}/media/demo/bzimage`, { cookie, "sec-fetch-site": "cross-site" })).status).toBe(403);
+    });
+  });
+
+  describe("sharing a sensitive folder from the page", () => {
+    const savedHome = process.env.HOME;
+    const home = mkdtempSync(join(tmpdir(), "unmachine-web-home-"));
+    mkdirSync(join(home, ".ssh"));
+    mkdirSync(join(home, "Projects"));
+    symlinkSync("/", join(home, "Projects", "link-to-root"));
+    beforeAll(() => {
+      process.env.HOME = home;
+    });
+    afterAll(() => {
+      process.env.HOME = savedHome;
+    });
+    const settings = (hostPath: string, confirmedSensitive?: boolean) => ({
+      shares: [{ hostPath, tag: "s", readOnly: false, ...(confirmedSensitive ? { confirmedSensitive } : {}) }],
+      forwards: [],
+      allowHost: false,
+      clipboard: false,
+    });
+
+    it("refuses /, the home folder and ~/.ssh without the user's confirmation, and saves them with it", async () => {
+      const ws = await connect(rpc(shell.token), shell.origin);
+      if (typeof ws === "number") throw new Error(`refused: ${ws}`);
+      for (const [path, why] of [
+        ["/", "the root of the whole file system"],
+        [home, "your home folder"],
+        [join(home, ".ssh"), "a hidden folder of your home folder (.ssh)"],
+        [join(home, "Projects", "link-to-root"), "the root of the whole file system"],
+      ] as const) {
+        const before = (await call(ws, "settings:get", ["demo"])).value;
+        const refused = await call(ws, "settings:set", ["demo", settings(path)]);
+        expect(refused, path).toMatchObject({ ok: false, error: expect.stringContaining(`${path}`) });
+        expect(refused.error).toContain(why);
+        expect(refused.error).toContain("the guest could read and change every file in it");
+        expect((await call(ws, "settings:get", ["demo"])).value).toEqual(before);
+        const accepted = await call(ws, "settings:set", ["demo", settings(path, true)]);
+        expect(accepted, path).toMatchObject({ ok: true, value: { shares: [{ hostPath: path, confirmedSensitive: true }] } });
+        expect((await call(ws, "settings:get", ["demo"])).value).toMatchObject({ shares: [{ hostPath: path, confirmedSensitive: true }] });
+      }
+      // An ordinary folder needs no confirmation.
+      expect(await call(ws, "settings:set", ["demo", settings(join(home, "Projects"))])).toMatchObject({ ok: true });
+      ws.close();
+    });
+
+    it("tells the page beforehand which folders need the confirmation", async () => {
+      const ws = await connect(rpc(shell.token), shell.origin);
+      if (typeof ws === "number") throw new Error(`refused: ${ws}`);
+      expect((await call(ws, "host:checkShare", [join(home, ".ssh")])).value).toEqual({ path: join(home, ".ssh"), sensitive: expect.stringContaining("hidden folder") });
+      expect((await call(ws, "host:checkShare", [join(home, "Projects", "link-to-root")])).value).toEqual({ path: "/", sensitive: "the root of the whole file system" });
+      expect((await call(ws, "host:checkShare", [join(home, "Projects")])).value).toEqual({ path: join(home, "Projects"), sensitive: null });
+      ws.close();
+    });
   });
 });
