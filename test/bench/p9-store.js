@@ -16,7 +16,8 @@ const scratch = mkdtempSync(join(tmpdir(), "unmachine-bench-store-"));
 const none = { mode: 0, uid: 0, gid: 0, size: 0n, atimeSec: 0n, atimeNsec: 0n, mtimeSec: 0n, mtimeNsec: 0n };
 
 async function throughServer(dir, n) {
-  const server = new P9Server(new HostFolderBackend(dir));
+  const backend = new HostFolderBackend(dir);
+  const server = new P9Server(backend);
   let tag = 1;
   const rpc = async (m) => {
     const reply = decodeMessage(await server.handle(encodeMessage({ ...m, tag: m.type === "Tversion" ? NOTAG : tag++ & 0x7fff })));
@@ -40,6 +41,7 @@ async function throughServer(dir, n) {
   }
   const t2 = performance.now();
   server.dispose();
+  await backend.close();
   return { create: t1 - t0, change: t2 - t1 };
 }
 
