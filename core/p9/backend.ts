@@ -71,6 +71,9 @@ export interface P9File {
   write(offset: number, data: Uint8Array): Promise<number>;
   /** Attributes of the open file, valid even after its last name was unlinked. */
   getattr(): Promise<P9Attr>;
+  /** Changes the open file itself, named or not (ftruncate, fchmod, futimens); a backend
+   * without it has the server change the node instead. */
+  setattr?(change: P9AttrChange): Promise<void>;
   fsync(datasync: boolean): Promise<void>;
   close(): Promise<void>;
 }

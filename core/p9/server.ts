@@ -161,6 +161,7 @@ export class P9Server implements Disposable {
   readonly #locks = new LockTable();
   #queue: Promise<unknown> = Promise.resolve();
   #disposed = false;
+  #closed: Promise<void> = Promise.resolve();
 
   constructor(backend: P9Backend, options: P9ServerOptions = {}) {
     this.#backend = backend;
@@ -208,11 +209,19 @@ export class P9Server implements Disposable {
     return reply;
   }
 
-  /** Closes every open file; later requests answer EIO. */
+  /** Closes every open file once the requests in flight are answered; later requests answer
+   * EIO. `closed` settles when that is done (then the backend may be closed). */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    void this.#reset();
+    const closing = this.#queue.then(() => this.#reset());
+    this.#queue = closing;
+    this.#closed = closing.catch(() => undefined);
+  }
+
+  /** Settles once a disposed server has closed every file it had open. */
+  get closed(): Promise<void> {
+    return this.#closed;
   }
 
   async #answer(m: TMessage): Promise<Uint8Array> {
@@ -476,7 +485,9 @@ export class P9Server implements Disposable {
         if (v & SetattrValid.SIZE) change.size = toSafe(m.size, Errno.EFBIG, "size");
         if (v & SetattrValid.ATIME) change.atime = v & SetattrValid.ATIME_SET ? toTime(m.atimeSec, m.atimeNsec) : "now";
         if (v & SetattrValid.MTIME) change.mtime = v & SetattrValid.MTIME_SET ? toTime(m.mtimeSec, m.mtimeNsec) : "now";
-        await fid.node.setattr(change);
+        // An open fid changes the file it holds (ftruncate, fchmod), which may have no name left.
+        if (fid.file?.setattr) await fid.file.setattr(change);
+        else await fid.node.setattr(change);
         return { type: "Rsetattr", tag };
       }
 

@@ -43,6 +43,14 @@ class Policy {
     return Math.max(0, this.share.quotaBytes - (await this.share.backend.usedBytes()));
   }
 
+  /** A setattr may go ahead: the share is writable and a size it grows to fits the quota. */
+  async mayChange(change: P9AttrChange, current: () => Promise<P9Attr>): Promise<void> {
+    this.writable("setattr");
+    if (change.size === undefined) return;
+    const size = (await current()).size;
+    if (change.size > size && change.size - size > (await this.room())) throw new P9Error(Errno.ENOSPC, `truncate: share "${this.share.tag}" is full`);
+  }
+
   async needRoom(what: string): Promise<void> {
     if ((await this.room()) <= 0) throw new P9Error(Errno.ENOSPC, `${what}: share "${this.share.tag}" is full (quota ${this.share.quotaBytes} bytes)`);
   }
@@ -72,10 +80,19 @@ class ShareFile implements P9File {
   readonly #policy: Policy;
   readonly #append: boolean;
 
-  constructor(file: P9File, policy: Policy, flags: number) {
+  readonly #node: P9Node;
+
+  constructor(file: P9File, node: P9Node, policy: Policy, flags: number) {
     this.#file = file;
+    this.#node = node;
     this.#policy = policy;
     this.#append = (flags & OpenFlags.APPEND) !== 0;
+  }
+
+  /** ftruncate, fchmod, futimens: on the open file where the share's backend can, else its node. */
+  async setattr(change: P9AttrChange): Promise<void> {
+    await this.#policy.mayChange(change, () => this.#file.getattr());
+    return this.#file.setattr ? this.#file.setattr(change) : this.#node.setattr(change);
   }
 
   read(offset: number, count: number): Promise<Uint8Array> {
@@ -132,11 +149,7 @@ class ShareNode implements P9Node {
   }
 
   async setattr(change: P9AttrChange): Promise<void> {
-    this.policy.writable("setattr");
-    if (change.size !== undefined && change.size > (await this.inner.getattr()).size) {
-      const room = await this.policy.room();
-      if (change.size - (await this.inner.getattr()).size > room) throw new P9Error(Errno.ENOSPC, `truncate: share "${this.policy.share.tag}" is full`);
-    }
+    await this.policy.mayChange(change, () => this.inner.getattr());
     return this.inner.setattr(change);
   }
 
@@ -146,14 +159,14 @@ class ShareNode implements P9Node {
 
   async open(flags: number): Promise<P9File> {
     if (writes(flags)) this.policy.writable("open for writing");
-    return new ShareFile(await this.inner.open(flags), this.policy, flags);
+    return new ShareFile(await this.inner.open(flags), this.inner, this.policy, flags);
   }
 
   async create(name: string, flags: number, mode: number, owner: P9Owner): Promise<{ node: P9Node; file: P9File }> {
     this.policy.writable("create");
     await this.policy.needRoom("create");
     const { node, file } = await this.inner.create(name, flags, mode, owner);
-    return { node: this.#wrap(node), file: new ShareFile(file, this.policy, flags) };
+    return { node: this.#wrap(node), file: new ShareFile(file, node, this.policy, flags) };
   }
 
   async mkdir(name: string, mode: number, owner: P9Owner): Promise<P9Node> {

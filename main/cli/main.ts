@@ -2,6 +2,7 @@
 // with --until/--exec, or on a host PTY), serve the web shell, list and build guests.
 // Exit status: 0 ok, 1 the guest failed or timed out, 2 bad input (usage, image, guest name).
 
+import { realPath } from "../host/share-policy.js";
 import { parseArgs } from "node:util";
 import { GuestLibrary, GuestNotFoundError } from "../guests/library.js";
 import { buildGuest } from "../guests/builder.js";
@@ -120,7 +121,7 @@ export async function main(argv: string[]): Promise<number> {
       if (values.exec !== undefined) flags.exec = values.exec;
       const quota = number(values["share-quota"], "--share-quota");
       if (quota !== undefined && !values.share) fail("--share-quota goes with --share");
-      flags.shares = (values.share ?? []).map((spec) => parseShareSpec(spec, quota)).map((s) => ({ ...s, hostPath: resolve(s.hostPath) }));
+      flags.shares = (values.share ?? []).map((spec) => parseShareSpec(spec, quota)).map((s) => ({ ...s, hostPath: realPath(s.hostPath) }));
       flags.shareSensitive = values["share-sensitive"];
       if (values["root-folder"] !== undefined) {
         if (flags.shares.length > 0) fail("--root-folder and --share cannot be combined: the root folder is the guest's only 9P device");

@@ -119,7 +119,9 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
     "settings:set": (guest, value) => {
       const name = library.profile(guest).name;
       checkShares(value.shares, (share) => `share "${share.tag}"`, CONFIRM_IN_PAGE);
-      return settings.save(name, value);
+      // Kept with its links resolved: serving it later follows none (a link there then means
+      // the folder was replaced, and the share is refused).
+      return settings.save(name, { ...value, shares: value.shares.map((share) => ({ ...share, hostPath: realPath(share.hostPath) })) });
     },
     "host:pickFolder": () => (pickFolder ? pickFolder() : null),
     "host:browse": (path) => listFolder(path),

@@ -2,6 +2,7 @@
 // /mnt/<tag> in the tiny guest), or a host folder as its whole root file system. One P9Server
 // per guest session; its pipe carries one whole T-message per frame in, one R-message out.
 
+import { realpathSync } from "node:fs";
 import type { Disposable } from "../../core/disposable.js";
 import type { FramePipe } from "../../core/pipe/frame-pipe.js";
 import { P9Server } from "../../core/p9/server.js";
@@ -37,7 +38,7 @@ export function sharesBackend(shares: ShareSetting[]): SharesBackend {
 /** A host folder as the guest's root file system (made 0700 if missing; filled by the guest). */
 export function rootFolderBackend(folder: string): HostFolderBackend {
   makePrivateDir(folder);
-  return new HostFolderBackend(folder);
+  return new HostFolderBackend(realpathSync(folder));
 }
 
 /** Serves a backend on a 9P pipe until the pipe or the returned Disposable ends. */
@@ -50,7 +51,7 @@ export function serveP9(backend: P9Backend, pipe: FramePipe, onError?: (error: u
     dispose() {
       sub.dispose();
       server.dispose();
-      void backend.close?.().catch((error: unknown) => onError?.(error));
+      void server.closed.then(() => backend.close?.()).catch((error: unknown) => onError?.(error));
     },
   };
 }

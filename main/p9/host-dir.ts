@@ -110,8 +110,27 @@ export class HeldDir {
     return new HeldDir(await Held.open(budget, this.at(name), O_PATH | O_DIRECTORY | O_NOFOLLOW));
   }
 
+  /**
+   * The real folder at the absolute `path`, opened from "/" one name at a time without following
+   * any symbolic link: a share's folder was recorded with its links resolved, so a link on the way
+   * now means a folder was moved or replaced since (ENOTDIR, naming the part).
+   */
   static async open(budget: DescriptorBudget, path: string): Promise<HeldDir> {
-    return new HeldDir(await Held.open(budget, path, O_PATH | O_DIRECTORY | O_NOFOLLOW));
+    let dir = new HeldDir(await Held.open(budget, "/", O_PATH | O_DIRECTORY | O_NOFOLLOW));
+    for (const part of path.split("/").filter((p) => p !== "")) {
+      let next: HeldDir;
+      try {
+        next = await dir.child(budget, part);
+      } catch (error) {
+        await dir.close();
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === "ENOTDIR" || code === "ELOOP") throw new P9Error(Errno.ENOTDIR, `${path}: "${part}" is not a folder (a symbolic link or a file); choose the folder again`);
+        throw error;
+      }
+      await dir.close();
+      dir = next;
+    }
+    return dir;
   }
 
   close(): Promise<void> {

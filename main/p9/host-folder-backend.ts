@@ -7,6 +7,7 @@
 
 import { constants, type BigIntStats } from "node:fs";
 import * as fsp from "node:fs/promises";
+import { resolve } from "node:path";
 import type {
   P9Attr, P9AttrChange, P9Backend, P9DirEntry, P9File, P9Node, P9Owner, P9StatFs, P9Time,
 } from "../../core/p9/backend.js";
@@ -146,11 +147,8 @@ class HostTree {
 
   static async start(folder: string, options: HostFolderBackendOptions): Promise<{ tree: HostTree; root: HostNode }> {
     const budget = options.descriptors ?? hostDescriptors;
-    const real = await guard(`share folder ${folder}`, () => fsp.realpath(folder));
-    const root = await guard(`share folder ${folder}`, () => HeldDir.open(budget, real)).catch((error: unknown) => {
-      if (error instanceof P9Error && error.errno === Errno.ENOTDIR) throw new P9Error(Errno.ENOTDIR, `share folder ${folder} is not a folder`);
-      throw error;
-    });
+    // Opened as recorded, following no link: see HeldDir.open.
+    const root = await guard(`share folder ${folder}`, () => HeldDir.open(budget, resolve(folder)));
     try {
       if (!(await descriptorPathsWork(root))) throw new P9Error(Errno.ENOTSUP, `share folder ${folder}: this host has no /proc/self/fd to serve folders safely`);
       const st = await root.held.handle.stat({ bigint: true });
@@ -253,6 +251,32 @@ class HostTree {
       const next = to + rel.slice(from.length);
       node.holder.rel = next;
       this.#nodes.set(next, ref);
+    }
+  }
+
+  /** Lays a chmod or chown over the guest's view of `st`; the new guest mode, if it changed. */
+  async remap(st: BigIntStats, change: P9AttrChange): Promise<number | undefined> {
+    if (change.mode === undefined && change.uid === undefined && change.gid === undefined) return undefined;
+    const current = this.attr(st, await this.mapped(st));
+    const mode = change.mode !== undefined ? (current.mode & FileMode.TYPE) | (change.mode & FileMode.PERMS) : current.mode;
+    const entry: MappedAttr = { mode, uid: change.uid ?? current.uid, gid: change.gid ?? current.gid };
+    if (current.rdev && (current.mode & FileMode.TYPE) !== (Number(st.mode) & FileMode.TYPE)) entry.rdev = current.rdev;
+    await this.store.set(this.id(st), entry);
+    return mode;
+  }
+
+  /** Applies a change to the open file `held` (lstat'ed or fstat'ed as `st`). A chmod or chown
+   * also sets the host mode, which updates the file's ctime as POSIX asks. */
+  async change(held: Held, st: BigIntStats, change: P9AttrChange): Promise<void> {
+    const handle = held.handle;
+    const mode = await this.remap(st, change);
+    if (change.size !== undefined) {
+      await handle.truncate(change.size);
+      this.track(await handle.stat({ bigint: true }));
+    }
+    if (mode !== undefined) await handle.chmod(hostPerms(mode, st.isDirectory()));
+    if (change.atime !== undefined || change.mtime !== undefined) {
+      await handle.utimes(seconds(change.atime, st.atimeNs), seconds(change.mtime, st.mtimeNs));
     }
   }
 
@@ -404,34 +428,20 @@ class HostNode implements P9Node {
     return guard("setattr", async () => {
       const rel = live(this);
       const st = await tree.stat(rel);
-      const isDir = st.isDirectory();
-      const plain = st.isFile() || isDir;
       if (change.size !== undefined) {
-        if (isDir) throw new P9Error(Errno.EISDIR, "cannot truncate a folder");
+        if (st.isDirectory()) throw new P9Error(Errno.EISDIR, "cannot truncate a folder");
         if (!st.isFile()) throw new P9Error(Errno.EINVAL, "only regular files have a size to set");
       }
       const times = change.atime !== undefined || change.mtime !== undefined;
-      if (change.mode !== undefined || change.uid !== undefined || change.gid !== undefined) {
-        const current = tree.attr(st, await tree.mapped(st));
-        const mode = change.mode !== undefined ? (current.mode & FileMode.TYPE) | (change.mode & FileMode.PERMS) : current.mode;
-        const entry: MappedAttr = { mode, uid: change.uid ?? current.uid, gid: change.gid ?? current.gid };
-        if (current.rdev && (current.mode & FileMode.TYPE) !== (Number(st.mode) & FileMode.TYPE)) entry.rdev = current.rdev;
-        await tree.store.set(tree.id(st), entry);
-      }
       if (st.isSymbolicLink()) {
+        await tree.remap(st, change);
         if (times) await tree.inParent(rel, (dir, name) => fsp.lutimes(dir.at(name), seconds(change.atime, st.atimeNs), seconds(change.mtime, st.mtimeNs)));
         return;
       }
-      if (!plain || (change.size === undefined && change.mode === undefined && !times)) return;
+      if (Object.keys(change).length === 0) return;
       const held = await tree.openNode(rel, st, change.size !== undefined ? O_WRONLY : O_RDONLY);
       try {
-        const handle = held.handle;
-        if (change.size !== undefined) {
-          await handle.truncate(change.size);
-          tree.track(await handle.stat({ bigint: true }));
-        }
-        if (change.mode !== undefined) await handle.chmod(hostPerms(change.mode, isDir));
-        if (times) await handle.utimes(seconds(change.atime, st.atimeNs), seconds(change.mtime, st.mtimeNs));
+        await tree.change(held, st, change);
       } finally {
         await held.close();
       }
@@ -728,6 +738,11 @@ class HostFile implements P9File {
       if (this.#tree.usage) this.#tree.track(await this.#held.handle.stat({ bigint: true }));
       return done;
     });
+  }
+
+  /** ftruncate, fchmod, futimens on the file itself, whether or not it still has a name. */
+  setattr(change: P9AttrChange): Promise<void> {
+    return guard("setattr", async () => this.#tree.change(this.#held, await this.#held.handle.stat({ bigint: true }), change));
   }
 
   getattr(): Promise<P9Attr> {

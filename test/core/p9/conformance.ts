@@ -707,6 +707,19 @@ export function runConformance(name: string, makeBackend: BackendFactory, option
         expect(a.size).toBe(5n);
       });
 
+      it("truncates and chmods an open file through its fid after its name is gone", async () => {
+        const { c } = await mounted();
+        const dir = await c.walk("");
+        await c.rpc({ type: "Tlcreate", fid: dir, name: "scratch", flags: RDWR | CREAT, mode: 0o100600, gid: 0 });
+        await c.rpc({ type: "Tunlinkat", dirfid: ROOT, name: "scratch", flags: 0 });
+        const none = { mode: 0, uid: 0, gid: 0, atimeSec: 0n, atimeNsec: 0n, mtimeSec: 0n, mtimeNsec: 0n };
+        await c.rpc({ type: "Tsetattr", fid: dir, valid: SetattrValid.SIZE, ...none, size: 4096n });
+        await c.rpc({ type: "Tsetattr", fid: dir, valid: SetattrValid.MODE, ...none, size: 0n, mode: 0o640 });
+        const a = await c.rpc({ type: "Tgetattr", fid: dir, requestMask: GetattrMask.BASIC });
+        expect([a.size, a.mode, a.nlink]).toEqual([4096n, FileMode.REG | 0o640, 0n]);
+        expect((await c.rpc({ type: "Tread", fid: dir, offset: 4000n, count: 200 })).data).toEqual(new Uint8Array(96));
+      });
+
       it("removes with legacy Tremove, which clunks the fid even when it fails", async () => {
         const { c } = await mounted();
         await c.writeFile("f", "x");

@@ -138,6 +138,20 @@ describe("host folder backend: confinement", () => {
     expect(existsSync(join(share, "stolen"))).toBe(false);
   });
 
+  it("refuses a share whose folder was replaced by a symlink since it was chosen", async () => {
+    const { share, outside } = freshShare();
+    mkdirSync(join(share, "inner"));
+    // Another guest sharing the folder above swaps "inner" for a link to the outside.
+    const above = await mountShare(share);
+    await above.rpc({ type: "Trenameat", olddirfid: 0, oldname: "inner", newdirfid: 0, newname: "old" });
+    await above.rpc({ type: "Tsymlink", fid: 0, name: "inner", symtgt: outside, gid: 0 });
+    const backend = new HostFolderBackend(join(share, "inner"));
+    await expect(backend.root()).rejects.toThrow(/"inner" is not a folder/);
+    const c = new TestClient(new P9Server(backend));
+    await c.send({ type: "Tversion", msize: 65536, version: "9P2000.L" }, 0xffff);
+    expect(await c.fail({ type: "Tattach", fid: 0, afid: 0xffffffff, uname: "", aname: "", nUname: 0 })).toBe(Errno.ENOTDIR);
+  });
+
   it("keeps a file opened before a swap bound to that file", async () => {
     const { share, outside } = freshShare();
     writeFileSync(join(share, "f"), "mine");
@@ -580,6 +594,25 @@ describe("host folder backend: host descriptors", () => {
     for (const fid of open.slice(5)) await c.clunk(fid);
     // The root and the store's log stay open; everything else was given back.
     expect(budget.held).toBeLessThanOrEqual(2);
+  });
+
+  it("closes what requests still in flight opened when the session ends", async () => {
+    const { share } = freshShare();
+    writeFileSync(join(share, "f"), "f");
+    const budget = new DescriptorBudget(1000);
+    const backend = new HostFolderBackend(share, { descriptors: budget });
+    const server = new P9Server(backend);
+    const c = new TestClient(server);
+    await c.mount();
+    const fids: number[] = [];
+    for (let i = 0; i < 20; i++) fids.push(await c.walk("f"));
+    const replies = fids.map((fid) => c.send({ type: "Tlopen", fid, flags: OpenFlags.RDONLY }));
+    await new Promise((r) => setTimeout(r, 1));
+    server.dispose();
+    await server.closed;
+    await backend.close();
+    await Promise.all(replies);
+    expect(budget.held).toBe(0);
   });
 
   it("leaves the host a reserve of its open-file limit", () => {
