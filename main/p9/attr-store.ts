@@ -7,9 +7,10 @@
 // lines are read before lookups, and a compaction by another server is noticed (nlink 0).
 
 import { constants } from "node:fs";
+import { randomUUID } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import { Errno, P9Error } from "../../core/p9/errno.js";
-import { DescriptorBudget, Held, HeldDir } from "./host-dir.js";
+import { DescriptorBudget, Held, HeldDir, O_PATH } from "./host-dir.js";
 
 /** The store's file in the share root; this name and `<name>.*` are hidden from the guest. */
 export const ATTRS_FILE = ".unmachine-attrs";
@@ -56,8 +57,12 @@ function line(id: FileId, attr: MappedAttr | undefined): string {
   return `${JSON.stringify(attr === undefined ? { f: id.key, b: id.birth, gone: 1 } : { f: id.key, b: id.birth, ...attr })}\n`;
 }
 
+/** One store per folder in this process (by device and inode), shared by every server of it. */
+const open = new Map<string, { store: AttrStore; users: number }>();
+
 export class AttrStore {
   readonly #root: HeldDir;
+  readonly #key: string;
   readonly #budget: DescriptorBudget;
   readonly #entries = new Map<string, Entry>();
   /** The log, open for appending and reading; absent until it exists. */
@@ -69,18 +74,46 @@ export class AttrStore {
   #lines = 0;
   #checked = 0;
   #syncTimer: ReturnType<typeof setTimeout> | undefined;
-  #temp = 0;
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(root: HeldDir, budget: DescriptorBudget) {
+  private constructor(root: HeldDir, key: string, budget: DescriptorBudget) {
     this.#root = root;
+    this.#key = key;
     this.#budget = budget;
   }
 
+  /** The store of the folder `root` holds, shared with every other server of that folder in this
+   * process; each `open` is matched by one `release`. */
   static async open(root: HeldDir, budget: DescriptorBudget): Promise<AttrStore> {
-    const store = new AttrStore(root, budget);
-    await store.#reopen(false);
+    const st = await root.held.handle.stat({ bigint: true });
+    const key = `${st.dev}:${st.ino}`;
+    const shared = open.get(key);
+    if (shared) {
+      shared.users++;
+      return shared.store;
+    }
+    // Its own descriptor of the folder: the store outlives whichever server opened it first.
+    const own = new HeldDir(await Held.open(budget, root.self, O_PATH | O_DIRECTORY));
+    const store = new AttrStore(own, key, budget);
+    try {
+      await store.#reopen(false);
+    } catch (error) {
+      await own.close();
+      throw error;
+    }
+    open.set(key, { store, users: 1 });
     return store;
+  }
+
+  /** One server is done with the store; the last one makes it durable and closes it. */
+  async release(): Promise<void> {
+    const shared = open.get(this.#key);
+    if (shared && --shared.users > 0) return;
+    open.delete(this.#key);
+    await this.sync().catch(() => undefined);
+    await this.#log?.close();
+    this.#log = undefined;
+    await this.#root.close();
   }
 
   /** Bytes the store takes on the host (its share of the quota). */
@@ -105,8 +138,13 @@ export class AttrStore {
     await this.#refresh(true);
     if (attr === undefined && !this.#entries.has(id.key)) return;
     if (!this.#log) await this.#reopen(true);
+    if (!this.#log) throw new P9Error(Errno.EIO, `the share's attribute store ${ATTRS_LOG} is not a plain file: move it out of the shared folder`);
     const text = Buffer.from(line(id, attr));
-    if (this.#size + text.length > MAX_LOG_BYTES) throw new P9Error(Errno.ENOSPC, "the share's attribute store is full");
+    // Forgetting a file always fits; before refusing a change, superseded lines are dropped.
+    if (attr !== undefined && this.#size + text.length > MAX_LOG_BYTES) {
+      await this.#compact();
+      if (this.#size + text.length > MAX_LOG_BYTES) throw new P9Error(Errno.ENOSPC, "the share's attribute store is full");
+    }
     await this.#log!.handle.write(text, 0, text.length, null);
     this.#size += text.length;
     if (attr === undefined) this.#entries.delete(id.key);
@@ -124,12 +162,6 @@ export class AttrStore {
     });
     this.#queue = run.catch(() => undefined);
     return run;
-  }
-
-  async close(): Promise<void> {
-    await this.sync().catch(() => undefined);
-    await this.#log?.close();
-    this.#log = undefined;
   }
 
   #scheduleSync(): void {
@@ -154,7 +186,7 @@ export class AttrStore {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       // Missing, or not a plain file (a host-made symlink is never followed): nothing mapped.
-      if (code === "ENOENT" || code === "ELOOP" || code === "ENXIO") return;
+      if (code === "ENOENT" || code === "ELOOP" || code === "ENXIO" || code === "EISDIR") return;
       throw error;
     }
     const st = await this.#log.handle.stat();
@@ -220,9 +252,14 @@ export class AttrStore {
     else if (st.size > this.#readPos) await this.#readFrom(this.#readPos);
   }
 
+  /** The open log (a method, so a check after an await is not narrowed away). */
+  #current(): Held | undefined {
+    return this.#log;
+  }
+
   /** Writes the live entries to a new log beside the old one, syncs it, and renames it over. */
   async #compact(): Promise<void> {
-    const temp = `${ATTRS_LOG}.${process.pid}.${++this.#temp}.tmp`;
+    const temp = `${ATTRS_LOG}.${process.pid}.${randomUUID()}.tmp`;
     const text = [...this.#entries].map(([key, e]) => line({ key, birth: e.birth }, e.attr)).join("");
     const out = await Held.open(this.#budget, this.#root.at(temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     try {
@@ -241,6 +278,24 @@ export class AttrStore {
     } finally {
       await dir.close();
     }
+    // Lines another process appended to the old log while this one was written go on in the new.
+    const old = this.#log;
+    const from = this.#readPos;
+    this.#log = undefined;
     await this.#reopen(false);
+    if (old) {
+      try {
+        const size = (await old.handle.stat()).size;
+        if (size > from) {
+          const late = Buffer.alloc(size - from);
+          const { bytesRead } = await old.handle.read(late, 0, late.length, from);
+          const end = late.subarray(0, bytesRead).lastIndexOf(0x0a) + 1;
+          const log = this.#current();
+          if (end > 0 && log) await log.handle.write(late, 0, end, null);
+        }
+      } finally {
+        await old.close();
+      }
+    }
   }
 }

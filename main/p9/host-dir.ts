@@ -10,7 +10,7 @@ import type { FileHandle } from "node:fs/promises";
 import { Errno, P9Error } from "../../core/p9/errno.js";
 
 /** Linux's O_PATH (x86 and arm): a descriptor that only names a file; Node has no constant for it. */
-const O_PATH = 0o10000000;
+export const O_PATH = 0o10000000;
 const { O_DIRECTORY, O_NOFOLLOW } = constants;
 const PROC_FD = "/proc/self/fd";
 

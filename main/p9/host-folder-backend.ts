@@ -29,8 +29,9 @@ export interface HostFolderBackendOptions {
 const { O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } = constants;
 const SPECIAL_TYPES: readonly number[] = [FileMode.CHR, FileMode.BLK, FileMode.FIFO, FileMode.SOCK];
 const STAT_BATCH = 64;
-/** What the quota charges each file, folder and link beyond its bytes: its inode and its entry
- * in a folder, as a host file system spends them (ext4: a 256-byte inode, a directory entry). */
+/** What the quota charges beyond bytes: each inode and each name of a file, as a host file
+ * system spends them (ext4: a 256-byte inode, a directory entry); a folder's own size grows with
+ * the names in it and is charged as it is. */
 const ENTRY_BYTES = 512;
 
 function isReserved(name: string): boolean {
@@ -75,9 +76,9 @@ function seconds(t: P9Time | "now" | undefined, currentNs: bigint): number {
 
 /** Bytes the host holds for a file, as the quota counts them: its size (a folder's listing, a
  * link's target) and its entry. Byte-exact, so a write of n more bytes costs exactly n. */
-function charge(st: BigIntStats): number {
+function charge(st: BigIntStats, names = Number(st.nlink)): number {
   const size = st.isFile() || st.isDirectory() || st.isSymbolicLink() ? Number(st.size) : 0;
-  return size + ENTRY_BYTES;
+  return size + ENTRY_BYTES * (st.isDirectory() ? 1 : Math.max(1, names));
 }
 
 /** A Node fs error as the errno the guest should see; anything unknown is EIO. */
@@ -326,30 +327,30 @@ class HostTree {
     }
   }
 
-  /** Charges every file of the share once (hard links once), walking folders by descriptor. */
+  /** Charges every file of the share once, walking one folder at a time from the root (so it
+   * holds two descriptors at most). A folder it cannot open for want of descriptors fails the
+   * scan: a quota it could not count lets nothing grow. */
   async scan(): Promise<Usage> {
     const usage = new Usage();
-    const walk = async (dir: HeldDir, st: BigIntStats): Promise<void> => {
-      usage.set(this.id(st).key, charge(st));
-      const names = await fsp.readdir(dir.self).catch((): string[] => []);
-      for (const name of names) {
-        if (name === ATTRS_LOG) continue; // counted as the store's bytes
-        const child = await fsp.lstat(dir.at(name), { bigint: true }).catch(() => undefined);
-        if (!child) continue;
-        if (!child.isDirectory()) {
-          usage.set(this.id(child).key, charge(child));
-          continue;
+    const top = await this.root.held.handle.stat({ bigint: true });
+    usage.set(this.id(top).key, charge(top));
+    const pending = [""];
+    while (pending.length > 0) {
+      const rel = pending.pop()!;
+      await this.inDir(rel, async (dir) => {
+        for (const name of await fsp.readdir(dir.self)) {
+          if (name === ATTRS_LOG) continue; // counted as the store's bytes
+          const st = await fsp.lstat(dir.at(name), { bigint: true }).catch(tolerateMissing);
+          if (!st) continue;
+          usage.set(this.id(st).key, charge(st));
+          if (st.isDirectory()) pending.push(childOf(rel, name));
         }
-        const sub = await dir.child(this.budget, name).catch(() => undefined);
-        if (!sub) continue;
-        try {
-          await walk(sub, child);
-        } finally {
-          await sub.close();
-        }
-      }
-    };
-    await walk(this.root, await this.root.held.handle.stat({ bigint: true }));
+      }).catch((error: unknown) => {
+        // Gone or replaced by a link since it was listed: nothing there to count.
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== "ENOENT" && code !== "ENOTDIR") throw error;
+      });
+    }
     return usage;
   }
 
@@ -359,6 +360,11 @@ class HostTree {
 
   track(st: BigIntStats): void {
     this.usage?.set(this.id(st).key, charge(st));
+  }
+
+  /** A folder's listing grew or shrank with a name: its size is charged as it now is. */
+  async retrack(dir: HeldDir): Promise<void> {
+    if (this.usage) this.track(await dir.held.handle.stat({ bigint: true }));
   }
 
   opened(st: BigIntStats): void {
@@ -378,15 +384,23 @@ class HostTree {
   /** A name of `st` (lstat'ed before it went) is gone: with its last name, and no one holding it
    * open, the file leaves the quota and the store. */
   async unnamed(st: BigIntStats): Promise<void> {
-    if (st.isDirectory() || st.nlink <= 1n) {
-      if (!st.isDirectory() && this.#opens.has(this.id(st).key)) return;
-      await this.forget(st);
+    if (!st.isDirectory() && st.nlink > 1n) {
+      this.usage?.set(this.id(st).key, charge(st, Number(st.nlink) - 1));
+      return;
     }
+    if (!st.isDirectory() && this.#opens.has(this.id(st).key)) {
+      this.usage?.set(this.id(st).key, charge(st, 0));
+      return;
+    }
+    await this.forget(st);
   }
 
+  /** The file is gone from the host: out of the quota, and out of the store as far as it can be
+   * written (the host change is done either way; a record left behind is never inherited, its
+   * birth time will not match). */
   async forget(st: BigIntStats): Promise<void> {
     this.usage?.drop(this.id(st).key);
-    await this.store.set(this.id(st), undefined);
+    await this.store.set(this.id(st), undefined).catch(() => undefined);
   }
 }
 
@@ -505,7 +519,9 @@ class HostNode implements P9Node {
           throw error;
         }
         const node = tree.node(childOf(rel, name), st);
-        return { node, file: await HostFile.start(tree, held) };
+        const file = await HostFile.start(tree, held);
+        await tree.retrack(dir);
+        return { node, file };
       });
     });
   }
@@ -525,6 +541,7 @@ class HostNode implements P9Node {
           throw error;
         }
         tree.track(st);
+        await tree.retrack(dir);
         return tree.node(childOf(rel, name), st);
       });
     });
@@ -546,6 +563,7 @@ class HostNode implements P9Node {
           throw error;
         }
         tree.track(st);
+        await tree.retrack(dir);
         return tree.node(childOf(rel, name), st);
       });
     });
@@ -572,6 +590,7 @@ class HostNode implements P9Node {
           throw error;
         }
         tree.track(st);
+        await tree.retrack(dir);
         return tree.node(childOf(rel, name), st);
       });
     });
@@ -603,6 +622,8 @@ class HostNode implements P9Node {
         // link(2) makes a link to a symlink itself, never to what it points at; the new name
         // is the same file, so it has the same mapped attributes.
         await fsp.link(fromDir.at(fromName), dir.at(name));
+        tree.track(await fsp.lstat(dir.at(name), { bigint: true }));
+        await tree.retrack(dir);
       }));
     });
   }
@@ -624,6 +645,8 @@ class HostNode implements P9Node {
         if (st.isDirectory() && to.startsWith(`${from}/`)) throw new P9Error(Errno.EINVAL, "cannot move a folder into itself");
         if (old?.isDirectory() && st.isDirectory()) await clearEmptyDir(tree, dest, toName);
         await fsp.rename(src.at(name), dest.at(toName));
+        await tree.retrack(src);
+        await tree.retrack(dest);
         if (old) {
           await tree.unnamed(old);
           tree.detach(to);
@@ -648,6 +671,7 @@ class HostNode implements P9Node {
           if (st.isDirectory()) throw new P9Error(Errno.EISDIR, `"${name}" is a folder`);
           await fsp.unlink(held.at(name));
         }
+        await tree.retrack(held);
         await tree.unnamed(st);
       });
       tree.detach(childOf(parent, name));
@@ -831,7 +855,7 @@ export class HostFolderBackend implements P9Backend {
   async close(): Promise<void> {
     const started = await this.#tree.catch(() => undefined);
     if (!started) return;
-    await started.tree.store.close();
+    await started.tree.store.release();
     await started.tree.root.close();
   }
 }

@@ -338,18 +338,18 @@ describe("host folder backend: mapped store", () => {
 });
 
 describe("host folder backend: the share", () => {
-  it("counts what is already in the share toward the quota, hard links once", async () => {
+  it("counts what is already in the share toward the quota, a hard-linked file's bytes once", async () => {
     const { share } = freshShare();
     writeFileSync(join(share, "a"), new Uint8Array(3000));
     mkdirSync(join(share, "sub"));
     writeFileSync(join(share, "sub", "b"), new Uint8Array(2000));
     linkSync(join(share, "a"), join(share, "sub", "a-again"));
     symlinkSync("a", join(share, "l"));
-    // What the host holds: each inode once, its bytes plus its entry.
+    // What the host holds: each inode's bytes once, plus its names (a folder's are in its size).
     const inodes = new Map<number, number>();
     for (const name of ["", "a", "sub", "sub/b", "sub/a-again", "l"]) {
       const st = lstatSync(join(share, name));
-      inodes.set(st.ino, st.size + 512);
+      inodes.set(st.ino, st.size + 512 * (st.isDirectory() ? 1 : st.nlink));
     }
     const held = [...inodes.values()].reduce((a, b) => a + b, 0);
     const backend = new HostFolderBackend(share);
@@ -399,6 +399,30 @@ describe("host folder backend: the share", () => {
     const before = await backend.usedBytes();
     await c.rpc({ type: "Twrite", fid: g, offset: 0n, data: new Uint8Array(16 * 1024) });
     expect(await backend.usedBytes()).toBeGreaterThanOrEqual(before + 16 * 1024 - 1);
+  });
+
+  it("charges every name: hard links and the folder listings that hold them", async () => {
+    const { share } = freshShare();
+    const backend = new HostFolderBackend(share);
+    const quota = (await backend.usedBytes()) + 64 * 1024;
+    const c = await mountQuota(backend, quota);
+    await c.writeFile("s/f", "x");
+    await c.mkdir("s/d");
+    const f = await c.walk("s/f");
+    const d = await c.walk("s/d");
+    let made = 0;
+    for (; made < 3000; made++) {
+      const reply = await c.send({ type: "Tlink", dfid: d, fid: f, name: `${made}`.padStart(250, "L") });
+      if (reply.type === "Rlerror") {
+        expect(reply.ecode).toBe(Errno.ENOSPC);
+        break;
+      }
+    }
+    expect(made).toBeLessThan(200);
+    // What the host holds for the folder and the file stays within the quota (one name's slack).
+    const held = lstatSync(join(share, "d")).size + lstatSync(join(share, "f")).nlink * 512;
+    expect(held).toBeLessThanOrEqual(64 * 1024 + 4096);
+    expect(await backend.usedBytes()).toBeLessThanOrEqual(quota + 4096);
   });
 
   it("charges empty files, folders, links and the attribute store", async () => {
@@ -571,6 +595,40 @@ describe("host folder backend: the attribute store", () => {
   });
 });
 
+describe("host folder backend: two servers on one folder", () => {
+  it("loses no change of either while one of them compacts the store", async () => {
+    const { share } = freshShare();
+    const a = await mountShare(share);
+    const b = await mountShare(share);
+    await b.writeFile("fb", "", 0o600, 0);
+    const fb = await b.walk("fb");
+    const churn = (async () => {
+      for (let i = 0; i < 3000; i++) await b.rpc({ type: "Tsetattr", fid: fb, valid: SetattrValid.GID, ...none, gid: i });
+    })();
+    for (let i = 0; i < 150; i++) {
+      await a.writeFile(`f${i}`, "", 0o644, 0);
+      await a.rpc({ type: "Tsetattr", fid: await a.walk(`f${i}`), valid: SetattrValid.MODE, ...none, mode: 0o600 });
+    }
+    await churn;
+    const fresh = await mountShare(share);
+    const modes = new Set<number>();
+    for (let i = 0; i < 150; i++) modes.add((await fresh.getattr(`f${i}`)).mode);
+    expect([...modes]).toEqual([FileMode.REG | 0o600]);
+    expect((await fresh.getattr("fb")).gid).toBe(2999);
+    expect(readdirSync(share).filter((n) => n.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("says what is wrong when the host put something else where the store goes", async () => {
+    const { share } = freshShare();
+    mkdirSync(join(share, ATTRS_LOG));
+    const c = await mountShare(share);
+    expect(await c.names("")).toEqual([]);
+    const dir = await c.walk("");
+    expect(await c.fail({ type: "Tlcreate", fid: dir, name: "f", flags: OpenFlags.WRONLY | OpenFlags.CREAT, mode: 0o100644, gid: 0 })).toBe(Errno.EIO);
+    expect(existsSync(join(share, "f"))).toBe(false);
+  });
+});
+
 describe("host folder backend: host descriptors", () => {
   it("answers ENFILE past its descriptor budget, keeps serving, and gives descriptors back", async () => {
     const { share } = freshShare();
@@ -613,6 +671,25 @@ describe("host folder backend: host descriptors", () => {
     await backend.close();
     await Promise.all(replies);
     expect(budget.held).toBe(0);
+  });
+
+  it("counts a folder chain deeper than its descriptor budget, and fails closed when it cannot", async () => {
+    const { share } = freshShare();
+    let p = share;
+    for (let i = 0; i < 40; i++) {
+      p = join(p, "d");
+      mkdirSync(p);
+    }
+    writeFileSync(join(p, "big"), Buffer.alloc(1 << 20));
+    const backend = new HostFolderBackend(share, { descriptors: new DescriptorBudget(20) });
+    expect(await backend.usedBytes()).toBeGreaterThan(1 << 20);
+    const c = await mountQuota(backend, 256 * 1024);
+    expect(await c.fail({ type: "Tlcreate", fid: await c.walk("s"), name: "more", flags: OpenFlags.WRONLY | OpenFlags.CREAT, mode: 0o100644, gid: 0 })).toBe(Errno.ENOSPC);
+    // With no descriptor to spare, the count cannot be made: nothing may grow.
+    const starved = new DescriptorBudget(2);
+    const tight = new HostFolderBackend(share, { descriptors: starved });
+    await tight.root();
+    await expect(tight.usedBytes()).rejects.toThrow(P9Error);
   });
 
   it("leaves the host a reserve of its open-file limit", () => {
