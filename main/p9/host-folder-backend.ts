@@ -281,6 +281,22 @@ class HostTree {
     }
   }
 
+  /** What the guest just made at `name` in `dir` (`rel`): its attributes recorded (the host
+   * change undone if they cannot be), charged with its folder, and its node. */
+  async made(dir: HeldDir, rel: string, name: string, entry: MappedAttr, undo: (path: string) => Promise<void>): Promise<HostNode> {
+    let st: BigIntStats;
+    try {
+      st = await fsp.lstat(dir.at(name), { bigint: true });
+      await this.store.set(this.id(st), entry);
+    } catch (error) {
+      await undo(dir.at(name)).catch(() => undefined);
+      throw error;
+    }
+    this.track(st);
+    await this.retrack(dir);
+    return this.node(childOf(rel, name), st);
+  }
+
   mapped(st: BigIntStats): Promise<MappedAttr | undefined> {
     return this.store.get(this.id(st));
   }
@@ -533,16 +549,7 @@ class HostNode implements P9Node {
       const rel = live(this);
       return tree.inDir(rel, async (dir) => {
         await fsp.mkdir(dir.at(name), hostPerms(mode, true));
-        const st = await fsp.lstat(dir.at(name), { bigint: true });
-        try {
-          await tree.store.set(tree.id(st), { mode: FileMode.DIR | (mode & FileMode.PERMS), uid: owner.uid, gid: owner.gid });
-        } catch (error) {
-          await fsp.rmdir(dir.at(name)).catch(() => undefined);
-          throw error;
-        }
-        tree.track(st);
-        await tree.retrack(dir);
-        return tree.node(childOf(rel, name), st);
+        return tree.made(dir, rel, name, { mode: FileMode.DIR | (mode & FileMode.PERMS), uid: owner.uid, gid: owner.gid }, (path) => fsp.rmdir(path));
       });
     });
   }
@@ -554,17 +561,7 @@ class HostNode implements P9Node {
       const rel = live(this);
       return tree.inDir(rel, async (dir) => {
         await fsp.symlink(target, dir.at(name));
-        let st: BigIntStats;
-        try {
-          st = await fsp.lstat(dir.at(name), { bigint: true });
-          await tree.store.set(tree.id(st), { mode: FileMode.LNK | 0o777, uid: owner.uid, gid: owner.gid });
-        } catch (error) {
-          await fsp.unlink(dir.at(name)).catch(() => undefined);
-          throw error;
-        }
-        tree.track(st);
-        await tree.retrack(dir);
-        return tree.node(childOf(rel, name), st);
+        return tree.made(dir, rel, name, { mode: FileMode.LNK | 0o777, uid: owner.uid, gid: owner.gid }, (path) => fsp.unlink(path));
       });
     });
   }
@@ -580,18 +577,10 @@ class HostNode implements P9Node {
       return tree.inDir(rel, async (dir) => {
         // Devices, fifos and sockets are empty host files; their type lives in the mapped store.
         const held = await Held.open(tree.budget, dir.at(name), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, type === FileMode.REG ? hostPerms(mode, false) : 0o600);
-        const st = await held.handle.stat({ bigint: true }).finally(() => held.close());
+        await held.close();
         const entry: MappedAttr = { mode: type | (mode & FileMode.PERMS), uid: owner.uid, gid: owner.gid };
         if (type === FileMode.CHR || type === FileMode.BLK) entry.rdev = rdev;
-        try {
-          await tree.store.set(tree.id(st), entry);
-        } catch (error) {
-          await fsp.unlink(dir.at(name)).catch(() => undefined);
-          throw error;
-        }
-        tree.track(st);
-        await tree.retrack(dir);
-        return tree.node(childOf(rel, name), st);
+        return tree.made(dir, rel, name, entry, (path) => fsp.unlink(path));
       });
     });
   }
