@@ -73,13 +73,29 @@ debian_source() {
 }
 
 # Makes a private apt state in $1 with sources for $SUITE and $SUITE-updates, and sets APT
-# (apt-get's options for it) and APT_QUIET.
+# (apt-get's options for it) and APT_QUIET. Each further argument SUITE2:PACKAGE takes PACKAGE
+# from SUITE2 instead (from its point releases only: SUITE2-updates is one more index that can be
+# out of step, for no gain to a single package); nothing else is taken from SUITE2.
 private_apt() {
-  local dir=$1
+  local dir=$1 pin s p
+  shift
   mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/debs" "$dir/empty.d"
   : >"$dir/status"
   : >"$dir/preferences"
   printf 'deb [signed-by=%s] %s %s main\n' "$KEYRING" "$MIRROR" "$SUITE" "$KEYRING" "$MIRROR" "$SUITE-updates" >"$dir/sources.list"
+  local -A added=([$SUITE]=1)
+  for pin in "$@"; do
+    s=${pin%%:*}
+    p=${pin#*:}
+    if [ -z "${added[$s]+x}" ]; then
+      added[$s]=1
+      printf 'deb [signed-by=%s] %s %s main\n' "$KEYRING" "$MIRROR" "$s" >>"$dir/sources.list"
+      # apt_preferences(5): at 100, a package of this suite is the candidate only where $SUITE lacks it...
+      printf 'Package: *\nPin: release n=%s\nPin-Priority: 100\n\n' "$s" >>"$dir/preferences"
+    fi
+    # ...except the ones named, whose candidate is this suite's version.
+    printf 'Package: %s\nPin: release n=%s\nPin-Priority: 990\n\n' "$p" "$s" >>"$dir/preferences"
+  done
   APT=(
     -o "Dir::State=$dir"
     -o "Dir::State::Lists=$dir/lists"

@@ -10,12 +10,16 @@
 #   OUT/guests/tiny/manifest.json
 #
 # Packages come from a private apt state under OUT/apt (architecture i386), so the
-# system's apt configuration is never touched and root is not required.
+# system's apt configuration is never touched and root is not required. busybox-static
+# comes from a newer suite than the kernel (trixie; Debian has no i386 kernel after bookworm):
+# bookworm's 1.35 is configured without wget's -T, and its wget then crashes on -T (it stores
+# the option's number through a NULL pointer); Debian enabled the option in 1.36.1-5.
 #
 # Environment overrides:
 #   UNMACHINE_DEBIAN_MIRROR   mirror URI (default: the one in the system's apt sources,
 #                             else http://deb.debian.org/debian)
 #   UNMACHINE_DEBIAN_SUITE    Debian suite (default: VERSION_CODENAME of a Debian host, else bookworm)
+#   UNMACHINE_BUSYBOX_SUITE   Debian suite of busybox-static (default: trixie)
 set -euo pipefail
 export LC_ALL=C
 umask 022
@@ -39,8 +43,11 @@ MODULES=(
   isofs
   ata_piix sr_mod sd_mod floppy
 )
-# Applets /init relies on; the build fails if busybox lacks one of them.
-REQUIRED_APPLETS=(sh mount mkdir hostname ip modprobe setsid sleep switch_root udhcpc ifconfig route cp grep cat)
+# Applets /init relies on, and the everyday tools the guest promises; the build fails if
+# busybox lacks one of them.
+REQUIRED_APPLETS=(sh mount mkdir hostname ip modprobe setsid sleep switch_root udhcpc cp grep cat
+  ifconfig route wget awk sed tar gzip dd sha256sum)
+BUSYBOX_SUITE=${UNMACHINE_BUSYBOX_SUITE:-trixie}
 STEPS=6
 
 usage() {
@@ -131,7 +138,7 @@ debian_source
 
 rm -rf "$WORK"
 mkdir -p "$WORK"
-private_apt "$APT_DIR"
+private_apt "$APT_DIR" "$BUSYBOX_SUITE:busybox-static"
 
 finished=0
 on_exit() {
@@ -144,9 +151,9 @@ on_exit() {
 trap on_exit EXIT
 
 # ---------------------------------------------------------------------------
-step "Updating package lists ($MIRROR $SUITE $SUITE-updates, i386)…"
+step "Updating package lists ($MIRROR $SUITE $SUITE-updates, busybox from $BUSYBOX_SUITE, i386)…"
 apt-get "${APT[@]}" "${APT_QUIET[@]}" update >&2 ||
-  die "apt-get update failed for $MIRROR ($SUITE, $SUITE-updates)"
+  die "apt-get update failed for $MIRROR ($SUITE, $SUITE-updates, $BUSYBOX_SUITE)"
 
 # Prints "Package Version Architecture Size Depends" (tab-separated) for each candidate.
 pkg_info() {
@@ -236,8 +243,15 @@ for d in "$KROOT/lib/modules/$KVER" "$KROOT/usr/lib/modules/$KVER"; do
   [ -d "$d" ] && MODSRC=$d && break
 done
 [ -n "$MODSRC" ] || die "$KPKG contains no modules folder for $KVER"
-BUSYBOX=$WORK/pkg/busybox-static/bin/busybox
-[ -s "$BUSYBOX" ] || die "busybox-static contains no bin/busybox"
+BUSYBOX=
+for f in "$WORK/pkg/busybox-static/bin/busybox" "$WORK/pkg/busybox-static/usr/bin/busybox"; do
+  [ -s "$f" ] && BUSYBOX=$f && break
+done
+[ -n "$BUSYBOX" ] || die "busybox-static contains no bin/busybox"
+# A busybox built without wget's timeout crashes on 'wget -T' (see above): its wget then
+# lacks the message "download timed out".
+grep -q 'download timed out' "$BUSYBOX" ||
+  die "busybox-static ${VER[busybox-static]} ($BUSYBOX_SUITE) is built without wget -T, which crashes its wget; choose a newer suite with UNMACHINE_BUSYBOX_SUITE"
 SEABIOS=$WORK/pkg/seabios/usr/share/seabios
 for f in bios.bin vgabios-stdvga.bin; do
   [ -s "$SEABIOS/$f" ] || die "seabios contains no usr/share/seabios/$f"
@@ -347,7 +361,8 @@ sort -u "$ALIASES" >"$MODDST/modules.alias"
 
 # busybox: the binary itself plus a symlink per applet. The applet list is read
 # from the binary's sorted, NUL-separated name table ("[", "[[", "acpid", ...),
-# because an i386 binary cannot be run on every build host.
+# because an i386 binary cannot be run on every build host. The bytes before the table
+# need not end in a NUL, so its "[" may end a longer string.
 cp "$BUSYBOX" "$ROOT/bin/busybox"
 chmod 0755 "$ROOT/bin/busybox"
 cp "$AGENT_BIN" "$ROOT/bin/umagent"
@@ -361,7 +376,7 @@ APPLETS=$(tr '\0' '\n' <"$BUSYBOX" | awk '
     reset()
   }
   done { next }
-  prev == "[" && $0 ~ /^(\[\[|[a-z])/ { on = 1; n = 2; list[0] = "["; list[1] = $0 }
+  prev ~ /\[$/ && $0 ~ /^(\[\[|[a-z])/ { on = 1; n = 2; list[0] = "["; list[1] = $0 }
   { prev = $0 }')
 [ -n "$APPLETS" ] || die "cannot find the applet list in busybox-static's binary"
 for a in "${REQUIRED_APPLETS[@]}"; do
@@ -445,27 +460,45 @@ if ! grep -q ' / 9p ' /proc/mounts && [ -n "$(cat /sys/bus/virtio/drivers/9pnet_
   mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 host9p /mnt || echo "tiny: cannot mount the shared folders"
 fi
 
-# Network: DHCP from the host's NAT, in the background so the shell does not wait for it.
+# Network: DHCP from the host's NAT before the agent and the shells start, so the first command
+# finds the address and the default route. udhcpc sends up to 4 discovers 1 s apart and then
+# goes to the background either way, to renew the lease or to keep asking: a NIC nobody answers
+# delays the prompt by about 4 s, a guest without a NIC not at all.
 mkdir -p /etc/udhcpc
 cat >/etc/udhcpc/default.script <<'SCRIPT'
 #!/bin/sh
+# udhcpc's hook; udhcpc sets interface, ip, mask, router and dns.
 case "$1" in
-  deconfig) ifconfig "$interface" 0.0.0.0 ;;
+  deconfig) ip -4 addr flush dev "$interface" ;;
   bound|renew)
-    ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}"
-    [ -n "$router" ] && { route del default 2>/dev/null; route add default gw "${router%% *}" dev "$interface"; }
+    # The same lease again changes nothing, so open connections and the routes stay.
+    ip -4 addr show dev "$interface" | grep -q "inet $ip/${mask:-24} " || {
+      ip -4 addr flush dev "$interface"
+      ip addr add "$ip/${mask:-24}" broadcast + dev "$interface"
+    }
+    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
     : >/etc/resolv.conf
     for ns in $dns; do echo "nameserver $ns" >>/etc/resolv.conf; done ;;
 esac
 exit 0
 SCRIPT
 chmod 0755 /etc/udhcpc/default.script
+dhcp=
 for nic in /sys/class/net/eth*; do
   [ -e "$nic" ] || continue
   ifname=${nic##*/}
   ip link set "$ifname" up
-  udhcpc -i "$ifname" -b -q -t 10 -T 1 -s /etc/udhcpc/default.script >/dev/null 2>&1 &
+  udhcpc -i "$ifname" -b -t 4 -T 1 -p "/run/udhcpc.$ifname.pid" -s /etc/udhcpc/default.script >/dev/null 2>&1 &
+  dhcp="$dhcp $!"
 done
+# Each udhcpc returns once it has a lease or has given up for now (its daemon stays behind).
+if [ -n "$dhcp" ]; then
+  wait $dhcp
+  for nic in /sys/class/net/eth*; do
+    ip -4 addr show dev "${nic##*/}" | grep -q ' inet ' ||
+      echo "tiny: no DHCP answer on ${nic##*/}; still asking in the background"
+  done
+fi
 
 # The guest agent on virtio-console (COM2 where there is no virtio), kept running.
 agent_on() {

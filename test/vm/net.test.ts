@@ -39,14 +39,14 @@ function run(args: string[], command: string): Promise<{ status: number | null; 
 
 describe("the guest's network", () => {
   it("gets an address by DHCP, pings the gateway, and is refused the host's loopback by default", async () => {
-    const r = await run([], `sleep 2; ip -4 addr show eth0 | grep -o 'inet [0-9./]*'; ping -c 1 -W 3 10.0.2.2 | grep -o '1 packets received'; wget -O /tmp/page http://10.0.2.2:${port}/ 2>&1 | tail -1`);
+    const r = await run([], `ip -4 addr show eth0 | grep -o 'inet [0-9./]*'; ping -c 1 -W 3 10.0.2.2 | grep -o '1 packets received'; wget -O /tmp/page http://10.0.2.2:${port}/ 2>&1 | tail -1`);
     expect(r.stdout).toContain("inet 10.0.2.15/24");
     expect(r.stdout).toContain("1 packets received");
     expect(r.stdout).toMatch(/Connection refused/);
   });
 
   it("reaches the host's loopback server with --allow-host, byte for byte", async () => {
-    const r = await run(["--allow-host"], `sleep 2; wget -q -O /tmp/page http://10.0.2.2:${port}/ && sha256sum /tmp/page`);
+    const r = await run(["--allow-host"], `wget -q -O /tmp/page http://10.0.2.2:${port}/ && sha256sum /tmp/page`);
     expect(r.stdout).toContain(createHash("sha256").update(body).digest("hex"));
     expect(r.status).toBe(0);
   });
@@ -63,7 +63,7 @@ describe("an old guest's NE2000 card", () => {
     try {
       await guest.waitForShell(120_000);
       const r = await guest.exec(
-        `sleep 3; cat /sys/class/net/eth0/device/uevent | grep -o 'DRIVER=.*'; nslookup localhost 10.0.2.3 | grep -c 127.0.0.1; wget -q -O /tmp/page http://10.0.2.2:${port}/ && sha256sum /tmp/page`,
+        `cat /sys/class/net/eth0/device/uevent | grep -o 'DRIVER=.*'; nslookup localhost 10.0.2.3 | grep -c 127.0.0.1; wget -q -O /tmp/page http://10.0.2.2:${port}/ && sha256sum /tmp/page`,
         120_000,
       );
       expect(r.output).toContain("DRIVER=ne2k-pci");

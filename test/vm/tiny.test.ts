@@ -60,6 +60,13 @@ describe("tiny in a headless worker", () => {
     expect((await guest.exec("grep -c 9p /proc/filesystems", 30_000)).output.trim()).not.toBe("0");
   });
 
+  it("with a network card nobody answers, says so and goes on asking in the background", async () => {
+    // This guest's NIC has no NAT behind it: the prompt came all the same.
+    await guest.waitForText(/tiny: no DHCP answer on eth0; still asking in the background/, 10_000);
+    const { output } = await guest.exec("ip -4 addr show dev eth0 | grep -c inet; kill -0 $(cat /run/udhcpc.eth0.pid) && echo asking", 30_000);
+    expect(output).toBe("0\nasking\n");
+  });
+
   it("gets the RAM it was given", async () => {
     const kb = Number((await guest.exec("awk '/MemTotal/ {print $2}' /proc/meminfo", 30_000)).output);
     expect(kb).toBeGreaterThan(88 * 1024);
