@@ -59,7 +59,9 @@ export function buildV86Options(spec: MachineSpec): V86Options {
   if (media.cdrom) options.cdrom = media.cdrom;
   if (spec.cmdline !== undefined) options.cmdline = spec.cmdline;
   if (spec.initialState) options.initial_state = spec.initialState;
-  if (spec.net !== "none") options.net_device = { type: spec.net === "ne2k" ? "ne2k" : "virtio" };
+  // Said explicitly: v86 gives a machine without net_device an NE2000. Its typings list only
+  // the two cards, but the emulator makes a card only for "ne2k" or "virtio" (starter and cpu).
+  options.net_device = { type: spec.net } as { type: "ne2k" | "virtio" };
   if (spec.handle9p) options.filesystem = { handle9p: spec.handle9p };
   else if (spec.builtin9p) options.filesystem = {};
   if (spec.virtioConsole) options.virtio_console = { type: "none" };

@@ -69,6 +69,9 @@ describe("the agent on COM2, for guests without virtio", () => {
       await agent!.whenReady(30_000);
       expect((await guest.exec("ls /dev/hvc0 2>&1; ps | grep -c '[u]magent /dev/ttyS1'", 30_000)).output).toMatch(/No such file or directory\n1\n/);
       expect(await agent!.exec("echo over-com2; exit 4")).toMatchObject({ output: "over-com2\n", status: 4 });
+      // A guest set to have no network has no card at all (and so never waits for DHCP).
+      expect((await guest.exec("ls /sys/class/net", 30_000)).output).toBe("lo\n");
+      expect(guest.transcript).not.toContain("no DHCP answer");
     } finally {
       await guest.stop();
       guest.dispose();
