@@ -4,7 +4,7 @@
 // and pipes work for the page that has the key; sensitive shares need the user's confirmation.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, mkdirSync, symlinkSync } from "node:fs";
+import { mkdtempSync, mkdirSync, realpathSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as connectTcp } from "node:net";
@@ -246,9 +246,11 @@ describe("web shell", () => {
         expect(refused.error).toContain(why);
         expect(refused.error).toContain("the guest could read and change every file in it");
         expect((await call(ws, "settings:get", ["demo"])).value).toEqual(before);
+        // Saved with its links resolved: serving it later follows none.
+        const real = realpathSync(path);
         const accepted = await call(ws, "settings:set", ["demo", settings(path, true)]);
-        expect(accepted, path).toMatchObject({ ok: true, value: { shares: [{ hostPath: path, confirmedSensitive: true }] } });
-        expect((await call(ws, "settings:get", ["demo"])).value).toMatchObject({ shares: [{ hostPath: path, confirmedSensitive: true }] });
+        expect(accepted, path).toMatchObject({ ok: true, value: { shares: [{ hostPath: real, confirmedSensitive: true }] } });
+        expect((await call(ws, "settings:get", ["demo"])).value).toMatchObject({ shares: [{ hostPath: real, confirmedSensitive: true }] });
       }
       // An ordinary folder needs no confirmation.
       expect(await call(ws, "settings:set", ["demo", settings(join(home, "Projects"))])).toMatchObject({ ok: true });
