@@ -76,11 +76,12 @@ function processAlive(pid: number): boolean {
 }
 
 /**
- * Removes the temporary files of `path` (`<name>.<pid>[.<tag>].tmp` beside it) whose writer
+ * Removes the temporary files of `path` (`<name>.<pid>[.<8 hex>].tmp` beside it) whose writer
  * is gone or which are too old to belong to a write under way. Nothing else is touched.
  */
 export function sweepTemps(path: string): void {
-  const pattern = new RegExp(`^${escapeRegExp(basename(path))}\\.(\\d+)(?:\\.[0-9a-z]+)?\\.tmp$`);
+  // Exactly the names tempName() makes, and the older writers' <name>.<pid>.tmp.
+  const pattern = new RegExp(`^${escapeRegExp(basename(path))}\\.(\\d+)(?:\\.[0-9a-f]{8})?\\.tmp$`);
   let names: string[];
   try {
     names = readdirSync(dirname(path));

@@ -132,13 +132,13 @@ function filesFor(target: Target, flags: RunFlags): P9Backend | undefined {
     return rootFolderBackend(flags.rootFolder);
   }
   const saved = target.shares ? new SettingsStore(dataDir()).load(target.name).shares : [];
+  checkShares(saved, (s) => `${target.name}: saved share "${s.tag}"`, "Confirm it in the app, or remove it.");
   const given = flags.shares ?? [];
   if (given.length > 0 && !target.shares) throw new UsageError(`${target.name}: --share needs a guest that mounts 9P shares (such as tiny)`);
   const shares = [...saved.filter((s) => !given.some((g) => g.tag === s.tag)), ...given];
   for (const share of shares) {
-    if (!existsSync(share.hostPath) || !statSync(share.hostPath).isDirectory()) {
-      throw new UsageError(`share "${share.tag}": ${share.hostPath} is not a folder`);
-    }
+    if (!existsSync(share.hostPath)) throw new UsageError(`share "${share.tag}": ${share.hostPath} does not exist`);
+    if (!statSync(share.hostPath).isDirectory()) throw new UsageError(`share "${share.tag}": ${share.hostPath} is not a folder`);
   }
   return shares.length > 0 ? sharesBackend(shares) : undefined;
 }

@@ -31,7 +31,8 @@ export interface BrowserLaunch {
 
 /**
  * How the page is opened as an app window with a profile of its own: the address carries a
- * one-time code (spent by the time anyone reads it), and the environment is this process's.
+ * one-time code (worth nothing to another user: the server answers only its own user, see
+ * main/web/peer.ts), and the environment is this process's.
  */
 export function appWindowLaunch(shell: Pick<WebShell, "oneTimeUrl">, browser: string, profileDir: string): BrowserLaunch {
   return {

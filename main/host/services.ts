@@ -2,6 +2,7 @@
 // alike): files over 9P from the guest's saved shares, and the agent. Each is attached when
 // the page opens the service's pipe for a session, and ends with the session.
 
+import { servableShares } from "./share-policy.js";
 import { AgentSession, pipeTransport } from "../../core/agent/session.js";
 import { ClipboardSync, type HostClipboard } from "../../core/agent/clipboard-sync.js";
 import { DisposableStore, Emitter } from "../../core/disposable.js";
@@ -32,7 +33,10 @@ export interface HostServices {
 export function registerHostServices(sessions: HostSessions, settings: SettingsStore, clipboard?: HostClipboard): HostServices {
   const agents = new Emitter<AgentEvent>();
   const live = new Map<string, { agent: AgentSession; clipboard: boolean }>();
-  sessions.serve("p9", (session, pipe) => serveP9(sharesBackend(settings.load(session.guest).shares), pipe));
+  sessions.serve("p9", (session, pipe) => {
+    const shares = servableShares(settings.load(session.guest).shares, (message) => console.error(`unmachine: ${session.guest}: ${message}`));
+    return serveP9(sharesBackend(shares), pipe);
+  });
   sessions.serve("net", (session, pipe) => {
     const saved = settings.load(session.guest);
     const nat = createNat({

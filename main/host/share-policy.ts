@@ -69,7 +69,8 @@ export function sensitiveFolder(hostPath: string, home: string = homedir()): Sen
   if (real === resolve("/")) return found("the root of the whole file system");
   if (real === realHome) return found("your home folder");
   if (below(real, realHome) !== undefined) return found("a folder that holds your home folder");
-  const inHome = below(realHome, real);
+  // A home folder of / (containers, service accounts) exempts nothing.
+  const inHome = realHome === resolve("/") ? undefined : below(realHome, real);
   if (inHome !== undefined) {
     const hidden = inHome.split(sep).find((part) => part.startsWith("."));
     return hidden === undefined ? undefined : found(`a hidden folder of your home folder (${hidden}), where programs keep keys, passwords and settings`);
@@ -94,4 +95,18 @@ export function checkShares(shares: readonly ShareSetting[], where: (share: Shar
       `${where(share)}: ${share.hostPath}${leads} is ${sensitive.reason}: the guest could ${could} every file in it that you can. ${confirm}`,
     );
   }
+}
+
+/** The shares that pass the rule; each refused one is told to `refused` (a share saved by hand
+ * or by an older version is checked again when it is served). */
+export function servableShares(shares: readonly ShareSetting[], refused: (message: string) => void, home?: string): ShareSetting[] {
+  return shares.filter((share) => {
+    try {
+      checkShares([share], (s) => `share "${s.tag}"`, "It was not confirmed in the app, so the guest does not get it.", home);
+      return true;
+    } catch (error) {
+      refused((error as Error).message);
+      return false;
+    }
+  });
 }

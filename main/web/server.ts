@@ -20,6 +20,7 @@ import { dataDir, rendererDir } from "../paths.js";
 import { SettingsStore } from "../guests/settings-store.js";
 import { registerHostServices } from "../host/services.js";
 import { WebAuth } from "./auth.js";
+import { ownUserPeer } from "./peer.js";
 
 export interface WebShellOptions {
   library: GuestLibrary;
@@ -141,7 +142,12 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
     "x-content-type-options": "nosniff",
   };
 
+  const ownPeer = ownUserPeer();
   const server = createServer((req, res) => {
+    if (ownPeer(req.socket)) serveRequest(req, res);
+    else send(res, 403, "This shell serves only the user who started it.");
+  });
+  const serveRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const url = parse(req.url);
     if (!url) return send(res, 400, "bad request");
     if (!hosts.includes(req.headers.host ?? "")) return send(res, 421, "wrong Host header: open the address unmachine printed");
@@ -156,7 +162,8 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
           const cookie = auth.exchange(url.searchParams);
           if (!cookie) return send(res, 403, "This address was used already, has expired or is wrong: open the address that `unmachine serve` printed.");
           res.writeHead(303, { "set-cookie": cookie, location: "/" });
-          return res.end();
+          res.end();
+          return;
         }
         if (!auth.hasSession(req.headers.cookie)) {
           return send(res, 403, "This page needs its key: open the address that `unmachine serve` printed.");
@@ -187,7 +194,7 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
     } catch (error) {
       return send(res, 404, (error as Error).message);
     }
-  });
+  };
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
 
@@ -197,6 +204,10 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
 
   server.on("upgrade", (req, socket, head) => {
     socket.on("error", () => socket.destroy());
+    if (ownPeer(req.socket)) upgrade(req, socket, head);
+    else refuse(socket, 403, "Forbidden");
+  });
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const url = parse(req.url);
     if (!url) return refuse(socket, 400, "Bad Request");
     if (!hosts.includes(req.headers.host ?? "")) return refuse(socket, 421, "Misdirected Request");
@@ -220,7 +231,7 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
       return;
     }
     refuse(socket, 404, "Not Found");
-  });
+  };
 
   const serveCommands = (ws: WebSocket): void => {
     // Sessions this page opened end when the page goes away (tab closed, reloaded).

@@ -63,7 +63,7 @@ describe("SettingsStore", () => {
     mkdirSync(folder, { recursive: true });
     const dead = spawnSync(process.execPath, ["-e", ""]).pid!;
     const leftovers = [`settings.json.${dead}.tmp`, `settings.json.${dead}.1f2e3d4c.tmp`];
-    const others = ["settings.json.bak", "notes.tmp", `other.json.${dead}.tmp`, `settings.json.${process.pid}.0a0b0c0d.tmp`];
+    const others = ["settings.json.bak", "notes.tmp", `other.json.${dead}.tmp`, `settings.json.${process.pid}.0a0b0c0d.tmp`, "settings.json.1.bak.tmp"];
     for (const name of [...leftovers, ...others]) writeFileSync(join(folder, name), "{");
     store.save("tiny", { shares: [], forwards: [], allowHost: false, clipboard: true });
     expect(readdirSync(folder).sort()).toEqual([...others, "settings.json"].sort());
@@ -73,6 +73,6 @@ describe("SettingsStore", () => {
     utimesSync(old, new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
     writeFileSync(join(folder, `settings.json.${dead}.tmp`), "{");
     expect(store.load("tiny").clipboard).toBe(true);
-    expect(readdirSync(folder).sort()).toEqual(["settings.json.bak", "notes.tmp", `other.json.${dead}.tmp`, "settings.json"].sort());
+    expect(readdirSync(folder).sort()).toEqual(["settings.json.bak", "notes.tmp", `other.json.${dead}.tmp`, "settings.json.1.bak.tmp", "settings.json"].sort());
   });
 });

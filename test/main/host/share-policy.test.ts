@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { checkShares, SensitiveShareError, sensitiveFolder } from "../../../main/host/share-policy.js";
+import { checkShares, servableShares, SensitiveShareError, sensitiveFolder } from "../../../main/host/share-policy.js";
 import { SettingsError } from "../../../core/guest/settings.js";
 
 const home = mkdtempSync(join(tmpdir(), "unmachine-policy-home-"));
@@ -31,6 +31,12 @@ describe("sensitive folders", () => {
     expect(reason(join(home, ".ssh"))).toMatch(/^a hidden folder of your home folder \(\.ssh\)/);
     expect(reason(join(home, ".config", "app"))).toMatch(/\(\.config\)/);
     expect(reason(join(home, "Projects", ".git"))).toMatch(/\(\.git\)/);
+  });
+
+  it("exempts nothing when the home folder is / (containers, service accounts)", () => {
+    expect(sensitiveFolder("/etc", "/")?.reason).toBe("a system folder");
+    expect(sensitiveFolder("/root/.ssh", "/")?.reason).toBe("inside the system folder /root");
+    expect(sensitiveFolder("/", "/")?.reason).toBe("the root of the whole file system");
   });
 
   it("follows symbolic links to what they lead to", () => {
@@ -70,5 +76,19 @@ describe("checkShares", () => {
 
   it("accepts a sensitive share the user confirmed, and ordinary shares as they are", () => {
     expect(() => checkShares([share("/", { confirmedSensitive: true }), share(home, { confirmedSensitive: true }), share(join(home, "Projects"))], () => "s", "c", home)).not.toThrow();
+  });
+});
+
+describe("shares when they are served", () => {
+  it("serves a saved share of a sensitive folder only if it was confirmed, and says which it dropped", () => {
+    const said: string[] = [];
+    const kept = servableShares([
+      { hostPath: "/", tag: "everything", readOnly: false },
+      { hostPath: "/", tag: "confirmed", readOnly: true, confirmedSensitive: true },
+      { hostPath: join(home, "Projects"), tag: "work", readOnly: false },
+    ], (message) => said.push(message), home);
+    expect(kept.map((s) => s.tag)).toEqual(["confirmed", "work"]);
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/share "everything": \/ is the root of the whole file system.*not confirmed/);
   });
 });
