@@ -6,7 +6,7 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createReadStream, existsSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import type { Duplex } from "node:stream";
 import sirv from "sirv";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -142,6 +142,14 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
     "x-content-type-options": "nosniff",
   };
 
+  // The page under any spelling the static server would accept (/index.html/, /%69ndex.html).
+  const isPage = (pathname: string): boolean => {
+    try {
+      return posix.normalize(decodeURIComponent(pathname)).replace(/\/+$/, "") === "/index.html";
+    } catch {
+      return false;
+    }
+  };
   const ownPeer = ownUserPeer();
   const server = createServer((req, res) => {
     if (ownPeer(req.socket)) serveRequest(req, res);
@@ -155,7 +163,7 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
     for (const [k, v] of Object.entries(pageHeaders)) res.setHeader(k, v);
     const parts = url.pathname.split("/").filter(Boolean);
     try {
-      if (url.pathname === "/" || url.pathname === "/index.html") {
+      if (url.pathname === "/" || isPage(url.pathname)) {
         res.setHeader("cache-control", "no-store");
         if (url.searchParams.has("code") || url.searchParams.has("token")) {
           // The address's key becomes a cookie, and the key leaves the address bar.

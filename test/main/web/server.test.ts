@@ -38,6 +38,7 @@ describe("web shell", () => {
 
   it("serves the page only with the token's cookie, with a CSP and no referrer", async () => {
     expect((await get(`${shell.origin}/`)).status).toBe(403);
+    for (const spelling of ["/index.html", "/index.html/", "/%69ndex.html", "//index.html", "/x/../index.html"]) expect((await get(`${shell.origin}${spelling}`)).status, spelling).toBe(403);
     expect((await get(`${shell.origin}/?token=${"0".repeat(48)}`)).status).toBe(403);
     const page = await get(`${shell.origin}/`, { cookie: await cookieOf(shell.url) });
     expect(page.status).toBe(200);
