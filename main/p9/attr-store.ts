@@ -135,7 +135,7 @@ export class AttrStore {
   }
 
   async #set(id: FileId, attr: MappedAttr | undefined): Promise<void> {
-    await this.#refresh(true);
+    await this.#refresh();
     if (attr === undefined && !this.#entries.has(id.key)) return;
     if (!this.#log) await this.#reopen(true);
     if (!this.#log) throw new P9Error(Errno.EIO, `the share's attribute store ${ATTRS_LOG} is not a plain file: move it out of the shared folder`);
@@ -259,6 +259,8 @@ export class AttrStore {
 
   /** Writes the live entries to a new log beside the old one, syncs it, and renames it over. */
   async #compact(): Promise<void> {
+    // Everything other servers wrote so far is kept: the new log is written from it all.
+    await this.#refresh(true);
     const temp = `${ATTRS_LOG}.${process.pid}.${randomUUID()}.tmp`;
     const text = [...this.#entries].map(([key, e]) => line({ key, birth: e.birth }, e.attr)).join("");
     const out = await Held.open(this.#budget, this.#root.at(temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
