@@ -98,6 +98,13 @@ export interface Commands {
 /** What the host tells the page without being asked. */
 export type HostEvent = { type: "clipboard"; session: string; text: string };
 
+/** A guest's files being built in the background: each progress line, then done or failed. */
+export interface BuildProgress {
+  guest: string;
+  state: "building" | "done" | "failed";
+  line: string;
+}
+
 export type CommandName = keyof Commands;
 export type CommandArgs<C extends CommandName> = Commands[C]["args"];
 export type CommandResult<C extends CommandName> = Commands[C]["result"];
@@ -176,6 +183,8 @@ export interface HostBridge {
   openPipe(session: string, service: PipeService): Promise<FramePipe>;
   /** The host asks the page to start a guest (the tray's quick launch); Electron only. */
   onStartGuest?(listener: (guest: string) => void): void;
+  /** Build progress of the default guest, built in the background after the window shows; Electron only. */
+  onBuild?(listener: (progress: BuildProgress) => void): Disposable;
   /** Events the host pushes (the guest's clipboard); the web shell only. */
   onEvent?(listener: (event: HostEvent) => void): Disposable;
 }
@@ -193,6 +202,8 @@ export interface CommandRequest {
   name: string;
   args: unknown[];
 }
+/** What an Electron invoke answers: a result, never a thrown error (whose message Electron wraps). */
+export type InvokeReply = { ok: true; value: unknown } | { ok: false; error: string };
 export type CommandReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 /** A pushed event on the command channel (no id). */
 export interface EventMessage {

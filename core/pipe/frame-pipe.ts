@@ -119,26 +119,42 @@ export function createPipePair(): [FramePipe, FramePipe] {
   return [ends[0]!, ends[1]!];
 }
 
-/** Minimal shape of a MessagePort, in a worker, a page or Electron. */
+/**
+ * Minimal shape of a MessagePort, in a worker, a page or Electron. Nothing is ever transferred:
+ * Electron's MessagePortMain takes only ports in a transfer list, and a message posted from the
+ * page with an ArrayBuffer there reaches the main process as `null`.
+ */
 export interface PortLike {
-  postMessage(message: unknown, transfer: ArrayBuffer[]): void;
+  postMessage(message: unknown): void;
   close(): void;
   start?(): void;
 }
 
+/** The explicit goodbye on a port; anything that is neither a frame nor this is ignored. */
+export const PORT_END = { unmachinePipe: "end" } as const;
+
+/**
+ * Exactly the frame's bytes in a buffer of their own. A view is serialized with its whole
+ * backing buffer (a Node Buffer's is an 8 KiB pool shared with unrelated data), so a view of
+ * part of a buffer, or of a shared one, is copied first.
+ */
+export function exactBytes(frame: Uint8Array): Uint8Array {
+  const whole = frame.byteOffset === 0 && frame.byteLength === frame.buffer.byteLength && frame.buffer instanceof ArrayBuffer;
+  return whole && frame.constructor === Uint8Array ? frame : new Uint8Array(frame);
+}
+
 /**
  * A pipe over a MessagePort. The owner wires incoming messages to `deliver` (DOM ports use
- * `onmessage`, Node and Electron ports `on("message")`), so this stays runtime-free.
+ * `onmessage`, Node and Electron ports `on("message")`), so this stays runtime-free. Each
+ * frame is posted as a copy of exactly its bytes, without a transfer list (the message is
+ * cloned when posted, so the sender may reuse its buffer at once).
  */
 export function portPipe(port: PortLike): CarrierPipe {
   return new CarrierPipe(
-    (frame) => {
-      const copy = frame.slice();
-      port.postMessage(copy, [copy.buffer]);
-    },
+    (frame) => port.postMessage(exactBytes(frame)),
     () => {
       try {
-        port.postMessage(null, []);
+        port.postMessage(PORT_END);
       } finally {
         port.close();
       }
@@ -146,10 +162,13 @@ export function portPipe(port: PortLike): CarrierPipe {
   );
 }
 
-/** What arrives on a port, turned into a frame, an end, or nothing. */
+/**
+ * What arrives on a port, turned into a frame, an end, or nothing. Only PORT_END ends the
+ * pipe: a message the carrier could not decode (Electron hands over `null`) is dropped.
+ */
 export function portMessageToFrame(data: unknown): Uint8Array | "end" | undefined {
-  if (data === null) return "end";
   if (data instanceof Uint8Array) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (typeof data === "object" && data !== null && (data as { unmachinePipe?: unknown }).unmachinePipe === PORT_END.unmachinePipe) return "end";
   return undefined;
 }

@@ -1,10 +1,14 @@
 // The Electron shell: one window running the page, sandboxed and context-isolated with a
 // strict CSP; navigation and new windows locked; permissions refused; a tray icon that lists
-// the guests to start. It serves the same contract as the web shell (host/host-api.ts).
+// the guests to start, where a tray can be seen. It serves the same contract as the web shell
+// (host/host-api.ts). The window shows at once; in development the default guest is built in
+// the background with its progress on the page; a packaged app never builds (it is bundled).
 
 import { app, BrowserWindow, clipboard, dialog, Menu, nativeImage, session, Tray } from "electron";
+import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { BuildProgress } from "../../core/ipc/contract.js";
 import { GuestLibrary } from "../guests/library.js";
 import { ensureGuestBuilt } from "../guests/builder.js";
 import { HostSessions } from "../host/sessions.js";
@@ -15,95 +19,129 @@ import { assetsDir, dataDir, rendererDir } from "../paths.js";
 import { serveIpc } from "./ipc.js";
 import { APP_ORIGIN, registerScheme, SCHEME, serveScheme } from "./protocol.js";
 import { appWebPreferences, lockContents } from "./contents-policy.js";
+import { buildAtStart, progressLines, quitWhenAllClosed, statusNotifierWatched, trayTemplate } from "./shell-rules.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
-const library = new GuestLibrary();
-const sessions = new HostSessions(join(dataDir(), "logs"));
-let window: BrowserWindow | undefined;
-let tray: Tray | undefined;
+const DEFAULT_GUEST = "tiny";
 
 registerScheme();
 app.enableSandbox();
 
+// The second instance only hands its turn to the first (which shows its window) and quits,
+// without running anything below: app.quit() does not stop "ready" from being emitted.
 if (!app.requestSingleInstanceLock()) app.quit();
-app.on("second-instance", () => showWindow());
+else startShell();
 
-function showWindow(): BrowserWindow {
-  if (window && !window.isDestroyed()) {
-    if (window.isMinimized()) window.restore();
-    window.show();
-    window.focus();
-    return window;
-  }
-  window = new BrowserWindow({
-    width: 1180,
-    height: 820,
-    title: "Unmachine",
-    icon: join(assetsDir, "icon.png"),
-    backgroundColor: "#16181d",
-    webPreferences: appWebPreferences(join(here, "preload.cjs"), { packaged: app.isPackaged }),
+function startShell(): void {
+  const library = new GuestLibrary();
+  const sessions = new HostSessions(join(dataDir(), "logs"));
+  let window: BrowserWindow | undefined;
+  let tray: Tray | undefined;
+  let lastBuild: BuildProgress | undefined;
+
+  const showWindow = (): BrowserWindow => {
+    if (window && !window.isDestroyed()) {
+      if (window.isMinimized()) window.restore();
+      window.show();
+      window.focus();
+      return window;
+    }
+    const win = new BrowserWindow({
+      width: 1180,
+      height: 820,
+      title: "Unmachine",
+      icon: join(assetsDir, "icon.png"),
+      backgroundColor: "#16181d",
+      webPreferences: appWebPreferences(join(here, "preload.cjs"), { packaged: app.isPackaged }),
+    });
+    window = win;
+    // A page that loads (or reloads) during a build is told where it stands.
+    win.webContents.on("did-finish-load", () => {
+      if (lastBuild) win.webContents.send("unmachine:build", lastBuild);
+    });
+    void win.loadURL(`${APP_ORIGIN}/index.html`);
+    return win;
+  };
+
+  const startFromTray = (guest: string): void => {
+    const win = showWindow();
+    const send = (): void => win.webContents.send("unmachine:start-guest", guest);
+    if (win.webContents.isLoading()) win.webContents.once("did-finish-load", send);
+    else send();
+  };
+
+  const refreshTray = (): void => {
+    if (!tray || tray.isDestroyed()) return;
+    tray.setContextMenu(Menu.buildFromTemplate(trayTemplate(library.summaries(), { start: startFromTray, show: () => void showWindow() })));
+  };
+
+  const reportBuild = (progress: BuildProgress): void => {
+    lastBuild = progress;
+    console.error(`unmachine: ${progress.line}`);
+    for (const win of BrowserWindow.getAllWindows()) win.webContents.send("unmachine:build", progress);
+  };
+
+  const buildDefaultGuest = async (): Promise<void> => {
+    if (!buildAtStart({ packaged: app.isPackaged, recipe: library.buildScript(DEFAULT_GUEST) !== undefined })) return;
+    const progress = progressLines(DEFAULT_GUEST, reportBuild);
+    try {
+      await ensureGuestBuilt(library, DEFAULT_GUEST, { progress });
+      progress.end();
+      reportBuild({ guest: DEFAULT_GUEST, state: "done", line: `guest "${DEFAULT_GUEST}" is ready` });
+    } catch (error) {
+      progress.end();
+      reportBuild({ guest: DEFAULT_GUEST, state: "failed", line: (error as Error).message });
+    }
+    refreshTray();
+  };
+
+  /** Linux shows a tray icon only where a StatusNotifier host runs (GNOME needs an extension). */
+  const trayCanShow = (): Promise<boolean> => {
+    if (process.platform !== "linux") return Promise.resolve(true);
+    const args = ["call", "--session", "--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus"];
+    args.push("--method", "org.freedesktop.DBus.NameHasOwner", "org.kde.StatusNotifierWatcher");
+    return new Promise((resolve) => execFile("gdbus", args, { timeout: 2000 }, (error, stdout) => resolve(!error && statusNotifierWatched(stdout))));
+  };
+
+  const buildTray = async (): Promise<void> => {
+    if (!(await trayCanShow())) return;
+    tray = new Tray(nativeImage.createFromPath(join(assetsDir, "tray.png")));
+    tray.setToolTip("Unmachine");
+    tray.on("click", () => void showWindow());
+    refreshTray();
+  };
+
+  app.on("second-instance", () => void showWindow());
+  app.on("web-contents-created", (_event, contents) => lockContents(contents, { packaged: app.isPackaged }));
+  app.on("window-all-closed", () => {
+    if (quitWhenAllClosed(tray !== undefined && !tray.isDestroyed())) app.quit();
   });
-  void window.loadURL(`${APP_ORIGIN}/index.html`);
-  return window;
-}
+  app.on("before-quit", () => sessions.dispose());
 
-function startFromTray(guest: string): void {
-  const win = showWindow();
-  const send = (): void => win.webContents.send("unmachine:start-guest", guest);
-  if (win.webContents.isLoading()) win.webContents.once("did-finish-load", send);
-  else send();
-}
-
-function buildTray(): void {
-  const icon = nativeImage.createFromPath(join(assetsDir, "tray.png"));
-  tray = new Tray(icon);
-  tray.setToolTip("Unmachine");
-  const guests = library.summaries();
-  tray.setContextMenu(
-    Menu.buildFromTemplate([
-      ...guests.map((g) => ({ label: `Start ${g.title}`, enabled: g.ready, click: () => startFromTray(g.name) })),
-      { type: "separator" as const },
-      { label: "Show Unmachine", click: () => showWindow() },
-      { label: "Quit", role: "quit" as const },
-    ]),
-  );
-  tray.on("click", () => showWindow());
-}
-
-app.on("web-contents-created", (_event, contents) => lockContents(contents, { packaged: app.isPackaged }));
-
-void app.whenReady().then(async () => {
-  session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
-  session.defaultSession.setPermissionCheckHandler(() => false);
-  serveScheme(rendererDir, library);
-  const settings = new SettingsStore(dataDir());
-  const services = registerHostServices(sessions, settings, { readText: () => clipboard.readText(), writeText: (text) => clipboard.writeText(text) });
-  const api = createHostApi({
-    library,
-    sessions,
-    settings,
-    services,
-    pickFolder: async () => {
-      const options = { title: "Share a folder with the guest", properties: ["openDirectory" as const, "createDirectory" as const] };
-      const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
-      return result.canceled ? null : (result.filePaths[0] ?? null);
-    },
-    shell: "electron",
-    urls: {
-      media: (guest, role) => `${SCHEME}://media/${encodeURIComponent(guest)}/${role}`,
-      firmware: (which) => `${SCHEME}://firmware/${which}`,
-    },
+  void app.whenReady().then(async () => {
+    session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
+    session.defaultSession.setPermissionCheckHandler(() => false);
+    serveScheme(rendererDir, library);
+    const settings = new SettingsStore(dataDir());
+    const services = registerHostServices(sessions, settings, { readText: () => clipboard.readText(), writeText: (text) => clipboard.writeText(text) });
+    const api = createHostApi({
+      library,
+      sessions,
+      settings,
+      services,
+      pickFolder: async () => {
+        const options = { title: "Share a folder with the guest", properties: ["openDirectory" as const, "createDirectory" as const] };
+        const result = window && !window.isDestroyed() ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
+        return result.canceled ? null : (result.filePaths[0] ?? null);
+      },
+      shell: "electron",
+      urls: {
+        media: (guest, role) => `${SCHEME}://media/${encodeURIComponent(guest)}/${role}`,
+        firmware: (which) => `${SCHEME}://firmware/${which}`,
+      },
+    });
+    serveIpc(api, sessions);
+    showWindow();
+    await Promise.all([buildTray(), buildDefaultGuest()]);
   });
-  serveIpc(api, sessions);
-  // The default guest is built on first run (its recipe prints progress to the terminal).
-  await ensureGuestBuilt(library, "tiny").catch((error: unknown) => console.error(`unmachine: ${(error as Error).message}`));
-  buildTray();
-  showWindow();
-});
-
-app.on("window-all-closed", () => {
-  // The tray keeps the app reachable; quit only where there is no tray.
-  if (!tray) app.quit();
-});
-
-app.on("before-quit", () => sessions.dispose());
+}

@@ -1,6 +1,7 @@
 // The preload: the only code that touches ipcRenderer. It exposes `window.unmachine` to the
 // sandboxed, context-isolated page: commands by name (the host checks them against the
-// contract) and FramePipes as MessagePorts, handed to the page with window.postMessage.
+// contract; each answers {ok, value|error}), build progress, and FramePipes as MessagePorts
+// handed to the page with window.postMessage (or an explicit refusal).
 // Counterparts: main/electron/ipc.ts (host), renderer/bridge/electron-bridge.ts (page).
 
 const { contextBridge, ipcRenderer } = require("electron") as typeof import("electron");
@@ -23,5 +24,11 @@ contextBridge.exposeInMainWorld("unmachine", {
   },
   onStartGuest: (listener: (guest: string) => void): void => {
     ipcRenderer.on("unmachine:start-guest", (_event, guest: string) => listener(guest));
+  },
+  /** Build progress ({guest, state, line}); returns the way to stop listening. */
+  onBuild: (listener: (progress: unknown) => void): (() => void) => {
+    const relay = (_event: unknown, progress: unknown): void => listener(progress);
+    ipcRenderer.on("unmachine:build", relay);
+    return () => void ipcRenderer.removeListener("unmachine:build", relay);
   },
 });

@@ -1,16 +1,32 @@
 // The page's side of the Electron shell: the preload (main/electron/preload.cts) exposes
-// `window.unmachine`; commands go through it, and each FramePipe is a MessagePort that the
-// main process hands over in answer to openPipe.
+// `window.unmachine`; commands go through it and answer {ok, value|error} (the plain message
+// becomes the Error), and each FramePipe is a MessagePort that the main process hands over in
+// answer to openPipe, or refuses explicitly.
 
-import type { CommandArgs, CommandName, CommandResult, HostBridge } from "../../core/ipc/contract.js";
+import type { BuildProgress, CommandArgs, CommandName, CommandResult, HostBridge, InvokeReply } from "../../core/ipc/contract.js";
+import { toDisposable, type Disposable } from "../../core/disposable.js";
 import { portPipe, portMessageToFrame, type FramePipe, type PipeService } from "../../core/pipe/frame-pipe.js";
 
 /** What the preload exposes; kept in step with main/electron/preload.cts. */
 export interface PreloadApi {
   invoke(name: string, args: unknown[]): Promise<unknown>;
-  /** Asks for a pipe; its port arrives as a window message {unmachinePipe: id}. */
+  /** Asks for a pipe; its port (or a refusal) arrives as a window message {unmachinePipe: id}. */
   openPipe(session: string, service: string): number;
   onStartGuest(listener: (guest: string) => void): void;
+  onBuild(listener: (progress: unknown) => void): () => void;
+}
+
+/** A reply from the host, checked: its value, or an Error carrying the host's own message. */
+export function unwrapReply(reply: unknown): unknown {
+  const r = reply as Partial<InvokeReply> | null;
+  if (r?.ok === true) return (r as { value: unknown }).value;
+  if (r?.ok === false && typeof r.error === "string") throw new Error(r.error);
+  throw new Error("the Unmachine host sent a malformed reply");
+}
+
+function isBuildProgress(value: unknown): value is BuildProgress {
+  const v = value as Partial<BuildProgress> | null;
+  return typeof v?.guest === "string" && typeof v.line === "string" && (v.state === "building" || v.state === "done" || v.state === "failed");
 }
 
 function portFor(id: number): Promise<MessagePort> {
@@ -34,12 +50,16 @@ export class ElectronBridge implements HostBridge {
     this.#api = api;
   }
 
-  invoke<C extends CommandName>(name: C, ...args: CommandArgs<C>): Promise<CommandResult<C>> {
-    return this.#api.invoke(name, args) as Promise<CommandResult<C>>;
+  async invoke<C extends CommandName>(name: C, ...args: CommandArgs<C>): Promise<CommandResult<C>> {
+    return unwrapReply(await this.#api.invoke(name, args)) as CommandResult<C>;
   }
 
   onStartGuest(listener: (guest: string) => void): void {
     this.#api.onStartGuest(listener);
+  }
+
+  onBuild(listener: (progress: BuildProgress) => void): Disposable {
+    return toDisposable(this.#api.onBuild((progress) => isBuildProgress(progress) && listener(progress)));
   }
 
   async openPipe(session: string, service: PipeService): Promise<FramePipe> {

@@ -1,9 +1,13 @@
 // FramePipes: one send is one frame on the far side, in order, never merged or split, and
-// closing one end is seen by the other. Checked in memory and over a real MessageChannel.
+// closing one end is seen by the other. Checked in memory, over a real MessageChannel, and over
+// a port that carries messages as Electron's MessagePortMain does (V8's serializer, no transfer).
 
 import { describe, expect, it } from "vitest";
+import { Deserializer, Serializer } from "node:v8";
 import {
   EARLY_LIMIT,
+  PORT_END,
+  exactBytes,
   createPipePair,
   isPipeService,
   portMessageToFrame,
@@ -131,8 +135,10 @@ describe("createPipePair", () => {
 });
 
 describe("portMessageToFrame", () => {
-  it("reads null as the end of the pipe", () => {
-    expect(portMessageToFrame(null)).toBe("end");
+  it("reads only the explicit goodbye as the end of the pipe, never a message it cannot decode", () => {
+    expect(portMessageToFrame(PORT_END)).toBe("end");
+    expect(portMessageToFrame(structuredClone(PORT_END))).toBe("end");
+    expect(portMessageToFrame(null)).toBeUndefined();
   });
 
   it("passes a Uint8Array through and wraps an ArrayBuffer", () => {
@@ -144,7 +150,7 @@ describe("portMessageToFrame", () => {
   });
 
   it("ignores anything else", () => {
-    for (const data of [undefined, "text", 42, {}, [1, 2], new Uint16Array(2), { data: Uint8Array.of(1) }]) {
+    for (const data of [undefined, null, "text", "end", 42, {}, [1, 2], new Uint16Array(2), { data: Uint8Array.of(1) }, { unmachinePipe: "End" }]) {
       expect(portMessageToFrame(data)).toBeUndefined();
     }
   });
@@ -155,18 +161,22 @@ describe("portPipe", () => {
     const posted: unknown[] = [];
     let closes = 0;
     const port = {
-      postMessage: (message: unknown) => void posted.push(message),
+      postMessage: (message: unknown, ...rest: unknown[]) => {
+        // Nothing may be transferred: Electron's MessagePortMain takes only ports there.
+        expect(rest).toEqual([]);
+        posted.push(message);
+      },
       close: () => void closes++,
     };
     return { port, posted, closes: () => closes };
   }
 
-  it("posts a copy of each frame, says goodbye with null and closes the port on dispose", () => {
+  it("posts each frame, says goodbye explicitly and closes the port on dispose", () => {
     const { port, posted, closes } = fakePort();
     const pipe = portPipe(port);
     pipe.send(Uint8Array.of(1, 2));
     pipe.dispose();
-    expect(posted).toEqual([Uint8Array.of(1, 2), null]);
+    expect(posted).toEqual([Uint8Array.of(1, 2), PORT_END]);
     expect(closes()).toBe(1);
   });
 
@@ -176,7 +186,7 @@ describe("portPipe", () => {
     disposed.dispose();
     disposed.send(Uint8Array.of(1));
     disposed.dispose();
-    expect(first.posted).toEqual([null]);
+    expect(first.posted).toEqual([PORT_END]);
     expect(first.closes()).toBe(1);
 
     const second = fakePort();
@@ -247,6 +257,84 @@ describe("portPipe over a MessageChannel", () => {
     await until(() => closed, "close");
     expect(b.closed).toBe(true);
     b.dispose();
+  });
+});
+
+/**
+ * Two ports joined the way Electron joins the page's MessagePort and the main process's
+ * MessagePortMain: each message is written by V8's ValueSerializer and read back by its
+ * deserializer (the base classes, as Electron and Blink use them: a typed array is written with
+ * its whole backing buffer). A transfer list holding anything but ports cannot be read back
+ * on the main side, which then receives `null`, as MessagePortMain does.
+ */
+function electronPorts(): { a: CarrierPipe; b: CarrierPipe; wire: number[] } {
+  const wire: number[] = [];
+  const ends: CarrierPipe[] = [];
+  const carry = (to: () => CarrierPipe) => (message: unknown, transfer?: unknown[]) => {
+    let data: unknown = null;
+    if (!transfer?.length) {
+      const serializer = new Serializer();
+      serializer.writeHeader();
+      serializer.writeValue(message);
+      const bytes = serializer.releaseBuffer();
+      wire.push(bytes.length);
+      const deserializer = new Deserializer(bytes);
+      deserializer.readHeader();
+      data = deserializer.readValue();
+    }
+    queueMicrotask(() => {
+      const frame = portMessageToFrame(data);
+      if (frame === "end") to().end();
+      else if (frame) to().deliver(frame);
+    });
+  };
+  ends.push(portPipe({ postMessage: carry(() => ends[1]!), close: () => {} }));
+  ends.push(portPipe({ postMessage: carry(() => ends[0]!), close: () => {} }));
+  return { a: ends[0]!, b: ends[1]!, wire };
+}
+
+describe("portPipe over Electron's carrier (V8 serializer, no transfer)", () => {
+  it("keeps carrying frames after the first, both ways, in order", async () => {
+    const { a, b } = electronPorts();
+    const atA = collect(a);
+    const atB = collect(b);
+    for (let i = 0; i < 100; i++) a.send(frameOf(i));
+    for (let i = 0; i < 5; i++) b.send(frameOf(i + 900));
+    await until(() => atB.length === 100 && atA.length === 5, "frames");
+    atB.forEach((frame, i) => expect(frame, `frame ${i}`).toEqual(frameOf(i)));
+    atA.forEach((frame, i) => expect(frame).toEqual(frameOf(i + 900)));
+    expect(a.closed || b.closed).toBe(false);
+  });
+
+  it("ends the far side only on an explicit goodbye", async () => {
+    const { a, b } = electronPorts();
+    let closed = false;
+    b.onClose(() => (closed = true));
+    a.dispose();
+    await until(() => closed, "close");
+    expect(b.closed).toBe(true);
+  });
+
+  it("sends only a frame's own bytes, not the pool a Node Buffer shares", async () => {
+    const { a, b, wire } = electronPorts();
+    const atB = collect(b);
+    const pooled = Buffer.from([1, 2, 3]);
+    expect(pooled.buffer.byteLength).toBeGreaterThan(1000);
+    a.send(pooled);
+    const part = Uint8Array.of(9, 8, 7, 6, 5);
+    a.send(part.subarray(1, 3));
+    await until(() => atB.length === 2, "frames");
+    expect(atB).toEqual([Uint8Array.of(1, 2, 3), Uint8Array.of(8, 7)]);
+    expect(atB[0]!.buffer.byteLength).toBe(3);
+    expect(Math.max(...wire)).toBeLessThan(64);
+  });
+
+  it("copies a view of part of a buffer and keeps a whole one as it is", () => {
+    const whole = Uint8Array.of(1, 2, 3);
+    expect(exactBytes(whole)).toBe(whole);
+    const part = exactBytes(whole.subarray(1));
+    expect(part).toEqual(Uint8Array.of(2, 3));
+    expect(part.buffer.byteLength).toBe(2);
   });
 });
 

@@ -1,0 +1,68 @@
+// The Electron shell's answers to the page, without Electron's runtime: a failing command
+// reaches the page as its own plain message (not "Error invoking remote method ..."), and a
+// page's session listeners are added once and removed when it goes away, however often it reloads.
+import { EventEmitter } from "node:events";
+import { describe, expect, it } from "vitest";
+import { PageSessions, replyOf } from "../../../main/electron/ipc-shapes.js";
+import { unwrapReply } from "../../../renderer/bridge/electron-bridge.js";
+
+describe("replyOf", () => {
+  it("answers a result as {ok: true, value}", async () => {
+    await expect(replyOf(() => Promise.resolve({ id: "s1" }))).resolves.toEqual({ ok: true, value: { id: "s1" } });
+  });
+
+  it("answers a failure as {ok: false, error} with the plain message, never throwing", async () => {
+    const reply = await replyOf(() => Promise.reject(new Error('no guest named "dos" (known guests: tiny)')));
+    expect(reply).toEqual({ ok: false, error: 'no guest named "dos" (known guests: tiny)' });
+    // What crosses Electron's IPC is a plain object: it survives a structured clone unchanged.
+    expect(structuredClone(reply)).toEqual(reply);
+  });
+
+  it("gives the page an Error with exactly the host's message", async () => {
+    const reply = await replyOf(() => Promise.reject(new Error("share:open: argument 2 must be a string")));
+    expect(() => unwrapReply(reply)).toThrow(new Error("share:open: argument 2 must be a string"));
+    expect(unwrapReply(await replyOf(() => Promise.resolve(42)))).toBe(42);
+    expect(unwrapReply(await replyOf(() => Promise.resolve(null)))).toBeNull();
+    expect(() => unwrapReply(undefined)).toThrow(/malformed/);
+  });
+});
+
+describe("PageSessions", () => {
+  function page(): EventEmitter & { navigate(): void } {
+    const contents = new EventEmitter() as EventEmitter & { navigate(): void };
+    contents.navigate = () => void contents.emit("did-start-navigation", { isMainFrame: true, isSameDocument: false });
+    return contents;
+  }
+  const listeners = (c: EventEmitter): number =>
+    c.listenerCount("destroyed") + c.listenerCount("render-process-gone") + c.listenerCount("did-start-navigation");
+
+  it("closes a page's sessions when it reloads, and adds no listeners per reload", () => {
+    const closed: string[] = [];
+    const pages = new PageSessions<EventEmitter>((id) => closed.push(id));
+    const contents = page();
+    for (let reload = 0; reload < 20; reload++) {
+      pages.track(contents, `a${reload}`);
+      pages.track(contents, `b${reload}`);
+      expect(listeners(contents)).toBe(3);
+      contents.emit("did-start-navigation", { isMainFrame: false, isSameDocument: false });
+      contents.emit("did-start-navigation", { isMainFrame: true, isSameDocument: true });
+      expect(closed).toHaveLength(reload * 2);
+      contents.navigate();
+      expect(listeners(contents)).toBe(0);
+    }
+    expect(closed.slice(-2)).toEqual(["a19", "b19"]);
+  });
+
+  it("closes them when the page is destroyed or its renderer is gone", () => {
+    const closed: string[] = [];
+    const pages = new PageSessions<EventEmitter>((id) => closed.push(id));
+    const first = page();
+    const second = page();
+    pages.track(first, "one");
+    pages.track(second, "two");
+    first.emit("destroyed");
+    second.emit("render-process-gone");
+    expect(closed).toEqual(["one", "two"]);
+    expect(listeners(first) + listeners(second)).toBe(0);
+  });
+});
