@@ -133,7 +133,10 @@ export class GuestSession implements Disposable {
   #verdict(stop: GuestStop | undefined): void {
     if (!stop || this.#store.disposed || this.#reported) return;
     this.#reported = true;
-    this.#stopped.fire(stop);
+    // After the rest of this batch reaches every listener, so the console shows what led here first.
+    queueMicrotask(() => {
+      if (!this.#store.disposed) this.#stopped.fire(stop);
+    });
   }
 
   #listen<E extends keyof V86Event>(event: E, listener: (value: V86Event[E]) => void): void {

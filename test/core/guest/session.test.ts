@@ -247,18 +247,20 @@ describe("GuestSession stop", () => {
     const emulator = new FakeEmulator();
     const session = new GuestSession(emulator, { prompt: PROMPT });
     const stops: unknown[] = [];
-    session.onStop((stop) => stops.push(stop));
+    const seen: string[] = [];
+    session.onSerial((bytes) => seen.push(new TextDecoder().decode(bytes)));
+    session.onStop((stop) => stops.push({ ...stop, afterOutput: seen.join("").includes("No working init") }));
     emulator.serialOut("[    2.5] Kernel panic - not syncing: No working init found.\r\n");
     await settle();
     emulator.serialOut("[    2.6] ---[ end Kernel panic - not syncing: No working init found. ]---\r\n");
     halt(emulator);
     await settle();
-    expect(stops).toEqual([{ state: "failed", reason: "the guest's kernel panicked: No working init found." }]);
+    expect(stops).toEqual([{ state: "failed", reason: "the guest's kernel panicked: No working init found.", afterOutput: true }]);
     expect(session.phase).toBe("booting");
     session.dispose();
   });
 
-  it("reports a panic on the text screen when asked to look, and a halted processor", () => {
+  it("reports a panic on the text screen when asked to look, and a halted processor", async () => {
     const emulator = new FakeEmulator();
     const session = new GuestSession(emulator);
     const stops: unknown[] = [];
@@ -267,6 +269,7 @@ describe("GuestSession stop", () => {
     expect(stops).toEqual([]);
     [..."Kernel panic - not syncing: Fatal exception"].forEach((ch, col) => emulator.emit("screen-put-char", [3, col, ch.charCodeAt(0)]));
     session.checkScreen();
+    await settle();
     expect(stops).toEqual([{ state: "failed", reason: "the guest's kernel panicked: Fatal exception" }]);
     session.dispose();
 
