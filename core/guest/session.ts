@@ -1,12 +1,14 @@
 // GuestSession: one running v86 wired to the host through FramePipes, whichever runtime it is
 // in (the page or a Node worker). It owns its listeners and pipes and disposes them; the
 // emulator itself belongs to whoever created it. Console: serial port 0 <-> the "console"
-// pipe, output batched per emulator slice so one frame carries many bytes.
+// pipe, output batched per emulator slice so one frame carries many bytes. It also watches for
+// the guest stopping by itself (a panic on the console or screen, a halted processor): onStop.
 
 import { DisposableStore, Emitter, toDisposable, type Disposable } from "../disposable.js";
 import type { FramePipe } from "../pipe/frame-pipe.js";
 import { PromptWatcher } from "../console/serial-exec.js";
 import { TextScreen } from "../screen/text-screen.js";
+import { StopDetector, type GuestStop } from "./stop-detector.js";
 import type { Event as V86Event } from "v86";
 import { agentRelay, netRelay, serialAgentRelay, type EmulatorBus, type ListenerHost, type SerialHost } from "./relays.js";
 
@@ -44,6 +46,12 @@ export class GuestSession implements Disposable {
   readonly onPhase = this.#phase.event;
   /** Serial output as it leaves the guest, in batches. */
   readonly onSerial = this.#serial.event;
+  readonly #stopped = new Emitter<GuestStop>();
+  /** Fires once if the guest stops by itself: panicked, halted for good, or shut down. */
+  readonly onStop = this.#stopped.event;
+  readonly #detector = new StopDetector();
+  #screenSeen = -1;
+  #reported = false;
   phase: GuestPhase = "booting";
   #pending: number[] = [];
   #flushQueued = false;
@@ -55,6 +63,7 @@ export class GuestSession implements Disposable {
     this.#console = options.console;
     this.#store.add(this.#phase);
     this.#store.add(this.#serial);
+    this.#store.add(this.#stopped);
 
     this.#listen("serial0-output-byte", (byte) => {
       this.#pending.push(byte);
@@ -66,6 +75,14 @@ export class GuestSession implements Disposable {
     });
     this.#listen("screen-put-char", ([row, col, chr]) => this.screen.putChar(row, col, chr));
     this.#listen("screen-set-size", ([cols, rows, bpp]) => this.screen.setSize(cols, rows, bpp));
+
+    const stopDecoder = new TextDecoder();
+    this.#store.add(this.onSerial((bytes) => this.#verdict(this.#detector.feedSerial(stopDecoder.decode(bytes, { stream: true })))));
+    // v86 sends this when the guest runs HLT with interrupts off; its typed event map lacks it.
+    const halt = (): void => this.#verdict(this.#detector.halted());
+    const untyped = emulator as unknown as { add_listener(event: string, listener: () => void): void; remove_listener(event: string, listener: () => void): void };
+    untyped.add_listener("cpu-event-halt", halt);
+    this.#store.add(toDisposable(() => untyped.remove_listener("cpu-event-halt", halt)));
 
     if (options.prompt !== undefined) {
       const watcher = new PromptWatcher(options.prompt);
@@ -99,6 +116,27 @@ export class GuestSession implements Disposable {
   sendSerial(bytes: Uint8Array): void {
     if (this.#store.disposed) return;
     this.#emulator.serial_send_bytes(0, bytes);
+  }
+
+  /** How the guest stopped by itself, if it did. */
+  get stopped(): GuestStop | undefined {
+    return this.#detector.stop;
+  }
+
+  /** Looks at the text screen for a panic, if it changed since the last look (call it now and then). */
+  checkScreen(): void {
+    if (this.#store.disposed || this.screen.version === this.#screenSeen) return;
+    this.#screenSeen = this.screen.version;
+    this.#verdict(this.#detector.feedScreen(this.screen.text()));
+  }
+
+  #verdict(stop: GuestStop | undefined): void {
+    if (!stop || this.#store.disposed || this.#reported) return;
+    this.#reported = true;
+    // After the rest of this batch reaches every listener, so the console shows what led here first.
+    queueMicrotask(() => {
+      if (!this.#store.disposed) this.#stopped.fire(stop);
+    });
   }
 
   #listen<E extends keyof V86Event>(event: E, listener: (value: V86Event[E]) => void): void {

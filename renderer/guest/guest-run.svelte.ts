@@ -1,6 +1,8 @@
 // One guest running in this page: v86 drawing into the screen element, wired to the host by a
 // GuestSession (core) and a console FramePipe. Its state (booting / running / stopped /
 // failed, with the reason) is rune state the components read, and is reported to the host.
+// A guest that stops by itself (panic, halt) ends failed with the reason the session found.
+// Each guest's last boot time is kept in localStorage so the next boot can say how long it takes.
 
 import { V86 } from "v86";
 import wasmUrl from "v86/build/v86.wasm?url";
@@ -15,6 +17,7 @@ import { p9Relay } from "../../core/guest/relays.js";
 import { ClipboardSync } from "../../core/agent/clipboard-sync.js";
 import { detectImage, HEADER_BYTES, type DetectedImage } from "../../core/media/detect.js";
 import { checkFitsDrive, DRIVE_NAMES, type SwapDrive } from "../../core/media/drives.js";
+import type { GuestStop } from "../../core/guest/stop-detector.js";
 
 /** What to boot: a guest from the library, or an image the user dropped. */
 export type BootSource =
@@ -23,11 +26,44 @@ export type BootSource =
 
 const ref = (media: MediaRef): V86Image => ({ url: media.url, size: media.size });
 
+/** A guest without a prompt to wait for is "running" once its screen and console are this quiet. */
+const SETTLED_MS = 4000;
+const BOOT_TIME_KEY = "unmachine.boot-seconds.";
+/** How long a guest that stopped by itself still runs, to print the rest of what it says. */
+const STOP_GRACE_MS = 1500;
+
+/** A line between runs on the console: a guest stopped, failed or started again. */
+export interface RunMark {
+  kind: "start" | "stop";
+  text: string;
+}
+
+function bootKey(source: BootSource): string {
+  return BOOT_TIME_KEY + (source.kind === "guest" ? source.name : `image:${source.file.name}`);
+}
+
+function readBootSeconds(key: string): number | undefined {
+  try {
+    const value = Number(localStorage.getItem(key));
+    return Number.isFinite(value) && value > 0 ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class GuestRun {
   state: SessionState = $state("stopped");
   reason = $state("");
   title = $state("");
   memory = $state(0);
+  /** How long this guest's last boot took, in seconds, if it has booted here before. */
+  lastBootSeconds: number | undefined = $state();
+  /** A guest has been started in this page (so Restart has something to start again). */
+  started = $state(false);
+  /** Console marks: a line where one run ends and the next begins. */
+  readonly #markListeners = new Set<(mark: RunMark) => void>();
+  #bootStartedAt = 0;
+  #ticker: ReturnType<typeof setInterval> | undefined;
   /** Serial output listeners (the console component). */
   readonly #serialListeners = new Set<(bytes: Uint8Array) => void>();
   #emulator: V86 | undefined;
@@ -54,9 +90,18 @@ export class GuestRun {
     return () => this.#serialListeners.delete(listener);
   }
 
-  /** Types into the guest's serial console. */
+  onMark(listener: (mark: RunMark) => void): () => void {
+    this.#markListeners.add(listener);
+    return () => this.#markListeners.delete(listener);
+  }
+
+  #mark(mark: RunMark): void {
+    for (const listener of this.#markListeners) listener(mark);
+  }
+
+  /** Types into the guest's serial console; refused unless the guest is on. */
   sendSerial(bytes: Uint8Array): void {
-    this.#session?.sendSerial(bytes);
+    if (this.running) this.#session?.sendSerial(bytes);
   }
 
   setKeyboard(enabled: boolean): void {
@@ -70,15 +115,23 @@ export class GuestRun {
     const current = (): boolean => generation === this.#generation;
     this.#source = source;
     this.#screen = screen;
+    if (this.started) this.#mark({ kind: "start", text: "started again" });
+    this.started = true;
     this.state = "booting";
     this.reason = "";
+    const timeKey = bootKey(source);
+    this.lastBootSeconds = readBootSeconds(timeKey);
+    this.#bootStartedAt = performance.now();
     try {
       let spec: MachineSpec;
       let prompt: string | undefined;
       let services: BootPlan["services"] = [];
       let guestName: string;
+      let clipboard = false;
       if (source.kind === "guest") {
         const plan: BootPlan = await this.#host.invoke("guests:plan", source.name, source.memory);
+        // The page's clipboard is read only for a guest the user shares it with.
+        clipboard = (await this.#host.invoke("settings:get", source.name)).clipboard;
         if (!current()) return;
         spec = {
           memory: plan.memory,
@@ -139,7 +192,7 @@ export class GuestRun {
         return;
       }
       // The web shell's clipboard is the page's: kept in step with the guest through the host.
-      if (services.includes("agent") && this.#host.onEvent && navigator.clipboard) {
+      if (clipboard && services.includes("agent") && this.#host.onEvent && navigator.clipboard) {
         const id = info.id;
         const events = this.#host.onEvent;
         owns.push(
@@ -160,6 +213,9 @@ export class GuestRun {
       });
       this.#emulator = emulator;
       emulator.add_listener("download-error", (e) => this.#fail(`could not load ${e.file_name}`));
+      emulator.add_listener("emulator-stopped", () => {
+        if (this.#emulator === emulator) this.#fail("the emulator stopped by itself");
+      });
       window.addEventListener("error", this.#onWindowError);
       const sessionOptions: ConstructorParameters<typeof GuestSession>[1] = { owns, ...extra };
       if (this.#pipe) sessionOptions.console = this.#pipe;
@@ -169,9 +225,30 @@ export class GuestRun {
       session.onSerial((bytes) => {
         for (const listener of this.#serialListeners) listener(bytes);
       });
-      session.onPhase((phase) => {
-        if (phase === "running" && this.state === "booting") this.#report("running", "");
-      });
+      const booted = (): void => {
+        if (this.state !== "booting" || this.#session !== session) return;
+        const seconds = Math.max(1, Math.round((performance.now() - this.#bootStartedAt) / 1000));
+        try {
+          localStorage.setItem(timeKey, String(seconds));
+        } catch {
+          // Storage refused (private window): the next boot just cannot say how long it takes.
+        }
+        void this.#report("running", "");
+      };
+      // A guest with a known prompt is running once it shows; any other once it has settled.
+      if (prompt !== undefined) session.onPhase((phase) => phase === "running" && booted());
+      session.onStop((stop) => this.#stopped(stop));
+      let seen = -1;
+      let quietSince = performance.now();
+      session.onSerial(() => (quietSince = performance.now()));
+      this.#ticker = setInterval(() => {
+        session.checkScreen();
+        if (session.screen.version !== seen) {
+          seen = session.screen.version;
+          quietSince = performance.now();
+        }
+        if (prompt === undefined && emulator.is_running() && performance.now() - quietSince >= SETTLED_MS) booted();
+      }, 1000);
       void this.#report("booting", "");
     } catch (error) {
       this.#fail(error instanceof Error ? error.message : String(error));
@@ -185,11 +262,30 @@ export class GuestRun {
   }
 
   #fail(reason: string): void {
-    void this.#report("failed", reason);
-    void this.#teardown();
+    this.#stopped({ state: "failed", reason });
+  }
+
+  /**
+   * The guest ended by itself (or could not start): its screen stays as it was, for the reason.
+   * The emulator goes on for a moment first, so the end of a panic's report reaches the console.
+   */
+  #stopped(stop: GuestStop): void {
+    if (!this.running) return;
+    this.#generation++;
+    void this.#report(stop.state, stop.reason);
+    const emulator = this.#emulator;
+    const end = (): void => {
+      if (this.#emulator !== emulator) return;
+      this.#mark({ kind: "stop", text: stop.state === "failed" ? `the guest failed: ${stop.reason}` : `${stop.reason}; it is off` });
+      void this.#teardown();
+    };
+    if (emulator) setTimeout(end, STOP_GRACE_MS);
+    else end();
   }
 
   async #teardown(): Promise<void> {
+    clearInterval(this.#ticker);
+    this.#ticker = undefined;
     window.removeEventListener("error", this.#onWindowError);
     this.#session?.dispose();
     this.#session = undefined;
@@ -211,15 +307,24 @@ export class GuestRun {
   async stop(): Promise<void> {
     this.#generation++;
     if (!this.#emulator && !this.#sessionId) {
-      if (this.state === "booting") this.state = "stopped";
+      if (this.state === "booting") {
+        this.state = "stopped";
+        this.#mark({ kind: "stop", text: "stopped; the guest is off" });
+      }
       return;
     }
-    const wasFailed = this.state === "failed";
+    const wasOn = this.running;
     await this.#teardown();
-    if (!wasFailed) {
+    if (wasOn) {
       this.state = "stopped";
       this.reason = "";
+      this.#mark({ kind: "stop", text: "stopped; the guest is off" });
     }
+  }
+
+  /** Restart can start the last guest again whether it runs, boots, stopped or failed. */
+  get canRestart(): boolean {
+    return this.started && this.#source !== undefined;
   }
 
   /** Puts an image in the floppy or CD drive of the running guest. */

@@ -7,24 +7,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, expect, root, cacheDir } from "./fixtures.js";
-import type { Page } from "@playwright/test";
+import { dropFile } from "./drop.js";
 
 const cache = cacheDir;
-
-async function dropFile(page: Page, name: string, bytes: Buffer): Promise<void> {
-  await page.evaluate(
-    ({ name, b64 }) => {
-      const raw = atob(b64);
-      const data = new Uint8Array(raw.length);
-      for (let i = 0; i < raw.length; i++) data[i] = raw.charCodeAt(i);
-      const transfer = new DataTransfer();
-      transfer.items.add(new File([data], name));
-      window.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, cancelable: true }));
-      window.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, cancelable: true }));
-    },
-    { name, b64: bytes.toString("base64") },
-  );
-}
 
 test("starts tiny and shows its shell on the screen and in the serial console", async ({ page, served }) => {
   const errors: string[] = [];

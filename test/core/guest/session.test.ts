@@ -237,3 +237,47 @@ describe("GuestSession dispose", () => {
     expect(emulator.sent).toEqual([]);
   });
 });
+
+describe("GuestSession stop", () => {
+  const halt = (emulator: FakeEmulator): void => {
+    for (const listener of [...(emulator.listeners.get("cpu-event-halt") ?? [])]) listener(undefined);
+  };
+
+  it("reports once a kernel panic on the serial console", async () => {
+    const emulator = new FakeEmulator();
+    const session = new GuestSession(emulator, { prompt: PROMPT });
+    const stops: unknown[] = [];
+    const seen: string[] = [];
+    session.onSerial((bytes) => seen.push(new TextDecoder().decode(bytes)));
+    session.onStop((stop) => stops.push({ ...stop, afterOutput: seen.join("").includes("No working init") }));
+    emulator.serialOut("[    2.5] Kernel panic - not syncing: No working init found.\r\n");
+    await settle();
+    emulator.serialOut("[    2.6] ---[ end Kernel panic - not syncing: No working init found. ]---\r\n");
+    halt(emulator);
+    await settle();
+    expect(stops).toEqual([{ state: "failed", reason: "the guest's kernel panicked: No working init found.", afterOutput: true }]);
+    expect(session.phase).toBe("booting");
+    session.dispose();
+  });
+
+  it("reports a panic on the text screen when asked to look, and a halted processor", async () => {
+    const emulator = new FakeEmulator();
+    const session = new GuestSession(emulator);
+    const stops: unknown[] = [];
+    session.onStop((stop) => stops.push(stop));
+    session.checkScreen();
+    expect(stops).toEqual([]);
+    [..."Kernel panic - not syncing: Fatal exception"].forEach((ch, col) => emulator.emit("screen-put-char", [3, col, ch.charCodeAt(0)]));
+    session.checkScreen();
+    await settle();
+    expect(stops).toEqual([{ state: "failed", reason: "the guest's kernel panicked: Fatal exception" }]);
+    session.dispose();
+
+    const halted = new FakeEmulator();
+    const other = new GuestSession(halted);
+    halt(halted);
+    expect(other.stopped?.state).toBe("failed");
+    other.dispose();
+    expect(halted.listenerCount).toBe(0);
+  });
+});
