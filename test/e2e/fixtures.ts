@@ -1,5 +1,5 @@
-// A web shell per test worker, started the way a user starts it (`unmachine serve --no-open`),
-// with its own data folder so its console logs can be read back.
+// A web shell per test, started the way a user starts it (`unmachine serve --no-open`), with its
+// own data and home folders: no test sees another's settings, and its console logs can be read back.
 import { test as base } from "@playwright/test";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
@@ -17,7 +17,7 @@ export interface Served {
 
 export const cacheDir = process.env.UNMACHINE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "unmachine");
 
-export const test = base.extend<object, { served: Served }>({
+export const test = base.extend<{ served: Served }>({
   served: [
     async ({}, use) => {
       const dataDir = mkdtempSync(join(tmpdir(), "unmachine-e2e-"));
@@ -38,7 +38,7 @@ export const test = base.extend<object, { served: Served }>({
       await use({ url, dataDir, home });
       child.kill("SIGTERM");
     },
-    { scope: "worker" },
+    { scope: "test" },
   ],
 });
 
