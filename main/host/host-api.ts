@@ -50,7 +50,7 @@ export function servicesFor(profile: GuestProfile, saved: GuestSettings): BootPl
 /** The session name of an image the user dropped on the page. */
 export const DROPPED_IMAGE = "dropped-image";
 
-/** Sub-folders of a host folder, hidden ones left out, sorted; errors name the folder. */
+/** Sub-folders and files of a host folder, hidden ones left out, sorted; errors name the folder. */
 export function listFolder(path: string): FolderListing {
   const dir = resolve(path === "" ? homedir() : path);
   let entries;
@@ -59,11 +59,15 @@ export function listFolder(path: string): FolderListing {
   } catch (error) {
     throw new Error(`cannot list ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
-  const folders = entries
-    .filter((e) => !e.name.startsWith(".") && (e.isDirectory() || (e.isSymbolicLink() && isDir(resolve(dir, e.name)))))
-    .map((e) => e.name)
-    .sort((a, b) => a.localeCompare(b));
-  return { path: dir, parent: dir === "/" ? null : dirname(dir), folders };
+  const folders: string[] = [];
+  const files: string[] = [];
+  for (const e of entries) {
+    if (e.name.startsWith(".")) continue;
+    if (e.isDirectory() || (e.isSymbolicLink() && isDir(resolve(dir, e.name)))) folders.push(e.name);
+    else files.push(e.name);
+  }
+  const byName = (a: string, b: string): number => a.localeCompare(b);
+  return { path: dir, parent: dir === "/" ? null : dirname(dir), folders: folders.sort(byName), files: files.sort(byName) };
 }
 
 function isDir(path: string): boolean {
