@@ -50,6 +50,14 @@ export function servicesFor(profile: GuestProfile, saved: GuestSettings): BootPl
 /** The session name of an image the user dropped on the page. */
 export const DROPPED_IMAGE = "dropped-image";
 
+/** Why a folder cannot be listed, in the user's words. */
+const LIST_ERRORS: Record<string, string> = {
+  ENOENT: "there is no such folder",
+  ENOTDIR: "it is a file, not a folder",
+  EACCES: "you may not read it",
+  EPERM: "you may not read it",
+};
+
 /** Sub-folders and files of a host folder, hidden ones left out, sorted; errors name the folder. */
 export function listFolder(path: string): FolderListing {
   const dir = resolve(path === "" ? homedir() : path);
@@ -57,7 +65,8 @@ export function listFolder(path: string): FolderListing {
   try {
     entries = readdirSync(dir, { withFileTypes: true });
   } catch (error) {
-    throw new Error(`cannot list ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code ?? "";
+    throw new Error(`cannot list ${dir}: ${LIST_ERRORS[code] ?? (error as Error).message}`);
   }
   const folders: string[] = [];
   const files: string[] = [];

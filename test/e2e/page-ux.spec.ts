@@ -51,6 +51,7 @@ test("settings: labelled fields, plain errors next to them, whole positive quota
   await page.getByRole("button", { name: "Forward", exact: true }).click();
   await expect(page.getByTestId("forward-error")).toHaveText("Host port 8080 is already forwarded: remove that forward first.");
   await expect(page.getByTestId("forward")).toHaveCount(1);
+  await page.screenshot({ path: join(root, "test-results", "e2e", "page-ux-settings-error.png") });
 
   // Quotas: negative and fractional ones refused beside the field and not saved.
   const quota = card.getByLabel("Quota");
@@ -119,7 +120,15 @@ test("the folder browser starts at home, shows files, takes a typed path, holds 
   await expect(dialog.getByTestId("browse-path")).toHaveText(join(served.home, "Music", "Albums"));
   await dialog.getByLabel("Folder").fill(join(served.home, "no-such-folder"));
   await dialog.getByLabel("Folder").press("Enter");
-  await expect(dialog.getByRole("alert")).toContainText("no-such-folder");
+  await expect(dialog.getByRole("alert")).toHaveText(`cannot list ${join(served.home, "no-such-folder")}: there is no such folder`);
+  await dialog.getByLabel("Folder").fill(join(served.home, "notes.txt"));
+  await dialog.getByLabel("Folder").press("Enter");
+  await expect(dialog.getByRole("alert")).toContainText("notes.txt: it is a file, not a folder");
+  await dialog.getByLabel("Folder").fill("Music");
+  await dialog.getByLabel("Folder").press("Enter");
+  await expect(dialog.getByRole("alert")).toHaveText("Type the folder's full path, starting with /.");
+  await expect(dialog.getByTestId("browse-path")).toHaveText(join(served.home, "Music", "Albums"));
+  await page.screenshot({ path: join(root, "test-results", "e2e", "page-ux-folder-browser.png") });
 
   await page.keyboard.press("Escape");
   await expect(dialog).toBeHidden();
@@ -233,5 +242,14 @@ for (const [width, height] of [
       animations: "disabled",
       mask: [page.getByTestId("guest-screen"), page.getByTestId("serial-console"), page.getByTestId("host-memory")],
     });
+    if (width < 900) {
+      await page.getByRole("button", { name: /Guests & settings/ }).click();
+      const panel = page.getByRole("complementary", { name: "Guests and settings" });
+      await expect(panel.getByRole("button", { name: "Add folder…" })).toBeVisible();
+      await expect(page.getByRole("button", { name: "Close the side panel" })).toBeFocused();
+      await page.screenshot({ path: join(root, "test-results", "e2e", `page-ux-${width}x${height}-panel.png`) });
+      await page.getByRole("button", { name: "Close the side panel" }).click();
+      await expect(panel).toBeHidden();
+    }
   });
 }
