@@ -51,11 +51,13 @@ export interface BootPlan {
 export const SESSION_STATES = ["booting", "running", "stopped", "failed"] as const;
 export type SessionState = (typeof SESSION_STATES)[number];
 
-/** A host folder and the folders in it, for choosing a share in a browser tab. */
+/** A host folder and what is in it, for choosing a share in a browser tab. */
 export interface FolderListing {
   path: string;
   parent: string | null;
   folders: string[];
+  /** Shown so the user recognises the folder; only folders can be shared. */
+  files: string[];
 }
 
 /** Whether a host folder needs the user's confirmation to be shared (main/host/share-policy.ts). */

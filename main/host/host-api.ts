@@ -50,20 +50,33 @@ export function servicesFor(profile: GuestProfile, saved: GuestSettings): BootPl
 /** The session name of an image the user dropped on the page. */
 export const DROPPED_IMAGE = "dropped-image";
 
-/** Sub-folders of a host folder, hidden ones left out, sorted; errors name the folder. */
+/** Why a folder cannot be listed, in the user's words. */
+const LIST_ERRORS: Record<string, string> = {
+  ENOENT: "there is no such folder",
+  ENOTDIR: "it is a file, not a folder",
+  EACCES: "you may not read it",
+  EPERM: "you may not read it",
+};
+
+/** Sub-folders and files of a host folder, hidden ones left out, sorted; errors name the folder. */
 export function listFolder(path: string): FolderListing {
   const dir = resolve(path === "" ? homedir() : path);
   let entries;
   try {
     entries = readdirSync(dir, { withFileTypes: true });
   } catch (error) {
-    throw new Error(`cannot list ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code ?? "";
+    throw new Error(`cannot list ${dir}: ${LIST_ERRORS[code] ?? (error as Error).message}`);
   }
-  const folders = entries
-    .filter((e) => !e.name.startsWith(".") && (e.isDirectory() || (e.isSymbolicLink() && isDir(resolve(dir, e.name)))))
-    .map((e) => e.name)
-    .sort((a, b) => a.localeCompare(b));
-  return { path: dir, parent: dir === "/" ? null : dirname(dir), folders };
+  const folders: string[] = [];
+  const files: string[] = [];
+  for (const e of entries) {
+    if (e.name.startsWith(".")) continue;
+    if (e.isDirectory() || (e.isSymbolicLink() && isDir(resolve(dir, e.name)))) folders.push(e.name);
+    else files.push(e.name);
+  }
+  const byName = (a: string, b: string): number => a.localeCompare(b);
+  return { path: dir, parent: dir === "/" ? null : dirname(dir), folders: folders.sort(byName), files: files.sort(byName) };
 }
 
 function isDir(path: string): boolean {

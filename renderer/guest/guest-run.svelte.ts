@@ -73,7 +73,12 @@ export class GuestRun {
   #source: BootSource | undefined;
   #screen: HTMLElement | undefined;
   readonly #host: HostBridge;
-  #onWindowError = (event: ErrorEvent): void => this.#fail(`the emulator stopped on a fault: ${event.message}`);
+  /** A fault the emulator throws is an Error; the browser's own notices (such as "ResizeObserver
+   * loop completed with undelivered notifications") carry none and say nothing about the guest. */
+  #onWindowError = (event: ErrorEvent): void => {
+    if (event.error === null || event.error === undefined) return;
+    this.#fail(`the emulator stopped on a fault: ${event.message}`);
+  };
   /** Bumped by every start and stop: a start that finds it changed after an await gives up. */
   #generation = 0;
 

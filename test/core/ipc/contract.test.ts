@@ -163,7 +163,7 @@ function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unkno
     },
     "host:browse": (path) => {
       calls.push(["host:browse", [path]]);
-      return { path, parent: null, folders: [] };
+      return { path, parent: null, folders: [], files: [] };
     },
     "host:checkShare": (path) => {
       calls.push(["host:checkShare", [path]]);
