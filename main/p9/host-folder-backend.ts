@@ -813,6 +813,7 @@ class HostDirFile implements P9File {
 export class HostFolderBackend implements P9Backend {
   readonly folder: string;
   readonly #tree: Promise<{ tree: HostTree; root: HostNode }>;
+  #closed = false;
 
   constructor(folder: string, options: HostFolderBackendOptions = {}) {
     this.folder = folder;
@@ -840,8 +841,10 @@ export class HostFolderBackend implements P9Backend {
     return Math.max(0, tree.usedBytes());
   }
 
-  /** Makes the store durable and gives back the share root's descriptor. */
+  /** Makes the store durable and gives back the share root's descriptor (once, however often called). */
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     const started = await this.#tree.catch(() => undefined);
     if (!started) return;
     await started.tree.store.release();

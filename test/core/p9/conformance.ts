@@ -4,7 +4,7 @@
 // share of a SharesBackend. The read-only and quota sections always go through SharesBackend,
 // the one place production enforces them. What it asserts is what a guest would notice.
 
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import type { P9Backend } from "../../../core/p9/backend.js";
 import { Errno } from "../../../core/p9/errno.js";
 import {
@@ -215,13 +215,33 @@ type Policy = Pick<Share, "readOnly" | "quotaBytes">;
  * Registers the suite for one backend; `makeBackend` gives a fresh, empty share each call.
  * The read-only and quota sections serve it as a share with that policy whatever `options` say.
  */
-export function runConformance(name: string, makeBackend: BackendFactory, options: ConformanceOptions = {}): void {
+export function runConformance(name: string, makeFresh: BackendFactory, options: ConformanceOptions = {}): void {
+  // Every backend a test made gives back what it holds on the host when the test ends.
+  const made: P9Backend[] = [];
+  const makeBackend = async (): Promise<P9Backend> => {
+    const backend = await makeFresh();
+    made.push(backend);
+    return backend;
+  };
+  const servers: P9Server[] = [];
+  afterEach(async () => {
+    for (const server of servers.splice(0)) {
+      server.dispose();
+      await server.closed;
+    }
+    for (const backend of made.splice(0)) await backend.close?.().catch(() => undefined);
+  });
+
   /** A client of `backend`, not yet mounted; with a policy, always through SharesBackend. */
   function serve(backend: P9Backend, server: P9ServerOptions = {}, policy?: Policy): TestClient {
-    if (!policy && !options.throughShares) return new TestClient(new P9Server(backend, server));
+    const track = (made: P9Server): P9Server => {
+      servers.push(made);
+      return made;
+    };
+    if (!policy && !options.throughShares) return new TestClient(track(new P9Server(backend, server)));
     const share: Share = { tag: SHARE_TAG, backend, readOnly: policy?.readOnly ?? false };
     if (policy?.quotaBytes !== undefined) share.quotaBytes = policy.quotaBytes;
-    return new TestClient(new P9Server(new SharesBackend([share]), server), SHARE_TAG);
+    return new TestClient(track(new P9Server(new SharesBackend([share]), server)), SHARE_TAG);
   }
 
   async function mounted(server: P9ServerOptions = {}, uid = 0, policy?: Policy): Promise<{ c: TestClient; backend: P9Backend }> {

@@ -7,7 +7,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSyn
 import { spawn } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Errno, P9Error } from "../../../core/p9/errno.js";
 import { AT_REMOVEDIR, FileMode, GetattrMask, OpenFlags, SetattrValid } from "../../../core/p9/messages.js";
 import { P9Server } from "../../../core/p9/server.js";
@@ -31,15 +31,30 @@ function freshShare(): { share: string; outside: string } {
   return { share, outside };
 }
 
+/** Servers and backends a test opened: closed when it ends, as a session's end closes them. */
+const opened: { server: P9Server; backend: { close(): Promise<void> } }[] = [];
+afterEach(async () => {
+  for (const { server, backend } of opened.splice(0)) {
+    server.dispose();
+    await server.closed;
+    await backend.close();
+  }
+});
+
 async function mountShare(share: string, options: ConstructorParameters<typeof P9Server>[1] = {}): Promise<TestClient> {
-  const c = new TestClient(new P9Server(new HostFolderBackend(share), options));
+  const backend = new HostFolderBackend(share);
+  const server = new P9Server(backend, options);
+  opened.push({ server, backend });
+  const c = new TestClient(server);
   await c.mount();
   return c;
 }
 
 /** The share in `backend` as "s" behind the shares backend, with a quota: the policy production uses. */
 async function mountQuota(backend: HostFolderBackend, quotaBytes: number): Promise<TestClient> {
-  const c = new TestClient(new P9Server(new SharesBackend([{ tag: "s", backend, readOnly: false, quotaBytes }])));
+  const server = new P9Server(new SharesBackend([{ tag: "s", backend, readOnly: false, quotaBytes }]));
+  opened.push({ server, backend });
+  const c = new TestClient(server);
   await c.mount();
   return c;
 }
