@@ -71,6 +71,8 @@ export interface LaunchOverrides {
   forwards?: ForwardSetting[];
   /** Asks for (true) or leaves out (false) the network, whatever the profile or settings say. */
   net?: boolean;
+  /** The network card, whatever the profile says (an NE2000 for a guest that also has virtio). */
+  nic?: Exclude<NetDevice, "none">;
   agentPort?: AgentPort;
   /** Extra media, such as a host folder as a FAT disk: put on the next free hard disk. */
   dataDisk?: MediaSource;
@@ -128,6 +130,7 @@ function guestPlan(source: Extract<LaunchSource, { kind: "guest" }>, firmware: L
     firmware,
     media: { ...source.media },
   };
+  if (overrides.nic && machine.net !== "none") machine.net = overrides.nic;
   if (profile.cmdline !== undefined) machine.cmdline = profile.cmdline;
   const services: LaunchServices = {};
 
@@ -172,7 +175,7 @@ function imagePlan(source: Extract<LaunchSource, { kind: "image" }>, firmware: L
   const machine: LaunchMachine = {
     memory: overrides.memory === undefined ? MEMORY_LIMITS.defaultMiB : checkMemory(overrides.memory),
     acpi: true,
-    net: wantsNet ? "ne2k" : "none",
+    net: wantsNet ? (overrides.nic ?? "ne2k") : "none",
     firmware,
     media: { [role]: source.image },
   };

@@ -1,16 +1,84 @@
-// The host services every shell serves to the page's guests (Electron and the web shell
-// alike): files over 9P from the guest's saved shares, and the agent. Each is attached when
-// the page opens the service's pipe for a session, and ends with the session.
+// The host services of a guest, attached from its launch plan (core/guest/launch-plan.ts): files
+// over 9P (its shares or a root folder), the NAT network with its policy and forwards, and the
+// agent. One ServiceSet per running guest, used by the CLI's headless guests and by every shell
+// for the page's guests; each service is attached when its pipe opens.
 
 import { servableShares } from "./share-policy.js";
 import { AgentSession, pipeTransport } from "../../core/agent/session.js";
 import { ClipboardSync, type HostClipboard } from "../../core/agent/clipboard-sync.js";
-import { DisposableStore, Emitter } from "../../core/disposable.js";
+import { DisposableStore, Emitter, type Disposable } from "../../core/disposable.js";
 import type { HostSessions } from "./sessions.js";
 import type { SettingsStore } from "../guests/settings-store.js";
-import { serveP9, sharesBackend } from "./p9-service.js";
-import { createNat } from "../net/nat.js";
+import { rootFolderBackend, serveP9, sharesBackend } from "./p9-service.js";
+import { createNat, type Nat } from "../net/nat.js";
+import type { FramePipe } from "../../core/pipe/frame-pipe.js";
+import type { LaunchPlan } from "../../core/guest/launch-plan.js";
 import { appVersion } from "../version.js";
+
+export type HostService = "p9" | "net" | "agent";
+
+export interface ServiceSetOptions {
+  /** Where a refused share or a network problem is told, in one line. */
+  onError: (message: string) => void;
+  /** The host's clipboard, kept in step with the guest's when its plan shares the clipboard. */
+  clipboard?: HostClipboard;
+}
+
+/** A guest's host services: one attach per planned service, for the pipe a runtime opens. */
+export interface ServiceSet extends Disposable {
+  readonly attach: Partial<Record<HostService, (pipe: FramePipe) => Disposable>>;
+  /** Resolves once the network's port forwards listen; rejects with why one cannot. */
+  readonly ready: Promise<void>;
+  /** The guest's agent session once its pipe is attached. */
+  agent(): AgentSession | undefined;
+  readonly onAgent: Emitter<AgentSession>["event"];
+}
+
+export function hostServiceSet(plan: Pick<LaunchPlan, "guest" | "services">, options: ServiceSetOptions): ServiceSet {
+  const { services, guest } = plan;
+  const store = new DisposableStore();
+  const agents = store.add(new Emitter<AgentSession>());
+  const attach: ServiceSet["attach"] = {};
+  let agent: AgentSession | undefined;
+  let nat: Nat | undefined;
+  const files = services.p9;
+  if (files) {
+    attach.p9 = (pipe) => {
+      const backend = files.kind === "root" ? rootFolderBackend(files.folder) : sharesBackend(servableShares(files.shares, options.onError));
+      return serveP9(backend, pipe);
+    };
+  }
+  if (services.net) {
+    const theNat = createNat({ name: guest, allowHost: services.net.allowHost, forwards: services.net.forwards, onError: options.onError });
+    nat = store.add(theNat);
+    attach.net = (pipe) => theNat.attach(pipe);
+  }
+  const planned = services.agent;
+  if (planned) {
+    attach.agent = (pipe) => {
+      const own = new DisposableStore();
+      const session = own.add(new AgentSession(pipeTransport(pipe), { software: `unmachine ${appVersion}` }));
+      if (options.clipboard && planned.clipboard) {
+        own.add(new ClipboardSync(options.clipboard, { set: (text) => session.setClipboard(text), onChange: (listener) => session.onClipboard(listener) }));
+      }
+      agent = session;
+      agents.fire(session);
+      return {
+        dispose() {
+          if (agent === session) agent = undefined;
+          own.dispose();
+        },
+      };
+    };
+  }
+  return {
+    attach,
+    ready: nat ? nat.ready.then(() => undefined) : Promise.resolve(),
+    agent: () => agent,
+    onAgent: agents.event,
+    dispose: () => store.dispose(),
+  };
+}
 
 export interface AgentEvent {
   session: string;

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { GuestLibrary } from "../../main/guests/library.js";
+import { tinyPlan } from "../support/guests.js";
 import { HeadlessGuest } from "../../main/headless/runner.js";
 import { serveP9, sharesBackend } from "../../main/host/p9-service.js";
 
@@ -56,16 +56,13 @@ describe("shared folders in tiny", () => {
     symlinkSync("../outside", join(rw, "escape-rel"));
     writeFileSync(join(ro, "readme.txt"), "read only\n");
 
-    const { profile, firmware, media } = new GuestLibrary().resolve("tiny");
+
     const backend = sharesBackend([
       { hostPath: rw, tag: "rw", readOnly: false },
       { hostPath: ro, tag: "ro", readOnly: true },
       { hostPath: small, tag: "small", readOnly: false, quotaMiB: 1 },
     ]);
-    guest = new HeadlessGuest(
-      { memory: profile.memory, cmdline: profile.cmdline!, acpi: profile.acpi, net: profile.net, bios: firmware.bios, vgaBios: firmware.vgaBios, media },
-      { prompt: profile.prompt!, services: { p9: (pipe) => serveP9(backend, pipe) } },
-    );
+    guest = new HeadlessGuest(tinyPlan(), { services: { p9: (pipe) => serveP9(backend, pipe) } });
     await guest.waitForShell(120_000);
   });
   afterAll(async () => {

@@ -66,6 +66,12 @@ describe("a library guest with virtio (tiny)", () => {
     expect(plan.services.p9).toEqual({ kind: "root", folder: "/srv/root" });
   });
 
+  it("takes this run's network card in place of the profile's", () => {
+    const plan = launchPlan({ kind: "guest", profile: tiny, settings: saved, media: tinyMedia }, firmware, { nic: "ne2k" });
+    expect(plan.machine.net).toBe("ne2k");
+    expect(plan.services.net).toEqual({ allowHost: false, forwards: [{ hostPort: 8080, guestPort: 80 }] });
+  });
+
   it("has no NIC and no network service when the run says net none", () => {
     const plan = launchPlan({ kind: "guest", profile: tiny, settings: saved, media: tinyMedia }, firmware, { net: false });
     expect(plan.machine.net).toBe("none");
