@@ -8,7 +8,6 @@ import { AgentSession, pipeTransport } from "../../core/agent/session.js";
 import { ClipboardSync, type HostClipboard } from "../../core/agent/clipboard-sync.js";
 import { DisposableStore, Emitter, type Disposable } from "../../core/disposable.js";
 import type { HostSessions } from "./sessions.js";
-import type { SettingsStore } from "../guests/settings-store.js";
 import { rootFolderBackend, serveP9, sharesBackend } from "./p9-service.js";
 import { createNat, type Nat } from "../net/nat.js";
 import type { FramePipe } from "../../core/pipe/frame-pipe.js";
@@ -94,46 +93,27 @@ export interface HostServices {
 }
 
 /**
- * Serves 9P and the agent for every session. With `clipboard` (Electron's), the host clipboard
- * is kept in step with each guest whose settings share it; without (the web shell), the page
- * does that through "clipboard:set" and pushed events.
+ * Serves every session the host services of its launch plan. With `clipboard` (Electron's),
+ * the host clipboard is kept in step with each guest whose plan shares it; without (the web
+ * shell), the page does that through "clipboard:set" and pushed events.
  */
-export function registerHostServices(sessions: HostSessions, settings: SettingsStore, clipboard?: HostClipboard): HostServices {
+export function registerHostServices(sessions: HostSessions, clipboard?: HostClipboard): HostServices {
   const agents = new Emitter<AgentEvent>();
   const live = new Map<string, { agent: AgentSession; clipboard: boolean }>();
-  sessions.serve("p9", (session, pipe) => {
-    const shares = servableShares(settings.load(session.guest).shares, (message) => console.error(`unmachine: ${session.guest}: ${message}`));
-    return serveP9(sharesBackend(shares), pipe);
-  });
-  sessions.serve("net", (session, pipe) => {
-    const saved = settings.load(session.guest);
-    const nat = createNat({
-      name: session.guest,
-      allowHost: saved.allowHost,
-      forwards: saved.forwards,
-      onError: (message) => console.error(`unmachine: ${session.guest}: ${message}`),
+  sessions.provide((session, planned) => {
+    const options: ServiceSetOptions = { onError: (message) => console.error(`unmachine: ${session.guest}: ${message}`) };
+    if (clipboard) options.clipboard = clipboard;
+    const set = hostServiceSet({ guest: session.guest, services: planned }, options);
+    const sub = set.onAgent((agent) => {
+      live.set(session.id, { agent, clipboard: planned.agent?.clipboard ?? false });
+      agents.fire({ session: session.id, agent });
     });
-    const attached = nat.attach(pipe);
     return {
-      dispose() {
-        attached.dispose();
-        nat.dispose();
-      },
-    };
-  });
-  sessions.serve("agent", (session, pipe) => {
-    const store = new DisposableStore();
-    const agent = store.add(new AgentSession(pipeTransport(pipe), { software: `unmachine ${appVersion}` }));
-    const shared = settings.load(session.guest).clipboard;
-    live.set(session.id, { agent, clipboard: shared });
-    if (clipboard && shared) {
-      store.add(new ClipboardSync(clipboard, { set: (text) => agent.setClipboard(text), onChange: (listener) => agent.onClipboard(listener) }));
-    }
-    agents.fire({ session: session.id, agent });
-    return {
+      attach: set.attach,
       dispose() {
         live.delete(session.id);
-        store.dispose();
+        sub.dispose();
+        set.dispose();
       },
     };
   });
