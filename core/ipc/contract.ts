@@ -3,7 +3,7 @@
 // and the host re-checks every argument against ARG_KINDS, since types do not cross a process
 // boundary. Bulk bytes never travel here: they go through FramePipes (core/pipe).
 
-import type { MediaRole, NetDevice } from "../guest/profile.js";
+import type { LaunchMachine, LaunchPlan } from "../guest/launch-plan.js";
 import type { FramePipe, PipeService } from "../pipe/frame-pipe.js";
 import type { Disposable } from "../disposable.js";
 import { parseSettings, type GuestSettings } from "../guest/settings.js";
@@ -27,26 +27,14 @@ export interface GuestSummary {
   problem?: string;
 }
 
-/** Where the page fetches one medium from, and how big it is. */
-export interface MediaRef {
-  url: string;
-  size: number;
-}
+/**
+ * The launch plan the page boots a library guest from (core/guest/launch-plan.ts), its media
+ * as URLs of the host's (`{ kind: "url" }`). The host serves the session the same plan's services.
+ */
+export type BootPlan = LaunchPlan;
 
-/** Everything the page needs to boot a guest from the host's files. */
-export interface BootPlan {
-  guest: string;
-  title: string;
-  memory: number;
-  cmdline?: string;
-  acpi: boolean;
-  net: NetDevice;
-  prompt?: string;
-  firmware: { bios: MediaRef; vgaBios: MediaRef };
-  media: Partial<Record<MediaRole, MediaRef>>;
-  /** Host services to connect, each over a pipe of its own (the console always is). */
-  services: Exclude<PipeService, "console">[];
-}
+/** The session name of an image the user dropped on the page (it has no guest of its own). */
+export const DROPPED_IMAGE = "dropped-image";
 
 export const SESSION_STATES = ["booting", "running", "stopped", "failed"] as const;
 export type SessionState = (typeof SESSION_STATES)[number];
@@ -80,7 +68,7 @@ export interface Commands {
   "host:info": { args: []; result: HostInfo };
   "guests:list": { args: []; result: GuestSummary[] };
   "guests:plan": { args: [guest: string, memory: number]; result: BootPlan };
-  "firmware:get": { args: []; result: BootPlan["firmware"] };
+  "firmware:get": { args: []; result: LaunchMachine["firmware"] };
   "sessions:open": { args: [guest: string]; result: SessionInfo };
   "sessions:report": { args: [id: string, state: SessionState, reason: string]; result: SessionInfo };
   "sessions:close": { args: [id: string]; result: void };

@@ -4,6 +4,7 @@
 
 import type { V86Image, V86Options } from "v86";
 import type { MediaRole, NetDevice } from "../guest/profile.js";
+import type { LaunchMachine, MediaSource } from "../guest/launch-plan.js";
 
 export const MiB = 1024 * 1024;
 /** Below this v86 places the initrd past the end of RAM and faults (measured: 64 fails, 80 works). */
@@ -69,5 +70,25 @@ export function buildV86Options(spec: MachineSpec): V86Options {
   return options;
 }
 
-/** The command line for a bare Linux kernel dropped by a user: its console on the first serial port. */
-export const DROPPED_KERNEL_CMDLINE = "console=ttyS0 console=tty0";
+/**
+ * A launch plan's machine as a MachineSpec: `image` turns each MediaSource into what v86 reads
+ * (the page fetches URLs, the worker reads files). The host's 9P hook is the runtime's to add.
+ */
+export function machineSpec(machine: LaunchMachine, image: (source: MediaSource) => V86Image): MachineSpec {
+  const media: Partial<Record<MediaRole, V86Image>> = {};
+  for (const [role, source] of Object.entries(machine.media) as [MediaRole, MediaSource][]) media[role] = image(source);
+  const spec: MachineSpec = {
+    memory: machine.memory,
+    acpi: machine.acpi,
+    net: machine.net,
+    bios: image(machine.firmware.bios),
+    vgaBios: image(machine.firmware.vgaBios),
+    media,
+  };
+  if (machine.cmdline !== undefined) spec.cmdline = machine.cmdline;
+  if (machine.floppyFirst) spec.floppyFirst = true;
+  if (machine.p9 === "builtin") spec.builtin9p = true;
+  if (machine.agentPort === "virtio") spec.virtioConsole = true;
+  if (machine.agentPort === "com2") spec.com2 = true;
+  return spec;
+}

@@ -4,9 +4,6 @@
 
 import { existsSync, statSync } from "node:fs";
 import type { ForwardSetting, ShareSetting } from "../../core/guest/settings.js";
-import { createNat, type Nat, type NatOptions } from "../net/nat.js";
-import type { P9Backend } from "../../core/p9/backend.js";
-import { rootFolderBackend, serveP9, sharesBackend } from "../host/p9-service.js";
 import { SettingsStore } from "../guests/settings-store.js";
 import { dataDir } from "../paths.js";
 import { UsageError } from "./errors.js";
@@ -14,18 +11,16 @@ import { openHostFolderImage } from "../fat/host-folder-image.js";
 import { materialize } from "../../core/fat/image.js";
 import { basename } from "node:path";
 import { GuestLibrary, GuestNotFoundError } from "../guests/library.js";
+import { fileSource, firmwareSources, libraryPlan } from "../guests/launch.js";
 import { ensureGuestBuilt } from "../guests/builder.js";
 import { openImage } from "../media/image-file.js";
 import { ImageError } from "../../core/media/detect.js";
-import { DROPPED_KERNEL_CMDLINE } from "../../core/v86/options.js";
-import { MEMORY_LIMITS } from "../../core/guest/profile.js";
+import { launchPlan, LaunchError, type LaunchOverrides, type LaunchPlan, type MediaSource } from "../../core/guest/launch-plan.js";
 import { HeadlessGuest, GuestFaultError, GuestStoppedError, GuestTimeoutError } from "../headless/runner.js";
-import type { MachineSpecFiles } from "../headless/machine-files.js";
 import { openConsolePty } from "./pty.js";
 import { ControlError, serveControl } from "./control.js";
-import { AgentSession, pipeTransport } from "../../core/agent/session.js";
-import { appVersion } from "../version.js";
 import { checkShares } from "../host/share-policy.js";
+import { hostServiceSet } from "../host/services.js";
 
 /** How long after the shell prompt the agent may take to say hello before --exec uses the shell. */
 const AGENT_GRACE_MS = 10_000;
@@ -51,32 +46,28 @@ export interface RunFlags {
 
 const QUIT_KEY = 0x1d; // Ctrl-]
 
-interface Target {
-  name: string;
-  files: MachineSpecFiles;
-  prompt?: string;
-  agent: boolean;
-  /** The guest mounts 9P shares by itself. */
-  shares: boolean;
+/** This run's flags as launch-plan overrides (a FAT drive is built here, from its folder). */
+function overridesOf(flags: RunFlags): LaunchOverrides {
+  const overrides: LaunchOverrides = {};
+  if (flags.memory !== undefined) overrides.memory = flags.memory;
+  // --share-sensitive is the user's confirmation for each folder given with --share.
+  if (flags.shares) overrides.shares = flags.shareSensitive ? flags.shares.map((share) => ({ ...share, confirmedSensitive: true })) : flags.shares;
+  if (flags.rootFolder !== undefined) overrides.rootFolder = flags.rootFolder;
+  if (flags.allowHost) overrides.allowHost = true;
+  if (flags.forwards) overrides.forwards = flags.forwards;
+  if (flags.fatDrive !== undefined) overrides.dataDisk = { kind: "bytes", bytes: fatDriveBytes(flags.fatDrive) };
+  return overrides;
 }
 
-async function resolveTarget(library: GuestLibrary, flags: RunFlags): Promise<Target> {
+/** The plan of a library guest or an image file, with the guest's saved settings read once. */
+async function planFor(library: GuestLibrary, flags: RunFlags): Promise<LaunchPlan> {
   const { target } = flags;
   if (library.has(target) && !existsSync(target)) {
     await ensureGuestBuilt(library, target);
-    const { profile, firmware, media } = library.resolve(target);
-    const files: MachineSpecFiles = {
-      memory: flags.memory ?? profile.memory,
-      acpi: profile.acpi,
-      net: profile.net,
-      bios: firmware.bios,
-      vgaBios: firmware.vgaBios,
-      media,
-    };
-    if (profile.cmdline !== undefined) files.cmdline = profile.cmdline;
-    const resolved: Target = { name: profile.name, files, agent: profile.agent, shares: profile.shares };
-    if (profile.prompt !== undefined) resolved.prompt = profile.prompt;
-    return resolved;
+    const profile = library.profile(target);
+    const settings = new SettingsStore(dataDir()).load(profile.name);
+    if (profile.shares) checkShares(settings.shares, (s) => `${profile.name}: saved share "${s.tag}"`, "Confirm it in the app, or remove it.");
+    return libraryPlan(library, target, settings, overridesOf(flags));
   }
   if (!existsSync(target) && /^[a-z0-9-]+$/.test(target)) {
     const known = library.profiles().map((p) => p.name).join(", ");
@@ -89,19 +80,10 @@ async function resolveTarget(library: GuestLibrary, flags: RunFlags): Promise<Ta
   }
   // Firmware comes with the default guest's build.
   if (!library.firmware()) await ensureGuestBuilt(library, "tiny");
-  const firmware = library.firmware()!;
-  const files: MachineSpecFiles = {
-    memory: flags.memory ?? MEMORY_LIMITS.defaultMiB,
-    acpi: true,
-    // An old guest's network card: NE2000 has drivers for DOS, Windows 9x and Linux alike.
-    net: flags.allowHost || (flags.forwards?.length ?? 0) > 0 ? "ne2k" : "none",
-    bios: firmware.bios,
-    vgaBios: firmware.vgaBios,
-    media: { [role]: image.contents ?? image.path },
-  };
-  if (role === "bzimage") files.cmdline = DROPPED_KERNEL_CMDLINE;
+  const source: MediaSource = image.contents ? { kind: "bytes", bytes: image.contents } : fileSource(image.path);
+  const plan = launchPlan({ kind: "image", name: basename(target), role, image: source }, firmwareSources(library.firmware()!), overridesOf(flags));
   process.stderr.write(`${basename(target)}: ${image.detected.description}\n`);
-  return { name: basename(target), files, agent: false, shares: false };
+  return plan;
 }
 
 /** A host folder as a FAT disk image, built now (a snapshot: later host changes are not seen). */
@@ -124,23 +106,14 @@ function fatDriveBytes(folder: string): Uint8Array {
 
 const FAT_DRIVE_MAX = 512 * 1024 * 1024;
 
-/** What the guest's 9P device serves this run: its root folder, its shares, or nothing. */
-function filesFor(target: Target, flags: RunFlags): P9Backend | undefined {
-  if (flags.rootFolder !== undefined) {
-    if (!target.shares) throw new UsageError(`${target.name}: --root-folder needs a guest that can boot from 9P (such as tiny)`);
-    target.files.cmdline = `${target.files.cmdline ?? ""} root=host9p rootfstype=9p`.trim();
-    return rootFolderBackend(flags.rootFolder);
-  }
-  const saved = target.shares ? new SettingsStore(dataDir()).load(target.name).shares : [];
-  checkShares(saved, (s) => `${target.name}: saved share "${s.tag}"`, "Confirm it in the app, or remove it.");
-  const given = flags.shares ?? [];
-  if (given.length > 0 && !target.shares) throw new UsageError(`${target.name}: --share needs a guest that mounts 9P shares (such as tiny)`);
-  const shares = [...saved.filter((s) => !given.some((g) => g.tag === s.tag)), ...given];
-  for (const share of shares) {
+/** Each shared folder must be there and be a folder before the guest is started. */
+function checkShareFolders(plan: LaunchPlan): void {
+  const files = plan.services.p9;
+  if (files?.kind !== "shares") return;
+  for (const share of files.shares) {
     if (!existsSync(share.hostPath)) throw new UsageError(`share "${share.tag}": ${share.hostPath} does not exist`);
     if (!statSync(share.hostPath).isDirectory()) throw new UsageError(`share "${share.tag}": ${share.hostPath} is not a folder`);
   }
-  return shares.length > 0 ? sharesBackend(shares) : undefined;
 }
 
 function describeEnd(name: string, error: unknown): string {
@@ -151,37 +124,23 @@ function describeEnd(name: string, error: unknown): string {
 
 export async function runCommand(library: GuestLibrary, flags: RunFlags): Promise<number> {
   if (!flags.shareSensitive) checkShares(flags.shares ?? [], () => "--share", "Add --share-sensitive to share it anyway.");
-  const target = await resolveTarget(library, flags);
-  // The next free IDE disk: a slave without a master is not probed by every guest.
-  if (flags.fatDrive !== undefined) {
-    const media = target.files.media;
-    if (media.fda && !media.hda && !media.cdrom) target.files.floppyFirst = true; // still boot the user's floppy
-    media[media.hda ? "hdb" : "hda"] = fatDriveBytes(flags.fatDrive);
+  let plan: LaunchPlan;
+  try {
+    plan = await planFor(library, flags);
+  } catch (error) {
+    if (error instanceof LaunchError) throw new UsageError(error.message);
+    throw error;
   }
-  const options: ConstructorParameters<typeof HeadlessGuest>[1] = { services: {} };
-  if (target.prompt !== undefined) options.prompt = target.prompt;
-  const p9 = filesFor(target, flags);
-  if (p9) options.services!.p9 = (pipe) => serveP9(p9, pipe);
-  let nat: Nat | undefined;
-  if (target.files.net !== "none") {
-    const saved = library.has(target.name) ? new SettingsStore(dataDir()).load(target.name) : undefined;
-    const forwards = [...(saved?.forwards ?? []).filter((f) => !flags.forwards?.some((g) => g.hostPort === f.hostPort)), ...(flags.forwards ?? [])];
-    const natOptions: NatOptions = { name: target.name, allowHost: flags.allowHost || (saved?.allowHost ?? false), forwards };
-    nat = createNat(natOptions);
-    try {
-      await nat.ready;
-    } catch (error) {
-      nat.dispose();
-      throw new UsageError((error as Error).message);
-    }
-    const theNat = nat;
-    options.services!.net = (pipe) => theNat.attach(pipe);
+  checkShareFolders(plan);
+  const target = { name: plan.guest, prompt: plan.ready.kind === "prompt" ? plan.ready.prompt : undefined };
+  const services = hostServiceSet(plan, { onError: (message) => process.stderr.write(`unmachine: ${plan.guest}: ${message}\n`) });
+  try {
+    await services.ready;
+  } catch (error) {
+    services.dispose();
+    throw new UsageError((error as Error).message);
   }
-  let agent: AgentSession | undefined;
-  if (target.agent) {
-    options.services!.agent = (pipe) => (agent = new AgentSession(pipeTransport(pipe), { software: `unmachine ${appVersion}` }));
-  }
-  const guest = new HeadlessGuest(target.files, options);
+  const guest = new HeadlessGuest(plan, { services: services.attach });
   // Without a private control folder the guest still runs, only without media commands.
   const control = await serveControl(target.name.replace(/[^A-Za-z0-9_.-]/g, "_"), guest).catch((error: unknown) => {
     if (!(error instanceof ControlError)) throw error;
@@ -191,7 +150,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
   const mediaHint = control ? `; swap media with: unmachine media ${control.name} --insert cdrom=FILE` : "";
   const stopAndExit = async (code: number): Promise<number> => {
     control?.dispose();
-    nat?.dispose();
+    services.dispose();
     await guest.stop();
     guest.dispose();
     return code;
@@ -234,6 +193,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
       // The agent runs the command when the guest has one (exact bytes, no tty in between);
       // the serial shell otherwise, or when the agent has not said hello soon after the prompt.
       await guest.waitForShell(flags.timeoutMs);
+      const agent = services.agent();
       const ready = agent ? await agent.whenReady(Math.min(AGENT_GRACE_MS, left())).then(() => true, () => false) : false;
       if (agent && ready) {
         const outcome = await agent.exec(flags.exec, { timeoutMs: left(), maxOutput: 1024 * 1024 });

@@ -123,7 +123,7 @@ function startShell(): void {
     session.defaultSession.setPermissionCheckHandler(() => false);
     serveScheme(rendererDir, library);
     const settings = new SettingsStore(dataDir());
-    const services = registerHostServices(sessions, settings, { readText: () => clipboard.readText(), writeText: (text) => clipboard.writeText(text) });
+    const services = registerHostServices(sessions, { readText: () => clipboard.readText(), writeText: (text) => clipboard.writeText(text) });
     const api = createHostApi({
       library,
       sessions,

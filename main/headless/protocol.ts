@@ -1,7 +1,7 @@
 // Messages between the headless runner (main thread) and the worker that runs v86. Bulk
 // console bytes do not travel here: they go through the console FramePipe's own port.
 
-import type { MachineSpecFiles } from "./machine-files.js";
+import type { LaunchMachine } from "../../core/guest/launch-plan.js";
 import type { SwapDrive } from "../../core/media/drives.js";
 
 /** Host services a headless guest can be given, each over a pipe of its own. */
@@ -9,7 +9,7 @@ export const HEADLESS_SERVICES = ["p9", "net", "agent"] as const;
 export type HeadlessService = (typeof HEADLESS_SERVICES)[number];
 
 export interface WorkerInit {
-  files: MachineSpecFiles;
+  machine: LaunchMachine;
   prompt?: string;
   /** How often the worker reports a changed text screen, in ms. */
   screenInterval: number;

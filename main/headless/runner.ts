@@ -11,7 +11,7 @@ import type { CarrierPipe, FramePipe } from "../../core/pipe/frame-pipe.js";
 import { DisposableStore, Emitter, type Disposable } from "../../core/disposable.js";
 import { nodePortPipe } from "./node-port-pipe.js";
 import { execLines, ExecReader, stripAnsi, type ExecResult } from "../../core/console/serial-exec.js";
-import type { MachineSpecFiles } from "./machine-files.js";
+import type { LaunchPlan } from "../../core/guest/launch-plan.js";
 import { DRIVE_NAMES, type SwapDrive } from "../../core/media/drives.js";
 import type { FromWorker, HeadlessService, ToWorker, WorkerInit } from "./protocol.js";
 
@@ -35,7 +35,6 @@ export class GuestStoppedError extends Error {
 }
 
 export interface HeadlessOptions {
-  prompt?: string;
   screenInterval?: number;
   /** Host services to serve: each gets the host end of its pipe and returns what to dispose. */
   services?: Partial<Record<HeadlessService, (pipe: FramePipe) => Disposable>>;
@@ -59,7 +58,8 @@ export class HeadlessGuest implements Disposable {
   #execCount = 0;
   readonly #services = new DisposableStore();
 
-  constructor(files: MachineSpecFiles, options: HeadlessOptions = {}) {
+  /** Boots the plan's machine; its ready prompt, if it has one, makes the guest "running". */
+  constructor(plan: Pick<LaunchPlan, "machine" | "ready">, options: HeadlessOptions = {}) {
     const channel = new MessageChannel();
     const ports: Partial<Record<HeadlessService, unknown>> = {};
     const transfer = [channel.port2];
@@ -72,13 +72,13 @@ export class HeadlessGuest implements Disposable {
       transfer.push(port2);
     }
     const init: WorkerInit & { consolePort: unknown; ports: typeof ports } = {
-      files,
+      machine: plan.machine,
       screenInterval: options.screenInterval ?? 100,
       services: Object.keys(ports) as HeadlessService[],
       consolePort: channel.port2,
       ports,
     };
-    if (options.prompt !== undefined) init.prompt = options.prompt;
+    if (plan.ready.kind === "prompt") init.prompt = plan.ready.prompt;
     this.#worker = new Worker(workerPath(), {
       workerData: init,
       transferList: transfer,

@@ -38,7 +38,7 @@ process.on("unhandledRejection", (error) => {
 declare const WebAssembly: { instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: { exports: object } }> };
 
 const wasm = readFileSync(join(v86Dir, "v86.wasm"));
-const spec = loadMachine(init.files);
+const spec = loadMachine(init.machine);
 const pipes = Object.fromEntries(Object.entries(init.ports).map(([service, port]) => [service, nodePortPipe(port)]));
 const owns: Disposable[] = [];
 if (pipes.p9) {
@@ -46,9 +46,6 @@ if (pipes.p9) {
   spec.handle9p = relay.handle9p;
   owns.push(relay, pipes.p9);
 }
-const agentOnCom2 = init.files.agentPort === "com2";
-if (pipes.agent && agentOnCom2) spec.com2 = true;
-else if (pipes.agent) spec.virtioConsole = true;
 const options = buildV86Options(spec);
 const emulator = new V86({
   ...options,
@@ -58,7 +55,7 @@ const emulator = new V86({
 const sessionOptions: ConstructorParameters<typeof GuestSession>[1] = { console: nodePortPipe(init.consolePort), owns };
 if (pipes.net) sessionOptions.net = pipes.net;
 if (pipes.agent) sessionOptions.agent = pipes.agent;
-if (pipes.agent && agentOnCom2) sessionOptions.agentPort = "com2";
+if (pipes.agent && init.machine.agentPort) sessionOptions.agentPort = init.machine.agentPort;
 if (init.prompt !== undefined) sessionOptions.prompt = init.prompt;
 const session = new GuestSession(emulator, sessionOptions);
 session.onPhase((phase) => post({ type: "phase", phase }));

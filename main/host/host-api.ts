@@ -7,9 +7,9 @@ import { freemem, totalmem, platform } from "node:os";
 import { readdirSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, resolve } from "node:path";
-import type { BootPlan, CommandHandlers, FolderListing, HostInfo, MediaRef } from "../../core/ipc/contract.js";
-import { checkMemory, type GuestProfile, type MediaRole } from "../../core/guest/profile.js";
-import type { GuestSettings } from "../../core/guest/settings.js";
+import { DROPPED_IMAGE, type BootPlan, type CommandHandlers, type FolderListing, type HostInfo } from "../../core/ipc/contract.js";
+import type { MediaRole } from "../../core/guest/profile.js";
+import { launchPlan, type LaunchMachine, type LaunchServices, type MediaSource } from "../../core/guest/launch-plan.js";
 import type { GuestLibrary } from "../guests/library.js";
 import type { HostSessions } from "./sessions.js";
 import type { SettingsStore } from "../guests/settings-store.js";
@@ -38,17 +38,6 @@ export interface HostApiDeps {
 
 const MiB = 1024 * 1024;
 
-/** The host services a library guest gets, from what it supports and how it is set up. */
-export function servicesFor(profile: GuestProfile, saved: GuestSettings): BootPlan["services"] {
-  const services: BootPlan["services"] = [];
-  if (profile.shares && saved.shares.length > 0) services.push("p9");
-  if (profile.agent) services.push("agent");
-  if (profile.net !== "none") services.push("net");
-  return services;
-}
-
-/** The session name of an image the user dropped on the page. */
-export const DROPPED_IMAGE = "dropped-image";
 
 /** Why a folder cannot be listed, in the user's words. */
 const LIST_ERRORS: Record<string, string> = {
@@ -88,8 +77,10 @@ function isDir(path: string): boolean {
 }
 
 export function createHostApi({ library, sessions, urls, shell, settings, pickFolder, services }: HostApiDeps): CommandHandlers {
-  const ref = (url: string, path: string): MediaRef => ({ url, size: statSync(path).size });
-  const firmwareRefs = (): BootPlan["firmware"] => {
+  const ref = (url: string, path: string): MediaSource => ({ kind: "url", url, size: statSync(path).size });
+  // The services of the plan last given for each guest: its next session is served those.
+  const planned = new Map<string, LaunchServices>();
+  const firmwareRefs = (): LaunchMachine["firmware"] => {
     const firmware = library.firmware();
     if (!firmware) throw new Error("the firmware (SeaBIOS) is not built yet: run unmachine build");
     return { bios: ref(urls.firmware("bios"), firmware.bios), vgaBios: ref(urls.firmware("vgaBios"), firmware.vgaBios) };
@@ -105,25 +96,17 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
     "guests:list": () => library.summaries(),
     "guests:plan": (guest, memory) => {
       const { profile, media } = library.resolve(guest);
-      const plan: BootPlan = {
-        guest: profile.name,
-        title: profile.title,
-        memory: memory === 0 ? profile.memory : checkMemory(memory),
-        acpi: profile.acpi,
-        net: profile.net,
-        firmware: firmwareRefs(),
-        media: {},
-        services: servicesFor(profile, settings.load(profile.name)),
-      };
-      if (profile.cmdline !== undefined) plan.cmdline = profile.cmdline;
-      if (profile.prompt !== undefined) plan.prompt = profile.prompt;
-      for (const [role, path] of Object.entries(media) as [MediaRole, string][]) plan.media[role] = ref(urls.media(guest, role), path);
+      const sources: Partial<Record<MediaRole, MediaSource>> = {};
+      for (const [role, path] of Object.entries(media) as [MediaRole, string][]) sources[role] = ref(urls.media(guest, role), path);
+      const source = { kind: "guest", profile, settings: settings.load(profile.name), media: sources } as const;
+      const plan: BootPlan = launchPlan(source, firmwareRefs(), memory === 0 ? {} : { memory });
+      planned.set(plan.guest, plan.services);
       return plan;
     },
     "firmware:get": () => firmwareRefs(),
     "sessions:open": (guest) => {
       if (guest !== DROPPED_IMAGE && !library.has(guest)) throw new Error(`no guest named "${guest.slice(0, 64)}"`);
-      return sessions.open(guest);
+      return sessions.open(guest, guest === DROPPED_IMAGE ? {} : (planned.get(guest) ?? {}));
     },
     "sessions:report": (id, state, reason) => sessions.report(id, state, reason),
     "sessions:close": (id) => sessions.close(id),

@@ -1,13 +1,15 @@
 // The host's record of running guests, whichever shell runs them: their state as the page
 // reports it, and the host end of their FramePipes. The console pipe's bytes are kept as a
 // bounded transcript and appended to a log file in the data folder (capped, see console-log.ts),
-// so the host has the guest's console even when the page is gone.
+// so the host has the guest's console even when the page is gone. A session's other pipes are
+// served from the host services of its launch plan, and only those.
 
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { DisposableStore, Emitter, type Disposable } from "../../core/disposable.js";
 import type { SessionInfo, SessionState } from "../../core/ipc/contract.js";
 import type { FramePipe, PipeService } from "../../core/pipe/frame-pipe.js";
+import type { LaunchServices } from "../../core/guest/launch-plan.js";
 import { makePrivateDir } from "../private-files.js";
 import { ConsoleLog, logFileName, pruneLogs } from "./console-log.js";
 
@@ -23,9 +25,12 @@ class HostSession implements Disposable {
   readonly store = new DisposableStore();
   readonly decoder = new TextDecoder();
   log: ConsoleLog | undefined;
+  readonly planned: LaunchServices;
+  services: SessionServices | undefined;
 
-  constructor(info: SessionInfo) {
+  constructor(info: SessionInfo, planned: LaunchServices) {
     this.info = info;
+    this.planned = planned;
   }
 
   dispose(): void {
@@ -34,14 +39,19 @@ class HostSession implements Disposable {
   }
 }
 
-/** Serves one pipe service for a session: takes the host end, returns what to dispose. */
-export type ServiceAttach = (session: SessionInfo, pipe: FramePipe) => Disposable;
+/** A session's host services: one attach per planned service, disposed with the session. */
+export interface SessionServices extends Disposable {
+  readonly attach: Partial<Record<Exclude<PipeService, "console">, (pipe: FramePipe) => Disposable>>;
+}
+
+/** Makes a session's host services from its plan, when its first service pipe opens. */
+export type ServicesFactory = (session: SessionInfo, planned: LaunchServices) => SessionServices;
 
 const GUEST_NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
 
 export class HostSessions implements Disposable {
   readonly #sessions = new Map<string, HostSession>();
-  readonly #services = new Map<PipeService, ServiceAttach>();
+  #factory: ServicesFactory | undefined;
   readonly #changed = new Emitter<SessionInfo>();
   readonly onChange = this.#changed.event;
   readonly #logDir: string | undefined;
@@ -50,19 +60,20 @@ export class HostSessions implements Disposable {
     this.#logDir = logDir;
   }
 
-  /** Registers the host side of a pipe service (the console is always served). */
-  serve(service: Exclude<PipeService, "console">, attach: ServiceAttach): void {
-    this.#services.set(service, attach);
+  /** Registers how the host serves sessions' planned services (the console is always served). */
+  provide(factory: ServicesFactory): void {
+    this.#factory = factory;
   }
 
   serves(service: PipeService): boolean {
-    return service === "console" || this.#services.has(service);
+    return service === "console" || (this.#factory !== undefined && (service === "p9" || service === "net" || service === "agent"));
   }
 
-  open(guest: string): SessionInfo {
+  /** Opens a session for a guest, served the host services its launch plan names. */
+  open(guest: string, planned: LaunchServices = {}): SessionInfo {
     if (!GUEST_NAME.test(guest)) throw new Error(`"${guest.slice(0, 64)}" is not a guest name`);
     const info: SessionInfo = { id: randomUUID(), guest, state: "booting" };
-    const session = new HostSession(info);
+    const session = new HostSession(info, planned);
     if (this.#logDir) {
       makePrivateDir(this.#logDir);
       const live = new Set([...this.#sessions.values()].map((s) => logFileName(s.info.guest, s.info.id)));
@@ -115,12 +126,17 @@ export class HostSessions implements Disposable {
     const session = this.#get(id);
     session.store.add(pipe);
     if (service !== "console") {
-      const attach = this.#services.get(service);
+      if (!this.#factory || session.planned[service] === undefined) {
+        pipe.dispose();
+        throw new Error(`the plan of ${session.info.guest} has no "${service}" service`);
+      }
+      if (!session.services) session.services = session.store.add(this.#factory({ ...session.info }, session.planned));
+      const attach = session.services.attach[service];
       if (!attach) {
         pipe.dispose();
         throw new Error(`this host does not serve "${service}"`);
       }
-      session.store.add(attach({ ...session.info }, pipe));
+      session.store.add(attach(pipe));
       return;
     }
     session.store.add(

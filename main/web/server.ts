@@ -61,7 +61,7 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
   }
   const sessions = options.sessions ?? new HostSessions();
   const settings = options.settings ?? new SettingsStore(dataDir());
-  const services = registerHostServices(sessions, settings);
+  const services = registerHostServices(sessions);
   // Each session's page, for pushing its guest's clipboard to it.
   const pages = new Map<string, WebSocket>();
   services.onAgent(({ session, agent }) => {

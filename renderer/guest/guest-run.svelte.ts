@@ -6,10 +6,10 @@
 
 import { V86 } from "v86";
 import wasmUrl from "v86/build/v86.wasm?url";
-import type { BootPlan, HostBridge, MediaRef, SessionState } from "../../core/ipc/contract.js";
-import type { MediaRole } from "../../core/guest/profile.js";
+import { DROPPED_IMAGE, type HostBridge, type SessionState } from "../../core/ipc/contract.js";
 import { GuestSession } from "../../core/guest/session.js";
-import { buildV86Options, type MachineSpec } from "../../core/v86/options.js";
+import { buildV86Options, machineSpec } from "../../core/v86/options.js";
+import { launchPlan, plannedServices, SETTLED_MS, type LaunchPlan, type MediaSource } from "../../core/guest/launch-plan.js";
 import type { V86Image } from "v86";
 import type { FramePipe } from "../../core/pipe/frame-pipe.js";
 import type { Disposable } from "../../core/disposable.js";
@@ -24,10 +24,13 @@ export type BootSource =
   | { kind: "guest"; name: string; memory: number }
   | { kind: "image"; file: File; detected: DetectedImage; memory: number };
 
-const ref = (media: MediaRef): V86Image => ({ url: media.url, size: media.size });
+/** What v86 reads for a planned medium: the host's URL, or the bytes of a file the user dropped. */
+function pageImage(source: MediaSource): V86Image {
+  if (source.kind === "url") return { url: source.url, size: source.size };
+  if (source.kind === "bytes") return { buffer: source.bytes.buffer as ArrayBuffer };
+  throw new Error(`${source.path}: the page reads media from the host's URLs, not host files`);
+}
 
-/** A guest without a prompt to wait for is "running" once its screen and console are this quiet. */
-const SETTLED_MS = 4000;
 const BOOT_TIME_KEY = "unmachine.boot-seconds.";
 /** How long a guest that stopped by itself still runs, to print the rest of what it says. */
 const STOP_GRACE_MS = 1500;
@@ -128,46 +131,25 @@ export class GuestRun {
     this.lastBootSeconds = readBootSeconds(timeKey);
     this.#bootStartedAt = performance.now();
     try {
-      let spec: MachineSpec;
-      let prompt: string | undefined;
-      let services: BootPlan["services"] = [];
-      let guestName: string;
-      let clipboard = false;
+      let plan: LaunchPlan;
       if (source.kind === "guest") {
-        const plan: BootPlan = await this.#host.invoke("guests:plan", source.name, source.memory);
-        // The page's clipboard is read only for a guest the user shares it with.
-        clipboard = (await this.#host.invoke("settings:get", source.name)).clipboard;
-        if (!current()) return;
-        spec = {
-          memory: plan.memory,
-          acpi: plan.acpi,
-          net: plan.net,
-          bios: ref(plan.firmware.bios),
-          vgaBios: ref(plan.firmware.vgaBios),
-          media: Object.fromEntries(Object.entries(plan.media).map(([role, m]) => [role, ref(m)])) as Partial<Record<MediaRole, V86Image>>,
-        };
-        if (plan.cmdline !== undefined) spec.cmdline = plan.cmdline;
-        prompt = plan.prompt;
-        services = plan.services;
-        this.title = plan.title;
-        guestName = plan.guest;
+        plan = await this.#host.invoke("guests:plan", source.name, source.memory);
       } else {
         const firmware = await this.#host.invoke("firmware:get");
         const role = source.detected.role;
         if (role === undefined || role === "initial_state") throw new Error(`${source.file.name}: ${source.detected.description} cannot be booted on its own yet`);
-        spec = {
-          memory: source.memory,
-          acpi: true,
-          net: "none",
-          bios: ref(firmware.bios),
-          vgaBios: ref(firmware.vgaBios),
-          media: { [role]: { buffer: await source.file.arrayBuffer() } },
-        };
-        if (!current()) return;
-        if (role === "bzimage") spec.cmdline = "console=ttyS0 console=tty0";
-        this.title = source.file.name;
-        guestName = "dropped-image";
+        const image: MediaSource = { kind: "bytes", bytes: new Uint8Array(await source.file.arrayBuffer()) };
+        plan = launchPlan({ kind: "image", name: source.file.name, role, image }, firmware, { memory: source.memory });
       }
+      if (!current()) return;
+      const spec = machineSpec(plan.machine, pageImage);
+      const services = plannedServices(plan);
+      // The page's clipboard is read only for a guest the user shares it with.
+      const clipboard = plan.services.agent?.clipboard === true;
+      const prompt = plan.ready.kind === "prompt" ? plan.ready.prompt : undefined;
+      const settledMs = plan.ready.kind === "quiet" ? plan.ready.ms : SETTLED_MS;
+      const guestName = source.kind === "guest" ? plan.guest : DROPPED_IMAGE;
+      this.title = plan.title;
       this.memory = spec.memory;
       const info = await this.#host.invoke("sessions:open", guestName);
       if (!current()) {
@@ -186,7 +168,6 @@ export class GuestRun {
           spec.handle9p = relay.handle9p;
           owns.push(relay);
         } else if (service === "agent") {
-          spec.virtioConsole = true;
           extra.agent = pipe;
         } else if (service === "net") {
           extra.net = pipe;
@@ -197,7 +178,7 @@ export class GuestRun {
         return;
       }
       // The web shell's clipboard is the page's: kept in step with the guest through the host.
-      if (clipboard && services.includes("agent") && this.#host.onEvent && navigator.clipboard) {
+      if (clipboard && extra.agent && this.#host.onEvent && navigator.clipboard) {
         const id = info.id;
         const events = this.#host.onEvent;
         owns.push(
@@ -223,6 +204,7 @@ export class GuestRun {
       });
       window.addEventListener("error", this.#onWindowError);
       const sessionOptions: ConstructorParameters<typeof GuestSession>[1] = { owns, ...extra };
+      if (extra.agent && plan.machine.agentPort) sessionOptions.agentPort = plan.machine.agentPort;
       if (this.#pipe) sessionOptions.console = this.#pipe;
       if (prompt !== undefined) sessionOptions.prompt = prompt;
       const session = new GuestSession(emulator, sessionOptions);
@@ -240,7 +222,8 @@ export class GuestRun {
         }
         void this.#report("running", "");
       };
-      // A guest with a known prompt is running once it shows; any other once it has settled.
+      // A guest with a known prompt is running once it shows; any other once it has settled
+      // (the agent's hello is the host's to hear: the page waits for quiet then too).
       if (prompt !== undefined) session.onPhase((phase) => phase === "running" && booted());
       session.onStop((stop) => this.#stopped(stop));
       let seen = -1;
@@ -252,7 +235,7 @@ export class GuestRun {
           seen = session.screen.version;
           quietSince = performance.now();
         }
-        if (prompt === undefined && emulator.is_running() && performance.now() - quietSince >= SETTLED_MS) booted();
+        if (prompt === undefined && emulator.is_running() && performance.now() - quietSince >= settledMs) booted();
       }, 1000);
       void this.#report("booting", "");
     } catch (error) {

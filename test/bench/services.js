@@ -10,14 +10,17 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { GuestLibrary } from "../../dist/main/guests/library.js";
 import { HeadlessGuest } from "../../dist/main/headless/runner.js";
+import { libraryPlan } from "../../dist/main/guests/launch.js";
 import { serveP9, sharesBackend } from "../../dist/main/host/p9-service.js";
 import { createNat } from "../../dist/main/net/nat.js";
 import { createServer } from "node:http";
 
 const root = resolve(import.meta.dirname, "../..");
 const MB = 32;
-const { profile, firmware, media } = new GuestLibrary().resolve("tiny");
-const files = { memory: profile.memory, cmdline: profile.cmdline, acpi: profile.acpi, net: "none", bios: firmware.bios, vgaBios: firmware.vgaBios, media };
+const { profile, media } = new GuestLibrary().resolve("tiny");
+// The guest is planned as the CLI plans it; only the NIC is left out where the run measures files.
+const library = new GuestLibrary();
+const plan = (overrides) => libraryPlan(library, "tiny", undefined, overrides);
 // Timed in the guest by its own clock (/proc/uptime, 10 ms steps); sync is timed into the
 // write, and the read runs after dropping the guest's page cache.
 const ddScript = (dir) =>
@@ -30,7 +33,7 @@ const parse = (text) => {
 };
 
 async function inV86(services, builtin9p, dir) {
-  const guest = new HeadlessGuest({ ...files, builtin9p }, { prompt: profile.prompt, services });
+  const guest = new HeadlessGuest(plan({ net: false, builtin9p }), { services });
   try {
     await guest.waitForShell(180_000);
     const r = await guest.exec(ddScript(dir), 180_000);
@@ -81,7 +84,7 @@ const parseNet = (text) => {
 
 async function netInV86() {
   const nat = createNat({ name: "bench", allowHost: true });
-  const guest = new HeadlessGuest({ ...files, net: "virtio" }, { prompt: profile.prompt, services: { net: (pipe) => nat.attach(pipe) } });
+  const guest = new HeadlessGuest(plan({}), { services: { net: (pipe) => nat.attach(pipe) } });
   try {
     await guest.waitForShell(180_000);
     return parseNet((await guest.exec(wgetScript(), 300_000)).output);

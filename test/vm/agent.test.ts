@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
-import { GuestLibrary } from "../../main/guests/library.js";
+import { tinyPlan } from "../support/guests.js";
 import { HeadlessGuest } from "../../main/headless/runner.js";
 import { AgentSession, pipeTransport } from "../../core/agent/session.js";
 
@@ -14,11 +14,7 @@ describe("the agent in tiny", () => {
   let agent: AgentSession | undefined;
 
   beforeAll(async () => {
-    const { profile, firmware, media } = new GuestLibrary().resolve("tiny");
-    guest = new HeadlessGuest(
-      { memory: profile.memory, cmdline: profile.cmdline!, acpi: profile.acpi, net: profile.net, bios: firmware.bios, vgaBios: firmware.vgaBios, media },
-      { prompt: profile.prompt!, services: { agent: (pipe) => (agent = new AgentSession(pipeTransport(pipe))) } },
-    );
+    guest = new HeadlessGuest(tinyPlan(), { services: { agent: (pipe) => (agent = new AgentSession(pipeTransport(pipe))) } });
     await guest.waitForShell(120_000);
     await agent!.whenReady(30_000);
   });
@@ -58,12 +54,9 @@ describe("unmachine run tiny --exec", () => {
 
 describe("the agent on COM2, for guests without virtio", () => {
   it("says hello and runs commands over the second serial port", async () => {
-    const { profile, firmware, media } = new GuestLibrary().resolve("tiny");
+
     let agent: AgentSession | undefined;
-    const guest = new HeadlessGuest(
-      { memory: profile.memory, cmdline: profile.cmdline!, acpi: profile.acpi, net: "none", bios: firmware.bios, vgaBios: firmware.vgaBios, media, agentPort: "com2" },
-      { prompt: profile.prompt!, services: { agent: (pipe) => (agent = new AgentSession(pipeTransport(pipe))) } },
-    );
+    const guest = new HeadlessGuest(tinyPlan({ net: false, agentPort: "com2" }), { services: { agent: (pipe) => (agent = new AgentSession(pipeTransport(pipe))) } });
     try {
       await guest.waitForShell(120_000);
       await agent!.whenReady(30_000);

@@ -7,7 +7,7 @@ import { createServer, type Server } from "node:http";
 import { get } from "node:http";
 import { resolve } from "node:path";
 import { randomBytes, createHash } from "node:crypto";
-import { GuestLibrary } from "../../main/guests/library.js";
+import { tinyPlan } from "../support/guests.js";
 import { HeadlessGuest } from "../../main/headless/runner.js";
 import { createNat, type Nat } from "../../main/net/nat.js";
 
@@ -54,12 +54,9 @@ describe("the guest's network", () => {
 
 describe("an old guest's NE2000 card", () => {
   it("gets the same network: DHCP, DNS through the host's resolver, a download", async () => {
-    const { profile, firmware, media } = new GuestLibrary().resolve("tiny");
+
     const nat = createNat({ name: "ne2k", allowHost: true });
-    const guest = new HeadlessGuest(
-      { memory: profile.memory, cmdline: profile.cmdline!, acpi: profile.acpi, net: "ne2k", bios: firmware.bios, vgaBios: firmware.vgaBios, media },
-      { prompt: profile.prompt!, services: { net: (pipe) => nat.attach(pipe) } },
-    );
+    const guest = new HeadlessGuest(tinyPlan({ nic: "ne2k" }), { services: { net: (pipe) => nat.attach(pipe) } });
     try {
       await guest.waitForShell(120_000);
       const r = await guest.exec(
@@ -83,13 +80,10 @@ describe("a forwarded port", () => {
   let hostPort = 0;
 
   beforeAll(async () => {
-    const { profile, firmware, media } = new GuestLibrary().resolve("tiny");
+
     nat = createNat({ name: "tiny", forwards: [{ hostPort: 0, guestPort: 8080 }] });
     hostPort = (await nat.ready)[0]!.hostPort;
-    guest = new HeadlessGuest(
-      { memory: profile.memory, cmdline: profile.cmdline!, acpi: profile.acpi, net: profile.net, bios: firmware.bios, vgaBios: firmware.vgaBios, media },
-      { prompt: profile.prompt!, services: { net: (pipe) => nat.attach(pipe) } },
-    );
+    guest = new HeadlessGuest(tinyPlan(), { services: { net: (pipe) => nat.attach(pipe) } });
     await guest.waitForShell(120_000);
   });
   afterAll(async () => {

@@ -7,9 +7,9 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { GuestLibrary } from "../../main/guests/library.js";
+import { tinyPlan } from "../support/guests.js";
 import { HeadlessGuest } from "../../main/headless/runner.js";
-import { serveP9, sharesBackend } from "../../main/host/p9-service.js";
+import { hostServiceSet, type ServiceSet } from "../../main/host/services.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "unmachine-shares-"));
 const rw = join(scratch, "rw");
@@ -38,6 +38,8 @@ function snapshot(dir: string): Record<string, string> {
 
 describe("shared folders in tiny", () => {
   let guest: HeadlessGuest;
+  let services: ServiceSet;
+  const refused: string[] = [];
   const sh = async (command: string): Promise<{ output: string; status: number }> => guest.exec(command, 60_000);
 
   beforeAll(async () => {
@@ -56,25 +58,29 @@ describe("shared folders in tiny", () => {
     symlinkSync("../outside", join(rw, "escape-rel"));
     writeFileSync(join(ro, "readme.txt"), "read only\n");
 
-    const { profile, firmware, media } = new GuestLibrary().resolve("tiny");
-    const backend = sharesBackend([
-      { hostPath: rw, tag: "rw", readOnly: false },
-      { hostPath: ro, tag: "ro", readOnly: true },
-      { hostPath: small, tag: "small", readOnly: false, quotaMiB: 1 },
-    ]);
-    guest = new HeadlessGuest(
-      { memory: profile.memory, cmdline: profile.cmdline!, acpi: profile.acpi, net: profile.net, bios: firmware.bios, vgaBios: firmware.vgaBios, media },
-      { prompt: profile.prompt!, services: { p9: (pipe) => serveP9(backend, pipe) } },
-    );
+
+    // Planned and served as the CLI does it: the shares in the plan, the host's service set from it.
+    const plan = tinyPlan({
+      net: false,
+      shares: [
+        { hostPath: rw, tag: "rw", readOnly: false },
+        { hostPath: ro, tag: "ro", readOnly: true },
+        { hostPath: small, tag: "small", readOnly: false, quotaMiB: 1 },
+      ],
+    });
+    services = hostServiceSet(plan, { onError: (message) => refused.push(message) });
+    guest = new HeadlessGuest(plan, { services: services.attach });
     await guest.waitForShell(120_000);
   });
   afterAll(async () => {
     await guest.stop();
     guest.dispose();
+    services.dispose();
   });
 
   it("mounts every share at /mnt/<tag>", async () => {
     expect((await sh("ls /mnt")).output.split(/\s+/).filter(Boolean)).toEqual(["ro", "rw", "small"]);
+    expect(refused).toEqual([]);
   });
 
   it("round-trips a tree through tar byte for byte, with modes and mtimes", async () => {

@@ -5,22 +5,10 @@ import { spawn, spawnSync } from "node:child_process";
 import { createReadStream, createWriteStream, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { GuestLibrary } from "../../main/guests/library.js";
 import { HeadlessGuest } from "../../main/headless/runner.js";
-import type { MachineSpecFiles } from "../../main/headless/machine-files.js";
+import { tinyPlan } from "../support/guests.js";
 
 const bin = resolve(import.meta.dirname, "../../bin/unmachine.js");
-const library = new GuestLibrary();
-
-function tinyFiles(memory?: number): { files: MachineSpecFiles; prompt: string } {
-  const problem = library.problem("tiny");
-  if (problem) throw new Error(`${problem} — the test command builds it (npm test)`);
-  const { profile, firmware, media } = library.resolve("tiny");
-  return {
-    files: { memory: memory ?? profile.memory, cmdline: profile.cmdline!, acpi: profile.acpi, net: profile.net, bios: firmware.bios, vgaBios: firmware.vgaBios, media },
-    prompt: profile.prompt!,
-  };
-}
 
 function unmachine(args: string[], timeoutMs = 150_000): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: timeoutMs });
@@ -31,8 +19,7 @@ describe("tiny in a headless worker", () => {
   let guest: HeadlessGuest;
 
   beforeAll(async () => {
-    const { files, prompt } = tinyFiles();
-    guest = new HeadlessGuest(files, { prompt });
+    guest = new HeadlessGuest(tinyPlan());
     await guest.waitForShell(120_000);
   });
   afterAll(async () => {

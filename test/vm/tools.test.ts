@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServer, type Server } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
-import { GuestLibrary } from "../../main/guests/library.js";
+import { tinyPlan } from "../support/guests.js";
 import { HeadlessGuest } from "../../main/headless/runner.js";
 import { createNat, type Nat } from "../../main/net/nat.js";
 import type { ExecResult } from "../../core/console/serial-exec.js";
@@ -62,15 +62,8 @@ describe("the tiny guest's tools", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
     url = `http://10.0.2.2:${(server.address() as { port: number }).port}`;
 
-    const library = new GuestLibrary();
-    const problem = library.problem("tiny");
-    if (problem) throw new Error(`${problem} — the test command builds it (npm test)`);
-    const { profile, firmware, media } = library.resolve("tiny");
     nat = createNat({ name: "tiny", allowHost: true });
-    guest = new HeadlessGuest(
-      { memory: profile.memory, cmdline: profile.cmdline!, acpi: profile.acpi, net: profile.net, bios: firmware.bios, vgaBios: firmware.vgaBios, media },
-      { prompt: profile.prompt!, services: { net: (pipe) => nat.attach(slowDhcp(pipe, 1000)) } },
-    );
+    guest = new HeadlessGuest(tinyPlan(), { services: { net: (pipe) => nat.attach(slowDhcp(pipe, 1000)) } });
     await guest.waitForShell(120_000);
     // The very first command, as soon as the guest counts as running.
     firstExec = await guest.exec("ip -4 addr show dev eth0; ip route", 30_000);

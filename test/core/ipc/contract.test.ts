@@ -131,7 +131,7 @@ function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unkno
     },
     "firmware:get": () => {
       calls.push(["firmware:get", []]);
-      return { bios: { url: "/bios", size: 1 }, vgaBios: { url: "/vga", size: 1 } };
+      return { bios: { kind: "url", url: "/bios", size: 1 }, vgaBios: { kind: "url", url: "/vga", size: 1 } };
     },
     "sessions:open": (guest) => {
       calls.push(["sessions:open", [guest]]);

@@ -77,9 +77,9 @@ describe("web shell", () => {
     expect(guests.ok).toBe(true);
     expect(guests.value).toEqual([expect.objectContaining({ name: "demo", title: "Demo", memory: 96, ready: true })]);
     const plan = await call(ws, "guests:plan", ["demo", 0]);
-    expect(plan.value).toMatchObject({ guest: "demo", memory: 96, media: { bzimage: { size: 12 } } });
+    expect(plan.value).toMatchObject({ guest: "demo", machine: { memory: 96, media: { bzimage: { kind: "url", size: 12 } } }, ready: { kind: "prompt", prompt: "# " } });
     // The page fetches media with its cookie: the token is never handed to the page.
-    expect((plan.value as { media: { bzimage: { url: string } } }).media.bzimage.url).toBe(`${shell.origin}/media/demo/bzimage`);
+    expect((plan.value as { machine: { media: { bzimage: { url: string } } } }).machine.media.bzimage.url).toBe(`${shell.origin}/media/demo/bzimage`);
     expect(JSON.stringify(plan.value)).not.toContain(shell.token);
     // Bad input from the page is an error reply, and the host keeps serving.
     expect(await call(ws, "guests:plan", ["demo"])).toMatchObject({ ok: false, error: expect.stringContaining("expected 2 argument") });

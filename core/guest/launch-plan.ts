@@ -1,0 +1,191 @@
+// The launch plan: the one place where a guest (a profile and its settings, or an image the
+// user dropped) and this run's overrides become a machine, the host services it is given and
+// how to tell it is ready. The page, the headless worker, the CLI and the tests all start
+// guests from it; the host attaches its services from `services`. Pure data in, data out:
+// where media bytes come from (a file, a URL, bytes in hand) is a MediaSource the runtime reads.
+
+import { checkMemory, MEMORY_LIMITS, type GuestProfile, type MediaRole, type NetDevice } from "./profile.js";
+import type { ForwardSetting, GuestSettings, ShareSetting } from "./settings.js";
+
+/** Where one medium's bytes come from: a host file (headless), a URL (the page), or bytes in hand. */
+export type MediaSource = { kind: "file"; path: string } | { kind: "url"; url: string; size: number } | { kind: "bytes"; bytes: Uint8Array };
+
+export type AgentPort = "virtio" | "com2";
+
+export interface LaunchMachine {
+  /** RAM in MiB. */
+  memory: number;
+  cmdline?: string;
+  acpi: boolean;
+  net: NetDevice;
+  firmware: { bios: MediaSource; vgaBios: MediaSource };
+  media: Partial<Record<MediaRole, MediaSource>>;
+  /** Boot from the floppy even with hard disks attached (a boot floppy plus a data drive). */
+  floppyFirst?: boolean;
+  /** The device the agent talks on; absent: the machine has no agent device. */
+  agentPort?: AgentPort;
+  /** The virtio-9p device: served by the host, or v86's own in-memory one (the benchmark's reference). */
+  p9?: "host" | "builtin";
+}
+
+/** What the guest's 9P device serves: its shares (each at /mnt/<tag>) or a host folder as its root. */
+export type FilesService = { kind: "shares"; shares: ShareSetting[] } | { kind: "root"; folder: string };
+
+export interface LaunchServices {
+  p9?: FilesService;
+  net?: { allowHost: boolean; forwards: ForwardSetting[] };
+  agent?: { port: AgentPort; clipboard: boolean };
+}
+
+/** How to tell the guest is up: its prompt on the console, its agent's hello, or a quiet screen. */
+export type ReadySignal = { kind: "prompt"; prompt: string } | { kind: "agent" } | { kind: "quiet"; ms: number };
+
+export interface LaunchPlan {
+  /** The guest's name (its session and settings are named so), or the dropped file's name. */
+  guest: string;
+  title: string;
+  machine: LaunchMachine;
+  services: LaunchServices;
+  ready: ReadySignal;
+}
+
+/** What a launch starts from: a library guest, or an image the user dropped (with its detected role). */
+export type LaunchSource =
+  | {
+      kind: "guest";
+      profile: GuestProfile;
+      settings: GuestSettings;
+      media: Partial<Record<MediaRole, MediaSource>>;
+    }
+  | { kind: "image"; name: string; role: MediaRole; image: MediaSource };
+
+/** This run's changes to what the guest is saved as (the CLI's flags, the page's memory field, tests). */
+export interface LaunchOverrides {
+  memory?: number;
+  /** Shares for this run: one with a saved share's tag replaces it. */
+  shares?: ShareSetting[];
+  /** A host folder as the guest's whole root file system (root=host9p). */
+  rootFolder?: string;
+  allowHost?: boolean;
+  /** Forwards for this run: one with a saved forward's host port replaces it. */
+  forwards?: ForwardSetting[];
+  /** Asks for (true) or leaves out (false) the network, whatever the profile or settings say. */
+  net?: boolean;
+  /** The network card, whatever the profile says (an NE2000 for a guest that also has virtio). */
+  nic?: Exclude<NetDevice, "none">;
+  agentPort?: AgentPort;
+  /** Extra media, such as a host folder as a FAT disk: put on the next free hard disk. */
+  dataDisk?: MediaSource;
+  builtin9p?: boolean;
+}
+
+export class LaunchError extends Error {
+  override name = "LaunchError";
+}
+
+/** How long a guest without a prompt or agent must be quiet to count as booted. */
+export const SETTLED_MS = 4000;
+
+/** The command line for a bare Linux kernel dropped by a user: its console on the first serial port. */
+export const DROPPED_KERNEL_CMDLINE = "console=ttyS0 console=tty0";
+
+const ROOT_CMDLINE = "root=host9p rootfstype=9p";
+
+/**
+ * The agent's device: virtio-console for a guest with virtio drivers (it has a virtio NIC or
+ * mounts 9P shares), COM2 otherwise (DOS, Windows 9x: every PC has a second serial port).
+ */
+function agentPortFor(profile: GuestProfile): AgentPort {
+  return profile.net === "virtio" || profile.shares ? "virtio" : "com2";
+}
+
+/** Saved entries with this run's given ones, a given one replacing a saved one with the same key. */
+function merged<T>(saved: T[], given: T[] | undefined, same: (a: T, b: T) => boolean): T[] {
+  if (!given) return saved;
+  return [...saved.filter((s) => !given.some((g) => same(s, g))), ...given];
+}
+
+export function launchPlan(source: LaunchSource, firmware: LaunchMachine["firmware"], overrides: LaunchOverrides = {}): LaunchPlan {
+  const plan = source.kind === "guest" ? guestPlan(source, firmware, overrides) : imagePlan(source, firmware, overrides);
+  if (overrides.dataDisk) {
+    const { media } = plan.machine;
+    // The next free IDE disk: a slave without a master is not probed by every guest.
+    if (media.fda && !media.hda && !media.cdrom) plan.machine.floppyFirst = true; // still boot the user's floppy
+    media[media.hda ? "hdb" : "hda"] = overrides.dataDisk;
+  }
+  if (overrides.builtin9p) {
+    if (plan.services.p9) throw new LaunchError(`${plan.guest}: v86's own 9P and the host's files cannot both be the guest's 9P device`);
+    plan.machine.p9 = "builtin";
+  }
+  return plan;
+}
+
+function guestPlan(source: Extract<LaunchSource, { kind: "guest" }>, firmware: LaunchMachine["firmware"], overrides: LaunchOverrides): LaunchPlan {
+  const { profile, settings } = source;
+  const name = profile.name;
+  const machine: LaunchMachine = {
+    memory: overrides.memory === undefined ? profile.memory : checkMemory(overrides.memory),
+    acpi: profile.acpi,
+    net: overrides.net === false ? "none" : profile.net === "none" && overrides.net ? "ne2k" : profile.net,
+    firmware,
+    media: { ...source.media },
+  };
+  if (overrides.nic && machine.net !== "none") machine.net = overrides.nic;
+  if (profile.cmdline !== undefined) machine.cmdline = profile.cmdline;
+  const services: LaunchServices = {};
+
+  if (overrides.rootFolder !== undefined) {
+    if (!profile.shares) throw new LaunchError(`${name}: a root folder needs a guest that can boot from 9P (such as tiny)`);
+    machine.cmdline = `${machine.cmdline ?? ""} ${ROOT_CMDLINE}`.trim();
+    services.p9 = { kind: "root", folder: overrides.rootFolder };
+  } else {
+    if ((overrides.shares?.length ?? 0) > 0 && !profile.shares) throw new LaunchError(`${name}: shares need a guest that mounts 9P shares (such as tiny)`);
+    const shares = profile.shares ? merged(settings.shares, overrides.shares, (a, b) => a.tag === b.tag) : [];
+    if (shares.length > 0) services.p9 = { kind: "shares", shares };
+  }
+  if (services.p9) machine.p9 = "host";
+
+  if (machine.net !== "none") {
+    services.net = {
+      allowHost: overrides.allowHost ?? settings.allowHost,
+      forwards: merged(settings.forwards, overrides.forwards, (a, b) => a.hostPort === b.hostPort),
+    };
+  }
+  if (profile.agent) {
+    const port = overrides.agentPort ?? agentPortFor(profile);
+    machine.agentPort = port;
+    services.agent = { port, clipboard: settings.clipboard };
+  }
+  const ready: ReadySignal =
+    profile.prompt !== undefined ? { kind: "prompt", prompt: profile.prompt } : profile.agent ? { kind: "agent" } : { kind: "quiet", ms: SETTLED_MS };
+  return { guest: name, title: profile.title, machine, services, ready };
+}
+
+/**
+ * A dropped image has no profile: nothing says which drivers it has. The one rule for its
+ * network, kernel or disk alike: no NIC unless this run asks for the network (net, allowHost
+ * or forwards); then an NE2000, whose drivers DOS, Windows 9x and Linux all have.
+ */
+function imagePlan(source: Extract<LaunchSource, { kind: "image" }>, firmware: LaunchMachine["firmware"], overrides: LaunchOverrides): LaunchPlan {
+  const { name, role } = source;
+  if ((overrides.shares?.length ?? 0) > 0 || overrides.rootFolder !== undefined) {
+    throw new LaunchError(`${name}: shares need a guest that mounts 9P shares (such as tiny)`);
+  }
+  const wantsNet = overrides.net ?? (overrides.allowHost === true || (overrides.forwards?.length ?? 0) > 0);
+  const machine: LaunchMachine = {
+    memory: overrides.memory === undefined ? MEMORY_LIMITS.defaultMiB : checkMemory(overrides.memory),
+    acpi: true,
+    net: wantsNet ? (overrides.nic ?? "ne2k") : "none",
+    firmware,
+    media: { [role]: source.image },
+  };
+  if (role === "bzimage") machine.cmdline = DROPPED_KERNEL_CMDLINE;
+  const services: LaunchServices = {};
+  if (wantsNet) services.net = { allowHost: overrides.allowHost ?? false, forwards: overrides.forwards ?? [] };
+  return { guest: name, title: name, machine, services, ready: { kind: "quiet", ms: SETTLED_MS } };
+}
+
+/** The host services a plan needs pipes for, in the order the runtime opens them. */
+export function plannedServices(plan: LaunchPlan): ("p9" | "net" | "agent")[] {
+  return (["p9", "net", "agent"] as const).filter((service) => plan.services[service] !== undefined);
+}

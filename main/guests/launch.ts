@@ -1,0 +1,22 @@
+// A library guest's launch plan with its media as host files: what the CLI, the vm tests and
+// the benchmarks boot headless. The plan itself is core's (core/guest/launch-plan.ts); this
+// only says where a built guest's files and the firmware are.
+
+import type { MediaRole } from "../../core/guest/profile.js";
+import { DEFAULT_SETTINGS, type GuestSettings } from "../../core/guest/settings.js";
+import { launchPlan, type LaunchMachine, type LaunchOverrides, type LaunchPlan, type MediaSource } from "../../core/guest/launch-plan.js";
+import type { FirmwarePaths, GuestLibrary } from "./library.js";
+
+export const fileSource = (path: string): MediaSource => ({ kind: "file", path });
+
+export function firmwareSources(paths: FirmwarePaths): LaunchMachine["firmware"] {
+  return { bios: fileSource(paths.bios), vgaBios: fileSource(paths.vgaBios) };
+}
+
+/** The plan of a built library guest, from its settings (none saved: the defaults) and this run's overrides. */
+export function libraryPlan(library: GuestLibrary, name: string, settings: GuestSettings = DEFAULT_SETTINGS, overrides: LaunchOverrides = {}): LaunchPlan {
+  const { profile, firmware, media } = library.resolve(name);
+  const sources: Partial<Record<MediaRole, MediaSource>> = {};
+  for (const [role, path] of Object.entries(media) as [MediaRole, string][]) sources[role] = fileSource(path);
+  return launchPlan({ kind: "guest", profile, settings, media: sources }, firmwareSources(firmware), overrides);
+}

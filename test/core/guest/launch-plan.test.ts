@@ -1,0 +1,143 @@
+// The launch plan: what machine, host services and ready signal a guest gets, for the tiny
+// guest, a dropped kernel, dropped disk images and a legacy guest with the agent on COM2.
+import { describe, expect, it } from "vitest";
+import { launchPlan, LaunchError, DROPPED_KERNEL_CMDLINE, type MediaSource } from "../../../core/guest/launch-plan.js";
+import { parseProfile } from "../../../core/guest/profile.js";
+import { DEFAULT_SETTINGS, type GuestSettings } from "../../../core/guest/settings.js";
+
+const file = (path: string): MediaSource => ({ kind: "file", path });
+const firmware = { bios: file("/fw/bios.bin"), vgaBios: file("/fw/vgabios.bin") };
+
+const tiny = parseProfile(
+  {
+    name: "tiny",
+    memory: 128,
+    media: { bzimage: "vmlinuz", initrd: "initrd.img" },
+    cmdline: "console=ttyS0",
+    net: "virtio",
+    agent: true,
+    shares: true,
+    prompt: "tiny:[^\\n]*# ",
+  },
+  "tiny",
+);
+const tinyMedia = { bzimage: file("/g/vmlinuz"), initrd: file("/g/initrd.img") };
+const saved: GuestSettings = {
+  shares: [{ hostPath: "/home/me/work", tag: "work", readOnly: false }],
+  forwards: [{ hostPort: 8080, guestPort: 80 }],
+  allowHost: false,
+  clipboard: true,
+};
+
+describe("a library guest with virtio (tiny)", () => {
+  it("gets a virtio NIC, the agent on virtio-console, its saved shares over 9P, and waits for its prompt", () => {
+    const plan = launchPlan({ kind: "guest", profile: tiny, settings: saved, media: tinyMedia }, firmware);
+    expect(plan.machine).toEqual({ memory: 128, cmdline: "console=ttyS0", acpi: false, net: "virtio", firmware, media: tinyMedia, agentPort: "virtio", p9: "host" });
+    expect(plan.services).toEqual({
+      p9: { kind: "shares", shares: saved.shares },
+      net: { allowHost: false, forwards: [{ hostPort: 8080, guestPort: 80 }] },
+      agent: { port: "virtio", clipboard: true },
+    });
+    expect(plan.ready).toEqual({ kind: "prompt", prompt: "tiny:[^\\n]*# " });
+  });
+
+  it("has no 9P device when nothing is shared", () => {
+    const plan = launchPlan({ kind: "guest", profile: tiny, settings: DEFAULT_SETTINGS, media: tinyMedia }, firmware);
+    expect(plan.services.p9).toBeUndefined();
+    expect(plan.machine.p9).toBeUndefined();
+  });
+
+  it("lets this run's shares and forwards replace saved ones of the same name or port, and its memory win", () => {
+    const plan = launchPlan({ kind: "guest", profile: tiny, settings: saved, media: tinyMedia }, firmware, {
+      memory: 256,
+      shares: [{ hostPath: "/tmp/other", tag: "work", readOnly: true }],
+      forwards: [{ hostPort: 8080, guestPort: 8000 }],
+      allowHost: true,
+    });
+    expect(plan.machine.memory).toBe(256);
+    expect(plan.services.p9).toEqual({ kind: "shares", shares: [{ hostPath: "/tmp/other", tag: "work", readOnly: true }] });
+    expect(plan.services.net).toEqual({ allowHost: true, forwards: [{ hostPort: 8080, guestPort: 8000 }] });
+    expect(() => launchPlan({ kind: "guest", profile: tiny, settings: saved, media: tinyMedia }, firmware, { memory: 8 })).toThrow(/memory must be/);
+  });
+
+  it("boots from a host folder as its root instead of its shares", () => {
+    const plan = launchPlan({ kind: "guest", profile: tiny, settings: saved, media: tinyMedia }, firmware, { rootFolder: "/srv/root" });
+    expect(plan.machine.cmdline).toBe("console=ttyS0 root=host9p rootfstype=9p");
+    expect(plan.services.p9).toEqual({ kind: "root", folder: "/srv/root" });
+  });
+
+  it("takes this run's network card in place of the profile's", () => {
+    const plan = launchPlan({ kind: "guest", profile: tiny, settings: saved, media: tinyMedia }, firmware, { nic: "ne2k" });
+    expect(plan.machine.net).toBe("ne2k");
+    expect(plan.services.net).toEqual({ allowHost: false, forwards: [{ hostPort: 8080, guestPort: 80 }] });
+  });
+
+  it("has no NIC and no network service when the run says net none", () => {
+    const plan = launchPlan({ kind: "guest", profile: tiny, settings: saved, media: tinyMedia }, firmware, { net: false });
+    expect(plan.machine.net).toBe("none");
+    expect(plan.services.net).toBeUndefined();
+  });
+});
+
+describe("a dropped bzImage", () => {
+  const source = { kind: "image", name: "vmlinuz-6.1", role: "bzimage", image: file("/tmp/vmlinuz-6.1") } as const;
+
+  it("gets its console on serial, no NIC and no services, and counts as ready once quiet", () => {
+    const plan = launchPlan(source, firmware);
+    expect(plan.machine).toEqual({ memory: 128, cmdline: DROPPED_KERNEL_CMDLINE, acpi: true, net: "none", firmware, media: { bzimage: source.image } });
+    expect(plan.services).toEqual({});
+    expect(plan.ready.kind).toBe("quiet");
+  });
+
+  it("gets an NE2000 and the network when the run asks for it, as any dropped image does", () => {
+    const plan = launchPlan(source, firmware, { forwards: [{ hostPort: 2222, guestPort: 22 }] });
+    expect(plan.machine.net).toBe("ne2k");
+    expect(plan.services.net).toEqual({ allowHost: false, forwards: [{ hostPort: 2222, guestPort: 22 }] });
+  });
+
+  it("refuses shares: nothing says the kernel mounts 9P", () => {
+    expect(() => launchPlan(source, firmware, { shares: [{ hostPath: "/x", tag: "x", readOnly: false }] })).toThrow(LaunchError);
+  });
+});
+
+describe("dropped floppy and hard-disk images", () => {
+  it("have no NIC unless the network is asked for, then an NE2000", () => {
+    const floppy = { kind: "image", name: "dos.img", role: "fda", image: { kind: "bytes", bytes: new Uint8Array(1474560) } } as const;
+    expect(launchPlan(floppy, firmware).machine.net).toBe("none");
+    expect(launchPlan(floppy, firmware).machine.cmdline).toBeUndefined();
+    expect(launchPlan(floppy, firmware, { net: true }).machine.net).toBe("ne2k");
+    const disk = { kind: "image", name: "win95.img", role: "hda", image: file("/tmp/win95.img") } as const;
+    const plan = launchPlan(disk, firmware, { allowHost: true });
+    expect(plan.machine.net).toBe("ne2k");
+    expect(plan.services.net).toEqual({ allowHost: true, forwards: [] });
+  });
+
+  it("put a data disk on the next free drive and still boot the floppy", () => {
+    const data = file("/tmp/fat.img");
+    const floppy = launchPlan({ kind: "image", name: "dos.img", role: "fda", image: file("/tmp/dos.img") }, firmware, { dataDisk: data });
+    expect(floppy.machine.media.hda).toBe(data);
+    expect(floppy.machine.floppyFirst).toBe(true);
+    const disk = launchPlan({ kind: "image", name: "c.img", role: "hda", image: file("/tmp/c.img") }, firmware, { dataDisk: data });
+    expect(disk.machine.media.hdb).toBe(data);
+    expect(disk.machine.floppyFirst).toBeUndefined();
+  });
+});
+
+describe("a legacy guest without virtio that runs the agent", () => {
+  const dos = parseProfile({ name: "dos", memory: 32, media: { hda: "c.img" }, net: "ne2k", agent: true }, "dos");
+
+  it("talks to the agent on COM2, has its NE2000 and the network, and is ready at the agent's hello", () => {
+    const plan = launchPlan({ kind: "guest", profile: dos, settings: DEFAULT_SETTINGS, media: { hda: file("/g/c.img") } }, firmware);
+    expect(plan.machine.agentPort).toBe("com2");
+    expect(plan.machine.net).toBe("ne2k");
+    expect(plan.services.agent).toEqual({ port: "com2", clipboard: false });
+    expect(plan.services.net).toEqual({ allowHost: false, forwards: [] });
+    expect(plan.ready).toEqual({ kind: "agent" });
+  });
+
+  it("has no 9P device and refuses shares", () => {
+    const plan = launchPlan({ kind: "guest", profile: dos, settings: saved, media: { hda: file("/g/c.img") } }, firmware);
+    expect(plan.services.p9).toBeUndefined();
+    expect(() => launchPlan({ kind: "guest", profile: dos, settings: saved, media: {} }, firmware, { rootFolder: "/r" })).toThrow(/boot from 9P/);
+  });
+});
