@@ -76,7 +76,9 @@ export function buildV86Options(spec: MachineSpec): V86Options {
  */
 export function machineSpec(machine: LaunchMachine, image: (source: MediaSource) => V86Image): MachineSpec {
   const media: Partial<Record<MediaRole, V86Image>> = {};
-  for (const [role, source] of Object.entries(machine.media) as [MediaRole, MediaSource][]) media[role] = image(source);
+  for (const [role, source] of Object.entries(machine.media) as [MediaRole, MediaSource][]) {
+    media[role] = role === "bzimage" || role === "multiboot" ? wordAligned(image(source)) : image(source);
+  }
   const spec: MachineSpec = {
     memory: machine.memory,
     acpi: machine.acpi,
@@ -91,4 +93,17 @@ export function machineSpec(machine: LaunchMachine, image: (source: MediaSource)
   if (machine.agentPort === "virtio") spec.virtioConsole = true;
   if (machine.agentPort === "com2") spec.com2 = true;
   return spec;
+}
+
+/**
+ * A kernel in a buffer whose length is a multiple of 4: v86's kernel loaders view it as 16- and
+ * 32-bit words, which JavaScript refuses for other lengths ("byte length of Uint16Array should be
+ * a multiple of 2"). Zeros after the image are never read by the kernel. A URL is fetched by v86
+ * as it is; the host serves kernels from files, which the headless path reads into buffers.
+ */
+export function wordAligned(image: V86Image): V86Image {
+  if (!("buffer" in image) || image.buffer.byteLength % 4 === 0) return image;
+  const padded = new Uint8Array(Math.ceil(image.buffer.byteLength / 4) * 4);
+  padded.set(new Uint8Array(image.buffer));
+  return { buffer: padded.buffer };
 }

@@ -2,7 +2,7 @@
 // prints: through the headless runner, and through the CLI as a user runs it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
-import { createReadStream, createWriteStream, mkdtempSync, writeFileSync } from "node:fs";
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { HeadlessGuest } from "../../main/headless/runner.js";
@@ -101,6 +101,17 @@ describe("unmachine run tiny", () => {
     expect(r.stderr).toMatch(/^unmachine: broken-kernel\.bin: the emulator stopped on a fault: /m);
     expect(r.stderr).not.toMatch(/^\s+at /m);
     expect(r.stderr).not.toMatch(/timed out/);
+  });
+
+  it("boots a kernel whose size is not a multiple of four bytes", () => {
+    // v86's loader views a kernel as 16- and 32-bit words: an odd length used to fault.
+    const kernel = tinyPlan().machine.media.bzimage;
+    if (kernel?.kind !== "file") throw new Error("tiny boots a kernel from a file");
+    const path = join(mkdtempSync(join(tmpdir(), "unmachine-odd-")), "odd-kernel");
+    writeFileSync(path, Buffer.concat([readFileSync(kernel.path), Buffer.from([0x2a])]));
+    const r = unmachine(["run", path, "--headless", "--until", "Linux version 6\\.", "--timeout", "90"], 120_000);
+    expect(r.stderr).not.toMatch(/fault/);
+    expect(r.status).toBe(0);
   });
 
   it("--pty exposes the console on a host PTY that a terminal program can use", async () => {

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from "vitest";
 import type { V86Image } from "v86";
-import { KERNEL_BOOT_MIN_MEMORY, MiB, VGA_MEMORY_MiB, buildV86Options, type MachineSpec } from "../../../core/v86/options.js";
+import { KERNEL_BOOT_MIN_MEMORY, MiB, VGA_MEMORY_MiB, buildV86Options, wordAligned, type MachineSpec } from "../../../core/v86/options.js";
 
 function image(size: number): V86Image {
   return { buffer: new ArrayBuffer(size) };
@@ -94,5 +94,19 @@ describe("buildV86Options", () => {
   it("maps ne2k and virtio to the network card type", () => {
     expect(buildV86Options(spec({ net: "ne2k", media: { hda: image(1) } })).net_device).toEqual({ type: "ne2k" });
     expect(buildV86Options(spec({ net: "virtio", media: { hda: image(1) } })).net_device).toEqual({ type: "virtio" });
+  });
+});
+
+describe("kernels for v86's loader", () => {
+  it("pads a kernel to a multiple of four bytes, keeping every byte of it", () => {
+    const bytes = new Uint8Array(306_521).map((_, i) => i % 251);
+    const aligned = wordAligned({ buffer: bytes.buffer });
+    if (!("buffer" in aligned)) throw new Error("a buffer stays a buffer");
+    expect(aligned.buffer.byteLength).toBe(306_524);
+    expect(new Uint8Array(aligned.buffer).subarray(0, bytes.length)).toEqual(bytes);
+    expect([...new Uint8Array(aligned.buffer).subarray(bytes.length)]).toEqual([0, 0, 0]);
+    // Whole words are left as they are.
+    const even = { buffer: new ArrayBuffer(4096) };
+    expect(wordAligned(even)).toBe(even);
   });
 });
