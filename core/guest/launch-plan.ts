@@ -7,8 +7,32 @@
 import { checkMemory, MEMORY_LIMITS, type GuestProfile, type MediaRole, type NetDevice } from "./profile.js";
 import type { ForwardSetting, GuestSettings, ShareSetting } from "./settings.js";
 
-/** Where one medium's bytes come from: a host file (headless), a URL (the page), or bytes in hand. */
-export type MediaSource = { kind: "file"; path: string } | { kind: "url"; url: string; size: number } | { kind: "bytes"; bytes: Uint8Array };
+/**
+ * Where one medium's bytes come from: a host file (headless), a URL (the page), bytes in hand,
+ * or a hard disk the host serves block by block through the plan's "disk" service ("served":
+ * what the runtime sees; "disk": what a library guest's source names, the base image and the
+ * copy-on-write overlay its writes go to).
+ */
+export type MediaSource =
+  | { kind: "file"; path: string }
+  | { kind: "url"; url: string; size: number }
+  | { kind: "bytes"; bytes: Uint8Array }
+  | { kind: "served"; size: number }
+  | { kind: "disk"; disk: ServedDisk };
+
+/** The hard disks a host serves: the image is never written; the guest's writes go to the overlay. */
+export type DiskRole = "hda" | "hdb";
+
+export interface ServedDisk {
+  /** The original image, opened read-only. */
+  base: string;
+  /** The copy-on-write overlay file (created on first use). */
+  overlay: string;
+  /** The disk's size as the guest sees it, in bytes: at least the base's, larger once grown. */
+  size: number;
+  /** A one-off run's overlay: removed when the run ends. */
+  temporary?: boolean;
+}
 
 export type AgentPort = "virtio" | "com2";
 
@@ -26,6 +50,10 @@ export interface LaunchMachine {
   agentPort?: AgentPort;
   /** The virtio-9p device: served by the host, or v86's own in-memory one (the benchmark's reference). */
   p9?: "host" | "builtin";
+  /** A virtio-balloon device, for a guest whose kernel has the driver: its RAM can shrink and grow live. */
+  balloon?: boolean;
+  /** A speed cap in percent of one host core (1 to 99); absent: as fast as the host runs it. */
+  cpuPercent?: number;
 }
 
 /** What the guest's 9P device serves: its shares (each at /mnt/<tag>) or a host folder as its root. */
@@ -35,6 +63,8 @@ export interface LaunchServices {
   p9?: FilesService;
   net?: { allowHost: boolean; forwards: ForwardSetting[] };
   agent?: { port: AgentPort; clipboard: boolean };
+  /** Hard disks served block by block from a base image and an overlay. */
+  disks?: Partial<Record<DiskRole, ServedDisk>>;
 }
 
 /** How to tell the guest is up: its prompt on the console, its agent's hello, or a quiet screen. */
@@ -77,6 +107,8 @@ export interface LaunchOverrides {
   /** Extra media, such as a host folder as a FAT disk: put on the next free hard disk. */
   dataDisk?: MediaSource;
   builtin9p?: boolean;
+  /** A speed cap for this run, in percent of one host core (100: none). */
+  cpuPercent?: number;
 }
 
 export class LaunchError extends Error {
@@ -124,7 +156,7 @@ function guestPlan(source: Extract<LaunchSource, { kind: "guest" }>, firmware: L
   const { profile, settings } = source;
   const name = profile.name;
   const machine: LaunchMachine = {
-    memory: overrides.memory === undefined ? profile.memory : checkMemory(overrides.memory),
+    memory: checkMemory(overrides.memory ?? settings.memory ?? profile.memory),
     acpi: profile.acpi,
     net: overrides.net === false ? "none" : profile.net === "none" && overrides.net ? "ne2k" : profile.net,
     firmware,
@@ -132,7 +164,11 @@ function guestPlan(source: Extract<LaunchSource, { kind: "guest" }>, firmware: L
   };
   if (overrides.nic && machine.net !== "none") machine.net = overrides.nic;
   if (profile.cmdline !== undefined) machine.cmdline = profile.cmdline;
+  if (profile.balloon) machine.balloon = true;
+  const cpu = overrides.cpuPercent ?? settings.cpuPercent;
+  if (cpu !== undefined && cpu < 100) machine.cpuPercent = cpu;
   const services: LaunchServices = {};
+  serveDisks(machine, services);
 
   if (overrides.rootFolder !== undefined) {
     if (!profile.shares) throw new LaunchError(`${name}: a root folder needs a guest that can boot from 9P (such as tiny)`);
@@ -180,12 +216,34 @@ function imagePlan(source: Extract<LaunchSource, { kind: "image" }>, firmware: L
     media: { [role]: source.image },
   };
   if (role === "bzimage") machine.cmdline = DROPPED_KERNEL_CMDLINE;
+  if (overrides.cpuPercent !== undefined && overrides.cpuPercent < 100) machine.cpuPercent = overrides.cpuPercent;
   const services: LaunchServices = {};
+  serveDisks(machine, services);
   if (wantsNet) services.net = { allowHost: overrides.allowHost ?? false, forwards: overrides.forwards ?? [] };
   return { guest: name, title: name, machine, services, ready: { kind: "quiet", ms: SETTLED_MS } };
 }
 
+/**
+ * Hard disks named by base image and overlay become "served" media (only their size travels to
+ * the runtime) and the plan's disk service, so no runtime ever holds a whole disk in memory.
+ */
+function serveDisks(machine: LaunchMachine, services: LaunchServices): void {
+  for (const role of ["hda", "hdb"] as const) {
+    const source = machine.media[role];
+    if (source?.kind !== "disk") continue;
+    machine.media[role] = { kind: "served", size: source.disk.size };
+    (services.disks ??= {})[role] = source.disk;
+  }
+  for (const [role, source] of Object.entries(machine.media)) {
+    if (source.kind === "disk") throw new LaunchError(`${role}: only hard disks (hda, hdb) can be served from an overlay`);
+  }
+}
+
+export type PlannedService = "p9" | "net" | "agent" | "disk";
+
 /** The host services a plan needs pipes for, in the order the runtime opens them. */
-export function plannedServices(plan: LaunchPlan): ("p9" | "net" | "agent")[] {
-  return (["p9", "net", "agent"] as const).filter((service) => plan.services[service] !== undefined);
+export function plannedServices(plan: LaunchPlan): PlannedService[] {
+  const planned: PlannedService[] = (["p9", "net", "agent"] as const).filter((service) => plan.services[service] !== undefined);
+  if (plan.services.disks && Object.keys(plan.services.disks).length > 0) planned.push("disk");
+  return planned;
 }

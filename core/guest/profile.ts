@@ -26,6 +26,8 @@ export interface GuestProfile {
   agent: boolean;
   /** The guest mounts the host's 9P shares (tag host9p) by itself. */
   shares: boolean;
+  /** The guest's kernel has the virtio-balloon driver: its RAM can be changed while it runs. */
+  balloon: boolean;
 }
 
 export const MEMORY_LIMITS = { min: 16, max: 2048, defaultMiB: 128 } as const;
@@ -94,6 +96,7 @@ export function parseProfile(json: unknown, source: string): GuestProfile {
     acpi: o.acpi === true,
     agent: o.agent === true,
     shares: o.shares === true,
+    balloon: o.balloon === true,
   };
   const cmdline = str("cmdline", true);
   if (cmdline !== undefined) profile.cmdline = cmdline;

@@ -3,6 +3,8 @@
 // by field wherever they come from: a settings file is user-editable and the page is another
 // process.
 
+import { MEMORY_LIMITS } from "./profile.js";
+
 export interface ShareSetting {
   /** An absolute host folder. */
   hostPath: string;
@@ -29,6 +31,12 @@ export interface GuestSettings {
   /** Keeps the host's and the guest's clipboards in sync through the agent; off unless the
    *  user turns it on (absent in a settings file means off). */
   clipboard: boolean;
+  /** RAM in MiB, replacing the profile's; absent: the profile's. */
+  memory?: number;
+  /** A speed cap in percent of one host core (1 to 100, 100 meaning none); absent: none. */
+  cpuPercent?: number;
+  /** The hard disk's size in MiB as the guest sees it, grown past the image's; absent: the image's. */
+  diskMiB?: number;
 }
 
 export const DEFAULT_SETTINGS: GuestSettings = { shares: [], forwards: [], allowHost: false, clipboard: false };
@@ -115,7 +123,22 @@ export function parseSettings(json: unknown, source: string): GuestSettings {
       if (hostPorts.has(f.hostPort)) throw new SettingsError(`host port ${f.hostPort} is forwarded twice`);
       hostPorts.add(f.hostPort);
     }
-    return { shares, forwards, allowHost: o.allowHost === true, clipboard: o.clipboard === true };
+    const settings: GuestSettings = { shares, forwards, allowHost: o.allowHost === true, clipboard: o.clipboard === true };
+    const whole = (key: string, min: number, max: number, unit: string): number | undefined => {
+      const v = o[key];
+      if (v === undefined || v === null) return undefined;
+      if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+        throw new SettingsError(`"${key}" must be a whole number ${unit} from ${min} to ${max}, got ${JSON.stringify(v)}`);
+      }
+      return v;
+    };
+    const memory = whole("memory", MEMORY_LIMITS.min, MEMORY_LIMITS.max, "of MiB");
+    if (memory !== undefined) settings.memory = memory;
+    const cpu = whole("cpuPercent", 1, 100, "of percent");
+    if (cpu !== undefined) settings.cpuPercent = cpu;
+    const disk = whole("diskMiB", 1, 128 * 1024, "of MiB");
+    if (disk !== undefined) settings.diskMiB = disk;
+    return settings;
   } catch (error) {
     if (error instanceof SettingsError) throw new SettingsError(`${source}: ${error.message}`);
     throw error;

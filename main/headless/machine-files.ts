@@ -9,6 +9,7 @@ import { machineSpec, type MachineSpec } from "../../core/v86/options.js";
 /** A medium's bytes in an ArrayBuffer of their own (Node may hand back a slice of a shared pool). */
 export function loadBuffer(source: MediaSource): ArrayBuffer {
   if (source.kind === "url") throw new Error(`${source.url}: a headless guest reads media from files, not URLs`);
+  if (source.kind === "served" || source.kind === "disk") throw new Error("a served disk is read through the host's disk service, not loaded whole");
   const bytes = source.kind === "file" ? readFileSync(source.path) : source.bytes;
   // A large file read by Node owns its memory: hand it over instead of copying it.
   if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;

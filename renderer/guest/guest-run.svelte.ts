@@ -28,7 +28,8 @@ export type BootSource =
 function pageImage(source: MediaSource): V86Image {
   if (source.kind === "url") return { url: source.url, size: source.size };
   if (source.kind === "bytes") return { buffer: source.bytes.buffer as ArrayBuffer };
-  throw new Error(`${source.path}: the page reads media from the host's URLs, not host files`);
+  if (source.kind === "file") throw new Error(`${source.path}: the page reads media from the host's URLs, not host files`);
+  throw new Error("a served disk is read through the host's disk service, not loaded whole");
 }
 
 const BOOT_TIME_KEY = "unmachine.boot-seconds.";
@@ -161,6 +162,7 @@ export class GuestRun {
       const owns: Disposable[] = [];
       const extra: { agent?: FramePipe; net?: FramePipe } = {};
       for (const service of services) {
+        if (service === "disk") throw new Error(`${plan.title}: served disks are not available in the page yet`);
         const pipe = await this.#host.openPipe(info.id, service);
         owns.push(pipe);
         if (service === "p9") {

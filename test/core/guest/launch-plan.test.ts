@@ -141,3 +141,36 @@ describe("a legacy guest without virtio that runs the agent", () => {
     expect(() => launchPlan({ kind: "guest", profile: dos, settings: saved, media: {} }, firmware, { rootFolder: "/r" })).toThrow(/boot from 9P/);
   });
 });
+
+describe("a guest's saved resources and served disks", () => {
+  const disk = { base: "/images/dos.img", overlay: "/data/guests/dos/hda.overlay", size: 64 * 1024 * 1024 };
+  const dos = parseProfile({ name: "dos", memory: 16, media: { hda: "dos.img" }, balloon: false }, "dos");
+
+  it("takes its saved memory and speed cap, and this run's memory over both", () => {
+    const settings = { ...DEFAULT_SETTINGS, memory: 200, cpuPercent: 25 };
+    const plan = launchPlan({ kind: "guest", profile: tiny, settings, media: tinyMedia }, firmware);
+    expect(plan.machine.memory).toBe(200);
+    expect(plan.machine.cpuPercent).toBe(25);
+    expect(launchPlan({ kind: "guest", profile: tiny, settings, media: tinyMedia }, firmware, { memory: 96 }).machine.memory).toBe(96);
+  });
+
+  it("has no speed cap at 100 percent, and a balloon only when its kernel has the driver", () => {
+    const plan = launchPlan({ kind: "guest", profile: tiny, settings: { ...DEFAULT_SETTINGS, cpuPercent: 100 }, media: tinyMedia }, firmware);
+    expect(plan.machine.cpuPercent).toBeUndefined();
+    expect(plan.machine.balloon).toBeUndefined();
+    const ballooned = parseProfile({ name: "b", media: { bzimage: "k" }, balloon: true }, "b");
+    expect(launchPlan({ kind: "guest", profile: ballooned, settings: DEFAULT_SETTINGS, media: tinyMedia }, firmware).machine.balloon).toBe(true);
+  });
+
+  it("serves a hard disk from its image and overlay: the runtime sees only its size", () => {
+    const plan = launchPlan({ kind: "guest", profile: dos, settings: DEFAULT_SETTINGS, media: { hda: { kind: "disk", disk } } }, firmware);
+    expect(plan.machine.media).toEqual({ hda: { kind: "served", size: disk.size } });
+    expect(plan.services.disks).toEqual({ hda: disk });
+    expect(JSON.stringify(plan.machine)).not.toContain(disk.overlay);
+  });
+
+  it("refuses an overlay for anything but a hard disk", () => {
+    const floppy = parseProfile({ name: "f", media: { fda: "f.img" } }, "f");
+    expect(() => launchPlan({ kind: "guest", profile: floppy, settings: DEFAULT_SETTINGS, media: { fda: { kind: "disk", disk } } }, firmware)).toThrow(LaunchError);
+  });
+});

@@ -52,6 +52,7 @@ describe("parseProfile", () => {
       acpi: false,
       agent: false,
       shares: false,
+      balloon: false,
     });
   });
 
