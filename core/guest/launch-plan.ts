@@ -4,6 +4,7 @@
 // guests from it; the host attaches its services from `services`. Pure data in, data out:
 // where media bytes come from (a file, a URL, bytes in hand) is a MediaSource the runtime reads.
 
+import { FAMILY_PROFILES } from "./families.js";
 import { checkMemory, MEMORY_LIMITS, type GuestProfile, type MediaRole, type NetDevice } from "./profile.js";
 import type { ForwardSetting, GuestSettings, ShareSetting } from "./settings.js";
 
@@ -165,6 +166,9 @@ function guestPlan(source: Extract<LaunchSource, { kind: "guest" }>, firmware: L
   if (overrides.nic && machine.net !== "none") machine.net = overrides.nic;
   if (profile.cmdline !== undefined) machine.cmdline = profile.cmdline;
   if (profile.balloon) machine.balloon = true;
+  // A boot floppy with a data disk or CD (DOS): the floppy first, as the family says.
+  const media = machine.media;
+  if (profile.family && FAMILY_PROFILES[profile.family].bootFirst === "floppy" && media.fda && (media.hda || media.cdrom)) machine.floppyFirst = true;
   const cpu = overrides.cpuPercent ?? settings.cpuPercent;
   if (cpu !== undefined && cpu < 100) machine.cpuPercent = cpu;
   const services: LaunchServices = {};

@@ -2,6 +2,8 @@
 // read, since a profile is a file a user may edit. Pure data: media are named by role, and
 // the host decides where their bytes come from (a file, a URL, a dropped buffer).
 
+import { FAMILY_LIST, isFamily, type Family } from "./families.js";
+
 export const MEDIA_ROLES = ["bzimage", "initrd", "hda", "hdb", "fda", "cdrom", "multiboot"] as const;
 export type MediaRole = (typeof MEDIA_ROLES)[number];
 
@@ -28,6 +30,8 @@ export interface GuestProfile {
   shares: boolean;
   /** The guest's kernel has the virtio-balloon driver: its RAM can be changed while it runs. */
   balloon: boolean;
+  /** What kind of system it is (core/guest/families.ts): its boot order follows from it. */
+  family?: Family;
 }
 
 export const MEMORY_LIMITS = { min: 16, max: 2048, defaultMiB: 128 } as const;
@@ -98,6 +102,10 @@ export function parseProfile(json: unknown, source: string): GuestProfile {
     shares: o.shares === true,
     balloon: o.balloon === true,
   };
+  if (o.family !== undefined) {
+    if (!isFamily(o.family)) fail(`"family" must be one of ${FAMILY_LIST}`);
+    profile.family = o.family as Family;
+  }
   const cmdline = str("cmdline", true);
   if (cmdline !== undefined) profile.cmdline = cmdline;
   if (prompt !== undefined) profile.prompt = prompt;

@@ -7,6 +7,7 @@ import type { LaunchMachine, LaunchPlan } from "../guest/launch-plan.js";
 import type { FramePipe, PipeService } from "../pipe/frame-pipe.js";
 import type { Disposable } from "../disposable.js";
 import { parseSettings, type GuestSettings } from "../guest/settings.js";
+import type { Family } from "../guest/families.js";
 
 export interface HostInfo {
   version: string;
@@ -20,7 +21,15 @@ export interface GuestSummary {
   name: string;
   title: string;
   description: string;
+  /** RAM in MiB: the saved setting, else the profile's. */
   memory: number;
+  family: Family;
+  /** Shipped with the app (guests/<name>), not added by the user: it cannot be removed. */
+  builtIn: boolean;
+  /** Bytes the guest's changes to its hard disk take on the host (its overlay). */
+  diskUsed?: number;
+  /** The hard disk's size as the guest sees it, in bytes. */
+  diskSize?: number;
   /** False while the guest's files are missing (not built yet). */
   ready: boolean;
   /** Why the guest cannot start, when it cannot. */

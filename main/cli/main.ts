@@ -1,5 +1,6 @@
 // The `unmachine` command line: run a guest or an image (console on the terminal, headless
-// with --until/--exec, or on a host PTY), serve the web shell, list and build guests.
+// with --until/--exec, or on a host PTY), serve the web shell, build guests, and keep the
+// library: add, set, list, rm, reset (main/cli/library.ts).
 // Exit status: 0 ok, 1 the guest failed or timed out, 2 bad input (usage, image, guest name).
 
 import { realPath } from "../host/share-policy.js";
@@ -14,9 +15,12 @@ import { serveCommand } from "./serve.js";
 import { appVersion } from "../version.js";
 import { UsageError } from "./errors.js";
 import { resolve } from "node:path";
-import { runningNames, sendControl, ControlError, type ControlRequest } from "./control.js";
+import { sendControl, ControlError, type ControlRequest } from "./control.js";
 import { checkFitsDrive, isSwapDrive } from "../../core/media/drives.js";
 import { openImage } from "../media/image-file.js";
+import { addCommand, listCommand, resetCommand, rmCommand, setCommand } from "./library.js";
+import { LibraryError } from "../guests/user-guests.js";
+import { FAMILY_LIST } from "../../core/guest/families.js";
 
 export const EXIT = { ok: 0, guest: 1, usage: 2 } as const;
 
@@ -27,7 +31,17 @@ export const HELP = `unmachine ${appVersion}: old and foreign operating systems,
 Usage:
   unmachine run <guest|image> [options]   boot a guest from the library, or any image file
   unmachine serve [--port N] [--no-open]  the app in a browser tab (prints its address)
-  unmachine list                          the guest library, and the guests running now
+  unmachine add IMAGE [--name NAME] [--memory MiB] [--prompt REGEX] [--initrd FILE]
+                    [--family F] [--title TEXT]
+                                          add an image to the library as a guest that keeps
+                                          its changes (prints the guest's name); the image
+                                          itself is never changed
+  unmachine set NAME key=value...         memory=MiB cpu=PERCENT disk=MiB (grow only)
+                                          family=F title=TEXT prompt=REGEX net=none|ne2k|virtio
+                                          acpi=on|off (built-in guests: memory and cpu only)
+  unmachine list                          each guest's family, RAM, changes, disk size, state
+  unmachine rm NAME [--yes]               remove a guest (--yes: even with changes)
+  unmachine reset NAME                    discard a guest's changes to its disk
   unmachine media NAME --insert fda=FILE | --insert cdrom=FILE | --eject fda|cdrom
                                           swap a running guest's floppy or CD
   unmachine build [guest] [--force]       build a guest's files from Debian packages (default: tiny)
@@ -55,6 +69,7 @@ Run options:
 
 An image is a floppy, hard disk or CD/ISO image, or a Linux or multiboot kernel; its kind is
 read from its content. On the console, press Ctrl-] to quit.
+Families (F): ${FAMILY_LIST}.
 Exit status: 0 ok, 1 the guest failed or timed out, 2 bad input.`;
 
 function fail(message: string): never {
@@ -146,16 +161,16 @@ export async function main(argv: string[]): Promise<number> {
       if (!Number.isInteger(port) || port < 0 || port > 65535) fail("--port must be 0 to 65535");
       return await serveCommand(library, { port, open: !values["no-open"] });
     }
-    case "list": {
-      parseArgs({ args: rest, options: {} });
-      const rows = library.summaries();
-      for (const g of rows) {
-        process.stdout.write(`${g.name.padEnd(12)} ${(g.ready ? "ready" : "not built").padEnd(10)} ${String(g.memory).padStart(5)} MiB  ${g.title}\n`);
-      }
-      const running = runningNames();
-      if (running.length > 0) process.stdout.write(`running: ${running.join(", ")}\n`);
-      return EXIT.ok;
-    }
+    case "list":
+      return listCommand(library, rest);
+    case "add":
+      return addCommand(library, rest);
+    case "set":
+      return setCommand(library, rest);
+    case "rm":
+      return rmCommand(library, rest);
+    case "reset":
+      return resetCommand(library, rest);
     case "media": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { insert: { type: "string" }, eject: { type: "string" } } });
       if (positionals.length !== 1) fail("media takes the name of a running guest (see: unmachine list)");
@@ -206,6 +221,7 @@ export async function cli(argv: string[]): Promise<never> {
       error instanceof ProfileError ||
       error instanceof ControlError ||
       error instanceof SettingsError ||
+      error instanceof LibraryError ||
       (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
     code = usage ? EXIT.usage : EXIT.guest;
   }

@@ -1,6 +1,6 @@
 // A library guest's launch plan with its media as host files: what the CLI, the vm tests and
 // the benchmarks boot headless. The plan itself is core's (core/guest/launch-plan.ts); this
-// only says where a built guest's files and the firmware are.
+// only says where a guest's files, its served hard disks and the firmware are.
 
 import type { MediaRole } from "../../core/guest/profile.js";
 import { DEFAULT_SETTINGS, type GuestSettings } from "../../core/guest/settings.js";
@@ -15,8 +15,9 @@ export function firmwareSources(paths: FirmwarePaths): LaunchMachine["firmware"]
 
 /** The plan of a built library guest, from its settings (none saved: the defaults) and this run's overrides. */
 export function libraryPlan(library: GuestLibrary, name: string, settings: GuestSettings = DEFAULT_SETTINGS, overrides: LaunchOverrides = {}): LaunchPlan {
-  const { profile, firmware, media } = library.resolve(name);
+  const { profile, firmware, media, disks } = library.resolve(name, settings);
   const sources: Partial<Record<MediaRole, MediaSource>> = {};
   for (const [role, path] of Object.entries(media) as [MediaRole, string][]) sources[role] = fileSource(path);
+  for (const [role, disk] of Object.entries(disks)) sources[role as MediaRole] = { kind: "disk", disk };
   return launchPlan({ kind: "guest", profile, settings, media: sources }, firmwareSources(firmware), overrides);
 }

@@ -1,12 +1,15 @@
 // Opening a user's image file on the host: checks that it exists and is a regular file,
-// reads its head and detects its kind from content (core/media/detect.ts). gzip-wrapped images
-// are unwrapped in memory. Every failure is an ImageError naming the file and what was
-// expected; nothing is written anywhere.
+// reads its head and detects its kind from content (core/media/detect.ts) and its family
+// (core/media/family.ts). gzip-wrapped images are unwrapped in memory. Hard disks a host serves
+// block by block may pass 2 GiB; what a runtime holds in memory may not. Every failure is an
+// ImageError naming the file and what was expected; nothing is written anywhere.
 
-import { constants, openSync, readSync, closeSync, statSync, readFileSync } from "node:fs";
+import { constants, openSync, readSync, closeSync, statSync, fstatSync, readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { basename } from "node:path";
 import { detectImage, ImageError, EXPECTED_KINDS, HEADER_BYTES, type DetectedImage } from "../../core/media/detect.js";
+import { detectFamily } from "../../core/media/family.js";
+import type { Family } from "../../core/guest/families.js";
 
 export interface OpenedImage {
   path: string;
@@ -16,8 +19,13 @@ export interface OpenedImage {
   contents?: Uint8Array;
 }
 
+export interface OpenOptions {
+  /** The image is a hard disk the host serves block by block: it may be larger than 2 GiB. */
+  servedDisks?: boolean;
+}
+
 /** The largest image the emulator can hold in memory. */
-const MAX_IMAGE = 2 * 1024 * 1024 * 1024 - 1;
+export const MAX_IMAGE = 2 * 1024 * 1024 * 1024 - 1;
 /** Larger than this is not unwrapped in memory. */
 const MAX_UNWRAP = 1024 * 1024 * 1024;
 
@@ -37,7 +45,11 @@ function readHead(path: string, size: number): Uint8Array {
   }
 }
 
-export function openImage(path: string): OpenedImage {
+function tooLarge(path: string, size: number): ImageError {
+  return new ImageError(`${path}: ${(size / 2 ** 30).toFixed(1)} GiB is more than the 2 GiB an image held in memory can have (only hard disks may be larger)`);
+}
+
+export function openImage(path: string, options: OpenOptions = {}): OpenedImage {
   let stat;
   try {
     stat = statSync(path);
@@ -49,7 +61,7 @@ export function openImage(path: string): OpenedImage {
   }
   if (stat.isDirectory()) throw new ImageError(`${path}: is a directory; expected an image file (${EXPECTED_KINDS})`);
   if (!stat.isFile()) throw new ImageError(`${path}: is not a regular file; expected ${EXPECTED_KINDS}`);
-  if (stat.size > MAX_IMAGE) throw new ImageError(`${path}: ${(stat.size / 2 ** 30).toFixed(1)} GiB is more than the 2 GiB an image can have here`);
+  if (stat.size > MAX_IMAGE && !options.servedDisks) throw tooLarge(path, stat.size);
   let head: Uint8Array;
   try {
     head = readHead(path, stat.size);
@@ -57,6 +69,7 @@ export function openImage(path: string): OpenedImage {
     throw new ImageError(`${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
   const detected = detectImage(head, stat.size, path);
+  if (stat.size > MAX_IMAGE && detected.role !== "hda" && detected.role !== "hdb") throw tooLarge(path, stat.size);
   if (detected.kind === "gzip") {
     if (stat.size > MAX_UNWRAP) throw new ImageError(`${path}: gzip image too large to unwrap in memory`);
     let contents: Uint8Array;
@@ -73,4 +86,23 @@ export function openImage(path: string): OpenedImage {
     throw new ImageError(`${path}: zstd-compressed; unpack it first (zstd -d ${basename(path)})`);
   }
   return { path, detected, size: stat.size };
+}
+
+/** The family of the system in an image file (core/media/family.ts), read from the file itself. */
+export function detectFileFamily(path: string): Family {
+  const fd = openSync(path, constants.O_RDONLY);
+  try {
+    return detectFamily((offset, length) => {
+      const bytes = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const n = readSync(fd, bytes, done, length - done, offset + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return bytes.subarray(0, done);
+    }, fstatSync(fd).size);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -27,7 +27,7 @@ describe("trays and quitting", () => {
   it("builds a menu that starts the guests that are ready", () => {
     const started: string[] = [];
     let shown = 0;
-    const guest = (name: string, ready: boolean) => ({ name, title: name.toUpperCase(), description: "", memory: 64, ready });
+    const guest = (name: string, ready: boolean) => ({ name, title: name.toUpperCase(), description: "", memory: 64, family: "other" as const, builtIn: true, ready });
     const actions = { start: (g: string) => void started.push(g), show: () => void shown++ };
     const before = trayTemplate([guest("tiny", false)], actions);
     expect(before[0]).toMatchObject({ label: "Start TINY", enabled: false });
