@@ -73,9 +73,10 @@ export function listCommand(library: GuestLibrary, args: string[]): number {
     `${g.memory} MiB`,
     size(g.diskUsed),
     size(g.diskSize),
-    running.has(g.name) ? "running" : g.ready ? (g.builtIn ? "built-in" : "ready") : g.builtIn ? "not built" : "missing image",
+    running.has(g.name) ? "running" : g.ready ? "ready" : g.builtIn ? "not built" : "missing image",
+    g.title,
   ]);
-  const header = ["NAME", "FAMILY", "RAM", "CHANGES", "DISK", "STATE"];
+  const header = ["NAME", "FAMILY", "RAM", "CHANGES", "DISK", "STATE", "TITLE"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const row of [header, ...rows]) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()}\n`);
   return 0;

@@ -108,6 +108,7 @@ describe("unmachine run with bad input", () => {
   it("lists the guest library", () => {
     const r = unmachine("list");
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^tiny\s+(ready|not built)\s+128 MiB\s+Tiny Linux$/m);
+    expect(r.stdout).toMatch(/^NAME\s+FAMILY\s+RAM\s+CHANGES\s+DISK\s+STATE\s+TITLE$/m);
+    expect(r.stdout).toMatch(/^tiny\s+linux\s+128 MiB\s+-\s+-\s+(ready|not built)\s+Tiny Linux$/m);
   });
 });
