@@ -92,6 +92,18 @@ export interface Commands {
   "host:checkShare": { args: [path: string]; result: ShareCheck };
   /** The page's clipboard text, for the guest of a session (when its clipboard is shared). */
   "clipboard:set": { args: [session: string, text: string]; result: void };
+  /**
+   * Adds an image file to the library as a user guest (Electron: the path of a dropped file, from
+   * the preload's webUtils.getPathForFile). The web shell takes the file's bytes as an upload
+   * instead (PUT /library/add, main/web/server.ts).
+   */
+  "library:add": { args: [path: string]; result: GuestSummary };
+  /** Removes a user guest (never its image); with changes to its disk only when `force`. */
+  "library:remove": { args: [guest: string, force: boolean]; result: void };
+  /** Discards a user guest's changes to its disk. */
+  "library:reset": { args: [guest: string]; result: GuestSummary };
+  /** Sets one key of a guest, as `unmachine set NAME key=value` does (main/guests/library-edit.ts). */
+  "library:set": { args: [guest: string, key: string, value: string]; result: GuestSummary };
 }
 
 /** What the host tells the page without being asked. */
@@ -108,7 +120,7 @@ export type CommandName = keyof Commands;
 export type CommandArgs<C extends CommandName> = Commands[C]["args"];
 export type CommandResult<C extends CommandName> = Commands[C]["result"];
 
-type ArgKind = "string" | "text" | "number" | "session-state" | "settings";
+type ArgKind = "string" | "text" | "number" | "boolean" | "session-state" | "settings";
 type KindsOf<T extends readonly unknown[]> = { [I in keyof T]: ArgKind };
 
 /**
@@ -130,6 +142,10 @@ export const ARG_KINDS = {
   "host:browse": ["string"],
   "host:checkShare": ["string"],
   "clipboard:set": ["string", "text"],
+  "library:add": ["string"],
+  "library:remove": ["string", "boolean"],
+  "library:reset": ["string"],
+  "library:set": ["string", "string", "string"],
 } as const satisfies { [C in CommandName]: KindsOf<CommandArgs<C>> };
 
 export class ContractError extends Error {
@@ -164,11 +180,19 @@ export function checkCommand(name: unknown, args: unknown): { name: CommandName;
           ? typeof value === "string" && value.length <= 1024 * 1024
           : kind === "number"
             ? typeof value === "number" && Number.isFinite(value)
-            : (SESSION_STATES as readonly unknown[]).includes(value);
+            : kind === "boolean"
+              ? typeof value === "boolean"
+              : (SESSION_STATES as readonly unknown[]).includes(value);
     if (!ok) throw new ContractError(`${name}: argument ${i + 1} must be a ${kind}`);
     return value;
   });
   return { name, args: checked };
+}
+
+/** What the page knows of a dropped file (a DOM File, seen from core). */
+export interface DroppedFile {
+  readonly name: string;
+  readonly size: number;
 }
 
 /** The host side of the contract: one handler per command. */
@@ -184,6 +208,8 @@ export interface HostBridge {
   onStartGuest?(listener: (guest: string) => void): void;
   /** Build progress of the default guest, built in the background after the window shows; Electron only. */
   onBuild?(listener: (progress: BuildProgress) => void): Disposable;
+  /** Adds a dropped image file to the library: by its path (Electron) or its bytes (the web shell). */
+  addImage?(file: DroppedFile): Promise<GuestSummary>;
   /** Events the host pushes (the guest's clipboard); the web shell only. */
   onEvent?(listener: (event: HostEvent) => void): Disposable;
 }

@@ -1,10 +1,11 @@
 // The preload: the only code that touches ipcRenderer. It exposes `window.unmachine` to the
 // sandboxed, context-isolated page: commands by name (the host checks them against the
-// contract; each answers {ok, value|error}), build progress, and FramePipes as MessagePorts
+// contract; each answers {ok, value|error}), build progress, a dropped file's path (Electron's
+// webUtils.getPathForFile, which only a preload may call), and FramePipes as MessagePorts
 // handed to the page with window.postMessage (or an explicit refusal).
 // Counterparts: main/electron/ipc.ts (host), renderer/bridge/electron-bridge.ts (page).
 
-const { contextBridge, ipcRenderer } = require("electron") as typeof import("electron");
+const { contextBridge, ipcRenderer, webUtils } = require("electron") as typeof import("electron");
 
 /** The page's window, seen from the preload's isolated world. */
 const page = globalThis as unknown as { postMessage(message: unknown, targetOrigin: string, transfer?: unknown[]): void };
@@ -25,6 +26,8 @@ contextBridge.exposeInMainWorld("unmachine", {
   onStartGuest: (listener: (guest: string) => void): void => {
     ipcRenderer.on("unmachine:start-guest", (_event, guest: string) => listener(guest));
   },
+  /** The path of a dropped File on this computer, "" for one the page made itself. */
+  pathForFile: (file: unknown): string => webUtils.getPathForFile(file as File),
   /** Build progress ({guest, state, line}); returns the way to stop listening. */
   onBuild: (listener: (progress: unknown) => void): (() => void) => {
     const relay = (_event: unknown, progress: unknown): void => listener(progress);

@@ -7,7 +7,7 @@ import { freemem, totalmem, platform } from "node:os";
 import { readdirSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, resolve } from "node:path";
-import { DROPPED_IMAGE, type BootPlan, type CommandHandlers, type FolderListing, type HostInfo } from "../../core/ipc/contract.js";
+import { DROPPED_IMAGE, type BootPlan, type CommandHandlers, type FolderListing, type GuestSummary, type HostInfo } from "../../core/ipc/contract.js";
 import type { MediaRole } from "../../core/guest/profile.js";
 import { launchPlan, type LaunchMachine, type LaunchServices, type MediaSource } from "../../core/guest/launch-plan.js";
 import type { GuestLibrary } from "../guests/library.js";
@@ -16,6 +16,8 @@ import type { SettingsStore } from "../guests/settings-store.js";
 import type { HostServices } from "./services.js";
 import { appVersion } from "../version.js";
 import { checkShares, realPath, sensitiveFolder } from "./share-policy.js";
+import { addGuest, editGuest, parsePairs, removeGuest, resetGuest } from "../guests/library-edit.js";
+import { isAbsolute } from "node:path";
 
 /** How the page's user confirms a sensitive share, as the host's refusal says it. */
 const CONFIRM_IN_PAGE = "To share it anyway, add it again and confirm.";
@@ -85,6 +87,11 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
     if (!firmware) throw new Error("the firmware (SeaBIOS) is not built yet: run unmachine build");
     return { bios: ref(urls.firmware("bios"), firmware.bios), vgaBios: ref(urls.firmware("vgaBios"), firmware.vgaBios) };
   };
+  const summary = (name: string): GuestSummary => {
+    const found = library.summaries().find((g) => g.name === name);
+    if (!found) throw new Error(`no guest named "${name}"`);
+    return found;
+  };
   return {
     "host:info": () => ({
       version: appVersion,
@@ -95,10 +102,13 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
     }),
     "guests:list": () => library.summaries(),
     "guests:plan": (guest, memory) => {
-      const { profile, media } = library.resolve(guest);
+      const saved = settings.load(library.profile(guest).name);
+      const { profile, media, disks } = library.resolve(guest, saved);
       const sources: Partial<Record<MediaRole, MediaSource>> = {};
       for (const [role, path] of Object.entries(media) as [MediaRole, string][]) sources[role] = ref(urls.media(guest, role), path);
-      const source = { kind: "guest", profile, settings: settings.load(profile.name), media: sources } as const;
+      // A user guest's hard disk is served by the host through the plan's disk service, never fetched whole.
+      for (const [role, disk] of Object.entries(disks)) sources[role as MediaRole] = { kind: "disk", disk };
+      const source = { kind: "guest", profile, settings: saved, media: sources } as const;
       const plan: BootPlan = launchPlan(source, firmwareRefs(), memory === 0 ? {} : { memory });
       planned.set(plan.guest, plan.services);
       return plan;
@@ -124,6 +134,24 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
     "host:checkShare": (path) => {
       const sensitive = sensitiveFolder(path);
       return { path: realPath(path), sensitive: sensitive?.reason ?? null };
+    },
+    "library:add": (path) => {
+      if (shell !== "electron") throw new Error("in a browser tab, a dropped image is uploaded to the host, not named by its path");
+      if (!isAbsolute(path)) throw new Error("the dropped file has no path on this computer; drop it from a file manager");
+      return summary(addGuest(library, path).name);
+    },
+    "library:remove": (guest, force) => {
+      if (sessions.list().some((s) => s.guest === guest && (s.state === "booting" || s.state === "running"))) throw new Error(`${guest} is running; stop it first`);
+      removeGuest(library, guest, force);
+    },
+    "library:reset": (guest) => {
+      if (sessions.list().some((s) => s.guest === guest && (s.state === "booting" || s.state === "running"))) throw new Error(`${guest} is running; stop it first`);
+      resetGuest(library, guest);
+      return summary(guest);
+    },
+    "library:set": (guest, key, value) => {
+      editGuest(library, guest, parsePairs([`${key}=${value}`]));
+      return summary(guest);
     },
     "clipboard:set": (session, text) => {
       if (!services.sharesClipboard(session)) return;

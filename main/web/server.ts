@@ -21,6 +21,7 @@ import { SettingsStore } from "../guests/settings-store.js";
 import { registerHostServices } from "../host/services.js";
 import { WebAuth } from "./auth.js";
 import { ownUserPeer } from "./peer.js";
+import { receiveUpload } from "./upload.js";
 
 export interface WebShellOptions {
   library: GuestLibrary;
@@ -159,6 +160,13 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
     const url = parse(req.url);
     if (!url) return send(res, 400, "bad request");
     if (!hosts.includes(req.headers.host ?? "")) return send(res, 421, "wrong Host header: open the address unmachine printed");
+    if (url.pathname === "/library/add") {
+      // Only the page itself adds guests: its cookie, from its own origin (a PUT is never simple,
+      // so another site's page cannot send one without a preflight this server never answers).
+      if (req.method !== "PUT") return send(res, 405, "method not allowed");
+      if (!auth.hasSession(req.headers.cookie) || req.headers.origin !== origin) return send(res, 403, "only the page of this shell may add guests");
+      return receiveUpload(req, res, library, url.searchParams.get("name"));
+    }
     if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, "method not allowed");
     for (const [k, v] of Object.entries(pageHeaders)) res.setHeader(k, v);
     const parts = url.pathname.split("/").filter(Boolean);

@@ -3,7 +3,7 @@
 // becomes the Error), and each FramePipe is a MessagePort that the main process hands over in
 // answer to openPipe, or refuses explicitly.
 
-import type { BuildProgress, CommandArgs, CommandName, CommandResult, HostBridge, InvokeReply } from "../../core/ipc/contract.js";
+import type { BuildProgress, CommandArgs, CommandName, CommandResult, GuestSummary, HostBridge, InvokeReply } from "../../core/ipc/contract.js";
 import { toDisposable, type Disposable } from "../../core/disposable.js";
 import { portPipe, portMessageToFrame, type FramePipe, type PipeService } from "../../core/pipe/frame-pipe.js";
 
@@ -14,6 +14,8 @@ export interface PreloadApi {
   openPipe(session: string, service: string): number;
   onStartGuest(listener: (guest: string) => void): void;
   onBuild(listener: (progress: unknown) => void): () => void;
+  /** The path of a dropped file on this computer ("" for one made in the page). */
+  pathForFile(file: File): string;
 }
 
 /** A reply from the host, checked: its value, or an Error carrying the host's own message. */
@@ -52,6 +54,13 @@ export class ElectronBridge implements HostBridge {
 
   async invoke<C extends CommandName>(name: C, ...args: CommandArgs<C>): Promise<CommandResult<C>> {
     return unwrapReply(await this.#api.invoke(name, args)) as CommandResult<C>;
+  }
+
+  /** A dropped file is added by its path: the host reads the user's file where it is, never a copy. */
+  async addImage(file: File): Promise<GuestSummary> {
+    const path = this.#api.pathForFile(file);
+    if (!path) throw new Error(`${file.name}: this file has no path on this computer; drop it from a file manager`);
+    return await this.invoke("library:add", path);
   }
 
   onStartGuest(listener: (guest: string) => void): void {

@@ -1,8 +1,9 @@
 // The page's side of the web shell (main/web/server.ts): commands as JSON over /rpc, each
 // FramePipe over a WebSocket of its own (one binary message per frame). The page holds no key:
 // the browser sends the shell's HttpOnly session cookie with every connection to its origin.
+// A dropped image is added to the library by uploading its bytes (PUT /library/add).
 
-import type { CommandArgs, CommandName, CommandReply, CommandResult, EventMessage, HostBridge, HostEvent } from "../../core/ipc/contract.js";
+import type { CommandArgs, CommandName, CommandReply, CommandResult, EventMessage, GuestSummary, HostBridge, HostEvent } from "../../core/ipc/contract.js";
 import { Emitter } from "../../core/disposable.js";
 import { CarrierPipe, type FramePipe, type PipeService } from "../../core/pipe/frame-pipe.js";
 
@@ -60,6 +61,18 @@ export class WebBridge implements HostBridge {
       this.#waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
       socket.send(JSON.stringify({ id, name, args }));
     });
+  }
+
+  /** Uploads a dropped image to the host (main/web/upload.ts), which adds it to the library. */
+  async addImage(file: File): Promise<GuestSummary> {
+    let reply: Response;
+    try {
+      reply = await fetch(`/library/add?name=${encodeURIComponent(file.name)}`, { method: "PUT", body: file, credentials: "same-origin" });
+    } catch {
+      throw new Error(`${file.name}: could not be sent to the Unmachine host; is it still running?`);
+    }
+    if (!reply.ok) throw new Error((await reply.text()).trim() || `${file.name}: the host refused it (${reply.status})`);
+    return (await reply.json()) as GuestSummary;
   }
 
   async openPipe(session: string, service: PipeService): Promise<FramePipe> {

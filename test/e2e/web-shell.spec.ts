@@ -80,7 +80,7 @@ test("a dropped kernel boots; dropped noise gets a clear message and nothing sta
   // The kernel's log scrolls by on the console (timestamps), and reaches the host's log whole.
   await expect(page.getByTestId("serial-console")).toContainText(/\[\s*\d+\.\d{6}\]/, { timeout: 90_000 });
   await expect
-    .poll(() => readdirSync(join(served.dataDir, "logs")).filter((f) => f.startsWith("dropped-image-")).map((f) => readFileSync(join(served.dataDir, "logs", f), "utf8")).join(""), { timeout: 30_000 })
+    .poll(() => readdirSync(join(served.dataDir, "logs")).filter((f) => f.startsWith("my-kernel-")).map((f) => readFileSync(join(served.dataDir, "logs", f), "utf8")).join(""), { timeout: 30_000 })
     .toContain("Linux version");
   await page.getByRole("button", { name: "Stop" }).click();
   await expect(page.getByTestId("guest-state")).toHaveText("stopped");

@@ -9,7 +9,7 @@ import { request } from "node:http";
 import { WebSocket } from "ws";
 import { GuestLibrary } from "../../main/guests/library.js";
 
-export function fixture(): { library: GuestLibrary; pageDir: string } {
+export function fixture(): { library: GuestLibrary; pageDir: string; dataDir: string } {
   const root = mkdtempSync(join(tmpdir(), "unmachine-web-"));
   const guests = join(root, "guests");
   const built = join(root, "cache");
@@ -26,7 +26,8 @@ export function fixture(): { library: GuestLibrary; pageDir: string } {
   writeFileSync(join(built, "guests", "demo", "kernel"), Buffer.from("kernel bytes"));
   mkdirSync(pageDir);
   writeFileSync(join(pageDir, "index.html"), "<!doctype html><title>Unmachine</title>");
-  return { library: new GuestLibrary(guests, [built]), pageDir };
+  const dataDir = join(root, "data");
+  return { library: new GuestLibrary(guests, [built], dataDir), pageDir, dataDir };
 }
 
 export interface Reply {

@@ -11,6 +11,7 @@ import {
   isCommandName,
   type BootPlan,
   type CommandHandlers,
+  type GuestSummary,
   type SessionInfo,
 } from "../../../core/ipc/contract.js";
 import { DEFAULT_SETTINGS } from "../../../core/guest/settings.js";
@@ -116,6 +117,7 @@ describe("settings arguments", () => {
 function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unknown[]][] } {
   const calls: [string, unknown[]][] = [];
   const session = (id: string): SessionInfo => ({ id, guest: "tiny", state: "running" });
+  const guest = (name: string): GuestSummary => ({ name, title: name, description: "", memory: 64, family: "dos", builtIn: false, ready: true });
   const handlers: CommandHandlers = {
     "host:info": () => {
       calls.push(["host:info", []]);
@@ -171,6 +173,21 @@ function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unkno
     },
     "clipboard:set": (session, text) => {
       calls.push(["clipboard:set", [session, text]]);
+    },
+    "library:add": (path) => {
+      calls.push(["library:add", [path]]);
+      return guest(path);
+    },
+    "library:remove": (name, force) => {
+      calls.push(["library:remove", [name, force]]);
+    },
+    "library:reset": (name) => {
+      calls.push(["library:reset", [name]]);
+      return guest(name);
+    },
+    "library:set": (name, key, value) => {
+      calls.push(["library:set", [name, key, value]]);
+      return guest(name);
     },
   };
   return { handlers, calls };

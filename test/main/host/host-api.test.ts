@@ -1,0 +1,68 @@
+// The page's library commands on the host (main/host/host-api.ts): a dropped file added by its
+// path in Electron (never in a browser tab, which uploads), its hard disk planned as a served
+// disk, settings and profile edits, and remove/reset with the same refusals as the CLI.
+import { describe, expect, it } from "vitest";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createHostApi } from "../../../main/host/host-api.js";
+import { HostSessions } from "../../../main/host/sessions.js";
+import { registerHostServices } from "../../../main/host/services.js";
+import { fixture } from "../../support/web-shell.js";
+import { buildFatImage, materialize } from "../../../core/fat/image.js";
+import { fileFromBytes } from "../../../core/fat/tree.js";
+import type { HostInfo } from "../../../core/ipc/contract.js";
+
+function api(shell: HostInfo["shell"]) {
+  const { library, dataDir } = fixture();
+  const sessions = new HostSessions(mkdtempSync(join(tmpdir(), "unmachine-logs-")));
+  const handlers = createHostApi({
+    library,
+    sessions,
+    settings: library.settings,
+    services: registerHostServices(sessions),
+    shell,
+    urls: { media: (guest, role) => `/media/${guest}/${role}`, firmware: (which) => `/firmware/${which}` },
+  });
+  return { handlers, dataDir };
+}
+
+function dosDisk(): string {
+  const path = join(mkdtempSync(join(tmpdir(), "unmachine-img-")), "Games Disk.img");
+  writeFileSync(path, materialize(buildFatImage([fileFromBytes("IO.SYS", new Uint8Array(4), 0), fileFromBytes("COMMAND.COM", new Uint8Array(4), 0)])));
+  return path;
+}
+
+describe("the host's library commands", () => {
+  it("adds a dropped file by its path in Electron, and plans its hard disk as served from image and overlay", async () => {
+    const { handlers, dataDir } = api("electron");
+    const image = dosDisk();
+    const added = await handlers["library:add"](image);
+    expect(added).toMatchObject({ name: "games-disk", family: "dos", builtIn: false, memory: 64, diskUsed: 0, ready: true });
+    const plan = await handlers["guests:plan"]("games-disk", 0);
+    expect(plan.machine.media.hda).toEqual({ kind: "served", size: added.diskSize });
+    expect(plan.services.disks?.hda).toEqual({ base: image, overlay: join(dataDir, "guests", "games-disk", "hda.overlay"), size: added.diskSize });
+    expect((await handlers["guests:list"]()).map((g) => g.name)).toEqual(["demo", "games-disk"]);
+  });
+
+  it("refuses an added path in a browser tab (the page uploads there)", async () => {
+    const { handlers } = api("web");
+    expect(() => handlers["library:add"](dosDisk())).toThrow(/in a browser tab, a dropped image is uploaded/);
+  });
+
+  it("edits, resets and removes as the CLI does", async () => {
+    const { handlers, dataDir } = api("electron");
+    const { name } = await handlers["library:add"](dosDisk());
+    expect(await handlers["library:set"](name, "memory", "48")).toMatchObject({ memory: 48 });
+    expect(await handlers["library:set"](name, "family", "win3x")).toMatchObject({ family: "win3x" });
+    expect(() => handlers["library:set"](name, "colour", "blue")).toThrow(/unknown key "colour"/);
+    expect(() => handlers["library:set"]("demo", "title", "Mine")).toThrow(/built-in guest/);
+    writeFileSync(join(dataDir, "guests", name, "hda.overlay"), "changed");
+    expect((await handlers["guests:list"]()).find((g) => g.name === name)?.diskUsed).toBe(7);
+    expect(() => handlers["library:remove"](name, false)).toThrow(/has changes to its disk/);
+    expect(await handlers["library:reset"](name)).toMatchObject({ diskUsed: 0 });
+    await handlers["library:remove"](name, false);
+    expect((await handlers["guests:list"]()).map((g) => g.name)).toEqual(["demo"]);
+    expect(() => handlers["library:remove"]("demo", true)).toThrow(/built-in guest; it cannot be removed/);
+  });
+});
