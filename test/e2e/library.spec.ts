@@ -1,6 +1,7 @@
 // The guest library in the page: an image dropped on the window becomes a library entry (its
 // bytes uploaded to the host, kept in the data folder), selected and booted; the entry is still
-// there after a reload, shows its family and RAM, and boots again from the list. Noise adds nothing.
+// there after a reload, shows its family and RAM, and boots again from the list; Remove takes it
+// out of the library (after asking). Noise adds nothing.
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { test, expect, cacheDir } from "./fixtures.js";
@@ -47,4 +48,16 @@ test("a dropped image becomes a library entry that survives a reload and boots",
     .toContain("Linux version");
   await page.getByRole("button", { name: "Stop" }).click();
   await expect(badge).toHaveText("stopped");
+
+  const asked: string[] = [];
+  page.on("dialog", (dialog) => {
+    asked.push(dialog.message());
+    void dialog.accept();
+  });
+  await page.getByRole("button", { name: "Remove" }).click();
+  await expect(entry).toHaveCount(0);
+  expect(asked).toEqual(["Remove My Kernel.bin from your guests? Its image file is kept."]);
+  await expect(page.getByRole("status")).toContainText("My Kernel.bin: removed");
+  expect(existsSync(join(served.dataDir, "guests", "my-kernel"))).toBe(false);
+  await expect(entries).toHaveCount(1);
 });
