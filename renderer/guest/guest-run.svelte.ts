@@ -55,6 +55,16 @@ function readBootSeconds(key: string): number | undefined {
   }
 }
 
+/**
+ * Whether this emulator threw the error being reported: v86's loop marks itself busy for the
+ * length of a tick (its `idle` false) and idle again as it schedules the next, so a throw from
+ * a tick leaves it busy for good, while every other emulator in the page is between ticks.
+ */
+function faulted(emulator: V86): boolean {
+  const loop = (emulator as unknown as { v86?: { idle?: unknown } }).v86;
+  return loop?.idle === false;
+}
+
 export class GuestRun {
   state: SessionState = $state("stopped");
   reason = $state("");
@@ -80,10 +90,11 @@ export class GuestRun {
   #keyboard = false;
   readonly #host: HostBridge;
   /** A fault the emulator throws is an Error; the browser's own notices (such as "ResizeObserver
-   * loop completed with undelivered notifications") carry none and say nothing about the guest. */
+   * loop completed with undelivered notifications") carry none and say nothing about the guest.
+   * With several guests in the page, only the one whose emulator threw it fails. */
   #onWindowError = (event: ErrorEvent): void => {
     if (event.error === null || event.error === undefined) return;
-    this.#fail(`the emulator stopped on a fault: ${event.message}`);
+    if (this.#emulator && faulted(this.#emulator)) this.#fail(`the emulator stopped on a fault: ${event.message}`);
   };
   /** Bumped by every start and stop: a start that finds it changed after an await gives up. */
   #generation = 0;

@@ -1,8 +1,8 @@
 // Several guests at once in the web shell, as a user runs them: tiny from the library and a
 // disk image dropped beside it, each in its own tab with its own screen, console and status.
 // Each console is answered by its own guest only; keys typed on one screen never reach the
-// other; choosing a running guest in the library brings its tab forward; stopping one guest
-// leaves the other running.
+// other; an error that is not a guest's own fails neither; choosing a running guest in the
+// library brings its tab forward; stopping one guest leaves the other running.
 import { join } from "node:path";
 import { test, expect, root } from "./fixtures.js";
 import { dropFile } from "./drop.js";
@@ -29,6 +29,10 @@ test("two guests run at once in their own tabs, each answering its own console, 
   const [first, second] = [panels.nth(0), panels.nth(1)];
   const [firstConsole, secondConsole] = [first.getByTestId("serial-console"), second.getByTestId("serial-console")];
   await expect(secondConsole).toContainText("tiny:/#");
+  // An error from elsewhere in the page (another guest's fault, say) fails neither guest.
+  await page.evaluate(() => window.dispatchEvent(new ErrorEvent("error", { error: new Error("a fault elsewhere"), message: "a fault elsewhere" })));
+  await expect(tabs.nth(0)).toContainText("running");
+  await expect(tabs.nth(1)).toContainText("running");
   await page.screenshot({ path: join(root, "test-results", "e2e", "guests-two-tabs.png") });
 
   // Each console reaches its own guest: the second says how it was booted, a file made in the
