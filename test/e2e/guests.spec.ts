@@ -45,6 +45,7 @@ test("two guests run at once in their own tabs, each answering its own console, 
   await tabs.nth(0).click();
   await expect(first).toBeVisible();
   await expect(second).toBeHidden();
+  await page.screenshot({ path: join(root, "test-results", "e2e", "guests-first-tab.png") });
   await firstConsole.click();
   await page.keyboard.type("touch /tmp/made-in-first; cat /proc/cmdline; ls /tmp/made-in-first && echo in''-first\n");
   await expect(firstConsole).toContainText("in-first");
@@ -71,6 +72,12 @@ test("two guests run at once in their own tabs, each answering its own console, 
   await expect(tabs.nth(0)).toHaveAttribute("aria-selected", "true");
   await expect(page.getByRole("button", { name: "Start", exact: true })).toBeDisabled();
   await expect(tabs).toHaveCount(2);
+
+  // A small window: the tabs and the guest in front still fit.
+  await page.setViewportSize({ width: 800, height: 600 });
+  await expect(tabs.nth(1)).toBeInViewport();
+  await expect(page.getByRole("button", { name: "Stop" })).toBeInViewport();
+  await page.screenshot({ path: join(root, "test-results", "e2e", "guests-800x600.png") });
 
   // Stopping the second leaves the first running and answering.
   await tabs.nth(1).click();
