@@ -204,7 +204,7 @@ export type CommandHandlers = {
 export interface HostBridge {
   invoke<C extends CommandName>(name: C, ...args: CommandArgs<C>): Promise<CommandResult<C>>;
   openPipe(session: string, service: PipeService): Promise<FramePipe>;
-  /** The host asks the page to start a guest (the tray's quick launch); Electron only. */
+  /** The host asks the page to start a guest, or bring its tab forward where it runs (the tray); Electron only. */
   onStartGuest?(listener: (guest: string) => void): void;
   /** Build progress of the default guest, built in the background after the window shows; Electron only. */
   onBuild?(listener: (progress: BuildProgress) => void): Disposable;

@@ -1,6 +1,7 @@
 // The Electron shell: one window running the page, sandboxed and context-isolated with a
 // strict CSP; navigation and new windows locked; permissions refused; a tray icon that lists
-// the guests to start, where a tray can be seen. It serves the same contract as the web shell
+// the library with each guest's state (choosing one starts it or brings its tab forward in the
+// page), where a tray can be seen. It serves the same contract as the web shell
 // (host/host-api.ts). The window shows at once; in development the default guest is built in
 // the background with its progress on the page; a packaged app never builds (it is bundled).
 
@@ -19,7 +20,7 @@ import { assetsDir, dataDir, rendererDir } from "../paths.js";
 import { serveIpc } from "./ipc.js";
 import { APP_ORIGIN, registerScheme, SCHEME, serveScheme } from "./protocol.js";
 import { appWebPreferences, lockContents } from "./contents-policy.js";
-import { buildAtStart, progressLines, quitWhenAllClosed, statusNotifierWatched, trayTemplate } from "./shell-rules.js";
+import { buildAtStart, guestStates, progressLines, quitWhenAllClosed, statusNotifierWatched, trayTemplate } from "./shell-rules.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const DEFAULT_GUEST = "tiny";
@@ -63,7 +64,8 @@ function startShell(): void {
     return win;
   };
 
-  const startFromTray = (guest: string): void => {
+  /** The page starts the guest, or brings its tab forward where it runs already. */
+  const openFromTray = (guest: string): void => {
     const win = showWindow();
     const send = (): void => win.webContents.send("unmachine:start-guest", guest);
     if (win.webContents.isLoading()) win.webContents.once("did-finish-load", send);
@@ -72,8 +74,11 @@ function startShell(): void {
 
   const refreshTray = (): void => {
     if (!tray || tray.isDestroyed()) return;
-    tray.setContextMenu(Menu.buildFromTemplate(trayTemplate(library.summaries(), { start: startFromTray, show: () => void showWindow() })));
+    const states = guestStates(sessions.list());
+    tray.setContextMenu(Menu.buildFromTemplate(trayTemplate(library.summaries(), states, { open: openFromTray, show: () => void showWindow() })));
   };
+  // A guest starting or stopping changes its state in the tray.
+  sessions.onChange(() => refreshTray());
 
   const reportBuild = (progress: BuildProgress): void => {
     lastBuild = progress;

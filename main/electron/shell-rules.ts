@@ -1,11 +1,12 @@
 // The Electron shell's decisions, free of Electron's runtime so they are tested without it:
 // whether the default guest is built at start (never in a packaged app: its recipe sits inside
 // app.asar, which a spawned shell cannot read, and its files are bundled), whether a tray can
-// be seen (Linux shows one only where a StatusNotifier host runs), the tray's menu, and a
-// build's progress split into lines for the page.
+// be seen (Linux shows one only where a StatusNotifier host runs), the tray's menu (the library,
+// each guest's state from the host's sessions), and a build's progress split into lines for the page.
 
 import { Writable } from "node:stream";
-import type { BuildProgress, GuestSummary } from "../../core/ipc/contract.js";
+import type { MenuItemConstructorOptions } from "electron";
+import type { BuildProgress, GuestSummary, SessionInfo } from "../../core/ipc/contract.js";
 
 export interface BuildSituation {
   /** app.isPackaged */
@@ -34,22 +35,41 @@ export function quitWhenAllClosed(trayShown: boolean): boolean {
 }
 
 export interface TrayActions {
-  start(guest: string): void;
+  /** Starts the guest in the page, or brings its tab forward where it runs. */
+  open(guest: string): void;
   show(): void;
 }
 
-export interface TrayItem {
-  label?: string;
-  enabled?: boolean;
-  type?: "separator";
-  role?: "quit";
-  click?: () => void;
+/**
+ * A tray menu item: only what Electron 45 documents for every platform (its `sublabel` is
+ * macOS-only, so a guest's state goes in its label). Typed from Electron's own options.
+ */
+export type TrayItem = Pick<MenuItemConstructorOptions, "label" | "enabled" | "type" | "role"> & { click?: () => void };
+
+export type TrayGuestState = "running" | "starting" | "stopped";
+
+/** Each guest's state as the host's sessions tell it: any session of it on makes it on. */
+export function guestStates(sessions: readonly SessionInfo[]): Map<string, TrayGuestState> {
+  const states = new Map<string, TrayGuestState>();
+  for (const s of sessions) {
+    if (s.state === "running") states.set(s.guest, "running");
+    else if (s.state === "booting" && states.get(s.guest) !== "running") states.set(s.guest, "starting");
+  }
+  return states;
 }
 
-/** The tray's menu for the guests as they are now (Linux needs it set again to change it). */
-export function trayTemplate(guests: GuestSummary[], actions: TrayActions): TrayItem[] {
+/**
+ * The tray's menu: the library with each guest's state; choosing a guest starts it, or brings
+ * it forward where it runs. Rebuilt whenever a guest starts or stops (Linux shows a changed
+ * menu only when it is set again).
+ */
+export function trayTemplate(guests: GuestSummary[], states: ReadonlyMap<string, TrayGuestState>, actions: TrayActions): TrayItem[] {
   return [
-    ...guests.map((g) => ({ label: `Start ${g.title}`, enabled: g.ready, click: () => actions.start(g.name) })),
+    ...guests.map((g): TrayItem => {
+      const state = states.get(g.name) ?? "stopped";
+      const on = state !== "stopped";
+      return { label: `${g.title} — ${on || g.ready ? state : "not built"}`, enabled: on || g.ready, click: () => actions.open(g.name) };
+    }),
     { type: "separator" as const },
     { label: "Show Unmachine", click: () => actions.show() },
     { label: "Quit", role: "quit" as const },

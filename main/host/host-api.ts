@@ -2,6 +2,7 @@
 // the web shell. The shell supplies only how the page reaches media (URLs of its own scheme);
 // paths never come from the page: the page names a guest and a role, the host resolves them.
 // A share of a sensitive folder is saved only with the user's confirmation (share-policy.ts).
+// A library guest has one session at a time; dropped images as many as the user drops.
 
 import { freemem, totalmem, platform } from "node:os";
 import { readdirSync, statSync } from "node:fs";
@@ -116,6 +117,10 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
     "firmware:get": () => firmwareRefs(),
     "sessions:open": (guest) => {
       if (guest !== DROPPED_IMAGE && !library.has(guest)) throw new Error(`no guest named "${guest.slice(0, 64)}"`);
+      // A library guest runs once (its disk and settings are its own), whichever window starts it.
+      if (guest !== DROPPED_IMAGE && sessions.list().some((s) => s.guest === guest)) {
+        throw new Error(`guest "${guest}" is already running in another Unmachine window or tab; stop it there first`);
+      }
       return sessions.open(guest, guest === DROPPED_IMAGE ? {} : (planned.get(guest) ?? {}));
     },
     "sessions:report": (id, state, reason) => sessions.report(id, state, reason),

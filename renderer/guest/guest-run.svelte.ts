@@ -55,6 +55,16 @@ function readBootSeconds(key: string): number | undefined {
   }
 }
 
+/**
+ * Whether this emulator threw the error being reported: v86's loop marks itself busy for the
+ * length of a tick (its `idle` false) and idle again as it schedules the next, so a throw from
+ * a tick leaves it busy for good, while every other emulator in the page is between ticks.
+ */
+function faulted(emulator: V86): boolean {
+  const loop = (emulator as unknown as { v86?: { idle?: unknown } }).v86;
+  return loop?.idle === false;
+}
+
 export class GuestRun {
   state: SessionState = $state("stopped");
   reason = $state("");
@@ -76,12 +86,15 @@ export class GuestRun {
   #sessionId: string | undefined;
   #source: BootSource | undefined;
   #screen: HTMLElement | undefined;
+  /** Whether the guest should take the keyboard (its screen has the focus). */
+  #keyboard = false;
   readonly #host: HostBridge;
   /** A fault the emulator throws is an Error; the browser's own notices (such as "ResizeObserver
-   * loop completed with undelivered notifications") carry none and say nothing about the guest. */
+   * loop completed with undelivered notifications") carry none and say nothing about the guest.
+   * With several guests in the page, only the one whose emulator threw it fails. */
   #onWindowError = (event: ErrorEvent): void => {
     if (event.error === null || event.error === undefined) return;
-    this.#fail(`the emulator stopped on a fault: ${event.message}`);
+    if (this.#emulator && faulted(this.#emulator)) this.#fail(`the emulator stopped on a fault: ${event.message}`);
   };
   /** Bumped by every start and stop: a start that finds it changed after an await gives up. */
   #generation = 0;
@@ -113,7 +126,13 @@ export class GuestRun {
     if (this.running) this.#session?.sendSerial(bytes);
   }
 
+  /**
+   * Whether this guest takes the keyboard and mouse. v86 listens for keys on the whole window,
+   * one listener per emulator, and takes every key not aimed at a text field while enabled
+   * (its default): with several guests in the page, only the focused one may be enabled.
+   */
   setKeyboard(enabled: boolean): void {
+    this.#keyboard = enabled;
     this.#emulator?.keyboard_set_enabled(enabled);
     this.#emulator?.mouse_set_enabled(enabled);
   }
@@ -200,6 +219,10 @@ export class GuestRun {
         screen_container: screen,
       });
       this.#emulator = emulator;
+      // v86 makes its keyboard and mouse adapters (enabled) once its code has loaded, and
+      // nothing hears their keys before "emulator-loaded": from there they follow the focus.
+      this.#keyboard = document.activeElement === screen;
+      emulator.add_listener("emulator-loaded", () => this.setKeyboard(this.#keyboard));
       emulator.add_listener("download-error", (e) => this.#fail(`could not load ${e.file_name}`));
       emulator.add_listener("emulator-stopped", () => {
         if (this.#emulator === emulator) this.#fail("the emulator stopped by itself");

@@ -1,9 +1,11 @@
 // The Electron shell's start-up, run against a stand-in for Electron's API (the binary cannot
 // run here): a second instance quits without running the ready handler; the window shows before
 // the default guest's build ends and the build's progress reaches it; the tray menu is set again
-// when the build changes what can start; without a tray, closing the last window quits.
-import type { EventEmitter } from "node:events";
-import { mkdtempSync } from "node:fs";
+// when the build changes what can start, and lists each guest's state as the page's sessions
+// change, choosing a guest asking the page to start it or bring it forward; without a tray,
+// closing the last window quits.
+import { EventEmitter } from "node:events";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -18,6 +20,8 @@ const fake = vi.hoisted(() => {
     trayShown: false,
     windows: [] as { sent: [string, unknown][]; loaded: string[] }[],
     menus: [] as unknown[],
+    /** ipcMain.handle's handlers, by channel. */
+    handlers: new Map<string, (event: unknown, ...args: unknown[]) => unknown>(),
     app: undefined as unknown as EventEmitter,
     ready: undefined as (() => void) | undefined,
     build: undefined as unknown as { release(error?: Error): void; progress?: NodeJS.WritableStream },
@@ -79,7 +83,12 @@ vi.mock("electron", async () => {
     session: { defaultSession: { setPermissionRequestHandler: () => {}, setPermissionCheckHandler: () => {} } },
     protocol: { registerSchemesAsPrivileged: () => {}, handle: () => {} },
     net: { fetch: () => Promise.reject(new Error("no fetch here")) },
-    ipcMain: { handle: () => {}, on: () => {}, removeHandler: () => {}, removeListener: () => {} },
+    ipcMain: {
+      handle: (channel: string, handler: (event: unknown, ...args: unknown[]) => unknown) => void fake.handlers.set(channel, handler),
+      on: () => {},
+      removeHandler: () => {},
+      removeListener: () => {},
+    },
     MessageChannelMain: class {},
   };
 });
@@ -112,7 +121,7 @@ async function startShell(): Promise<void> {
 describe("the Electron shell", () => {
   beforeEach(() => {
     vi.stubEnv("UNMACHINE_DATA", mkdtempSync(join(tmpdir(), "unmachine-shell-")));
-    Object.assign(fake, { lock: true, packaged: false, quits: 0, whenReady: 0, builds: 0, trayShown: false, windows: [], menus: [], ready: undefined });
+    Object.assign(fake, { lock: true, packaged: false, quits: 0, whenReady: 0, builds: 0, trayShown: false, windows: [], menus: [], handlers: new Map(), ready: undefined });
     (fake.app as EventEmitter | undefined)?.removeAllListeners();
   });
   afterEach(() => vi.unstubAllEnvs());
@@ -169,6 +178,39 @@ describe("the Electron shell", () => {
     await settle();
     expect(fake.windows).toHaveLength(1);
     expect(fake.builds).toBe(0);
+  });
+
+  it("lists each guest's state in the tray as the page starts and stops it; choosing one asks the page to open it", async () => {
+    // A built tiny (its files present) in a cache of this test's own.
+    const cache = mkdtempSync(join(tmpdir(), "unmachine-cache-"));
+    for (const file of ["firmware/bios.bin", "firmware/vgabios-stdvga.bin", "guests/tiny/vmlinuz", "guests/tiny/initrd.img"]) {
+      mkdirSync(join(cache, file, ".."), { recursive: true });
+      writeFileSync(join(cache, file), "");
+    }
+    vi.stubEnv("UNMACHINE_CACHE", cache);
+    fake.trayShown = true;
+    await startShell();
+    fake.ready?.();
+    await settle();
+    type Item = { label?: string; click?: () => void };
+    const tinyItem = (): Item | undefined => (fake.menus.at(-1) as Item[]).find((item) => item.label?.startsWith("Tiny Linux"));
+    expect(tinyItem()?.label).toBe("Tiny Linux — stopped");
+
+    // The page opens a session for tiny, as its tab starts the guest.
+    const invoke = fake.handlers.get("unmachine:invoke")!;
+    const page = { senderFrame: { parent: null, url: "unmachine://app/index.html" }, sender: new EventEmitter() };
+    const opened = (await invoke(page, "sessions:open", ["tiny"])) as { ok: boolean; value: { id: string } };
+    expect(opened.ok).toBe(true);
+    expect(tinyItem()?.label).toBe("Tiny Linux — starting");
+    await invoke(page, "sessions:report", [opened.value.id, "running", ""]);
+    expect(tinyItem()?.label).toBe("Tiny Linux — running");
+
+    // Choosing it asks the page to bring it forward (or start it): the page decides which.
+    tinyItem()!.click!();
+    expect(fake.windows[0]!.sent).toContainEqual(["unmachine:start-guest", "tiny"]);
+
+    await invoke(page, "sessions:close", [opened.value.id]);
+    expect(tinyItem()?.label).toBe("Tiny Linux — stopped");
   });
 
   it("quits when the last window closes where no tray can be seen", async () => {

@@ -1,9 +1,13 @@
 // The Electron shell's decisions: a packaged app never runs a recipe (it would sit inside
-// app.asar), closing the last window quits when no tray can bring it back, the tray menu follows
-// the guests' readiness, and a build's progress reaches the page line by line.
+// app.asar), closing the last window quits when no tray can bring it back, the tray menu lists
+// the library with each guest's state, and a build's progress reaches the page line by line.
 import { describe, expect, it } from "vitest";
 import type { BuildProgress } from "../../../core/ipc/contract.js";
-import { buildAtStart, progressLines, quitWhenAllClosed, statusNotifierWatched, trayTemplate } from "../../../main/electron/shell-rules.js";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { buildAtStart, guestStates, progressLines, quitWhenAllClosed, statusNotifierWatched, trayTemplate } from "../../../main/electron/shell-rules.js";
+
+const root = resolve(import.meta.dirname, "../../..");
 
 describe("buildAtStart", () => {
   it("builds in development only, and only a guest with a recipe", () => {
@@ -24,20 +28,48 @@ describe("trays and quitting", () => {
     expect(quitWhenAllClosed(true)).toBe(false);
   });
 
-  it("builds a menu that starts the guests that are ready", () => {
-    const started: string[] = [];
+  it("lists the library with each guest's state in labels, which Electron 45 shows on every platform; choosing one opens it, running or not", () => {
+    // The state goes in the label, not the sublabel Electron 45 documents as macOS-only.
+    const types = readFileSync(join(root, "node_modules", "electron", "electron.d.ts"), "utf8");
+    const options = types.slice(types.indexOf("interface MenuItemConstructorOptions"));
+    expect(options).toMatch(/@platform darwin\s*\*\/\s*sublabel\?: string;/);
+    // The label carries no doc comment, so no platform limit.
+    const lines = options.split("\n");
+    const label = lines.findIndex((line) => line.trim() === "label?: string;");
+    expect(label).toBeGreaterThan(0);
+    expect(lines[label - 1]).not.toContain("*/");
+    const [item] = trayTemplate([{ name: "tiny", title: "Tiny", description: "", memory: 64, family: "other", builtIn: true, ready: true }], new Map(), { open: () => {}, show: () => {} });
+    expect(Object.keys(item!).sort()).toEqual(["click", "enabled", "label"]);
+
+    const opened: string[] = [];
     let shown = 0;
     const guest = (name: string, ready: boolean) => ({ name, title: name.toUpperCase(), description: "", memory: 64, family: "other" as const, builtIn: true, ready });
-    const actions = { start: (g: string) => void started.push(g), show: () => void shown++ };
-    const before = trayTemplate([guest("tiny", false)], actions);
-    expect(before[0]).toMatchObject({ label: "Start TINY", enabled: false });
-    const after = trayTemplate([guest("tiny", true), guest("dos", false)], actions);
-    expect(after.map((i) => i.enabled)).toEqual([true, false, undefined, undefined, undefined]);
-    after[0]!.click!();
-    after[3]!.click!();
-    expect(started).toEqual(["tiny"]);
+    const actions = { open: (g: string) => void opened.push(g), show: () => void shown++ };
+    const before = trayTemplate([guest("tiny", false)], new Map(), actions);
+    expect(before[0]).toMatchObject({ label: "TINY — not built", enabled: false });
+    const states = guestStates([
+      { id: "1", guest: "tiny", state: "running" },
+      { id: "2", guest: "dos", state: "booting" },
+    ]);
+    const after = trayTemplate([guest("dos", true), guest("tiny", true), guest("win", true), guest("old", false)], states, actions);
+    expect(after.map((i) => i.label)).toEqual(["DOS — starting", "TINY — running", "WIN — stopped", "OLD — not built", undefined, "Show Unmachine", "Quit"]);
+    expect(after.map((i) => i.enabled)).toEqual([true, true, true, false, undefined, undefined, undefined]);
+    after[1]!.click!();
+    after[2]!.click!();
+    after[5]!.click!();
+    expect(opened).toEqual(["tiny", "win"]);
     expect(shown).toBe(1);
     expect(after.at(-1)).toEqual({ label: "Quit", role: "quit" });
+  });
+
+  it("counts a guest running once any of its sessions runs, and stopped once none is on", () => {
+    const states = guestStates([
+      { id: "1", guest: "tiny", state: "running" },
+      { id: "2", guest: "tiny", state: "booting" },
+      { id: "3", guest: "dos", state: "failed" },
+    ]);
+    expect(states.get("tiny")).toBe("running");
+    expect(states.has("dos")).toBe(false);
   });
 });
 

@@ -3,7 +3,7 @@
 // a foreign Origin or with a foreign Host is refused; a taken port is a clear error; commands
 // and pipes work for the page that has the key; sensitive shares need the user's confirmation.
 
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, mkdirSync, realpathSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,6 +30,10 @@ describe("web shell", () => {
   });
   afterAll(async () => {
     await shell.close();
+  });
+  // A test's closed page ends its sessions before the next test starts a guest.
+  afterEach(async () => {
+    await expect.poll(() => shell.sessions.list()).toEqual([]);
   });
 
   it("listens on 127.0.0.1 with a long random token in the printed address", () => {
@@ -131,6 +135,27 @@ describe("web shell", () => {
     const opened = (await call(ws, "sessions:open", ["demo"])).value as { id: string };
     expect(await connect(`${shell.origin.replace("http", "ws")}/pipe/${opened.id}/usb?token=${shell.token}`, shell.origin)).toBe(404);
     ws.close();
+  });
+
+  it("runs a library guest once, whichever page starts it, and dropped images side by side", async () => {
+    const [first, second] = [await connect(rpc(shell.token), shell.origin), await connect(rpc(shell.token), shell.origin)];
+    if (typeof first === "number" || typeof second === "number") throw new Error("refused");
+    try {
+      const opened = await call(first, "sessions:open", ["demo"]);
+      expect(opened.ok).toBe(true);
+      const again = { ok: false, error: expect.stringContaining('guest "demo" is already running in another Unmachine window or tab') };
+      expect(await call(first, "sessions:open", ["demo"])).toMatchObject(again);
+      expect(await call(second, "sessions:open", ["demo"])).toMatchObject(again);
+      expect((await call(second, "sessions:open", ["dropped-image"])).ok).toBe(true);
+      expect((await call(second, "sessions:open", ["dropped-image"])).ok).toBe(true);
+      expect(shell.sessions.list().map((s) => s.guest).sort()).toEqual(["demo", "dropped-image", "dropped-image"]);
+      // Once stopped there, it starts here.
+      expect((await call(first, "sessions:close", [(opened.value as { id: string }).id])).ok).toBe(true);
+      expect((await call(second, "sessions:open", ["demo"])).ok).toBe(true);
+    } finally {
+      first.close();
+      second.close();
+    }
   });
 
   it("names the port when it is already in use", async () => {
