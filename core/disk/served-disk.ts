@@ -93,12 +93,15 @@ export class ServedDiskBuffer {
     this.byteLength = size;
   }
 
-  /** Fetches sector 0 (v86 reads it synchronously for the geometry), then tells v86 it is loaded. */
   load(): void {
-    const first = Math.min(SECTOR, this.byteLength);
-    void this.#read(0, first).then((bytes) => {
-      this.#first = bytes;
-      this.onload?.({});
+    queueMicrotask(() => this.onload?.({}));
+  }
+
+  /** v86 asks for sector 0 this way before it builds the IDE drives, which read it synchronously. */
+  get_and_cache(start: number, length: number, callback: (bytes: Uint8Array) => void): void {
+    void this.#read(start, length).then((bytes) => {
+      if (start === 0) this.#first = bytes.slice(0, SECTOR);
+      callback(bytes);
     });
   }
 
@@ -139,7 +142,7 @@ export class ServedDiskBuffer {
     void Promise.all(parts).then(callback);
   }
 
-  /** What v86 may read synchronously: only sector 0, kept since load(). */
+  /** What v86 may read synchronously: only sector 0, kept since get_and_cache. */
   get_from_cache(start: number, length: number): Uint8Array | undefined {
     if (!this.#first || start + length > this.#first.length) return undefined;
     return this.#first.slice(start, start + length);

@@ -16,7 +16,7 @@ export interface OpenedImage {
   contents?: Uint8Array;
 }
 
-/** The largest image the emulator can hold in memory. */
+/** The largest image the emulator can hold in memory (a hard disk is served by the host instead). */
 const MAX_IMAGE = 2 * 1024 * 1024 * 1024 - 1;
 /** Larger than this is not unwrapped in memory. */
 const MAX_UNWRAP = 1024 * 1024 * 1024;
@@ -49,7 +49,6 @@ export function openImage(path: string): OpenedImage {
   }
   if (stat.isDirectory()) throw new ImageError(`${path}: is a directory; expected an image file (${EXPECTED_KINDS})`);
   if (!stat.isFile()) throw new ImageError(`${path}: is not a regular file; expected ${EXPECTED_KINDS}`);
-  if (stat.size > MAX_IMAGE) throw new ImageError(`${path}: ${(stat.size / 2 ** 30).toFixed(1)} GiB is more than the 2 GiB an image can have here`);
   let head: Uint8Array;
   try {
     head = readHead(path, stat.size);
@@ -57,6 +56,7 @@ export function openImage(path: string): OpenedImage {
     throw new ImageError(`${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
   const detected = detectImage(head, stat.size, path);
+  if (stat.size > MAX_IMAGE && detected.kind !== "harddisk") throw new ImageError(`${path}: ${(stat.size / 2 ** 30).toFixed(1)} GiB is more than the 2 GiB an image can have here`);
   if (detected.kind === "gzip") {
     if (stat.size > MAX_UNWRAP) throw new ImageError(`${path}: gzip image too large to unwrap in memory`);
     let contents: Uint8Array;

@@ -22,6 +22,7 @@ interface Loadable {
   get(start: number, length: number, callback: (bytes: Uint8Array) => void): void;
   set(start: number, data: Uint8Array, callback: () => void): void;
   get_from_cache(start: number, length: number): Uint8Array | undefined;
+  get_and_cache(start: number, length: number, callback: (bytes: Uint8Array) => void): void;
 }
 
 let dir: string;
@@ -64,6 +65,7 @@ describe("the disk service", () => {
       hda.onload = () => resolve();
       hda.load();
     });
+    await new Promise((resolve) => hda.get_and_cache(0, 512, resolve));
     expect(hda.get_from_cache(0, 512)?.[511]).toBe(0xaa);
     const read = (start: number, length: number): Promise<Uint8Array> => new Promise((resolve) => hda.get(start, length, resolve));
     expect((await read(4096, 4096)).every((b) => b === 7)).toBe(true);
