@@ -372,12 +372,12 @@ export class OverlayDisk {
     return true;
   }
 
-  /** Flushes, compacts when most of the overlay is superseded, and closes both files. */
-  close(): void {
+  /** Flushes, compacts when most of the overlay is superseded (unless told not to), and closes both files. */
+  close(options: { compact?: boolean } = {}): void {
     if (this.#closed) return;
     if (!this.#readOnly && this.#overlay >= 0) {
       this.flush();
-      this.compact();
+      if (options.compact !== false) this.compact();
     }
     this.#closed = true;
     if (this.#overlay >= 0) closeSync(this.#overlay);

@@ -21,7 +21,7 @@ export function serveDisks(disks: Partial<Record<DiskRole, ServedDisk>>, pipe: F
   const close = (): void => {
     for (const [role, disk] of Object.entries(open) as [DiskRole, OverlayDisk][]) {
       try {
-        disk.close();
+        disk.close({ compact: !disks[role]?.temporary }); // a one-off's overlay is removed next
       } catch (error) {
         onError(`${disk.overlayPath}: could not be closed cleanly: ${(error as Error).message}`);
       }
