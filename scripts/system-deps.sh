@@ -13,8 +13,8 @@ declare -A need=(
   [gcc]=gcc              # the guest agent, built as a static i386 binary
 )
 case "$purpose" in
-  test) need[chromium]=chromium; need[genisoimage]=genisoimage; need[mkfs.vfat]=dosfstools; need[mcopy]=mtools ;;  # e2e: Chromium; vm: CD, floppy and FAT images
-  bench) need[chromium]=chromium; need[qemu-system-i386]=qemu-system-x86 ;;  # the QEMU TCG reference
+  test) need[chromium]=chromium; need[genisoimage]=genisoimage; need[mkfs.vfat]=dosfstools; need[mcopy]=mtools; need[syslinux]=syslinux ;;  # e2e: Chromium; vm: CD, floppy, FAT and bootable hard-disk images
+  bench) need[chromium]=chromium; need[qemu-system-i386]=qemu-system-x86; need[mkfs.vfat]=dosfstools; need[mcopy]=mtools; need[syslinux]=syslinux ;;  # the QEMU TCG reference; the disk benchmark's bootable image
   start) [ -n "${DISPLAY:-}" ] && need[chromium]=chromium ;;  # the app window when Electron is absent
 esac
 
@@ -22,6 +22,10 @@ missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
+# The MBR of a bootable hard-disk image (test/support/bootable-disk.mjs): a file, not a command.
+case "$purpose" in
+  test | bench) [ -e /usr/lib/syslinux/mbr/mbr.bin ] || missing+=(syslinux-common) ;;
+esac
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -14,9 +14,10 @@ export interface FramePipe extends Disposable {
 
 /**
  * The services that may open a pipe, each a stream of frames of its own protocol: serial
- * console bytes, whole 9P messages, whole Ethernet frames, agent (virtio-console) bytes.
+ * console bytes, whole 9P messages, whole Ethernet frames, agent (virtio-console) bytes, and
+ * hard disk block requests and replies (core/disk/protocol.ts).
  */
-export const PIPE_SERVICES = ["console", "p9", "net", "agent"] as const;
+export const PIPE_SERVICES = ["console", "p9", "net", "agent", "disk"] as const;
 export type PipeService = (typeof PIPE_SERVICES)[number];
 
 /** What a pipe keeps for a listener that has not subscribed yet: 8 MiB. */

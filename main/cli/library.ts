@@ -6,7 +6,8 @@ import { parseArgs } from "node:util";
 import { checkMemory } from "../../core/guest/profile.js";
 import { FAMILY_LIST, isFamily } from "../../core/guest/families.js";
 import type { GuestLibrary } from "../guests/library.js";
-import { addGuest, editGuest, parsePairs, removeGuest, resetGuest, type AddOptions } from "../guests/library-edit.js";
+import { addGuest, editGuest, exportGuest, parsePairs, removeGuest, resetGuest, type AddOptions } from "../guests/library-edit.js";
+import { resolve } from "node:path";
 import { UsageError } from "./errors.js";
 import { runningNames } from "./control.js";
 
@@ -90,6 +91,17 @@ export function rmCommand(library: GuestLibrary, args: string[]): number {
   notRunning(name, "remove");
   removeGuest(library, name, values.yes);
   process.stderr.write(`${name}: removed (its image was left as it is)\n`);
+  return 0;
+}
+
+export function exportCommand(library: GuestLibrary, args: string[]): number {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { force: { type: "boolean", default: false } } });
+  if (positionals.length !== 2) throw new UsageError("export takes a guest name and the image file to write");
+  const [name, file] = positionals as [string, string];
+  library.profile(name);
+  notRunning(name, "export");
+  const out = exportGuest(library, name, resolve(file), values.force);
+  process.stderr.write(`${name}: its disk with its changes was written to ${out}\n`);
   return 0;
 }
 

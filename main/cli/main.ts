@@ -18,7 +18,7 @@ import { resolve } from "node:path";
 import { sendControl, ControlError, type ControlRequest } from "./control.js";
 import { checkFitsDrive, isSwapDrive } from "../../core/media/drives.js";
 import { openImage } from "../media/image-file.js";
-import { addCommand, listCommand, resetCommand, rmCommand, setCommand } from "./library.js";
+import { addCommand, listCommand, exportCommand, resetCommand, rmCommand, setCommand } from "./library.js";
 import { LibraryError } from "../guests/user-guests.js";
 import { FAMILY_LIST } from "../../core/guest/families.js";
 
@@ -42,6 +42,7 @@ Usage:
   unmachine list                          each guest's family, RAM, changes, disk size, state
   unmachine rm NAME [--yes]               remove a guest (--yes: even with changes)
   unmachine reset NAME                    discard a guest's changes to its disk
+  unmachine export NAME FILE [--force]    write a guest's disk with its changes as a new flat image
   unmachine media NAME --insert fda=FILE | --insert cdrom=FILE | --eject fda|cdrom
                                           swap a running guest's floppy or CD
   unmachine build [guest] [--force]       build a guest's files from Debian packages (default: tiny)
@@ -171,6 +172,8 @@ export async function main(argv: string[]): Promise<number> {
       return rmCommand(library, rest);
     case "reset":
       return resetCommand(library, rest);
+    case "export":
+      return exportCommand(library, rest);
     case "media": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { insert: { type: "string" }, eject: { type: "string" } } });
       if (positionals.length !== 1) fail("media takes the name of a running guest (see: unmachine list)");

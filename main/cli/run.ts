@@ -2,7 +2,9 @@
 // puts its serial console on this terminal, on a host PTY (--pty), or waits for text (--until)
 // or runs one command (--exec). Every end is one line and an exit status, never a trace.
 
-import { existsSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { ForwardSetting, ShareSetting } from "../../core/guest/settings.js";
 import { SettingsStore } from "../guests/settings-store.js";
 import { dataDir } from "../paths.js";
@@ -80,11 +82,25 @@ async function planFor(library: GuestLibrary, flags: RunFlags): Promise<LaunchPl
   }
   // Firmware comes with the default guest's build.
   if (!library.firmware()) await ensureGuestBuilt(library, "tiny");
-  const source: MediaSource = image.contents ? { kind: "bytes", bytes: image.contents } : fileSource(image.path);
+  let source: MediaSource = image.contents ? { kind: "bytes", bytes: image.contents } : fileSource(image.path);
+  let oneOff: string | undefined;
+  if (role === "hda" && !image.contents) {
+    // Served by the host like a library guest's disk, its writes kept aside and dropped at the end.
+    oneOff = mkdtempSync(join(tmpdir(), "unmachine-run-"));
+    const size = Math.ceil(image.size / SECTOR) * SECTOR;
+    source = { kind: "disk", disk: { base: image.path, overlay: join(oneOff, "disk.overlay"), size, temporary: true } };
+  }
   const plan = launchPlan({ kind: "image", name: basename(target), role, image: source }, firmwareSources(library.firmware()!), overridesOf(flags));
   process.stderr.write(`${basename(target)}: ${image.detected.description}\n`);
+  if (oneOff) {
+    const folder = oneOff;
+    process.once("exit", () => rmSync(folder, { recursive: true, force: true }));
+    process.stderr.write(`${basename(target)}: a one-off run: the guest's changes to this disk go to a temporary overlay and are dropped when it ends (add it to the library to keep them)\n`);
+  }
   return plan;
 }
+
+const SECTOR = 512;
 
 /** A host folder as a FAT disk image, built now (a snapshot: later host changes are not seen). */
 function fatDriveBytes(folder: string): Uint8Array {

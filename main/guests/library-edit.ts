@@ -3,6 +3,7 @@
 // it and discarding its changes. The CLI (main/cli/library.ts) and the host API share these.
 // Everything is checked before anything is written: a refused change leaves the library as it was.
 
+import { exportDisk, OverlayDisk, OverlayError } from "../disk/overlay.js";
 import { statSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { checkMemory, NET_DEVICES, ProfileError, parseProfile, type GuestProfile, type MediaRole, type NetDevice } from "../../core/guest/profile.js";
@@ -94,7 +95,7 @@ export function addGuest(library: GuestLibrary, file: string, options: AddOption
   const shown = options.displayName ?? file;
   let image;
   try {
-    image = openImage(path, { servedDisks: true });
+    image = openImage(path);
   } catch (error) {
     if (error instanceof ImageError && options.displayName) throw new ImageError(error.message.split(path).join(shown));
     throw error;
@@ -254,6 +255,28 @@ export function removeGuest(library: GuestLibrary, name: string, force: boolean)
     throw new LibraryError(`${name} has changes to its disk (${(changes / MiB).toFixed(1)} MiB); to remove it and lose them, add --yes`);
   }
   library.user.remove(name);
+}
+
+/**
+ * Writes a user guest's hard disk (its image with its changes) as a new flat image. The image
+ * and the overlay are only read; the output is written aside and renamed into place.
+ */
+export function exportGuest(library: GuestLibrary, name: string, out: string, overwrite = false): string {
+  userGuest(library, name, "exported");
+  const disks = library.resolve(name).disks;
+  const disk = disks.hda ?? disks.hdb;
+  if (!disk) throw new LibraryError(`${name} has no hard disk to export (only hard-disk guests have changes)`);
+  let opened: OverlayDisk | undefined;
+  try {
+    opened = new OverlayDisk(disk.base, disk.overlay, { size: disk.size, readOnly: true });
+    exportDisk(opened, out, { overwrite });
+  } catch (error) {
+    if (error instanceof OverlayError) throw new LibraryError(error.message);
+    throw error;
+  } finally {
+    opened?.close();
+  }
+  return out;
 }
 
 /** Discards a user guest's changes to its disks. */

@@ -4,6 +4,7 @@
 // settings.json (settings-store.ts) and the hard disks' overlays (<role>.overlay, written by the
 // disk service). A guest appears whole or not at all: it is made in a hidden folder, then renamed.
 
+import { overlayStats } from "../disk/overlay.js";
 import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
@@ -105,14 +106,19 @@ export class UserGuests {
     return join(this.folder(name), `${role}.overlay`);
   }
 
-  /** Bytes the guest's overlays hold on the host: its changes to its disks. */
+  /**
+   * The guest's changes to its disks in bytes: the sectors its overlays hold (an overlay just
+   * made holds only its header: no changes). An overlay that cannot be read counts at its file
+   * size, so a damaged one is never taken for "no changes".
+   */
   overlayBytes(name: string): number {
     let bytes = 0;
     for (const role of DISK_ROLES) {
+      const path = this.overlay(name, role);
       try {
-        bytes += lstatSync(this.overlay(name, role)).size;
+        bytes += overlayStats(path).changedBytes;
       } catch {
-        // no overlay: no changes
+        bytes += lstatSync(path, { throwIfNoEntry: false })?.size ?? 0;
       }
     }
     return bytes;

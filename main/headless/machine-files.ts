@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import type { LaunchMachine, MediaSource } from "../../core/guest/launch-plan.js";
 import { machineSpec, type MachineSpec } from "../../core/v86/options.js";
+import { SERVED_PLACEHOLDER } from "../../core/disk/served-disk.js";
 
 /** A medium's bytes in an ArrayBuffer of their own (Node may hand back a slice of a shared pool). */
 export function loadBuffer(source: MediaSource): ArrayBuffer {
@@ -19,5 +20,6 @@ export function loadBuffer(source: MediaSource): ArrayBuffer {
 }
 
 export function loadMachine(machine: LaunchMachine): MachineSpec {
-  return machineSpec(machine, (source) => ({ buffer: loadBuffer(source) }));
+  // A served disk is read block by block through the disk service (withServedDisks), never loaded.
+  return machineSpec(machine, (source) => (source.kind === "served" ? SERVED_PLACEHOLDER : { buffer: loadBuffer(source) }));
 }

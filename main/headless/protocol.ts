@@ -5,7 +5,7 @@ import type { LaunchMachine } from "../../core/guest/launch-plan.js";
 import type { SwapDrive } from "../../core/media/drives.js";
 
 /** Host services a headless guest can be given, each over a pipe of its own. */
-export const HEADLESS_SERVICES = ["p9", "net", "agent"] as const;
+export const HEADLESS_SERVICES = ["p9", "net", "agent", "disk"] as const;
 export type HeadlessService = (typeof HEADLESS_SERVICES)[number];
 
 export interface WorkerInit {

@@ -10,6 +10,7 @@ import { V86 } from "v86";
 import { buildV86Options } from "../../core/v86/options.js";
 import { GuestSession } from "../../core/guest/session.js";
 import { p9Relay } from "../../core/guest/relays.js";
+import { DiskClient, withServedDisks } from "../../core/disk/served-disk.js";
 import type { Disposable } from "../../core/disposable.js";
 import { loadMachine } from "./machine-files.js";
 import { nodePortPipe } from "./node-port-pipe.js";
@@ -46,7 +47,9 @@ if (pipes.p9) {
   spec.handle9p = relay.handle9p;
   owns.push(relay, pipes.p9);
 }
-const options = buildV86Options(spec);
+const disks = pipes.disk ? new DiskClient(pipes.disk, (message) => fault(new Error(message))) : undefined;
+if (disks && pipes.disk) owns.push(pipes.disk, disks); // disposed in reverse: the client lets go before its pipe closes
+const options = withServedDisks(buildV86Options(spec), init.machine, disks);
 const emulator = new V86({
   ...options,
   wasm_fn: async (imports: object) => (await WebAssembly.instantiate(wasm, imports)).instance.exports,

@@ -1,7 +1,8 @@
 // The host services of a guest, attached from its launch plan (core/guest/launch-plan.ts): files
-// over 9P (its shares or a root folder), the NAT network with its policy and forwards, and the
-// agent. One ServiceSet per running guest, used by the CLI's headless guests and by every shell
-// for the page's guests; each service is attached when its pipe opens.
+// over 9P (its shares or a root folder), the NAT network with its policy and forwards, the
+// agent, and its hard disks served from image and overlay. One ServiceSet per running guest,
+// used by the CLI's headless guests and by every shell for the page's guests; each service is
+// attached when its pipe opens.
 
 import { servableShares } from "./share-policy.js";
 import { AgentSession, pipeTransport } from "../../core/agent/session.js";
@@ -13,8 +14,9 @@ import { createNat, type Nat } from "../net/nat.js";
 import type { FramePipe } from "../../core/pipe/frame-pipe.js";
 import type { LaunchPlan } from "../../core/guest/launch-plan.js";
 import { appVersion } from "../version.js";
+import { serveDisks } from "./disk-service.js";
 
-export type HostService = "p9" | "net" | "agent";
+export type HostService = "p9" | "net" | "agent" | "disk";
 
 export interface ServiceSetOptions {
   /** Where a refused share or a network problem is told, in one line. */
@@ -52,6 +54,8 @@ export function hostServiceSet(plan: Pick<LaunchPlan, "guest" | "services">, opt
     nat = store.add(theNat);
     attach.net = (pipe) => theNat.attach(pipe);
   }
+  const disks = services.disks;
+  if (disks && Object.keys(disks).length > 0) attach.disk = (pipe) => serveDisks(disks, pipe, options.onError);
   const planned = services.agent;
   if (planned) {
     attach.agent = (pipe) => {

@@ -66,7 +66,7 @@ export class HostSessions implements Disposable {
   }
 
   serves(service: PipeService): boolean {
-    return service === "console" || (this.#factory !== undefined && (service === "p9" || service === "net" || service === "agent"));
+    return service === "console" || (this.#factory !== undefined && (service === "p9" || service === "net" || service === "agent" || service === "disk"));
   }
 
   /** Opens a session for a guest, served the host services its launch plan names. */
@@ -126,7 +126,7 @@ export class HostSessions implements Disposable {
     const session = this.#get(id);
     session.store.add(pipe);
     if (service !== "console") {
-      if (!this.#factory || session.planned[service] === undefined) {
+      if (!this.#factory || session.planned[service === "disk" ? "disks" : service] === undefined) {
         pipe.dispose();
         throw new Error(`the plan of ${session.info.guest} has no "${service}" service`);
       }

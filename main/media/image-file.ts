@@ -19,12 +19,7 @@ export interface OpenedImage {
   contents?: Uint8Array;
 }
 
-export interface OpenOptions {
-  /** The image is a hard disk the host serves block by block: it may be larger than 2 GiB. */
-  servedDisks?: boolean;
-}
-
-/** The largest image the emulator can hold in memory. */
+/** The largest image the emulator can hold in memory (a hard disk is served by the host instead). */
 export const MAX_IMAGE = 2 * 1024 * 1024 * 1024 - 1;
 /** Larger than this is not unwrapped in memory. */
 const MAX_UNWRAP = 1024 * 1024 * 1024;
@@ -49,7 +44,7 @@ function tooLarge(path: string, size: number): ImageError {
   return new ImageError(`${path}: ${(size / 2 ** 30).toFixed(1)} GiB is more than the 2 GiB an image held in memory can have (only hard disks may be larger)`);
 }
 
-export function openImage(path: string, options: OpenOptions = {}): OpenedImage {
+export function openImage(path: string): OpenedImage {
   let stat;
   try {
     stat = statSync(path);
@@ -61,7 +56,6 @@ export function openImage(path: string, options: OpenOptions = {}): OpenedImage 
   }
   if (stat.isDirectory()) throw new ImageError(`${path}: is a directory; expected an image file (${EXPECTED_KINDS})`);
   if (!stat.isFile()) throw new ImageError(`${path}: is not a regular file; expected ${EXPECTED_KINDS}`);
-  if (stat.size > MAX_IMAGE && !options.servedDisks) throw tooLarge(path, stat.size);
   let head: Uint8Array;
   try {
     head = readHead(path, stat.size);

@@ -14,6 +14,7 @@ import type { V86Image } from "v86";
 import type { FramePipe } from "../../core/pipe/frame-pipe.js";
 import type { Disposable } from "../../core/disposable.js";
 import { p9Relay } from "../../core/guest/relays.js";
+import { DiskClient, SERVED_PLACEHOLDER, withServedDisks } from "../../core/disk/served-disk.js";
 import { ClipboardSync } from "../../core/agent/clipboard-sync.js";
 import { detectImage, HEADER_BYTES, type DetectedImage } from "../../core/media/detect.js";
 import { checkFitsDrive, DRIVE_NAMES, type SwapDrive } from "../../core/media/drives.js";
@@ -29,7 +30,8 @@ function pageImage(source: MediaSource): V86Image {
   if (source.kind === "url") return { url: source.url, size: source.size };
   if (source.kind === "bytes") return { buffer: source.bytes.buffer as ArrayBuffer };
   if (source.kind === "file") throw new Error(`${source.path}: the page reads media from the host's URLs, not host files`);
-  throw new Error("a served disk is read through the host's disk service, not loaded whole");
+  // Read block by block through the host's disk service: withServedDisks puts it in place.
+  return SERVED_PLACEHOLDER;
 }
 
 const BOOT_TIME_KEY = "unmachine.boot-seconds.";
@@ -180,8 +182,8 @@ export class GuestRun {
       this.#pipe = await this.#host.openPipe(info.id, "console");
       const owns: Disposable[] = [];
       const extra: { agent?: FramePipe; net?: FramePipe } = {};
+      let disks: DiskClient | undefined;
       for (const service of services) {
-        if (service === "disk") throw new Error(`${plan.title}: served disks are not available in the page yet`);
         const pipe = await this.#host.openPipe(info.id, service);
         owns.push(pipe);
         if (service === "p9") {
@@ -192,6 +194,9 @@ export class GuestRun {
           extra.agent = pipe;
         } else if (service === "net") {
           extra.net = pipe;
+        } else if (service === "disk") {
+          disks = new DiskClient(pipe, (message) => this.#fail(`the hard disk failed: ${message}`));
+          owns.push(disks);
         }
       }
       if (!current()) {
@@ -214,7 +219,7 @@ export class GuestRun {
         );
       }
       const emulator = new V86({
-        ...buildV86Options(spec),
+        ...withServedDisks(buildV86Options(spec), plan.machine, disks),
         wasm_path: wasmUrl,
         screen_container: screen,
       });

@@ -1,0 +1,81 @@
+// The host end of the "disk" pipe: serves a launch plan's hard disks (services.disks) block
+// by block from their base image and copy-on-write overlay (main/disk/overlay.ts), for the page
+// or a headless worker (core/disk/served-disk.ts). What the far side sends is checked (the
+// disk exists, offset and length within it): a bad request gets an error reply, an undecodable
+// frame closes the pipe with one logged line. The overlays are flushed and closed with the pipe;
+// a temporary (one-off) overlay is removed then.
+
+import { rmSync } from "node:fs";
+import { DisposableStore, toDisposable, type Disposable } from "../../core/disposable.js";
+import type { FramePipe } from "../../core/pipe/frame-pipe.js";
+import type { DiskRole, ServedDisk } from "../../core/guest/launch-plan.js";
+import { decodeRequest, encodeReply, type DiskRequest } from "../../core/disk/protocol.js";
+import { OverlayDisk } from "../disk/overlay.js";
+
+/** Overlays open in this process: a second writer on one overlay would interleave its records. */
+const inUse = new Set<string>();
+
+export function serveDisks(disks: Partial<Record<DiskRole, ServedDisk>>, pipe: FramePipe, onError: (message: string) => void): Disposable {
+  const store = new DisposableStore();
+  const open: Partial<Record<DiskRole, OverlayDisk>> = {};
+  const close = (): void => {
+    for (const [role, disk] of Object.entries(open) as [DiskRole, OverlayDisk][]) {
+      try {
+        disk.close({ compact: !disks[role]?.temporary }); // a one-off's overlay is removed next
+      } catch (error) {
+        onError(`${disk.overlayPath}: could not be closed cleanly: ${(error as Error).message}`);
+      }
+      inUse.delete(disk.overlayPath);
+      if (disks[role]?.temporary) rmSync(disk.overlayPath, { force: true });
+      delete open[role];
+    }
+  };
+  store.add(toDisposable(close));
+  try {
+    for (const [role, served] of Object.entries(disks) as [DiskRole, ServedDisk][]) {
+      if (inUse.has(served.overlay)) throw new Error(`${served.overlay}: the disk is in use by another running guest`);
+      open[role] = new OverlayDisk(served.base, served.overlay, { size: served.size, onRecover: onError });
+      inUse.add(served.overlay);
+    }
+  } catch (error) {
+    close();
+    onError((error as Error).message);
+    pipe.dispose();
+    return store;
+  }
+
+  const answer = (request: DiskRequest): void => {
+    const disk = open[request.disk];
+    try {
+      if (!disk) throw new Error(`this guest has no served ${request.disk}`);
+      if (request.op === "read") {
+        const data = new Uint8Array(request.length);
+        disk.read(request.offset, data);
+        pipe.send(encodeReply({ op: "read", id: request.id, ok: true, data }));
+      } else if (request.op === "write") {
+        disk.write(request.offset, request.data);
+        pipe.send(encodeReply({ op: "write", id: request.id, ok: true, data: new Uint8Array(0) }));
+      } else {
+        disk.flush();
+        pipe.send(encodeReply({ op: "flush", id: request.id, ok: true, data: new Uint8Array(0) }));
+      }
+    } catch (error) {
+      pipe.send(encodeReply({ op: request.op, id: request.id, ok: false, message: (error as Error).message }));
+    }
+  };
+  store.add(
+    pipe.onFrame((frame) => {
+      let request: DiskRequest;
+      try {
+        request = decodeRequest(frame);
+      } catch (error) {
+        onError(`disk pipe closed: ${(error as Error).message}`);
+        pipe.dispose();
+        return;
+      }
+      answer(request);
+    }),
+  );
+  store.add(pipe.onClose(close));
+  return store;
+}
