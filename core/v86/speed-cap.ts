@@ -5,6 +5,7 @@
 // stop()/run() would tell every listener the emulator stopped. Time comes from the runtime.
 
 import type { Disposable } from "../disposable.js";
+import type { EmulatorLike } from "../guest/session.js";
 
 /** The part of v86's inner loop (emulator.v86) the cap wraps; its typings do not list it. */
 interface V86Loop {
@@ -81,4 +82,45 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
       delete (inner as Partial<V86Loop>).next_tick;
     },
   };
+}
+
+/**
+ * A guest's speed cap for its whole run, whichever runtime it is in: set at boot from the plan
+ * and changed live by the user. v86 makes its loop only once its WebAssembly is loaded, so a
+ * cap asked for before then is applied on "emulator-loaded".
+ */
+export class SpeedControl implements Disposable {
+  #percent: number;
+  #cap: SpeedCap | undefined;
+  readonly #emulator: Pick<EmulatorLike, "add_listener" | "remove_listener">;
+  readonly #now: () => number;
+  readonly #loaded = (): void => this.#apply();
+
+  constructor(emulator: Pick<EmulatorLike, "add_listener" | "remove_listener">, now: () => number, percent = 100) {
+    this.#emulator = emulator;
+    this.#now = now;
+    this.#percent = checkCpuPercent(percent);
+    emulator.add_listener("emulator-loaded", this.#loaded);
+    this.#apply();
+  }
+
+  get percent(): number {
+    return this.#percent;
+  }
+
+  set(percent: number): void {
+    this.#percent = checkCpuPercent(percent);
+    this.#apply();
+  }
+
+  #apply(): void {
+    if (this.#cap) this.#cap.set(this.#percent);
+    else if (this.#percent < 100 && (this.#emulator as { v86?: unknown }).v86 !== undefined) this.#cap = capSpeed(this.#emulator, this.#percent, this.#now);
+  }
+
+  dispose(): void {
+    this.#emulator.remove_listener("emulator-loaded", this.#loaded);
+    this.#cap?.dispose();
+    this.#cap = undefined;
+  }
 }

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { V86 } from "v86";
 import { bootMemory, buildV86Options } from "../../core/v86/options.js";
 import { setBalloon } from "../../core/v86/balloon.js";
-import { capSpeed, checkCpuPercent, type SpeedCap } from "../../core/v86/speed-cap.js";
+import { SpeedControl } from "../../core/v86/speed-cap.js";
 import { GuestSession } from "../../core/guest/session.js";
 import { p9Relay } from "../../core/guest/relays.js";
 import type { Disposable } from "../../core/disposable.js";
@@ -56,7 +56,7 @@ const emulator = new V86({
 
 const bootMiB = bootMemory(spec);
 const now = (): number => performance.now();
-let speedCap: SpeedCap | undefined = spec.cpuPercent !== undefined ? capSpeed(emulator, spec.cpuPercent, now) : undefined;
+const speed = new SpeedControl(emulator, now, spec.cpuPercent);
 
 /** A change the user asked for while the guest runs: answered with what it is now, or why not. */
 function resources(message: Extract<ToWorker, { type: "balloon" | "cpu" }>): void {
@@ -70,9 +70,7 @@ function resources(message: Extract<ToWorker, { type: "balloon" | "cpu" }>): voi
     return;
   }
   try {
-    checkCpuPercent(message.percent);
-    if (speedCap) speedCap.set(message.percent);
-    else if (message.percent < 100) speedCap = capSpeed(emulator, message.percent, now);
+    speed.set(message.percent);
     post({ type: "resource", resource: "cpu", value: message.percent });
   } catch (error) {
     post({ type: "resource", resource: "cpu", error: why(error) });
@@ -119,7 +117,7 @@ parent.on("message", (message: ToWorker) => {
   }
   if (message.type !== "stop") return;
   clearInterval(screenTimer);
-  speedCap?.dispose();
+  speed.dispose();
   post({ type: "screen", text: session.screen.text() });
   session.dispose();
   void emulator.destroy().finally(() => {

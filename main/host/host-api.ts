@@ -78,8 +78,8 @@ function isDir(path: string): boolean {
 
 export function createHostApi({ library, sessions, urls, shell, settings, pickFolder, services }: HostApiDeps): CommandHandlers {
   const ref = (url: string, path: string): MediaSource => ({ kind: "url", url, size: statSync(path).size });
-  // The services of the plan last given for each guest: its next session is served those.
-  const planned = new Map<string, LaunchServices>();
+  // The services and RAM of the plan last given for each guest: its next session is served those.
+  const planned = new Map<string, { services: LaunchServices; memory: number }>();
   const firmwareRefs = (): LaunchMachine["firmware"] => {
     const firmware = library.firmware();
     if (!firmware) throw new Error("the firmware (SeaBIOS) is not built yet: run unmachine build");
@@ -100,13 +100,14 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
       for (const [role, path] of Object.entries(media) as [MediaRole, string][]) sources[role] = ref(urls.media(guest, role), path);
       const source = { kind: "guest", profile, settings: settings.load(profile.name), media: sources } as const;
       const plan: BootPlan = launchPlan(source, firmwareRefs(), memory === 0 ? {} : { memory });
-      planned.set(plan.guest, plan.services);
+      planned.set(plan.guest, { services: plan.services, memory: plan.machine.memory });
       return plan;
     },
     "firmware:get": () => firmwareRefs(),
     "sessions:open": (guest) => {
       if (guest !== DROPPED_IMAGE && !library.has(guest)) throw new Error(`no guest named "${guest.slice(0, 64)}"`);
-      return sessions.open(guest, guest === DROPPED_IMAGE ? {} : (planned.get(guest) ?? {}));
+      const plan = guest === DROPPED_IMAGE ? undefined : planned.get(guest);
+      return sessions.open(guest, plan?.services ?? {}, plan?.memory);
     },
     "sessions:report": (id, state, reason) => sessions.report(id, state, reason),
     "sessions:close": (id) => sessions.close(id),

@@ -30,8 +30,8 @@ describe("balloonTarget", () => {
     expect(balloonTarget(128, 512)).toEqual({ pages: 0, memory: 128 });
     expect(balloonTarget(128, 1)).toEqual({ pages: (128 - BALLOON_FLOOR_MiB) * 256, memory: BALLOON_FLOOR_MiB });
     // A guest booted with less than the floor keeps all it has.
-    expect(balloonRange(32)).toEqual({ min: 32, max: 32 });
-    expect(balloonTarget(32, 16)).toEqual({ pages: 0, memory: 32 });
+    expect(balloonRange(48)).toEqual({ min: 48, max: 48 });
+    expect(balloonTarget(48, 16)).toEqual({ pages: 0, memory: 48 });
   });
 });
 
@@ -50,8 +50,8 @@ describe("setBalloon", () => {
     expect(() => setBalloon({ v86: { cpu: { devices: {} } } }, 128, 64)).toThrow(/has no balloon device/);
     expect(() => setBalloon(emulatorWithBalloon(false).emulator, 128, 64)).toThrow(/balloon driver is not running/);
     const { emulator, device } = emulatorWithBalloon();
-    expect(() => setBalloon(emulator, 128, 16)).toThrow("memory must be a whole number of MiB from 48 to 128 (its boot RAM), got 16");
-    expect(() => setBalloon(emulator, 128, 200)).toThrow(/from 48 to 128/);
+    expect(() => setBalloon(emulator, 128, 16)).toThrow("memory must be a whole number of MiB from 64 to 128 (its boot RAM), got 16");
+    expect(() => setBalloon(emulator, 128, 200)).toThrow(/from 64 to 128/);
     expect(() => setBalloon(emulator, 128, 64.5)).toThrow(/whole number/);
     expect(device.num_pages).toBe(0);
   });

@@ -3,7 +3,7 @@
 // fake loop shaped like v86's (do_tick runs a slice and schedules the next with next_tick).
 
 import { describe, expect, it } from "vitest";
-import { capSpeed, checkCpuPercent, pauseAfter } from "../../../core/v86/speed-cap.js";
+import { capSpeed, checkCpuPercent, pauseAfter, SpeedControl } from "../../../core/v86/speed-cap.js";
 
 /** A v86-shaped loop whose every slice is busy `sliceMs` on a manual clock and then asks for `delay`. */
 function fakeEmulator(sliceMs: number, delay = 0) {
@@ -81,5 +81,26 @@ describe("speed cap", () => {
 
   it("says so when the emulator has no loop it can pace", () => {
     expect(() => capSpeed({}, 25, () => 0)).toThrow(/no loop a speed cap can pace/);
+  });
+});
+
+describe("SpeedControl", () => {
+  it("applies a cap asked for before v86 has made its loop once it is loaded, and follows changes", () => {
+    const fake = fakeEmulator(4);
+    const listeners = new Map<string, () => void>();
+    const emulator: { v86?: unknown; add_listener(e: string, l: (value: never) => void): void; remove_listener(e: string): void } = {
+      add_listener: (event, listener) => listeners.set(event, listener as () => void),
+      remove_listener: (event) => listeners.delete(event),
+    };
+    const control = new SpeedControl(emulator, fake.now, 25);
+    emulator.v86 = fake.inner;
+    expect(busyShare(fake, 1000, 4)).toBe(1);
+    listeners.get("emulator-loaded")!();
+    expect(busyShare(fake, 1000, 4)).toBeCloseTo(0.25, 2);
+    control.set(50);
+    expect(busyShare(fake, 1000, 4)).toBeCloseTo(0.5, 2);
+    control.dispose();
+    expect(listeners.size).toBe(0);
+    expect(busyShare(fake, 1000, 4)).toBe(1);
   });
 });

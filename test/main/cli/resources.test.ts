@@ -54,16 +54,16 @@ describe("unmachine balloon", () => {
   afterAll(() => control.dispose());
 
   it("gives a running guest the RAM asked for, and says so in one line", async () => {
-    const r = await unmachine("balloon", "tiny", "64");
-    expect(r).toEqual({ status: 0, stderr: "tiny: the guest now has 64 MiB of RAM\n" });
-    expect(guest.memory).toBe(64);
+    const r = await unmachine("balloon", "tiny", "80");
+    expect(r).toEqual({ status: 0, stderr: "tiny: the guest now has 80 MiB of RAM\n" });
+    expect(guest.memory).toBe(80);
   });
 
   it("refuses a size out of the guest's range with the range, exit 2", async () => {
     const r = await unmachine("balloon", "tiny", "16");
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe("unmachine: tiny: memory must be a whole number of MiB from 48 to 128 (its boot RAM), got 16\n");
-    expect(guest.memory).toBe(64);
+    expect(r.stderr).toBe("unmachine: tiny: memory must be a whole number of MiB from 64 to 128 (its boot RAM), got 16\n");
+    expect(guest.memory).toBe(80);
   });
 
   it("says which guests run when the one named does not, exit 2", async () => {
