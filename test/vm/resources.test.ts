@@ -2,6 +2,8 @@
 // MemTotal follows the balloon down and back up within 5 s, and a busy loop does
 // proportionally less work under a speed cap than without one.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { resolve } from "node:path";
 import { HeadlessGuest } from "../../main/headless/runner.js";
 import { tinyPlan } from "../support/guests.js";
 
@@ -21,14 +23,31 @@ async function memTotalWhen(guest: HeadlessGuest, test: (kb: number) => boolean,
   return { seconds: (performance.now() - start) / 1000, kb };
 }
 
-/** Iterations of an awk loop in `seconds` of the guest's clock (which follows the host's). */
+/** An awk loop that prints how many times it ran in `seconds` of the guest's clock (which follows the host's). */
+function busyLoop(seconds: number): string {
+  return `awk 'BEGIN { srand(); t = srand(); while (srand() - t < ${seconds}) n++; print n }'`;
+}
+
 async function busyWork(guest: HeadlessGuest, seconds: number): Promise<number> {
-  const script = `awk 'BEGIN { srand(); t = srand(); while (srand() - t < ${seconds}) n++; print n }'`;
-  return Number((await guest.exec(script, 120_000)).output);
+  return Number((await guest.exec(busyLoop(seconds), 120_000)).output);
+}
+
+/** `unmachine ARGS` as a user runs it: its exit status and output. */
+function unmachine(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolveRun) => {
+    const child = spawn(process.execPath, [resolve(import.meta.dirname, "../../bin/unmachine.js"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.on("exit", (status) => resolveRun({ status, stdout, stderr }));
+  });
 }
 
 describe("tiny's resources, changed while it runs", () => {
   let guest: HeadlessGuest;
+  /** Iterations of the busy loop in 4 s at full speed, as measured below. */
+  let uncapped = 0;
 
   beforeAll(async () => {
     guest = new HeadlessGuest(tinyPlan());
@@ -83,9 +102,20 @@ describe("tiny's resources, changed while it runs", () => {
     const capped = await busyWork(guest, 4);
     await guest.cpu(100);
     const again = await busyWork(guest, 4);
-    const ratio = capped / ((full + again) / 2);
+    uncapped = (full + again) / 2;
+    const ratio = capped / uncapped;
     console.log(`cpu cap: ${full} and ${again} iterations in 4 s uncapped, ${capped} at 25 %: ratio ${ratio.toFixed(3)}`);
     expect(ratio).toBeGreaterThan(0.12);
     expect(ratio).toBeLessThan(0.4);
   });
+
+  it("boots with the cap `unmachine run --cpu 50` asks for: the busy loop does about half the work", async () => {
+    expect(uncapped).toBeGreaterThan(0);
+    const r = await unmachine(["run", "tiny", "--cpu", "50", "--headless", "--exec", busyLoop(4), "--timeout", "400"]);
+    expect(r.status).toBe(0);
+    const ratio = Number(r.stdout) / uncapped;
+    console.log(`unmachine run --cpu 50: ${r.stdout.trim()} iterations in 4 s: ratio ${ratio.toFixed(3)} to uncapped`);
+    expect(ratio).toBeGreaterThan(0.25);
+    expect(ratio).toBeLessThan(0.7);
+  }, 420_000);
 });
