@@ -2,7 +2,9 @@
 // Benchmark: host memory per running guest. The resident memory a process gains for each tiny
 // guest it runs at its shell prompt, as the app runs them (`unmachine run`: launch plan, host
 // services, a worker thread per guest) and as bare v86 runs the same kernel and initrd with no
-// host services, 1 and 2 guests each, in the same run. Goal: no more than bare v86 per guest.
+// host services, 1 and 2 guests each, in the same run; then what Chromium gains for one guest
+// in the app's page against a bare page running v86 (memory-page.mjs). Goal: no more than
+// bare v86 per guest.
 // Results also in test-results/bench/memory.json.
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -52,6 +54,18 @@ for (const count of counts) {
   const bare = per("bare", count);
   summary[count] = { appMiB: app, bareMiB: bare };
   console.log(`  ${count} guest(s): app ${app.toFixed(0).padStart(4)} MiB, bare v86 ${bare.toFixed(0).padStart(4)} MiB per guest; app / bare v86 ${(app / bare).toFixed(2)}x`);
+}
+const page = await new Promise((resolvePage) => {
+  const child = spawn(process.execPath, [join(root, "test/bench/memory-page.mjs")], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.on("exit", (code) => resolvePage(code === 0 ? JSON.parse(out.trim().split("\n").pop()) : undefined));
+});
+if (page) {
+  summary.page = { appMiB: page.app / MiB, bareMiB: page.bare / MiB };
+  console.log(`  in Chromium, 1 guest: app's page ${(page.app / MiB).toFixed(0)} MiB, bare v86 page ${(page.bare / MiB).toFixed(0)} MiB (PSS gained); app / bare ${(page.app / page.bare).toFixed(2)}x`);
+} else {
+  console.log("  in Chromium: not measured (the page bench failed; see above)");
 }
 const outDir = join(root, "test-results", "bench");
 mkdirSync(outDir, { recursive: true });
