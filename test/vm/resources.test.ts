@@ -93,17 +93,17 @@ describe("tiny's resources, changed while it runs", () => {
     expect(ratio).toBeLessThan(0.5);
   });
 
-  it("boots with the cap its plan gives it (unmachine run --cpu, a saved cpuPercent): half the work at 50 %", async () => {
-    const capped = new HeadlessGuest(tinyPlan({ cpuPercent: 50 }));
+  it("boots with the cap its plan gives it (unmachine run --cpu, a saved cpuPercent)", async () => {
+    const capped = new HeadlessGuest(tinyPlan({ cpuPercent: 25 }));
     try {
       await capped.waitForShell(300_000);
-      const half = await busyWork(capped, 4);
+      const quarter = await busyWork(capped, 4);
       await capped.cpu(100);
       const full = await busyWork(capped, 4);
-      const ratio = half / full;
-      console.log(`booted at 50 %: ${half} iterations in 4 s, ${full} uncapped: ratio ${ratio.toFixed(3)}`);
-      expect(ratio).toBeGreaterThan(0.25);
-      expect(ratio).toBeLessThan(0.75);
+      const ratio = quarter / full;
+      console.log(`booted at 25 %: ${quarter} iterations in 4 s, ${full} uncapped: ratio ${ratio.toFixed(3)}`);
+      expect(ratio).toBeGreaterThan(0.12);
+      expect(ratio).toBeLessThan(0.5);
     } finally {
       await capped.stop();
       capped.dispose();
