@@ -70,6 +70,8 @@ export interface SessionInfo {
   guest: string;
   state: SessionState;
   reason?: string;
+  /** The RAM in MiB the guest was planned with (a library guest's; a dropped image has none). */
+  memory?: number;
 }
 
 /** Every command: its argument tuple and its result. */

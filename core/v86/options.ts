@@ -30,16 +30,25 @@ export interface MachineSpec {
   builtin9p?: boolean;
   /** A second serial port (COM2), where the agent of a guest without virtio talks. */
   com2?: boolean;
+  /** A virtio-balloon device: the guest's RAM can shrink and grow while it runs (core/v86/balloon.ts). */
+  balloon?: boolean;
+  /** A speed cap in percent of one host core, applied by the runtime (core/v86/speed-cap.ts). */
+  cpuPercent?: number;
 }
 
 // v86's BootOrder values (v86.d.ts): 0x213 = CD, hard disk, floppy; 0x321 = floppy first.
 const BOOT_CD_HDD_FLOPPY = 0x213;
 const BOOT_FLOPPY_HDD_CD = 0x321;
 
+/** The RAM a machine really boots with, in MiB: a kernel gets at least KERNEL_BOOT_MIN_MEMORY. */
+export function bootMemory(spec: Pick<MachineSpec, "memory" | "media">): number {
+  const bootsKernel = spec.media.bzimage !== undefined || spec.media.multiboot !== undefined;
+  return bootsKernel ? Math.max(spec.memory, KERNEL_BOOT_MIN_MEMORY) : spec.memory;
+}
+
 export function buildV86Options(spec: MachineSpec): V86Options {
   const { media } = spec;
-  const bootsKernel = media.bzimage !== undefined || media.multiboot !== undefined;
-  const memory = bootsKernel ? Math.max(spec.memory, KERNEL_BOOT_MIN_MEMORY) : spec.memory;
+  const memory = bootMemory(spec);
   const options: V86Options = {
     memory_size: memory * MiB,
     vga_memory_size: VGA_MEMORY_MiB * MiB,
@@ -67,6 +76,7 @@ export function buildV86Options(spec: MachineSpec): V86Options {
   else if (spec.builtin9p) options.filesystem = {};
   if (spec.virtioConsole) options.virtio_console = { type: "none" };
   if (spec.com2) options.uart1 = true; // v86 counts from 0: uart1 is COM2 (0x2F8)
+  if (spec.balloon) options.virtio_balloon = true;
   return options;
 }
 
@@ -92,6 +102,8 @@ export function machineSpec(machine: LaunchMachine, image: (source: MediaSource)
   if (machine.p9 === "builtin") spec.builtin9p = true;
   if (machine.agentPort === "virtio") spec.virtioConsole = true;
   if (machine.agentPort === "com2") spec.com2 = true;
+  if (machine.balloon) spec.balloon = true;
+  if (machine.cpuPercent !== undefined && machine.cpuPercent < 100) spec.cpuPercent = machine.cpuPercent;
   return spec;
 }
 

@@ -1,4 +1,5 @@
-// A running `unmachine run` takes commands from other terminals (`unmachine media NAME ...`)
+// A running `unmachine run` takes commands from other terminals (`unmachine media NAME ...`,
+// `unmachine balloon NAME MiB`)
 // on a Unix socket in a folder only this user can enter: <runtime dir>/unmachine-<uid>/NAME.sock
 // (a name too long for a socket path is cut and given a hash). One JSON line in, one JSON line
 // out, one request per connection. The running side re-checks everything it is sent.
@@ -14,10 +15,13 @@ import { openImage } from "../media/image-file.js";
 import type { HeadlessGuest } from "../headless/runner.js";
 import { checkPrivateDir, ensurePrivateDir, PrivateFolderError } from "../private-files.js";
 
-export type ControlRequest = { type: "insert"; drive: SwapDrive; path: string } | { type: "eject"; drive: SwapDrive };
+export type ControlRequest =
+  | { type: "insert"; drive: SwapDrive; path: string }
+  | { type: "eject"; drive: SwapDrive }
+  | { type: "balloon"; memory: number };
 export type ControlReply = { ok: true; message: string } | { ok: false; error: string; usage?: boolean };
-/** What a command acts on: the running guest's drives. */
-export type ControlGuest = Pick<HeadlessGuest, "eject" | "insert">;
+/** What a command acts on: the running guest's drives and its balloon. */
+export type ControlGuest = Pick<HeadlessGuest, "eject" | "insert" | "balloon">;
 
 /** The longest socket path every Unix takes: sun_path is 104 bytes on macOS, 108 on Linux, with its NUL. */
 const SOCKET_PATH_MAX = 103;
@@ -75,6 +79,10 @@ function nameOf(path: string): string {
 function parseRequest(line: string): ControlRequest {
   const r = JSON.parse(line) as Record<string, unknown>;
   if (typeof r !== "object" || r === null) throw new Error("unknown request");
+  if (r.type === "balloon") {
+    if (typeof r.memory !== "number" || !Number.isInteger(r.memory)) throw new Error("memory must be a whole number of MiB");
+    return { type: "balloon", memory: r.memory };
+  }
   if (!isSwapDrive(r.drive)) throw new Error("drive must be fda or cdrom");
   if (r.type === "eject") return { type: "eject", drive: r.drive };
   if (r.type === "insert" && typeof r.path === "string" && isAbsolute(r.path)) return { type: "insert", drive: r.drive, path: r.path };
@@ -82,6 +90,13 @@ function parseRequest(line: string): ControlRequest {
 }
 
 async function handle(guest: ControlGuest, request: ControlRequest): Promise<ControlReply> {
+  if (request.type === "balloon") {
+    try {
+      return { ok: true, message: `the guest now has ${await guest.balloon(request.memory)} MiB of RAM` };
+    } catch (error) {
+      return { ok: false, error: (error as Error).message, usage: true };
+    }
+  }
   if (request.type === "eject") {
     await guest.eject(request.drive);
     return { ok: true, message: `ejected the ${request.drive === "fda" ? "floppy" : "CD"}` };

@@ -21,6 +21,7 @@ import { openImage } from "../media/image-file.js";
 import { addCommand, listCommand, exportCommand, resetCommand, rmCommand, setCommand } from "./library.js";
 import { LibraryError } from "../guests/user-guests.js";
 import { FAMILY_LIST } from "../../core/guest/families.js";
+import { checkCpuPercent, SpeedCapError } from "../../core/v86/speed-cap.js";
 
 export const EXIT = { ok: 0, guest: 1, usage: 2 } as const;
 
@@ -45,11 +46,14 @@ Usage:
   unmachine export NAME FILE [--force]    write a guest's disk with its changes as a new flat image
   unmachine media NAME --insert fda=FILE | --insert cdrom=FILE | --eject fda|cdrom
                                           swap a running guest's floppy or CD
+  unmachine balloon NAME MiB              give a running guest this much RAM, live (guests
+                                          with a balloon driver, such as tiny)
   unmachine build [guest] [--force]       build a guest's files from Debian packages (default: tiny)
   unmachine --help | --version
 
 Run options:
   --memory MiB        guest RAM (default: the guest's profile, 128 for images)
+  --cpu PERCENT       cap the guest's speed at PERCENT of one host core (1 to 100)
   --headless          no console on the terminal
   --until REGEX       with --headless: exit 0 once the screen or serial output matches
   --exec 'CMD'        with --headless: run CMD in the guest's shell, print its output,
@@ -102,6 +106,7 @@ export async function main(argv: string[]): Promise<number> {
         allowPositionals: true,
         options: {
           memory: { type: "string" },
+          cpu: { type: "string" },
           headless: { type: "boolean", default: false },
           until: { type: "string" },
           exec: { type: "string" },
@@ -133,6 +138,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       const flags: RunFlags = { target: positionals[0]!, headless: values.headless, pty: values.pty, timeoutMs: timeout * 1000 };
       if (memory !== undefined) flags.memory = checkMemory(memory, "--memory");
+      const cpu = number(values.cpu, "--cpu");
+      if (cpu !== undefined) flags.cpuPercent = checkCpuPercent(cpu, "--cpu");
       if (until) flags.until = until;
       if (values.exec !== undefined) flags.exec = values.exec;
       const quota = number(values["share-quota"], "--share-quota");
@@ -197,6 +204,17 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${positionals[0]}: ${reply.message}\n`);
       return EXIT.ok;
     }
+    case "balloon": {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
+      if (positionals.length !== 2) fail("balloon takes the name of a running guest and its RAM in MiB (see: unmachine list)");
+      const [name, size] = positionals as [string, string];
+      const memory = number(size, "the RAM");
+      if (memory === undefined || !Number.isInteger(memory) || memory < 1) fail(`the RAM must be a whole number of MiB, got "${size}"`);
+      const reply = await sendControl(name, { type: "balloon", memory });
+      if (!reply.ok) throw new UsageError(`${name}: ${reply.error}`);
+      process.stderr.write(`${name}: ${reply.message}\n`);
+      return EXIT.ok;
+    }
     case "build": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { force: { type: "boolean", default: false } } });
       const name = positionals[0] ?? "tiny";
@@ -225,6 +243,7 @@ export async function cli(argv: string[]): Promise<never> {
       error instanceof ControlError ||
       error instanceof SettingsError ||
       error instanceof LibraryError ||
+      error instanceof SpeedCapError ||
       (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
     code = usage ? EXIT.usage : EXIT.guest;
   }

@@ -23,6 +23,9 @@ import { openConsolePty } from "./pty.js";
 import { ControlError, serveControl } from "./control.js";
 import { checkShares } from "../host/share-policy.js";
 import { hostServiceSet } from "../host/services.js";
+import { checkBudget } from "../../core/guest/memory-budget.js";
+import { MiB } from "../../core/v86/options.js";
+import { freemem, totalmem } from "node:os";
 
 /** How long after the shell prompt the agent may take to say hello before --exec uses the shell. */
 const AGENT_GRACE_MS = 10_000;
@@ -30,6 +33,8 @@ const AGENT_GRACE_MS = 10_000;
 export interface RunFlags {
   target: string;
   memory?: number;
+  /** A speed cap for this run, in percent of one host core. */
+  cpuPercent?: number;
   headless: boolean;
   pty: boolean;
   until?: RegExp;
@@ -52,6 +57,7 @@ const QUIT_KEY = 0x1d; // Ctrl-]
 function overridesOf(flags: RunFlags): LaunchOverrides {
   const overrides: LaunchOverrides = {};
   if (flags.memory !== undefined) overrides.memory = flags.memory;
+  if (flags.cpuPercent !== undefined) overrides.cpuPercent = flags.cpuPercent;
   // --share-sensitive is the user's confirmation for each folder given with --share.
   if (flags.shares) overrides.shares = flags.shareSensitive ? flags.shares.map((share) => ({ ...share, confirmedSensitive: true })) : flags.shares;
   if (flags.rootFolder !== undefined) overrides.rootFolder = flags.rootFolder;
@@ -148,6 +154,8 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
     throw error;
   }
   checkShareFolders(plan);
+  const budget = checkBudget({ totalMiB: totalmem() / MiB, freeMiB: freemem() / MiB }, [], { guest: plan.guest, memory: plan.machine.memory });
+  if (budget.warning) process.stderr.write(`unmachine: warning: ${budget.warning}\n`);
   const target = { name: plan.guest, prompt: plan.ready.kind === "prompt" ? plan.ready.prompt : undefined };
   const services = hostServiceSet(plan, { onError: (message) => process.stderr.write(`unmachine: ${plan.guest}: ${message}\n`) });
   try {

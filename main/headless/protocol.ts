@@ -20,11 +20,17 @@ export interface WorkerInit {
 export type ToWorker =
   | { type: "stop" }
   | { type: "insert"; drive: SwapDrive; image: ArrayBuffer }
-  | { type: "eject"; drive: SwapDrive };
+  | { type: "eject"; drive: SwapDrive }
+  /** Lends the guest back RAM or takes it: what it should have, in MiB (core/v86/balloon.ts). */
+  | { type: "balloon"; memory: number }
+  /** A new speed cap in percent of one host core (100: none). */
+  | { type: "cpu"; percent: number };
 
 export type FromWorker =
   | { type: "phase"; phase: "booting" | "running" }
   | { type: "screen"; text: string }
   | { type: "fault"; message: string }
   | { type: "media"; drive: SwapDrive; inserted: boolean; error?: string }
+  /** The answer to "balloon" or "cpu": the MiB or percent the guest has now, or why not. */
+  | { type: "resource"; resource: "balloon" | "cpu"; value?: number; error?: string }
   | { type: "stopped" };

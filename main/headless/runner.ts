@@ -206,6 +206,33 @@ export class HeadlessGuest implements Disposable {
     });
   }
 
+  /**
+   * Gives the running guest `memory` MiB through its balloon, from the balloon's floor up to its
+   * boot RAM (core/v86/balloon.ts); rejects, saying why, when it cannot.
+   */
+  balloon(memory: number): Promise<number> {
+    return this.#resource({ type: "balloon", memory });
+  }
+
+  /** Caps the running guest's speed at `percent` of one host core (100: no cap). */
+  cpu(percent: number): Promise<number> {
+    return this.#resource({ type: "cpu", percent });
+  }
+
+  #resource(message: Extract<ToWorker, { type: "balloon" | "cpu" }>): Promise<number> {
+    if (this.ended) return Promise.reject(new GuestStoppedError("the guest is not running"));
+    return new Promise((resolveChange, reject) => {
+      const onMessage = (reply: FromWorker): void => {
+        if (reply.type !== "resource" || reply.resource !== message.type) return;
+        this.#worker.off("message", onMessage);
+        if (reply.value === undefined) reject(new Error(reply.error ?? `the guest did not take the ${message.type} change`));
+        else resolveChange(reply.value);
+      };
+      this.#worker.on("message", onMessage);
+      this.#worker.postMessage(message);
+    });
+  }
+
   /** Stops the emulator and ends the worker. */
   async stop(): Promise<void> {
     if (this.ended) return;

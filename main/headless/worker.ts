@@ -7,7 +7,9 @@ import { parentPort, workerData, type MessagePort } from "node:worker_threads";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { V86 } from "v86";
-import { buildV86Options } from "../../core/v86/options.js";
+import { bootMemory, buildV86Options } from "../../core/v86/options.js";
+import { setBalloon } from "../../core/v86/balloon.js";
+import { SpeedControl } from "../../core/v86/speed-cap.js";
 import { GuestSession } from "../../core/guest/session.js";
 import { p9Relay } from "../../core/guest/relays.js";
 import { DiskClient, withServedDisks } from "../../core/disk/served-disk.js";
@@ -55,6 +57,29 @@ const emulator = new V86({
   wasm_fn: async (imports: object) => (await WebAssembly.instantiate(wasm, imports)).instance.exports,
 } as ConstructorParameters<typeof V86>[0]);
 
+const bootMiB = bootMemory(spec);
+const now = (): number => performance.now();
+const speed = new SpeedControl(emulator, now, spec.cpuPercent);
+
+/** A change the user asked for while the guest runs: answered with what it is now, or why not. */
+function resources(message: Extract<ToWorker, { type: "balloon" | "cpu" }>): void {
+  const why = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+  if (message.type === "balloon") {
+    try {
+      post({ type: "resource", resource: "balloon", value: setBalloon(emulator, bootMiB, message.memory) });
+    } catch (error) {
+      post({ type: "resource", resource: "balloon", error: why(error) });
+    }
+    return;
+  }
+  try {
+    speed.set(message.percent);
+    post({ type: "resource", resource: "cpu", value: message.percent });
+  } catch (error) {
+    post({ type: "resource", resource: "cpu", error: why(error) });
+  }
+}
+
 const sessionOptions: ConstructorParameters<typeof GuestSession>[1] = { console: nodePortPipe(init.consolePort), owns };
 if (pipes.net) sessionOptions.net = pipes.net;
 if (pipes.agent) sessionOptions.agent = pipes.agent;
@@ -89,8 +114,13 @@ parent.on("message", (message: ToWorker) => {
     void swap(message);
     return;
   }
+  if (message.type === "balloon" || message.type === "cpu") {
+    resources(message);
+    return;
+  }
   if (message.type !== "stop") return;
   clearInterval(screenTimer);
+  speed.dispose();
   post({ type: "screen", text: session.screen.text() });
   session.dispose();
   void emulator.destroy().finally(() => {

@@ -81,8 +81,8 @@ function isDir(path: string): boolean {
 
 export function createHostApi({ library, sessions, urls, shell, settings, pickFolder, services }: HostApiDeps): CommandHandlers {
   const ref = (url: string, path: string): MediaSource => ({ kind: "url", url, size: statSync(path).size });
-  // The services of the plan last given for each guest: its next session is served those.
-  const planned = new Map<string, LaunchServices>();
+  // The services and RAM of the plan last given for each guest: its next session is served those.
+  const planned = new Map<string, { services: LaunchServices; memory: number }>();
   const firmwareRefs = (): LaunchMachine["firmware"] => {
     const firmware = library.firmware();
     if (!firmware) throw new Error("the firmware (SeaBIOS) is not built yet: run unmachine build");
@@ -111,7 +111,7 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
       for (const [role, disk] of Object.entries(disks)) sources[role as MediaRole] = { kind: "disk", disk };
       const source = { kind: "guest", profile, settings: saved, media: sources } as const;
       const plan: BootPlan = launchPlan(source, firmwareRefs(), memory === 0 ? {} : { memory });
-      planned.set(plan.guest, plan.services);
+      planned.set(plan.guest, { services: plan.services, memory: plan.machine.memory });
       return plan;
     },
     "firmware:get": () => firmwareRefs(),
@@ -121,7 +121,8 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
       if (guest !== DROPPED_IMAGE && sessions.list().some((s) => s.guest === guest)) {
         throw new Error(`guest "${guest}" is already running in another Unmachine window or tab; stop it there first`);
       }
-      return sessions.open(guest, guest === DROPPED_IMAGE ? {} : (planned.get(guest) ?? {}));
+      const plan = guest === DROPPED_IMAGE ? undefined : planned.get(guest);
+      return sessions.open(guest, plan?.services ?? {}, plan?.memory);
     },
     "sessions:report": (id, state, reason) => sessions.report(id, state, reason),
     "sessions:close": (id) => sessions.close(id),

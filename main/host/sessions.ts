@@ -70,9 +70,10 @@ export class HostSessions implements Disposable {
   }
 
   /** Opens a session for a guest, served the host services its launch plan names. */
-  open(guest: string, planned: LaunchServices = {}): SessionInfo {
+  open(guest: string, planned: LaunchServices = {}, memory?: number): SessionInfo {
     if (!GUEST_NAME.test(guest)) throw new Error(`"${guest.slice(0, 64)}" is not a guest name`);
     const info: SessionInfo = { id: randomUUID(), guest, state: "booting" };
+    if (memory !== undefined) info.memory = memory;
     const session = new HostSession(info, planned);
     if (this.#logDir) {
       makePrivateDir(this.#logDir);

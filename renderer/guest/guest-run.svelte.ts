@@ -8,7 +8,9 @@ import { V86 } from "v86";
 import wasmUrl from "v86/build/v86.wasm?url";
 import { DROPPED_IMAGE, type HostBridge, type SessionState } from "../../core/ipc/contract.js";
 import { GuestSession } from "../../core/guest/session.js";
-import { buildV86Options, machineSpec } from "../../core/v86/options.js";
+import { bootMemory, buildV86Options, machineSpec } from "../../core/v86/options.js";
+import { balloonRange, setBalloon } from "../../core/v86/balloon.js";
+import { SpeedControl } from "../../core/v86/speed-cap.js";
 import { launchPlan, plannedServices, SETTLED_MS, type LaunchPlan, type MediaSource } from "../../core/guest/launch-plan.js";
 import type { V86Image } from "v86";
 import type { FramePipe } from "../../core/pipe/frame-pipe.js";
@@ -71,7 +73,17 @@ export class GuestRun {
   state: SessionState = $state("stopped");
   reason = $state("");
   title = $state("");
+  /** The library guest running, or "" for a dropped image. */
+  guest = $state("");
+  /** The RAM the guest has now, in MiB: its boot RAM less what its balloon holds. */
   memory = $state(0);
+  /** The RAM it booted with: the most its balloon can give it without a restart. */
+  bootMemory = $state(0);
+  /** Its machine has a balloon: its RAM can change while it runs (between balloonRange's bounds). */
+  balloon = $state(false);
+  /** Its speed cap in percent of one host core (100: none). */
+  cpuPercent = $state(100);
+  #speed: SpeedControl | undefined;
   /** How long this guest's last boot took, in seconds, if it has booted here before. */
   lastBootSeconds: number | undefined = $state();
   /** A guest has been started in this page (so Restart has something to start again). */
@@ -172,7 +184,10 @@ export class GuestRun {
       const settledMs = plan.ready.kind === "quiet" ? plan.ready.ms : SETTLED_MS;
       const guestName = source.kind === "guest" ? plan.guest : DROPPED_IMAGE;
       this.title = plan.title;
-      this.memory = spec.memory;
+      this.guest = source.kind === "guest" ? plan.guest : "";
+      this.memory = this.bootMemory = bootMemory(spec);
+      this.balloon = spec.balloon === true;
+      this.cpuPercent = spec.cpuPercent ?? 100;
       const info = await this.#host.invoke("sessions:open", guestName);
       if (!current()) {
         await this.#host.invoke("sessions:close", info.id).catch(() => {});
@@ -228,6 +243,7 @@ export class GuestRun {
       // nothing hears their keys before "emulator-loaded": from there they follow the focus.
       this.#keyboard = document.activeElement === screen;
       emulator.add_listener("emulator-loaded", () => this.setKeyboard(this.#keyboard));
+      this.#speed = new SpeedControl(emulator, () => performance.now(), this.cpuPercent);
       emulator.add_listener("download-error", (e) => this.#fail(`could not load ${e.file_name}`));
       emulator.add_listener("emulator-stopped", () => {
         if (this.#emulator === emulator) this.#fail("the emulator stopped by itself");
@@ -307,6 +323,8 @@ export class GuestRun {
     window.removeEventListener("error", this.#onWindowError);
     this.#session?.dispose();
     this.#session = undefined;
+    this.#speed?.dispose();
+    this.#speed = undefined;
     this.#pipe = undefined;
     const emulator = this.#emulator;
     this.#emulator = undefined;
@@ -355,6 +373,24 @@ export class GuestRun {
     if (drive === "fda") await emulator.set_fda(image);
     else await emulator.set_cdrom(image);
     return `${file.name} is in the ${DRIVE_NAMES[drive]}`;
+  }
+
+  /**
+   * Gives the running guest `memory` MiB through its balloon, kept within what the balloon can
+   * give (up to the boot RAM); returns what it has now. Throws a BalloonError saying why not.
+   */
+  setMemory(memory: number): number {
+    const emulator = this.#emulator;
+    if (!emulator || !this.running) throw new Error("no guest is running");
+    const { min, max } = balloonRange(this.bootMemory);
+    this.memory = setBalloon(emulator, this.bootMemory, Math.min(max, Math.max(min, memory)));
+    return this.memory;
+  }
+
+  /** Caps the running guest's speed at `percent` of one host core (100: none). */
+  setCpu(percent: number): void {
+    this.#speed?.set(percent);
+    this.cpuPercent = percent;
   }
 
   eject(drive: SwapDrive): void {

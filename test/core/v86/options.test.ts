@@ -3,7 +3,8 @@
 
 import { describe, expect, it } from "vitest";
 import type { V86Image } from "v86";
-import { KERNEL_BOOT_MIN_MEMORY, MiB, VGA_MEMORY_MiB, buildV86Options, wordAligned, type MachineSpec } from "../../../core/v86/options.js";
+import { KERNEL_BOOT_MIN_MEMORY, MiB, VGA_MEMORY_MiB, buildV86Options, machineSpec, wordAligned, type MachineSpec } from "../../../core/v86/options.js";
+import type { LaunchMachine, MediaSource } from "../../../core/guest/launch-plan.js";
 
 function image(size: number): V86Image {
   return { buffer: new ArrayBuffer(size) };
@@ -108,5 +109,26 @@ describe("kernels for v86's loader", () => {
     // Whole words are left as they are.
     const even = { buffer: new ArrayBuffer(4096) };
     expect(wordAligned(even)).toBe(even);
+  });
+});
+
+describe("a launch plan's balloon and speed cap", () => {
+  const machine: LaunchMachine = {
+    memory: 128,
+    acpi: false,
+    net: "none",
+    firmware: { bios: { kind: "bytes", bytes: new Uint8Array(4) }, vgaBios: { kind: "bytes", bytes: new Uint8Array(4) } },
+    media: {},
+  };
+  const load = (source: MediaSource): V86Image => ({ buffer: source.kind === "bytes" ? (source.bytes.buffer as ArrayBuffer) : new ArrayBuffer(4) });
+
+  it("gives a machine planned with a balloon v86's virtio-balloon device, and no other machine one", () => {
+    expect(buildV86Options(machineSpec({ ...machine, balloon: true }, load)).virtio_balloon).toBe(true);
+    expect(buildV86Options(machineSpec(machine, load)).virtio_balloon).toBeUndefined();
+  });
+
+  it("hands the runtime the speed cap, none at 100 %", () => {
+    expect(machineSpec({ ...machine, cpuPercent: 25 }, load).cpuPercent).toBe(25);
+    expect(machineSpec({ ...machine, cpuPercent: 100 }, load).cpuPercent).toBeUndefined();
   });
 });

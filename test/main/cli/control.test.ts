@@ -21,6 +21,10 @@ function fakeGuest(): ControlGuest & { ejects: number } {
       guest.ejects++;
     },
     insert: async () => {},
+    balloon: async (memory: number) => {
+      if (memory < 48) throw new Error("memory must be a whole number of MiB from 48 to 128 (its boot RAM), got 16");
+      return memory;
+    },
   };
   return guest;
 }

@@ -1,0 +1,106 @@
+// The speed cap paces v86's loop: after a slice that kept the emulator busy for B ms, the next
+// slice waits long enough that busy time is the cap's share of all time. Driven here with a
+// fake loop shaped like v86's (do_tick runs a slice and schedules the next with next_tick).
+
+import { describe, expect, it } from "vitest";
+import { capSpeed, checkCpuPercent, pauseAfter, SpeedControl } from "../../../core/v86/speed-cap.js";
+
+/** A v86-shaped loop whose every slice is busy `sliceMs` on a manual clock and then asks for `delay`. */
+function fakeEmulator(sliceMs: number, delay = 0) {
+  let clock = 0;
+  const scheduled: number[] = [];
+  const loop = {
+    do_tick(this: { next_tick(delay: number): void }) {
+      clock += sliceMs;
+      this.next_tick(delay);
+    },
+    next_tick(wait: number) {
+      scheduled.push(wait);
+    },
+  };
+  // The methods live on the prototype, as v86's do.
+  const inner = Object.create(loop) as typeof loop;
+  return { emulator: { v86: inner }, inner, scheduled, now: () => clock, advance: (ms: number) => (clock += ms) };
+}
+
+/** Runs the loop for `wallMs` of the clock, as v86's scheduler would; returns the busy share. */
+function busyShare(fake: ReturnType<typeof fakeEmulator>, wallMs: number, sliceMs: number): number {
+  let busy = 0;
+  const start = fake.now();
+  while (fake.now() - start < wallMs) {
+    fake.inner.do_tick();
+    busy += sliceMs;
+    fake.advance(fake.scheduled.at(-1)!);
+  }
+  return busy / (fake.now() - start);
+}
+
+describe("speed cap", () => {
+  it("keeps the emulator busy only the capped share of the time", () => {
+    for (const percent of [10, 25, 50, 90]) {
+      const fake = fakeEmulator(4);
+      capSpeed(fake.emulator, percent, fake.now);
+      expect(busyShare(fake, 10_000, 4)).toBeCloseTo(percent / 100, 2);
+    }
+  });
+
+  it("is full speed uncapped, at 100 %, and again once disposed", () => {
+    const fake = fakeEmulator(4);
+    expect(busyShare(fake, 1000, 4)).toBe(1);
+    const cap = capSpeed(fake.emulator, 25, fake.now);
+    expect(busyShare(fake, 1000, 4)).toBeCloseTo(0.25, 2);
+    cap.set(100);
+    expect(busyShare(fake, 1000, 4)).toBe(1);
+    cap.set(50);
+    expect(busyShare(fake, 1000, 4)).toBeCloseTo(0.5, 2);
+    cap.dispose();
+    expect(Object.keys(fake.inner)).toEqual([]);
+    expect(busyShare(fake, 1000, 4)).toBe(1);
+  });
+
+  it("keeps v86's own longer waits, and an interrupt while waiting does not cut the pause short", () => {
+    const fake = fakeEmulator(4, 50);
+    capSpeed(fake.emulator, 50, fake.now);
+    fake.inner.do_tick();
+    expect(fake.scheduled.at(-1)).toBe(50);
+    const idle = fakeEmulator(10);
+    capSpeed(idle.emulator, 20, idle.now);
+    idle.inner.do_tick();
+    expect(idle.scheduled.at(-1)).toBe(40);
+    idle.advance(15);
+    idle.inner.next_tick(0); // what v86 calls when a device wakes an idle CPU
+    expect(idle.scheduled.at(-1)).toBe(25);
+  });
+
+  it("takes whole percents from 1 to 100", () => {
+    expect(checkCpuPercent(25)).toBe(25);
+    for (const bad of [0, 101, 12.5, Number.NaN]) expect(() => checkCpuPercent(bad, "--cpu")).toThrow(/--cpu must be a whole percent from 1 to 100/);
+    expect(pauseAfter(10, 100)).toBe(0);
+    expect(pauseAfter(10, 25)).toBe(30);
+  });
+
+  it("says so when the emulator has no loop it can pace", () => {
+    expect(() => capSpeed({}, 25, () => 0)).toThrow(/no loop a speed cap can pace/);
+  });
+});
+
+describe("SpeedControl", () => {
+  it("applies a cap asked for before v86 has made its loop once it is loaded, and follows changes", () => {
+    const fake = fakeEmulator(4);
+    const listeners = new Map<string, () => void>();
+    const emulator: { v86?: unknown; add_listener(e: string, l: (value: never) => void): void; remove_listener(e: string): void } = {
+      add_listener: (event, listener) => listeners.set(event, listener as () => void),
+      remove_listener: (event) => listeners.delete(event),
+    };
+    const control = new SpeedControl(emulator, fake.now, 25);
+    emulator.v86 = fake.inner;
+    expect(busyShare(fake, 1000, 4)).toBe(1);
+    listeners.get("emulator-loaded")!();
+    expect(busyShare(fake, 1000, 4)).toBeCloseTo(0.25, 2);
+    control.set(50);
+    expect(busyShare(fake, 1000, 4)).toBeCloseTo(0.5, 2);
+    control.dispose();
+    expect(listeners.size).toBe(0);
+    expect(busyShare(fake, 1000, 4)).toBe(1);
+  });
+});
