@@ -67,7 +67,9 @@ export function setCommand(library: GuestLibrary, args: string[]): number {
 
 export function listCommand(library: GuestLibrary, args: string[]): number {
   parseArgs({ args, options: {} });
-  const running = new Set(runningNames());
+  const runs = runningNames();
+  // A run is named after its guest, or its guest's name and a number when it runs more than once.
+  const running = new Set(runs.map((run) => run.replace(/-\d+$/, "")).concat(runs));
   const rows = library.summaries().map((g) => [
     g.name,
     g.family,
@@ -80,6 +82,8 @@ export function listCommand(library: GuestLibrary, args: string[]): number {
   const header = ["NAME", "FAMILY", "RAM", "CHANGES", "DISK", "STATE", "TITLE"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const row of [header, ...rows]) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()}\n`);
+  // Every run by the name `unmachine media` and `balloon` take, one-off images included.
+  if (runs.length > 0) process.stdout.write(`running: ${runs.join(", ")}\n`);
   return 0;
 }
 
