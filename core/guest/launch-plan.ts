@@ -48,6 +48,8 @@ export interface FatDrive {
   folder: string;
   /** Where it comes from, for messages: `share "games"` or `--fat-drive`. */
   from: string;
+  /** The shared folder it is offered for (absent for --fat-drive): a sensitive one needs its confirmation. */
+  share?: ShareSetting;
   /** The disk's size in bytes, once the host has built it. */
   size?: number;
 }
@@ -188,7 +190,7 @@ export function launchPlan(source: LaunchSource, firmware: LaunchMachine["firmwa
 function sharedDrive(source: Extract<LaunchSource, { kind: "guest" }>, overrides: LaunchOverrides): FatDrive | undefined {
   if (source.profile.shares) return undefined;
   const share = overrides.shares?.[0] ?? source.settings.shares[0];
-  return share ? { folder: share.hostPath, from: `share "${share.tag}"` } : undefined;
+  return share ? { folder: share.hostPath, from: `share "${share.tag}"`, share } : undefined;
 }
 
 /** How a guest is offered host folders: 9P shares it mounts at /mnt/<tag>, or one read-only FAT drive. */

@@ -7,6 +7,7 @@
 import { existsSync, statSync } from "node:fs";
 import type { DiskRole, FatDrive, LaunchPlan } from "../../core/guest/launch-plan.js";
 import { openHostFolderImage, type HostFolderImage } from "./host-folder-image.js";
+import { checkShares } from "../host/share-policy.js";
 
 export class FatDriveError extends Error {
   override name = "FatDriveError";
@@ -17,6 +18,14 @@ const SECTOR = 512;
 export const FAT_DRIVE_WRITES_MAX = 64 * 1024 * 1024;
 
 function scan(drive: FatDrive): HostFolderImage {
+  // A sensitive folder (/, home, hidden, system) is offered only as the user confirmed, as over 9P.
+  if (drive.share) {
+    try {
+      checkShares([drive.share], () => drive.from, "It was not confirmed in the app, so the guest does not get it.");
+    } catch (error) {
+      throw new FatDriveError((error as Error).message);
+    }
+  }
   if (!existsSync(drive.folder) || !statSync(drive.folder).isDirectory()) throw new FatDriveError(`${drive.from}: ${drive.folder} is not a folder`);
   try {
     return openHostFolderImage(drive.folder);

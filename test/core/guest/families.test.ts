@@ -48,7 +48,7 @@ describe("the launch plan of each family's guest", () => {
     expect(linux.machine.media.hdb).toBeUndefined();
     for (const family of FAMILIES.filter((f) => FAMILY_PROFILES[f].files === "fat-drive")) {
       const plan = launchPlan({ kind: "guest", profile: profileOf(family, { hda: "hda" }), settings: share, media: { hda: disk } }, firmware);
-      const drive = { folder: "/home/me/work", from: 'share "work"' };
+      const drive = { folder: "/home/me/work", from: 'share "work"', share: share.shares[0] };
       expect([family, plan.services.p9, plan.machine.p9]).toEqual([family, undefined, undefined]);
       expect([family, plan.services.fatDrives, plan.machine.media.hdb]).toEqual([family, { hdb: drive }, { kind: "fat", drive }]);
       expect(plannedServices(plan)).toContain("disk");

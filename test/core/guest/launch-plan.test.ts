@@ -157,7 +157,7 @@ describe("a guest without 9P is offered its shared folder as a read-only FAT dri
 
   it("puts its first saved share on the next free IDE disk, served by the host", () => {
     const plan = launchPlan({ kind: "guest", profile: dos, settings: two, media }, firmware);
-    const drive = { folder: "/home/me/games", from: 'share "games"' };
+    const drive = { folder: "/home/me/games", from: 'share "games"', share: two.shares[0] };
     expect(plan.machine.media).toEqual({ hda: media.hda, hdb: { kind: "fat", drive } });
     expect(plan.services).toEqual({ fatDrives: { hdb: drive } });
     expect(plan.machine.p9).toBeUndefined();
@@ -168,7 +168,7 @@ describe("a guest without 9P is offered its shared folder as a read-only FAT dri
   it("boots a kernel guest with the drive as its first hard disk, and gives nothing without a share", () => {
     const kernel = { ...dos, media: { bzimage: "vmlinuz" } };
     const plan = launchPlan({ kind: "guest", profile: kernel, settings: two, media: { bzimage: file("/g/vmlinuz") } }, firmware);
-    expect(plan.machine.media.hda).toEqual({ kind: "fat", drive: { folder: "/home/me/games", from: 'share "games"' } });
+    expect(plan.machine.media.hda).toEqual({ kind: "fat", drive: { folder: "/home/me/games", from: 'share "games"', share: two.shares[0] } });
     expect(plan.machine.media.hdb).toBeUndefined();
     const none = launchPlan({ kind: "guest", profile: dos, settings: DEFAULT_SETTINGS, media }, firmware);
     expect(none.machine.media.hdb).toBeUndefined();
@@ -178,8 +178,9 @@ describe("a guest without 9P is offered its shared folder as a read-only FAT dri
   it("takes this run's --fat-drive over the saved share, and this run's --share too", () => {
     const flag = launchPlan({ kind: "guest", profile: dos, settings: two, media }, firmware, { fatDrive: "/tmp/now" });
     expect(flag.services.fatDrives).toEqual({ hdb: { folder: "/tmp/now", from: "--fat-drive" } });
-    const shared = launchPlan({ kind: "guest", profile: dos, settings: two, media }, firmware, { shares: [{ hostPath: "/tmp/x", tag: "x", readOnly: false }] });
-    expect(shared.services.fatDrives).toEqual({ hdb: { folder: "/tmp/x", from: 'share "x"' } });
+    const given = { hostPath: "/tmp/x", tag: "x", readOnly: false };
+    const shared = launchPlan({ kind: "guest", profile: dos, settings: two, media }, firmware, { shares: [given] });
+    expect(shared.services.fatDrives).toEqual({ hdb: { folder: "/tmp/x", from: 'share "x"', share: given } });
     expect(shared.services.p9).toBeUndefined();
   });
 

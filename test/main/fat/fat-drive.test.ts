@@ -1,9 +1,10 @@
 // A shared folder offered to a DOS-family guest as a read-only FAT drive: the host sizes it when
 // the plan is made (main/fat/fat-drive.ts) and serves it through a session's "disk" pipe; what the
-// guest writes it reads back during the run, the host folder is never written.
+// guest writes it reads back during the run, the host folder is never written; a sensitive folder
+// is offered only as the user confirmed it.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launchPlan, type LaunchPlan, type MediaSource } from "../../../core/guest/launch-plan.js";
@@ -53,6 +54,17 @@ function serve(plan: LaunchPlan): { ask: (request: Parameters<typeof encodeReque
   };
 }
 
+/** Runs `body` with HOME set to `home` (the share policy reads the home folder from it). */
+function withHome(home: string, body: () => void): void {
+  const saved = process.env.HOME;
+  process.env.HOME = home;
+  try {
+    body();
+  } finally {
+    process.env.HOME = saved;
+  }
+}
+
 const bytesOf = (reply: DiskReply): Uint8Array => {
   if (!reply.ok) throw new Error(reply.message);
   return reply.data;
@@ -70,6 +82,17 @@ describe("a FAT drive from a saved share", () => {
   it("names the share when its folder is gone", () => {
     expect(() => buildFatDrives(planWith(join(folder, "gone")))).toThrow(FatDriveError);
     expect(() => buildFatDrives(planWith(join(folder, "gone")))).toThrow(`share "files": ${join(folder, "gone")} is not a folder`);
+  });
+
+  it("offers a sensitive folder (the home folder) only as the user confirmed it", () => {
+    const home = join(folder, "home");
+    mkdirSync(home);
+    const settings = { ...DEFAULT_SETTINGS, shares: [{ hostPath: home, tag: "home", readOnly: false }] };
+    const plan = launchPlan({ kind: "guest", profile: dos, settings, media: { hda: file("/g/c.img") } }, firmware);
+    withHome(home, () => expect(() => buildFatDrives(plan)).toThrow(/^share "home": .*home folder.*not confirmed in the app/));
+    const confirmed = { ...settings, shares: [{ ...settings.shares[0]!, confirmedSensitive: true }] };
+    const ok = launchPlan({ kind: "guest", profile: dos, settings: confirmed, media: { hda: file("/g/c.img") } }, firmware);
+    withHome(home, () => expect(buildFatDrives(ok).machine.media.hdb?.kind).toBe("served"));
   });
 
   it("serves the folder's files; the guest's writes stay in the run, the folder is never written", async () => {
