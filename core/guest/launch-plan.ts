@@ -19,7 +19,8 @@ export type MediaSource =
   | { kind: "url"; url: string; size: number }
   | { kind: "bytes"; bytes: Uint8Array }
   | { kind: "served"; size: number }
-  | { kind: "disk"; disk: ServedDisk };
+  | { kind: "disk"; disk: ServedDisk }
+  | { kind: "fat"; drive: FatDrive };
 
 /** The hard disks a host serves: the image is never written; the guest's writes go to the overlay. */
 export type DiskRole = "hda" | "hdb";
@@ -33,6 +34,24 @@ export interface ServedDisk {
   size: number;
   /** A one-off run's overlay: removed when the run ends. */
   temporary?: boolean;
+}
+
+/**
+ * A host folder the guest reads as a read-only FAT hard disk: how a guest without 9P (DOS,
+ * Windows) is offered its shared folder, or this run's --fat-drive. The host builds the disk
+ * from the folder (main/fat/fat-drive.ts) and serves it through the plan's "disk" service like
+ * a library guest's disk; until it has, the machine's medium is `{ kind: "fat" }`. What the
+ * guest writes to it stays in the host's memory for the run; the folder is never written.
+ */
+export interface FatDrive {
+  /** The host folder, as it is when the guest starts (a snapshot). */
+  folder: string;
+  /** Where it comes from, for messages: `share "games"` or `--fat-drive`. */
+  from: string;
+  /** The shared folder it is offered for (absent for --fat-drive): a sensitive one needs its confirmation. */
+  share?: ShareSetting;
+  /** The disk's size in bytes, once the host has built it. */
+  size?: number;
 }
 
 export type AgentPort = "virtio" | "com2";
@@ -66,6 +85,8 @@ export interface LaunchServices {
   agent?: { port: AgentPort; clipboard: boolean };
   /** Hard disks served block by block from a base image and an overlay. */
   disks?: Partial<Record<DiskRole, ServedDisk>>;
+  /** Host folders served block by block as read-only FAT hard disks. */
+  fatDrives?: Partial<Record<DiskRole, FatDrive>>;
 }
 
 /** How to tell the guest is up: its prompt on the console, its agent's hello, or a quiet screen. */
@@ -105,8 +126,11 @@ export interface LaunchOverrides {
   /** The network card, whatever the profile says (an NE2000 for a guest that also has virtio). */
   nic?: Exclude<NetDevice, "none">;
   agentPort?: AgentPort;
-  /** Extra media, such as a host folder as a FAT disk: put on the next free hard disk. */
-  dataDisk?: MediaSource;
+  /**
+   * A host folder as a read-only FAT hard disk for this run, on the next free IDE disk. For a
+   * guest that is offered its shares as a FAT drive, it takes the place of the saved share's.
+   */
+  fatDrive?: string;
   builtin9p?: boolean;
   /** A speed cap for this run, in percent of one host core (100: none). */
   cpuPercent?: number;
@@ -140,17 +164,38 @@ function merged<T>(saved: T[], given: T[] | undefined, same: (a: T, b: T) => boo
 
 export function launchPlan(source: LaunchSource, firmware: LaunchMachine["firmware"], overrides: LaunchOverrides = {}): LaunchPlan {
   const plan = source.kind === "guest" ? guestPlan(source, firmware, overrides) : imagePlan(source, firmware, overrides);
-  if (overrides.dataDisk) {
+  const drive = overrides.fatDrive !== undefined ? { folder: overrides.fatDrive, from: "--fat-drive" } : source.kind === "guest" ? sharedDrive(source, overrides) : undefined;
+  if (drive) {
     const { media } = plan.machine;
     // The next free IDE disk: a slave without a master is not probed by every guest.
+    const role = media.hda ? "hdb" : "hda";
+    if (media[role]) throw new LaunchError(`${plan.guest}: ${drive.from} needs a free hard disk, and both (hda, hdb) are taken`);
     if (media.fda && !media.hda && !media.cdrom) plan.machine.floppyFirst = true; // still boot the user's floppy
-    media[media.hda ? "hdb" : "hda"] = overrides.dataDisk;
+    media[role] = { kind: "fat", drive };
+    (plan.services.fatDrives ??= {})[role] = drive;
   }
   if (overrides.builtin9p) {
     if (plan.services.p9) throw new LaunchError(`${plan.guest}: v86's own 9P and the host's files cannot both be the guest's 9P device`);
     plan.machine.p9 = "builtin";
   }
   return plan;
+}
+
+/**
+ * How a guest that does not mount 9P is offered host files (core/guest/families.ts): its first
+ * shared folder (this run's --share, else its first saved one) as a read-only FAT drive. One
+ * drive only: the others are not offered (the settings panel says so); a guest's own hard disk
+ * leaves one IDE disk free, and one drive letter is what a DOS user looks for.
+ */
+function sharedDrive(source: Extract<LaunchSource, { kind: "guest" }>, overrides: LaunchOverrides): FatDrive | undefined {
+  if (source.profile.shares) return undefined;
+  const share = overrides.shares?.[0] ?? source.settings.shares[0];
+  return share ? { folder: share.hostPath, from: `share "${share.tag}"`, share } : undefined;
+}
+
+/** How a guest is offered host folders: 9P shares it mounts at /mnt/<tag>, or one read-only FAT drive. */
+export function filesOffered(profile: Pick<GuestProfile, "shares">): "9p" | "fat-drive" {
+  return profile.shares ? "9p" : "fat-drive";
 }
 
 function guestPlan(source: Extract<LaunchSource, { kind: "guest" }>, firmware: LaunchMachine["firmware"], overrides: LaunchOverrides): LaunchPlan {
@@ -179,7 +224,7 @@ function guestPlan(source: Extract<LaunchSource, { kind: "guest" }>, firmware: L
     machine.cmdline = `${machine.cmdline ?? ""} ${ROOT_CMDLINE}`.trim();
     services.p9 = { kind: "root", folder: overrides.rootFolder };
   } else {
-    if ((overrides.shares?.length ?? 0) > 0 && !profile.shares) throw new LaunchError(`${name}: shares need a guest that mounts 9P shares (such as tiny)`);
+    // A guest without 9P is offered its shares as a FAT drive instead (sharedDrive).
     const shares = profile.shares ? merged(settings.shares, overrides.shares, (a, b) => a.tag === b.tag) : [];
     if (shares.length > 0) services.p9 = { kind: "shares", shares };
   }
@@ -248,6 +293,11 @@ export type PlannedService = "p9" | "net" | "agent" | "disk";
 /** The host services a plan needs pipes for, in the order the runtime opens them. */
 export function plannedServices(plan: LaunchPlan): PlannedService[] {
   const planned: PlannedService[] = (["p9", "net", "agent"] as const).filter((service) => plan.services[service] !== undefined);
-  if (plan.services.disks && Object.keys(plan.services.disks).length > 0) planned.push("disk");
+  if (servesDisks(plan.services)) planned.push("disk");
   return planned;
+}
+
+/** Whether a plan's services include hard disks for the host to serve (overlays or FAT drives). */
+export function servesDisks(services: Pick<LaunchServices, "disks" | "fatDrives">): boolean {
+  return Object.keys(services.disks ?? {}).length > 0 || Object.keys(services.fatDrives ?? {}).length > 0;
 }

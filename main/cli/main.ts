@@ -61,7 +61,8 @@ Run options:
   --timeout SECONDS   for --until and --exec (default 120)
   --pty               expose the guest's serial console as a host PTY and print its path
   --share HOSTDIR[:TAG][:ro]
-                      share a host folder (repeatable); the tiny guest sees it at /mnt/TAG
+                      share a host folder (repeatable); the tiny guest sees it at /mnt/TAG;
+                      a guest without 9P (DOS, Windows) gets the first as a read-only FAT drive
   --share-quota MiB   the most the guest may store in each --share folder
   --share-sensitive   allow --share of /, the home folder, a hidden or a system folder
   --root-folder DIR   boot with the root file system on a host folder (filled on first use)
@@ -70,7 +71,8 @@ Run options:
   --forward HOSTPORT:GUESTPORT
                       connections to 127.0.0.1:HOSTPORT go to the guest's GUESTPORT (repeatable)
   --fat-drive DIR     attach a host folder as a read-only FAT hard disk (long names), for
-                      guests without 9P such as DOS and Windows 9x
+                      guests without 9P such as DOS and Windows 9x; it takes the place of
+                      such a guest's shared-folder drive for this run
 
 An image is a floppy, hard disk or CD/ISO image, or a Linux or multiboot kernel; its kind is
 read from its content. On the console, press Ctrl-] to quit.

@@ -9,8 +9,7 @@ import type { ForwardSetting, ShareSetting } from "../../core/guest/settings.js"
 import { SettingsStore } from "../guests/settings-store.js";
 import { dataDir } from "../paths.js";
 import { UsageError } from "./errors.js";
-import { openHostFolderImage } from "../fat/host-folder-image.js";
-import { materialize } from "../../core/fat/image.js";
+import { buildFatDrives, FatDriveError } from "../fat/fat-drive.js";
 import { basename } from "node:path";
 import { GuestLibrary, GuestNotFoundError } from "../guests/library.js";
 import { fileSource, firmwareSources, libraryPlan } from "../guests/launch.js";
@@ -53,7 +52,7 @@ export interface RunFlags {
 
 const QUIT_KEY = 0x1d; // Ctrl-]
 
-/** This run's flags as launch-plan overrides (a FAT drive is built here, from its folder). */
+/** This run's flags as launch-plan overrides. */
 function overridesOf(flags: RunFlags): LaunchOverrides {
   const overrides: LaunchOverrides = {};
   if (flags.memory !== undefined) overrides.memory = flags.memory;
@@ -63,7 +62,7 @@ function overridesOf(flags: RunFlags): LaunchOverrides {
   if (flags.rootFolder !== undefined) overrides.rootFolder = flags.rootFolder;
   if (flags.allowHost) overrides.allowHost = true;
   if (flags.forwards) overrides.forwards = flags.forwards;
-  if (flags.fatDrive !== undefined) overrides.dataDisk = { kind: "bytes", bytes: fatDriveBytes(flags.fatDrive) };
+  if (flags.fatDrive !== undefined) overrides.fatDrive = flags.fatDrive;
   return overrides;
 }
 
@@ -74,7 +73,8 @@ async function planFor(library: GuestLibrary, flags: RunFlags): Promise<LaunchPl
     await ensureGuestBuilt(library, target);
     const profile = library.profile(target);
     const settings = new SettingsStore(dataDir()).load(profile.name);
-    if (profile.shares) checkShares(settings.shares, (s) => `${profile.name}: saved share "${s.tag}"`, "Confirm it in the app, or remove it.");
+    // Served over 9P or offered as a FAT drive, a saved sensitive folder needs its confirmation.
+    checkShares(settings.shares, (s) => `${profile.name}: saved share "${s.tag}"`, "Confirm it in the app, or remove it.");
     return libraryPlan(library, target, settings, overridesOf(flags));
   }
   if (!existsSync(target) && /^[a-z0-9-]+$/.test(target)) {
@@ -96,7 +96,7 @@ async function planFor(library: GuestLibrary, flags: RunFlags): Promise<LaunchPl
     const size = Math.ceil(image.size / SECTOR) * SECTOR;
     source = { kind: "disk", disk: { base: image.path, overlay: join(oneOff, "disk.overlay"), size, temporary: true } };
   }
-  const plan = launchPlan({ kind: "image", name: basename(target), role, image: source }, firmwareSources(library.firmware()!), overridesOf(flags));
+  const plan = buildFatDrives(launchPlan({ kind: "image", name: basename(target), role, image: source }, firmwareSources(library.firmware()!), overridesOf(flags)));
   process.stderr.write(`${basename(target)}: ${image.detected.description}\n`);
   if (oneOff) {
     const folder = oneOff;
@@ -107,26 +107,6 @@ async function planFor(library: GuestLibrary, flags: RunFlags): Promise<LaunchPl
 }
 
 const SECTOR = 512;
-
-/** A host folder as a FAT disk image, built now (a snapshot: later host changes are not seen). */
-function fatDriveBytes(folder: string): Uint8Array {
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new UsageError(`--fat-drive: ${folder} is not a folder`);
-  let image;
-  try {
-    image = openHostFolderImage(folder);
-  } catch (error) {
-    throw new UsageError(`--fat-drive: ${(error as Error).message}`);
-  }
-  try {
-    return materialize(image, FAT_DRIVE_MAX);
-  } catch {
-    throw new UsageError(`--fat-drive: ${folder} makes a ${Math.ceil(image.size / 2 ** 20)} MiB drive; at most ${FAT_DRIVE_MAX / 2 ** 20} MiB can be attached`);
-  } finally {
-    image.dispose();
-  }
-}
-
-const FAT_DRIVE_MAX = 512 * 1024 * 1024;
 
 /** Each shared folder must be there and be a folder before the guest is started. */
 function checkShareFolders(plan: LaunchPlan): void {
@@ -150,7 +130,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
   try {
     plan = await planFor(library, flags);
   } catch (error) {
-    if (error instanceof LaunchError) throw new UsageError(error.message);
+    if (error instanceof LaunchError || error instanceof FatDriveError) throw new UsageError(error.message);
     throw error;
   }
   checkShareFolders(plan);

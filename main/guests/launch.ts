@@ -1,11 +1,13 @@
 // A library guest's launch plan with its media as host files: what the CLI, the vm tests and
 // the benchmarks boot headless. The plan itself is core's (core/guest/launch-plan.ts); this
-// only says where a guest's files, its served hard disks and the firmware are.
+// only says where a guest's files, its served hard disks and the firmware are, and builds the
+// plan's FAT drives (a host folder offered as a read-only disk) to learn their sizes.
 
 import type { MediaRole } from "../../core/guest/profile.js";
 import { DEFAULT_SETTINGS, type GuestSettings } from "../../core/guest/settings.js";
 import { launchPlan, type LaunchMachine, type LaunchOverrides, type LaunchPlan, type MediaSource } from "../../core/guest/launch-plan.js";
 import type { FirmwarePaths, GuestLibrary } from "./library.js";
+import { buildFatDrives } from "../fat/fat-drive.js";
 
 export const fileSource = (path: string): MediaSource => ({ kind: "file", path });
 
@@ -19,5 +21,5 @@ export function libraryPlan(library: GuestLibrary, name: string, settings: Guest
   const sources: Partial<Record<MediaRole, MediaSource>> = {};
   for (const [role, path] of Object.entries(media) as [MediaRole, string][]) sources[role] = fileSource(path);
   for (const [role, disk] of Object.entries(disks)) sources[role as MediaRole] = { kind: "disk", disk };
-  return launchPlan({ kind: "guest", profile, settings, media: sources }, firmwareSources(firmware), overrides);
+  return buildFatDrives(launchPlan({ kind: "guest", profile, settings, media: sources }, firmwareSources(firmware), overrides));
 }

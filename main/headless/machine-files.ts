@@ -11,6 +11,7 @@ import { SERVED_PLACEHOLDER } from "../../core/disk/served-disk.js";
 export function loadBuffer(source: MediaSource): ArrayBuffer {
   if (source.kind === "url") throw new Error(`${source.url}: a headless guest reads media from files, not URLs`);
   if (source.kind === "served" || source.kind === "disk") throw new Error("a served disk is read through the host's disk service, not loaded whole");
+  if (source.kind === "fat") throw new Error(`${source.drive.from}: a FAT drive is built by the host (buildFatDrives) before the guest starts`);
   const bytes = source.kind === "file" ? readFileSync(source.path) : source.bytes;
   // A large file read by Node owns its memory: hand it over instead of copying it.
   if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;

@@ -3,22 +3,30 @@
 // or a headless worker (core/disk/served-disk.ts). What the far side sends is checked (the
 // disk exists, offset and length within it): a bad request gets an error reply, an undecodable
 // frame closes the pipe with one logged line. The overlays are flushed and closed with the pipe;
-// a temporary (one-off) overlay is removed then.
+// a temporary (one-off) overlay is removed then. A FAT drive (a host folder, read-only) is built
+// from its folder when the pipe opens (main/fat/fat-drive.ts) and served the same way.
 
 import { rmSync } from "node:fs";
 import { DisposableStore, toDisposable, type Disposable } from "../../core/disposable.js";
 import type { FramePipe } from "../../core/pipe/frame-pipe.js";
-import type { DiskRole, ServedDisk } from "../../core/guest/launch-plan.js";
+import type { DiskRole, LaunchServices, ServedDisk } from "../../core/guest/launch-plan.js";
 import { decodeRequest, encodeReply, type DiskRequest } from "../../core/disk/protocol.js";
 import { OverlayDisk } from "../disk/overlay.js";
+import { ServedFatDrive } from "../fat/fat-drive.js";
 
 /** Overlays open in this process: a second writer on one overlay would interleave its records. */
 const inUse = new Set<string>();
 
-export function serveDisks(disks: Partial<Record<DiskRole, ServedDisk>>, pipe: FramePipe, onError: (message: string) => void): Disposable {
+export function serveDisks(served: Pick<LaunchServices, "disks" | "fatDrives">, pipe: FramePipe, onError: (message: string) => void): Disposable {
+  const disks: Partial<Record<DiskRole, ServedDisk>> = served.disks ?? {};
   const store = new DisposableStore();
   const open: Partial<Record<DiskRole, OverlayDisk>> = {};
+  const drives: Partial<Record<DiskRole, ServedFatDrive>> = {};
   const close = (): void => {
+    for (const [role, drive] of Object.entries(drives) as [DiskRole, ServedFatDrive][]) {
+      drive.close();
+      delete drives[role];
+    }
     for (const [role, disk] of Object.entries(open) as [DiskRole, OverlayDisk][]) {
       try {
         disk.close({ compact: !disks[role]?.temporary }); // a one-off's overlay is removed next
@@ -32,11 +40,12 @@ export function serveDisks(disks: Partial<Record<DiskRole, ServedDisk>>, pipe: F
   };
   store.add(toDisposable(close));
   try {
-    for (const [role, served] of Object.entries(disks) as [DiskRole, ServedDisk][]) {
-      if (inUse.has(served.overlay)) throw new Error(`${served.overlay}: the disk is in use by another running guest`);
-      open[role] = new OverlayDisk(served.base, served.overlay, { size: served.size, onRecover: onError });
-      inUse.add(served.overlay);
+    for (const [role, disk] of Object.entries(disks) as [DiskRole, ServedDisk][]) {
+      if (inUse.has(disk.overlay)) throw new Error(`${disk.overlay}: the disk is in use by another running guest`);
+      open[role] = new OverlayDisk(disk.base, disk.overlay, { size: disk.size, onRecover: onError });
+      inUse.add(disk.overlay);
     }
+    for (const [role, drive] of Object.entries(served.fatDrives ?? {})) drives[role as DiskRole] = new ServedFatDrive(drive);
   } catch (error) {
     close();
     onError((error as Error).message);
@@ -45,7 +54,7 @@ export function serveDisks(disks: Partial<Record<DiskRole, ServedDisk>>, pipe: F
   }
 
   const answer = (request: DiskRequest): void => {
-    const disk = open[request.disk];
+    const disk = open[request.disk] ?? drives[request.disk];
     try {
       if (!disk) throw new Error(`this guest has no served ${request.disk}`);
       if (request.op === "read") {

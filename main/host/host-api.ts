@@ -19,6 +19,7 @@ import { appVersion } from "../version.js";
 import { checkShares, realPath, sensitiveFolder } from "./share-policy.js";
 import { addGuest, editGuest, parsePairs, removeGuest, resetGuest } from "../guests/library-edit.js";
 import { isAbsolute } from "node:path";
+import { buildFatDrives } from "../fat/fat-drive.js";
 
 /** How the page's user confirms a sensitive share, as the host's refusal says it. */
 const CONFIRM_IN_PAGE = "To share it anyway, add it again and confirm.";
@@ -110,7 +111,8 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
       // A user guest's hard disk is served by the host through the plan's disk service, never fetched whole.
       for (const [role, disk] of Object.entries(disks)) sources[role as MediaRole] = { kind: "disk", disk };
       const source = { kind: "guest", profile, settings: saved, media: sources } as const;
-      const plan: BootPlan = launchPlan(source, firmwareRefs(), memory === 0 ? {} : { memory });
+      // A shared folder offered as a FAT drive is built here and served to the page as a disk.
+      const plan: BootPlan = buildFatDrives(launchPlan(source, firmwareRefs(), memory === 0 ? {} : { memory }));
       planned.set(plan.guest, { services: plan.services, memory: plan.machine.memory });
       return plan;
     },

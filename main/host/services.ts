@@ -1,6 +1,6 @@
 // The host services of a guest, attached from its launch plan (core/guest/launch-plan.ts): files
 // over 9P (its shares or a root folder), the NAT network with its policy and forwards, the
-// agent, and its hard disks served from image and overlay. One ServiceSet per running guest,
+// agent, and its hard disks served from image and overlay or built from a folder (FAT drives). One ServiceSet per running guest,
 // used by the CLI's headless guests and by every shell for the page's guests; each service is
 // attached when its pipe opens.
 
@@ -12,7 +12,7 @@ import type { HostSessions } from "./sessions.js";
 import { rootFolderBackend, serveP9, sharesBackend } from "./p9-service.js";
 import { createNat, type Nat } from "../net/nat.js";
 import type { FramePipe } from "../../core/pipe/frame-pipe.js";
-import type { LaunchPlan } from "../../core/guest/launch-plan.js";
+import { servesDisks, type LaunchPlan } from "../../core/guest/launch-plan.js";
 import { appVersion } from "../version.js";
 import { serveDisks } from "./disk-service.js";
 
@@ -54,8 +54,7 @@ export function hostServiceSet(plan: Pick<LaunchPlan, "guest" | "services">, opt
     nat = store.add(theNat);
     attach.net = (pipe) => theNat.attach(pipe);
   }
-  const disks = services.disks;
-  if (disks && Object.keys(disks).length > 0) attach.disk = (pipe) => serveDisks(disks, pipe, options.onError);
+  if (servesDisks(services)) attach.disk = (pipe) => serveDisks(services, pipe, options.onError);
   const planned = services.agent;
   if (planned) {
     attach.agent = (pipe) => {

@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { DisposableStore, Emitter, type Disposable } from "../../core/disposable.js";
 import type { SessionInfo, SessionState } from "../../core/ipc/contract.js";
 import type { FramePipe, PipeService } from "../../core/pipe/frame-pipe.js";
-import type { LaunchServices } from "../../core/guest/launch-plan.js";
+import { servesDisks, type LaunchServices } from "../../core/guest/launch-plan.js";
 import { makePrivateDir } from "../private-files.js";
 import { ConsoleLog, logFileName, pruneLogs } from "./console-log.js";
 
@@ -127,7 +127,8 @@ export class HostSessions implements Disposable {
     const session = this.#get(id);
     session.store.add(pipe);
     if (service !== "console") {
-      if (!this.#factory || session.planned[service === "disk" ? "disks" : service] === undefined) {
+      const planned = service === "disk" ? servesDisks(session.planned) : session.planned[service] !== undefined;
+      if (!this.#factory || !planned) {
         pipe.dispose();
         throw new Error(`the plan of ${session.info.guest} has no "${service}" service`);
       }

@@ -32,6 +32,7 @@ function pageImage(source: MediaSource): V86Image {
   if (source.kind === "url") return { url: source.url, size: source.size };
   if (source.kind === "bytes") return { buffer: source.bytes.buffer as ArrayBuffer };
   if (source.kind === "file") throw new Error(`${source.path}: the page reads media from the host's URLs, not host files`);
+  if (source.kind === "fat") throw new Error(`${source.drive.from}: the host builds a FAT drive and serves it; the page was given it unbuilt`);
   // Read block by block through the host's disk service: withServedDisks puts it in place.
   return SERVED_PLACEHOLDER;
 }

@@ -1,8 +1,8 @@
 // The launch plan of a user's guest for every family: the machine each family's profile gives
-// (memory, ACPI, NIC, boot order) and how host files reach it (9P shares or none), for the
+// (memory, ACPI, NIC, boot order) and how host files reach it (9P shares or a FAT drive), for the
 // media each family typically comes on.
 import { describe, expect, it } from "vitest";
-import { launchPlan, type MediaSource } from "../../../core/guest/launch-plan.js";
+import { launchPlan, plannedServices, type MediaSource } from "../../../core/guest/launch-plan.js";
 import { FAMILIES, FAMILY_PROFILES, type Family } from "../../../core/guest/families.js";
 import { parseProfile, type MediaRole } from "../../../core/guest/profile.js";
 import { DEFAULT_SETTINGS, type GuestSettings } from "../../../core/guest/settings.js";
@@ -40,13 +40,18 @@ describe("the launch plan of each family's guest", () => {
     });
   }
 
-  it("offers shares over 9P to Linux only; the others are refused 9P (a FAT drive is their way)", () => {
+  it("offers shares over 9P to Linux only; the others get the shared folder as a read-only FAT drive on hdb", () => {
     const linux = launchPlan({ kind: "guest", profile: profileOf("linux", { hda: "hda" }), settings: share, media: { hda: disk } }, firmware);
     expect(linux.services.p9).toEqual({ kind: "shares", shares: share.shares });
     expect(linux.machine.p9).toBe("host");
+    expect(linux.services.fatDrives).toBeUndefined();
+    expect(linux.machine.media.hdb).toBeUndefined();
     for (const family of FAMILIES.filter((f) => FAMILY_PROFILES[f].files === "fat-drive")) {
       const plan = launchPlan({ kind: "guest", profile: profileOf(family, { hda: "hda" }), settings: share, media: { hda: disk } }, firmware);
-      expect([family, plan.services.p9]).toEqual([family, undefined]);
+      const drive = { folder: "/home/me/work", from: 'share "work"', share: share.shares[0] };
+      expect([family, plan.services.p9, plan.machine.p9]).toEqual([family, undefined, undefined]);
+      expect([family, plan.services.fatDrives, plan.machine.media.hdb]).toEqual([family, { hdb: drive }, { kind: "fat", drive }]);
+      expect(plannedServices(plan)).toContain("disk");
     }
   });
 

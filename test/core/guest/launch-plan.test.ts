@@ -1,7 +1,7 @@
 // The launch plan: what machine, host services and ready signal a guest gets, for the tiny
 // guest, a dropped kernel, dropped disk images and a legacy guest with the agent on COM2.
 import { describe, expect, it } from "vitest";
-import { launchPlan, LaunchError, DROPPED_KERNEL_CMDLINE, type MediaSource } from "../../../core/guest/launch-plan.js";
+import { filesOffered, launchPlan, LaunchError, DROPPED_KERNEL_CMDLINE, plannedServices, type MediaSource } from "../../../core/guest/launch-plan.js";
 import { parseProfile } from "../../../core/guest/profile.js";
 import { DEFAULT_SETTINGS, type GuestSettings } from "../../../core/guest/settings.js";
 
@@ -112,14 +112,16 @@ describe("dropped floppy and hard-disk images", () => {
     expect(plan.services.net).toEqual({ allowHost: true, forwards: [] });
   });
 
-  it("put a data disk on the next free drive and still boot the floppy", () => {
-    const data = file("/tmp/fat.img");
-    const floppy = launchPlan({ kind: "image", name: "dos.img", role: "fda", image: file("/tmp/dos.img") }, firmware, { dataDisk: data });
-    expect(floppy.machine.media.hda).toBe(data);
+  it("put a --fat-drive folder on the next free drive and still boot the floppy", () => {
+    const drive = { folder: "/tmp/files", from: "--fat-drive" };
+    const floppy = launchPlan({ kind: "image", name: "dos.img", role: "fda", image: file("/tmp/dos.img") }, firmware, { fatDrive: "/tmp/files" });
+    expect(floppy.machine.media.hda).toEqual({ kind: "fat", drive });
+    expect(floppy.services.fatDrives).toEqual({ hda: drive });
     expect(floppy.machine.floppyFirst).toBe(true);
-    const disk = launchPlan({ kind: "image", name: "c.img", role: "hda", image: file("/tmp/c.img") }, firmware, { dataDisk: data });
-    expect(disk.machine.media.hdb).toBe(data);
+    const disk = launchPlan({ kind: "image", name: "c.img", role: "hda", image: file("/tmp/c.img") }, firmware, { fatDrive: "/tmp/files" });
+    expect(disk.machine.media.hdb).toEqual({ kind: "fat", drive });
     expect(disk.machine.floppyFirst).toBeUndefined();
+    expect(plannedServices(disk)).toEqual(["disk"]);
   });
 });
 
@@ -135,10 +137,65 @@ describe("a legacy guest without virtio that runs the agent", () => {
     expect(plan.ready).toEqual({ kind: "agent" });
   });
 
-  it("has no 9P device and refuses shares", () => {
+  it("has no 9P device and cannot boot from a host folder", () => {
     const plan = launchPlan({ kind: "guest", profile: dos, settings: saved, media: { hda: file("/g/c.img") } }, firmware);
     expect(plan.services.p9).toBeUndefined();
     expect(() => launchPlan({ kind: "guest", profile: dos, settings: saved, media: {} }, firmware, { rootFolder: "/r" })).toThrow(/boot from 9P/);
+  });
+});
+
+describe("a guest without 9P is offered its shared folder as a read-only FAT drive", () => {
+  const dos = parseProfile({ name: "dos", memory: 32, media: { hda: "c.img" }, family: "dos" }, "dos");
+  const media = { hda: file("/g/c.img") };
+  const two: GuestSettings = {
+    ...DEFAULT_SETTINGS,
+    shares: [
+      { hostPath: "/home/me/games", tag: "games", readOnly: false },
+      { hostPath: "/home/me/docs", tag: "docs", readOnly: true },
+    ],
+  };
+
+  it("puts its first saved share on the next free IDE disk, served by the host", () => {
+    const plan = launchPlan({ kind: "guest", profile: dos, settings: two, media }, firmware);
+    const drive = { folder: "/home/me/games", from: 'share "games"', share: two.shares[0] };
+    expect(plan.machine.media).toEqual({ hda: media.hda, hdb: { kind: "fat", drive } });
+    expect(plan.services).toEqual({ fatDrives: { hdb: drive } });
+    expect(plan.machine.p9).toBeUndefined();
+    expect(plannedServices(plan)).toEqual(["disk"]);
+    expect(filesOffered(dos)).toBe("fat-drive");
+  });
+
+  it("boots a kernel guest with the drive as its first hard disk, and gives nothing without a share", () => {
+    const kernel = { ...dos, media: { bzimage: "vmlinuz" } };
+    const plan = launchPlan({ kind: "guest", profile: kernel, settings: two, media: { bzimage: file("/g/vmlinuz") } }, firmware);
+    expect(plan.machine.media.hda).toEqual({ kind: "fat", drive: { folder: "/home/me/games", from: 'share "games"', share: two.shares[0] } });
+    expect(plan.machine.media.hdb).toBeUndefined();
+    const none = launchPlan({ kind: "guest", profile: dos, settings: DEFAULT_SETTINGS, media }, firmware);
+    expect(none.machine.media.hdb).toBeUndefined();
+    expect(none.services.fatDrives).toBeUndefined();
+  });
+
+  it("takes this run's --fat-drive over the saved share, and this run's --share too", () => {
+    const flag = launchPlan({ kind: "guest", profile: dos, settings: two, media }, firmware, { fatDrive: "/tmp/now" });
+    expect(flag.services.fatDrives).toEqual({ hdb: { folder: "/tmp/now", from: "--fat-drive" } });
+    const given = { hostPath: "/tmp/x", tag: "x", readOnly: false };
+    const shared = launchPlan({ kind: "guest", profile: dos, settings: two, media }, firmware, { shares: [given] });
+    expect(shared.services.fatDrives).toEqual({ hdb: { folder: "/tmp/x", from: 'share "x"', share: given } });
+    expect(shared.services.p9).toBeUndefined();
+  });
+
+  it("keeps 9P for a guest that mounts it, even with --fat-drive beside it", () => {
+    const plan = launchPlan({ kind: "guest", profile: tiny, settings: saved, media: tinyMedia }, firmware, { fatDrive: "/tmp/now" });
+    expect(plan.services.p9).toEqual({ kind: "shares", shares: saved.shares });
+    expect(plan.services.fatDrives).toEqual({ hda: { folder: "/tmp/now", from: "--fat-drive" } });
+    expect(filesOffered(tiny)).toBe("9p");
+  });
+
+  it("says so when no IDE disk is free for the drive", () => {
+    const both = { hda: file("/g/c.img"), hdb: file("/g/d.img") };
+    expect(() => launchPlan({ kind: "guest", profile: { ...dos, media: { hda: "c.img", hdb: "d.img" } }, settings: two, media: both }, firmware)).toThrow(
+      'dos: share "games" needs a free hard disk, and both (hda, hdb) are taken',
+    );
   });
 });
 
