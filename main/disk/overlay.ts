@@ -3,9 +3,10 @@
 // append-only log: a header (magic, version, the base's size and identity) then records
 // (disk offset, length, CRC-32 of header and data, data), each written whole in one call.
 // Opening scans the log, indexes the newest data of each sector and cuts a torn tail, so a
-// host killed mid-write leaves every record whole or absent. Format: main/disk/README.md.
+// host killed mid-write leaves every record whole or absent. One process writes an overlay at a
+// time: it holds <overlay>.lock (its process id) while open for writing. Format: main/disk/README.md.
 
-import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, statSync, writeSync, existsSync, realpathSync } from "node:fs";
+import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, linkSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync, existsSync, realpathSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { dirname } from "node:path";
@@ -25,6 +26,66 @@ export const SYNC_MS = 1000;
 
 export class OverlayError extends Error {
   override name = "OverlayError";
+}
+
+/** Lock files this process holds (the same process id in a lock held by no one here is stale). */
+const heldHere = new Set<string>();
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The live process that has this overlay open for writing, if any (a dead writer's lock is stale). */
+export function overlayHolder(overlayPath: string): number | undefined {
+  const lock = `${overlayPath}.lock`;
+  let text: string;
+  try {
+    text = readFileSync(lock, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+  const pid = /^\d{1,10}$/.test(text) ? Number(text) : 0;
+  if (pid <= 0) return undefined;
+  if (pid === process.pid) return heldHere.has(lock) ? pid : undefined;
+  return processAlive(pid) ? pid : undefined;
+}
+
+/** Takes the overlay's lock: written whole aside, then linked into place (which fails if it exists). */
+function lockOverlay(overlayPath: string): string {
+  const lock = `${overlayPath}.lock`;
+  const aside = `${lock}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  writeFileSync(aside, `${process.pid}\n`, { mode: 0o600 });
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        linkSync(aside, lock);
+        heldHere.add(lock);
+        return lock;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+          throw new OverlayError(`${overlayPath}: cannot be locked for writing (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+        }
+      }
+      const holder = overlayHolder(overlayPath);
+      if (holder !== undefined) {
+        throw new OverlayError(`${overlayPath}: in use by another running guest (process ${holder}); stop it first`);
+      }
+      rmSync(lock, { force: true }); // its writer is gone (killed, or the host stopped)
+    }
+    throw new OverlayError(`${overlayPath}: cannot be locked for writing (its lock ${lock} keeps coming back)`);
+  } finally {
+    rmSync(aside, { force: true });
+  }
+}
+
+function unlockOverlay(lock: string): void {
+  heldHere.delete(lock);
+  rmSync(lock, { force: true });
 }
 
 /** What opening an overlay found and did. */
@@ -185,6 +246,7 @@ export class OverlayDisk {
   #syncTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   readonly #readOnly: boolean;
+  #lock: string | undefined;
 
   constructor(basePath: string, overlayPath: string, options: DiskOptions = {}) {
     this.basePath = basePath;
@@ -201,16 +263,18 @@ export class OverlayDisk {
       if (this.size < this.baseSize) throw new OverlayError(`${basePath}: a disk cannot be smaller than its image (${this.size} < ${this.baseSize} bytes)`);
       if (this.size % SECTOR !== 0) throw new OverlayError(`${basePath}: a disk's size must be a whole number of 512-byte sectors (${this.size})`);
       const id = baseIdentity(this.#base, this.baseSize);
-      if (!existsSync(overlayPath)) {
-        if (this.#readOnly) {
-          this.#overlay = -1;
-          this.#index = new Map();
-          this.#end = HEADER_BYTES;
-          return;
-        }
-        createOverlay(overlayPath, this.baseSize, id);
+      if (!existsSync(overlayPath) && this.#readOnly) {
+        this.#overlay = -1;
+        this.#index = new Map();
+        this.#end = HEADER_BYTES;
+        return;
       }
-      rmSync(`${overlayPath}.compact`, { force: true }); // a compaction the host did not finish
+      // Taken before anything is written: two writers would append over each other's records.
+      if (!this.#readOnly) this.#lock = lockOverlay(overlayPath);
+      if (!this.#readOnly) {
+        if (!existsSync(overlayPath)) createOverlay(overlayPath, this.baseSize, id);
+        rmSync(`${overlayPath}.compact`, { force: true }); // a compaction the host did not finish
+      }
       this.#overlay = openSync(overlayPath, this.#readOnly ? constants.O_RDONLY : constants.O_RDWR);
       const scan = scanFd(this.#overlay, overlayPath);
       if (scan.baseSize !== this.baseSize || !sameBytes(scan.baseId, id)) {
@@ -228,6 +292,7 @@ export class OverlayDisk {
       this.#end = scan.end;
     } catch (error) {
       closeSync(this.#base);
+      if (this.#lock) unlockOverlay(this.#lock);
       throw error;
     }
   }
@@ -375,13 +440,19 @@ export class OverlayDisk {
   /** Flushes, compacts when most of the overlay is superseded (unless told not to), and closes both files. */
   close(options: { compact?: boolean } = {}): void {
     if (this.#closed) return;
-    if (!this.#readOnly && this.#overlay >= 0) {
-      this.flush();
-      if (options.compact !== false) this.compact();
+    try {
+      if (!this.#readOnly && this.#overlay >= 0) {
+        this.flush();
+        if (options.compact !== false) this.compact();
+      }
+    } finally {
+      // Whatever the flush or compaction said, the files are closed and the lock given back.
+      this.#closed = true;
+      if (this.#overlay >= 0) closeSync(this.#overlay);
+      closeSync(this.#base);
+      if (this.#lock) unlockOverlay(this.#lock);
+      this.#lock = undefined;
     }
-    this.#closed = true;
-    if (this.#overlay >= 0) closeSync(this.#overlay);
-    closeSync(this.#base);
   }
 }
 

@@ -12,9 +12,6 @@ import type { DiskRole, ServedDisk } from "../../core/guest/launch-plan.js";
 import { decodeRequest, encodeReply, type DiskRequest } from "../../core/disk/protocol.js";
 import { OverlayDisk } from "../disk/overlay.js";
 
-/** Overlays open in this process: a second writer on one overlay would interleave its records. */
-const inUse = new Set<string>();
-
 export function serveDisks(disks: Partial<Record<DiskRole, ServedDisk>>, pipe: FramePipe, onError: (message: string) => void): Disposable {
   const store = new DisposableStore();
   const open: Partial<Record<DiskRole, OverlayDisk>> = {};
@@ -25,7 +22,6 @@ export function serveDisks(disks: Partial<Record<DiskRole, ServedDisk>>, pipe: F
       } catch (error) {
         onError(`${disk.overlayPath}: could not be closed cleanly: ${(error as Error).message}`);
       }
-      inUse.delete(disk.overlayPath);
       if (disks[role]?.temporary) rmSync(disk.overlayPath, { force: true });
       delete open[role];
     }
@@ -33,9 +29,8 @@ export function serveDisks(disks: Partial<Record<DiskRole, ServedDisk>>, pipe: F
   store.add(toDisposable(close));
   try {
     for (const [role, served] of Object.entries(disks) as [DiskRole, ServedDisk][]) {
-      if (inUse.has(served.overlay)) throw new Error(`${served.overlay}: the disk is in use by another running guest`);
+      // An overlay has one writer at a time, in any process (OverlayDisk's lock): a second session is refused.
       open[role] = new OverlayDisk(served.base, served.overlay, { size: served.size, onRecover: onError });
-      inUse.add(served.overlay);
     }
   } catch (error) {
     close();

@@ -19,6 +19,7 @@ import { appVersion } from "../version.js";
 import { checkShares, realPath, sensitiveFolder } from "./share-policy.js";
 import { addGuest, editGuest, parsePairs, removeGuest, resetGuest } from "../guests/library-edit.js";
 import { isAbsolute } from "node:path";
+import { overlayHolder } from "../disk/overlay.js";
 
 /** How the page's user confirms a sensitive share, as the host's refusal says it. */
 const CONFIRM_IN_PAGE = "To share it anyway, add it again and confirm.";
@@ -122,6 +123,11 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
         throw new Error(`guest "${guest}" is already running in another Unmachine window or tab; stop it there first`);
       }
       const plan = guest === DROPPED_IMAGE ? undefined : planned.get(guest);
+      // Or in another process (`unmachine run`, another shell): its disk has one writer.
+      for (const disk of Object.values(plan?.services.disks ?? {})) {
+        const pid = overlayHolder(disk.overlay);
+        if (pid !== undefined) throw new Error(`guest "${guest}" is already running in another Unmachine (process ${pid}); stop it there first`);
+      }
       return sessions.open(guest, plan?.services ?? {}, plan?.memory);
     },
     "sessions:report": (id, state, reason) => sessions.report(id, state, reason),

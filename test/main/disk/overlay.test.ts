@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { exportDisk, OverlayDisk, OverlayError, overlayStats, HEADER_BYTES, RECORD_HEADER_BYTES, SECTOR } from "../../../main/disk/overlay.js";
+import { exportDisk, OverlayDisk, OverlayError, overlayHolder, overlayStats, HEADER_BYTES, RECORD_HEADER_BYTES, SECTOR } from "../../../main/disk/overlay.js";
 
 let dir: string;
 let base: string;
@@ -226,5 +226,38 @@ describe("a host killed while writing", () => {
     expect(torn.slice(0, 5)).toEqual([]);
     expect(written).toBeGreaterThan(64);
     expect(sha(base)).toBe(before);
+  });
+});
+
+describe("one writer per overlay", () => {
+  it("refuses a second writer, in this process or another live one, and takes over a dead writer's lock", async () => {
+    const first = new OverlayDisk(base, overlay);
+    // A second open (another tab, another `unmachine run`) would append over the first one's records.
+    expect(() => new OverlayDisk(base, overlay)).toThrow(/in use by another running guest/);
+    first.write(0, new Uint8Array(512).fill(1));
+    first.close();
+    const again = new OverlayDisk(base, overlay);
+    again.close();
+
+    // A live process holds it: refused, naming that process.
+    const holder = spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)"], { stdio: "ignore" });
+    try {
+      writeFileSync(`${overlay}.lock`, `${holder.pid}\n`);
+      expect(() => new OverlayDisk(base, overlay)).toThrow(new RegExp(`in use by another running guest \\(process ${holder.pid}\\)`));
+      expect(overlayHolder(overlay)).toBe(holder.pid);
+      // Reading (an export) is still allowed.
+      new OverlayDisk(base, overlay, { readOnly: true }).close();
+    } finally {
+      holder.kill("SIGKILL");
+      await new Promise((resolve) => holder.once("exit", resolve));
+    }
+    // Its process is gone (a host killed with SIGKILL): the lock is stale and taken over.
+    expect(overlayHolder(overlay)).toBeUndefined();
+    const after = new OverlayDisk(base, overlay);
+    const got = new Uint8Array(512);
+    after.read(0, got);
+    expect(got.every((b) => b === 1)).toBe(true);
+    after.close();
+    expect(existsSync(`${overlay}.lock`)).toBe(false);
   });
 });
