@@ -87,10 +87,11 @@ export function rmCommand(library: GuestLibrary, args: string[]): number {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { yes: { type: "boolean", default: false } } });
   if (positionals.length !== 1) throw new UsageError("rm takes one guest name");
   const name = positionals[0]!;
-  library.profile(name);
   notRunning(name, "remove");
-  removeGuest(library, name, values.yes);
+  // Not by its profile: a guest whose guest.json the user broke can still be removed.
+  const kept = removeGuest(library, name, values.yes);
   process.stderr.write(`${name}: removed (its image was left as it is)\n`);
+  if (kept.length > 0) process.stderr.write(`${name}: kept ${library.user.folder(name)}: it holds files that are not the guest's (${kept.join(", ")})\n`);
   return 0;
 }
 

@@ -3,7 +3,7 @@
 // it and discarding its changes. The CLI (main/cli/library.ts) and the host API share these.
 // Everything is checked before anything is written: a refused change leaves the library as it was.
 
-import { exportDisk, OverlayDisk, OverlayError } from "../disk/overlay.js";
+import { exportDisk, OverlayDisk, OverlayError, overlayHolder } from "../disk/overlay.js";
 import { statSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { checkMemory, NET_DEVICES, ProfileError, parseProfile, type GuestProfile, type MediaRole, type NetDevice } from "../../core/guest/profile.js";
@@ -13,7 +13,7 @@ import { ImageError } from "../../core/media/detect.js";
 import type { GuestSettings } from "../../core/guest/settings.js";
 import { detectFileFamily, MAX_IMAGE, openImage } from "../media/image-file.js";
 import type { GuestLibrary } from "./library.js";
-import { LibraryError, type UserSource } from "./user-guests.js";
+import { DISK_ROLES, LibraryError, type UserSource } from "./user-guests.js";
 
 const MiB = 1024 * 1024;
 const NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
@@ -52,10 +52,12 @@ export function nameFromFile(file: string): string {
 }
 
 function uniqueName(library: GuestLibrary, wanted: string): string {
-  if (!library.has(wanted)) return wanted;
+  // A folder of the user's files under that name is passed over, never taken.
+  const free = (name: string): boolean => !library.has(name) && library.user.folderProblem(name) === undefined;
+  if (free(wanted)) return wanted;
   for (let n = 2; ; n++) {
     const name = `${wanted}-${n}`;
-    if (!library.has(name)) return name;
+    if (free(name)) return name;
   }
 }
 
@@ -63,6 +65,8 @@ function checkName(library: GuestLibrary, name: string): string {
   if (!NAME.test(name)) throw new LibraryError(`--name "${name}": a guest name is 1 to 40 lower-case letters, digits and dashes, starting with a letter or digit`);
   if (library.isBuiltIn(name)) throw new LibraryError(`--name "${name}": that is a built-in guest's name; choose another`);
   if (library.has(name)) throw new LibraryError(`--name "${name}": a guest of that name exists already (see: unmachine list)`);
+  const problem = library.user.folderProblem(name);
+  if (problem) throw new LibraryError(`--name "${name}": ${problem}`);
   return name;
 }
 
@@ -247,14 +251,28 @@ function userGuest(library: GuestLibrary, name: string, verb: string): void {
   if (library.isBuiltIn(name)) throw new LibraryError(`${name} is a built-in guest; it cannot be ${verb}`);
 }
 
-/** Removes a user guest's folder (never its original image); with changes only when `force`. */
-export function removeGuest(library: GuestLibrary, name: string, force: boolean): void {
-  userGuest(library, name, "removed");
+/** Refuses while a process (any: a CLI run, a shell's tab) has one of the guest's disks open for writing. */
+function notRunning(library: GuestLibrary, name: string): void {
+  for (const role of DISK_ROLES) {
+    const pid = overlayHolder(library.user.overlay(name, role));
+    if (pid !== undefined) throw new LibraryError(`${name} is running (process ${pid}); stop it first`);
+  }
+}
+
+/**
+ * Removes a user guest's own files (never its original image, nor files of the user's in its
+ * folder: those are kept and returned); with changes only when `force`. A guest whose guest.json
+ * is damaged can still be removed.
+ */
+export function removeGuest(library: GuestLibrary, name: string, force: boolean): string[] {
+  if (library.isBuiltIn(name)) throw new LibraryError(`${name} is a built-in guest; it cannot be removed`);
+  if (!library.user.has(name)) library.profile(name); // says there is no such guest, and which there are
+  notRunning(library, name);
   const changes = library.user.overlayBytes(name);
   if (changes > 0 && !force) {
     throw new LibraryError(`${name} has changes to its disk (${(changes / MiB).toFixed(1)} MiB); to remove it and lose them, add --yes`);
   }
-  library.user.remove(name);
+  return library.user.remove(name);
 }
 
 /**
@@ -282,5 +300,6 @@ export function exportGuest(library: GuestLibrary, name: string, out: string, ov
 /** Discards a user guest's changes to its disks. */
 export function resetGuest(library: GuestLibrary, name: string): void {
   userGuest(library, name, "reset");
+  notRunning(library, name);
   library.user.reset(name, library.user.source(name));
 }
