@@ -411,8 +411,13 @@ export class OverlayDisk {
       while (i < sectors.length) {
         let j = i + 1;
         while (j < sectors.length && sectors[j] === sectors[j - 1]! + 1 && (j - i) * SECTOR < MAX_RECORD) j++;
+        // Straight from the old overlay, sector by sector: sectors past the disk's size as opened now
+        // (its saved size went down) are kept for when it grows again.
         const data = new Uint8Array((j - i) * SECTOR);
-        this.read(sectors[i]! * SECTOR, data);
+        for (let k = i; k < j; k++) {
+          const part = data.subarray((k - i) * SECTOR, (k - i + 1) * SECTOR);
+          if (readFully(this.#overlay, part, this.#index.get(sectors[k]!)!) < SECTOR) throw new OverlayError(`${this.overlayPath}: shorter than its index`);
+        }
         const record = new Uint8Array(RECORD_HEADER_BYTES + data.length);
         record.set(recordHeader(sectors[i]! * SECTOR, data), 0);
         record.set(data, RECORD_HEADER_BYTES);

@@ -229,6 +229,28 @@ describe("a host killed while writing", () => {
   });
 });
 
+describe("a disk opened smaller than what its overlay holds", () => {
+  it("still closes and compacts, keeping the sectors past its end for when it grows again", () => {
+    const grown = new OverlayDisk(base, overlay, { size: BASE_SIZE * 4 });
+    grown.write(BASE_SIZE * 3, new Uint8Array(512).fill(5));
+    for (let i = 0; i < 4; i++) grown.write(0, new Uint8Array(512).fill(i));
+    grown.close({ compact: false });
+    // The saved disk size went back down (the page's slider): the guest sees only the image.
+    const small = new OverlayDisk(base, overlay);
+    expect(small.compact(true)).toBe(true);
+    small.close();
+    const again = new OverlayDisk(base, overlay, { size: BASE_SIZE * 4 });
+    const far = new Uint8Array(512);
+    again.read(BASE_SIZE * 3, far);
+    expect(far.every((b) => b === 5)).toBe(true);
+    const first = new Uint8Array(512);
+    again.read(0, first);
+    expect(first.every((b) => b === 3)).toBe(true);
+    expect(again.changedBytes).toBe(2 * SECTOR);
+    again.close();
+  });
+});
+
 describe("one writer per overlay", () => {
   it("refuses a second writer, in this process or another live one, and takes over a dead writer's lock", async () => {
     const first = new OverlayDisk(base, overlay);
