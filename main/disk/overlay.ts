@@ -9,7 +9,7 @@
 import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, linkSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync, existsSync, realpathSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
-import { dirname } from "node:path";
+import { basename, dirname, join, resolve as resolvePath } from "node:path";
 
 export const SECTOR = 512;
 const MAGIC = "UNMOVL01";
@@ -495,19 +495,41 @@ export interface ExportOptions {
 
 const EXPORT_CHUNK = 1024 * 1024;
 
+/** Where a path really is: its links resolved, or for a file not there yet, its folder's. */
+function realPlace(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    try {
+      return join(realpathSync(dirname(resolvePath(path))), basename(path));
+    } catch {
+      return resolvePath(path);
+    }
+  }
+}
+
 /**
  * Writes the disk as the guest sees it (base plus changes, its full virtual size) as one flat
  * image. The output is written aside and renamed into place; it is never the base itself, and
  * an existing file is refused unless `overwrite`. Runs of zeros are left as holes.
  */
 export function exportDisk(disk: OverlayDisk, outFile: string, options: ExportOptions = {}): void {
-  if (existsSync(outFile)) {
-    if (!options.overwrite) throw new OverlayError(`${outFile}: already exists; choose another name or allow replacing it`);
-    const same = realpathSync(outFile) === realpathSync(disk.basePath) || realpathSync(outFile) === realpathSync(disk.overlayPath);
-    if (same) throw new OverlayError(`${outFile}: is the disk's own image or overlay; export to a new file`);
+  const folder = dirname(resolvePath(outFile));
+  if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) throw new OverlayError(`${outFile}: the folder ${folder} does not exist`);
+  if (statSync(outFile, { throwIfNoEntry: false })?.isDirectory()) throw new OverlayError(`${outFile}: is a folder; expected the name of the image file to write`);
+  // Compared where the files really are, the overlay's place too before it exists.
+  const target = realPlace(outFile);
+  if (target === realPlace(disk.basePath) || target === realPlace(disk.overlayPath)) {
+    throw new OverlayError(`${outFile}: is the disk's own image or overlay; export to a new file`);
   }
+  if (existsSync(outFile) && !options.overwrite) throw new OverlayError(`${outFile}: already exists; choose another name or allow replacing it`);
   const aside = `${outFile}.partial`;
-  const fd = openSync(aside, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644);
+  let fd: number;
+  try {
+    fd = openSync(aside, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644);
+  } catch (error) {
+    throw new OverlayError(`${outFile}: cannot be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
   try {
     const chunk = new Uint8Array(EXPORT_CHUNK);
     for (let at = 0; at < disk.size; at += EXPORT_CHUNK) {

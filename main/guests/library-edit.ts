@@ -259,14 +259,19 @@ function notRunning(library: GuestLibrary, name: string): void {
   }
 }
 
+/** Refuses a built-in guest or no guest; not by reading its profile (a broken guest.json is still removable). */
+export function removableGuest(library: GuestLibrary, name: string): void {
+  if (library.isBuiltIn(name)) throw new LibraryError(`${name} is a built-in guest; it cannot be removed`);
+  if (!library.user.has(name)) library.profile(name); // says there is no such guest, and which there are
+}
+
 /**
  * Removes a user guest's own files (never its original image, nor files of the user's in its
  * folder: those are kept and returned); with changes only when `force`. A guest whose guest.json
  * is damaged can still be removed.
  */
 export function removeGuest(library: GuestLibrary, name: string, force: boolean): string[] {
-  if (library.isBuiltIn(name)) throw new LibraryError(`${name} is a built-in guest; it cannot be removed`);
-  if (!library.user.has(name)) library.profile(name); // says there is no such guest, and which there are
+  removableGuest(library, name);
   notRunning(library, name);
   const changes = library.user.overlayBytes(name);
   if (changes > 0 && !force) {

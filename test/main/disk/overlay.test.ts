@@ -229,6 +229,23 @@ describe("a host killed while writing", () => {
   });
 });
 
+describe("export targets a careless user gives", () => {
+  it("replaces an existing file for a disk with no changes yet, and refuses the overlay's place, a folder and a missing folder", () => {
+    const disk = new OverlayDisk(base, overlay, { readOnly: true }); // no overlay file yet
+    const out = join(dir, "out.img");
+    writeFileSync(out, "old");
+    exportDisk(disk, out, { overwrite: true });
+    expect(sha(out)).toBe(sha(base));
+    // The overlay's own path, before the overlay exists: writing there would make the guest unbootable.
+    expect(() => exportDisk(disk, overlay, { overwrite: true })).toThrow(`${overlay}: is the disk's own image or overlay; export to a new file`);
+    expect(existsSync(overlay)).toBe(false);
+    expect(() => exportDisk(disk, dir, { overwrite: true })).toThrow(`${dir}: is a folder; expected the name of the image file to write`);
+    const missing = join(dir, "no", "such", "out.img");
+    expect(() => exportDisk(disk, missing)).toThrow(`${missing}: the folder ${join(dir, "no", "such")} does not exist`);
+    disk.close();
+  });
+});
+
 describe("a disk opened smaller than what its overlay holds", () => {
   it("still closes and compacts, keeping the sectors past its end for when it grows again", () => {
     const grown = new OverlayDisk(base, overlay, { size: BASE_SIZE * 4 });
