@@ -4,8 +4,8 @@
 // Everything is checked before anything is written: a refused change leaves the library as it was.
 
 import { exportDisk, OverlayDisk, OverlayError, overlayHolder } from "../disk/overlay.js";
-import { statSync } from "node:fs";
-import { basename, resolve } from "node:path";
+import { existsSync, realpathSync, statSync } from "node:fs";
+import { basename, relative, resolve, isAbsolute } from "node:path";
 import { checkMemory, NET_DEVICES, ProfileError, parseProfile, type GuestProfile, type MediaRole, type NetDevice } from "../../core/guest/profile.js";
 import { DROPPED_KERNEL_CMDLINE } from "../../core/guest/launch-plan.js";
 import { FAMILY_LIST, FAMILY_PROFILES, isFamily, type Family } from "../../core/guest/families.js";
@@ -93,6 +93,12 @@ function initrdRef(path: string): { path: string; size: number; mtimeMs: number 
   return { path, size: st.size, mtimeMs: st.mtimeMs };
 }
 
+function insideLibrary(library: GuestLibrary, path: string): boolean {
+  if (!existsSync(library.user.root)) return false;
+  const within = relative(realpathSync(library.user.root), realpathSync(path));
+  return within !== "" && !within.startsWith("..") && !isAbsolute(within);
+}
+
 /** Adds an image to the library as a user guest; throws (an ImageError, a LibraryError) with nothing made. */
 export function addGuest(library: GuestLibrary, file: string, options: AddOptions = {}): AddedGuest {
   const path = resolve(file);
@@ -105,6 +111,8 @@ export function addGuest(library: GuestLibrary, file: string, options: AddOption
     throw error;
   }
   if (image.contents) throw new ImageError(`${shown}: ${image.detected.description}; unpack it first (gunzip -k), then add the unpacked image`);
+  // A guest's image there would be another guest's file (removed with it, or its overlay).
+  if (!options.upload && insideLibrary(library, path)) throw new ImageError(`${shown}: is inside Unmachine's library folder ${library.user.root}; copy it out first`);
   const role = image.detected.role;
   if (role === undefined || role === "initial_state") throw new ImageError(`${shown}: ${image.detected.description} cannot be a guest on its own`);
   if (options.initrd !== undefined && role !== "bzimage") throw new ImageError(`--initrd goes with a Linux kernel; ${shown} is a ${image.detected.description}`);

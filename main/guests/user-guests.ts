@@ -94,7 +94,13 @@ export class UserGuests {
       const why = error instanceof SyntaxError ? "not valid JSON" : `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
       throw new LibraryError(`${file}: ${why}; fix it, or remove the guest (unmachine rm ${name})`);
     }
-    return parseProfile(json, file);
+    // The folder is the guest: a "name" edited by hand names no other guest's settings or sessions.
+    return { ...parseProfile(json, file), name };
+  }
+
+  /** The folder every user guest's folder is in. */
+  get root(): string {
+    return this.#dir;
   }
 
   /** Files in the guest's folder that are not the guest's own (the user's), sorted. */

@@ -35,21 +35,22 @@ afterEach(async () => {
 });
 
 describe("a guest's folder", () => {
-  it("adding an image kept in a folder of the library never removes that folder's files", () => {
-    const { library, data } = fixture();
+  it("adding an image never takes over a folder of the library holding the user's files", () => {
+    const { library, root, data } = fixture();
     const folder = join(data, "guests", "win");
     mkdirSync(folder, { recursive: true });
-    const image = join(folder, "win.img");
-    writeFileSync(image, dosDisk());
     writeFileSync(join(folder, "notes.txt"), "mine");
+    writeFileSync(join(folder, "settings.json"), "{}");
+    const image = join(root, "win.img");
+    writeFileSync(image, dosDisk());
     // The name from the file is taken by a folder of the user's files: the guest gets another.
     const added = addGuest(library, image);
     expect(added.name).toBe("win-2");
-    expect(readdirSync(folder).sort()).toEqual(["notes.txt", "win.img"]);
+    expect(readdirSync(folder).sort()).toEqual(["notes.txt", "settings.json"]);
     expect(library.problem("win-2")).toBeUndefined();
-    // Asked for by name: refused, naming the folder, nothing removed.
-    expect(() => addGuest(library, image, { name: "win" })).toThrow(/holds files that are not a guest's \(notes\.txt, win\.img\)/);
-    expect(readdirSync(folder).sort()).toEqual(["notes.txt", "win.img"]);
+    // Asked for by name: refused, naming the folder and the files, nothing removed.
+    expect(() => addGuest(library, image, { name: "win" })).toThrow(`--name "win": ${folder} holds files that are not a guest's (notes.txt); move them away or choose another name`);
+    expect(readdirSync(folder).sort()).toEqual(["notes.txt", "settings.json"]);
   });
 
   it("rm removes the guest's own files and keeps the user's, saying so", () => {
@@ -80,6 +81,31 @@ describe("a guest's folder", () => {
     expect(() => library.profile("dos")).toThrow(`${file}: not valid JSON`);
     removeGuest(library, "dos", false);
     expect(existsSync(join(data, "guests", "dos"))).toBe(false);
+  });
+});
+
+describe("files the user edited or chose carelessly", () => {
+  it("a guest.json whose name was edited to another guest's is still the guest of its folder", () => {
+    const { library, root, data } = fixture();
+    const image = join(root, "dos.img");
+    writeFileSync(image, dosDisk());
+    addGuest(library, image, { name: "dos" });
+    addGuest(library, image, { name: "other" });
+    const file = join(data, "guests", "dos", "guest.json");
+    writeFileSync(file, readFileSync(file, "utf8").replace('"name": "dos"', '"name": "other"'));
+    expect(library.profile("dos").name).toBe("dos");
+    expect(library.summaries().map((g) => g.name)).toEqual(["dos", "other"]);
+  });
+
+  it("refuses to add a file kept inside the library's own folder (a guest's image or overlay)", () => {
+    const { library, root, data } = fixture();
+    const image = join(root, "dos.img");
+    writeFileSync(image, dosDisk());
+    addGuest(library, image, { name: "dos" });
+    const inside = join(data, "guests", "dos", "copy.img");
+    writeFileSync(inside, dosDisk());
+    expect(() => addGuest(library, inside, { name: "copy" })).toThrow(`${inside}: is inside Unmachine's library folder ${join(data, "guests")}; copy it out first`);
+    expect(library.has("copy")).toBe(false);
   });
 });
 
