@@ -73,7 +73,7 @@ function lockOverlay(overlayPath: string): string {
       }
       const holder = overlayHolder(overlayPath);
       if (holder !== undefined) {
-        throw new OverlayError(`${overlayPath}: in use by another running guest (process ${holder}); stop it first`);
+        throw new OverlayError(`${overlayPath}: in use by another running guest (process ${holder}); stop it first (if process ${holder} is no Unmachine, remove ${lock})`);
       }
       rmSync(lock, { force: true }); // its writer is gone (killed, or the host stopped)
     }
