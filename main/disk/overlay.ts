@@ -59,11 +59,21 @@ export function overlayHolder(overlayPath: string): number | undefined {
 function lockOverlay(overlayPath: string): string {
   const lock = `${overlayPath}.lock`;
   const aside = `${lock}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-  writeFileSync(aside, `${process.pid}\n`, { mode: 0o600 });
+  try {
+    writeFileSync(aside, `${process.pid}\n`, { mode: 0o600 });
+  } catch (error) {
+    throw new OverlayError(`${overlayPath}: cannot be locked for writing (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        linkSync(aside, lock);
+        try {
+          linkSync(aside, lock);
+        } catch (error) {
+          // A file system without hard links: created exclusively, the id written at once.
+          if ((error as NodeJS.ErrnoException).code === "EEXIST") throw error;
+          writeFileSync(lock, `${process.pid}\n`, { mode: 0o600, flag: "wx" });
+        }
         heldHere.add(lock);
         return lock;
       } catch (error) {
