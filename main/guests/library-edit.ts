@@ -132,7 +132,7 @@ export function addGuest(library: GuestLibrary, file: string, options: AddOption
   }
   const profile: GuestProfile = {
     name,
-    title: options.title ?? basename(shown),
+    title: options.title ?? basename(shown).replace(/\p{Cc}/gu, " "),
     description: image.detected.description,
     memory: options.memory ?? defaults.memory,
     media,
@@ -223,7 +223,7 @@ export function editGuest(library: GuestLibrary, name: string, pairs: [string, s
         break;
       }
       case "title":
-        if (value.trim() === "" || value.length > 80) throw new LibraryError(`title: expected 1 to 80 characters`);
+        if (value.trim() === "" || value.length > 80 || /\p{Cc}/u.test(value)) throw new LibraryError(`title: expected 1 to 80 characters on one line, without control characters`);
         next.title = value;
         profileChanged = true;
         break;

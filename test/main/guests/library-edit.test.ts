@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GuestLibrary } from "../../../main/guests/library.js";
-import { addGuest, removeGuest, resetGuest } from "../../../main/guests/library-edit.js";
+import { addGuest, editGuest, removeGuest, resetGuest } from "../../../main/guests/library-edit.js";
 import { OverlayDisk } from "../../../main/disk/overlay.js";
 import { buildFatImage, materialize } from "../../../core/fat/image.js";
 import { fileFromBytes } from "../../../core/fat/tree.js";
@@ -95,6 +95,20 @@ describe("files the user edited or chose carelessly", () => {
     writeFileSync(file, readFileSync(file, "utf8").replace('"name": "dos"', '"name": "other"'));
     expect(library.profile("dos").name).toBe("dos");
     expect(library.summaries().map((g) => g.name)).toEqual(["dos", "other"]);
+  });
+
+  it("refuses a title with line breaks or control characters, which would break the list's rows", () => {
+    const { library, root } = fixture();
+    const image = join(root, "dos.img");
+    writeFileSync(image, dosDisk());
+    addGuest(library, image, { name: "dos" });
+    expect(() => editGuest(library, "dos", [["title", "Games\nand more"]])).toThrow(`title: expected 1 to 80 characters on one line, without control characters`);
+    editGuest(library, "dos", [["title", "Jeux & Spiele ✓"]]);
+    expect(library.profile("dos").title).toBe("Jeux & Spiele ✓");
+    // A file named with a line break (or a page upload's name) gets a title on one line.
+    const odd = join(root, "two\nlines.img");
+    writeFileSync(odd, dosDisk());
+    expect(library.profile(addGuest(library, odd).name).title).toBe("two lines.img");
   });
 
   it("refuses to add a file kept inside the library's own folder (a guest's image or overlay)", () => {
