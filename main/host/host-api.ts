@@ -134,8 +134,14 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
     "sessions:close": (id) => sessions.close(id),
     "sessions:list": () => sessions.list(),
     "settings:get": (guest) => settings.load(library.profile(guest).name),
-    "settings:set": (guest, value) => {
+    "settings:set": (guest, sent) => {
       const name = library.profile(guest).name;
+      // A grown disk stays grown (as `unmachine set` says): sent without its size, it keeps it.
+      const grown = settings.load(name).diskMiB;
+      const value = grown !== undefined && sent.diskMiB === undefined ? { ...sent, diskMiB: grown } : sent;
+      if (grown !== undefined && value.diskMiB !== undefined && value.diskMiB < grown) {
+        throw new Error(`disk: a disk may only grow; ${name}'s is ${grown} MiB, got ${value.diskMiB}`);
+      }
       checkShares(value.shares, (share) => `share "${share.tag}"`, CONFIRM_IN_PAGE);
       // Kept with its links resolved: serving it later follows none (a link there then means
       // the folder was replaced, and the share is refused).

@@ -82,4 +82,17 @@ describe("the host's library commands", () => {
     }
     expect(electron.handlers["sessions:open"](added.name)).toMatchObject({ guest: added.name });
   });
+
+  it("never shrinks a grown disk for what a page sends (the guest's partitions would reach past its end)", async () => {
+    const { handlers } = api("electron");
+    const { name } = await handlers["library:add"](dosDisk());
+    const saved = await handlers["settings:get"](name);
+    expect((await handlers["settings:set"](name, { ...saved, diskMiB: 100 })).diskMiB).toBe(100);
+    expect(() => handlers["settings:set"](name, { ...saved, diskMiB: 50 })).toThrow(`disk: a disk may only grow; ${name}'s is 100 MiB, got 50`);
+    // Settings sent without the disk's size keep it.
+    const rest = { ...saved };
+    delete rest.diskMiB;
+    expect((await handlers["settings:set"](name, rest)).diskMiB).toBe(100);
+    expect((await handlers["settings:get"](name)).diskMiB).toBe(100);
+  });
 });
