@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { checkMemory } from "../../core/guest/profile.js";
 import { FAMILY_LIST, isFamily } from "../../core/guest/families.js";
 import type { GuestLibrary } from "../guests/library.js";
-import { addGuest, editGuest, exportGuest, parsePairs, removeGuest, resetGuest, type AddOptions } from "../guests/library-edit.js";
+import { addGuest, editGuest, exportGuest, parsePairs, removableGuest, removeGuest, resetGuest, type AddOptions } from "../guests/library-edit.js";
 import { resolve } from "node:path";
 import { UsageError } from "./errors.js";
 import { runningNames } from "./control.js";
@@ -91,10 +91,12 @@ export function rmCommand(library: GuestLibrary, args: string[]): number {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { yes: { type: "boolean", default: false } } });
   if (positionals.length !== 1) throw new UsageError("rm takes one guest name");
   const name = positionals[0]!;
-  library.profile(name);
+  // Not by its profile: a guest whose guest.json the user broke can still be removed.
+  removableGuest(library, name);
   notRunning(name, "remove");
-  removeGuest(library, name, values.yes);
+  const kept = removeGuest(library, name, values.yes);
   process.stderr.write(`${name}: removed (its image was left as it is)\n`);
+  if (kept.length > 0) process.stderr.write(`${name}: kept ${library.user.folder(name)}: it holds files that are not the guest's (${kept.join(", ")})\n`);
   return 0;
 }
 

@@ -22,6 +22,7 @@ import { openConsolePty } from "./pty.js";
 import { ControlError, serveControl } from "./control.js";
 import { checkShares } from "../host/share-policy.js";
 import { hostServiceSet } from "../host/services.js";
+import { overlayHolder } from "../disk/overlay.js";
 import { checkBudget } from "../../core/guest/memory-budget.js";
 import { MiB } from "../../core/v86/options.js";
 import { freemem, totalmem } from "node:os";
@@ -118,6 +119,14 @@ function checkShareFolders(plan: LaunchPlan): void {
   }
 }
 
+/** A hard disk has one writer: a guest another process runs (a CLI run, a shell's tab) is refused up front. */
+function checkDisksFree(plan: LaunchPlan): void {
+  for (const disk of Object.values(plan.services.disks ?? {})) {
+    const pid = overlayHolder(disk.overlay);
+    if (pid !== undefined) throw new UsageError(`${plan.guest}: its disk is in use by another running guest (process ${pid}); stop that one first`);
+  }
+}
+
 function describeEnd(name: string, error: unknown): string {
   if (error instanceof GuestFaultError) return `${name}: the emulator stopped on a fault: ${error.message}`;
   if (error instanceof GuestTimeoutError || error instanceof GuestStoppedError) return `${name}: ${error.message}`;
@@ -134,6 +143,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
     throw error;
   }
   checkShareFolders(plan);
+  checkDisksFree(plan);
   const budget = checkBudget({ totalMiB: totalmem() / MiB, freeMiB: freemem() / MiB }, [], { guest: plan.guest, memory: plan.machine.memory });
   if (budget.warning) process.stderr.write(`unmachine: warning: ${budget.warning}\n`);
   const target = { name: plan.guest, prompt: plan.ready.kind === "prompt" ? plan.ready.prompt : undefined };

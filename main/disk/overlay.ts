@@ -3,12 +3,13 @@
 // append-only log: a header (magic, version, the base's size and identity) then records
 // (disk offset, length, CRC-32 of header and data, data), each written whole in one call.
 // Opening scans the log, indexes the newest data of each sector and cuts a torn tail, so a
-// host killed mid-write leaves every record whole or absent. Format: main/disk/README.md.
+// host killed mid-write leaves every record whole or absent. One process writes an overlay at a
+// time: it holds <overlay>.lock (its process id) while open for writing. Format: main/disk/README.md.
 
-import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, statSync, writeSync, existsSync, realpathSync } from "node:fs";
+import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, linkSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync, existsSync, realpathSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
-import { dirname } from "node:path";
+import { basename, dirname, join, resolve as resolvePath } from "node:path";
 
 export const SECTOR = 512;
 const MAGIC = "UNMOVL01";
@@ -25,6 +26,76 @@ export const SYNC_MS = 1000;
 
 export class OverlayError extends Error {
   override name = "OverlayError";
+}
+
+/** Lock files this process holds (the same process id in a lock held by no one here is stale). */
+const heldHere = new Set<string>();
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The live process that has this overlay open for writing, if any (a dead writer's lock is stale). */
+export function overlayHolder(overlayPath: string): number | undefined {
+  const lock = `${overlayPath}.lock`;
+  let text: string;
+  try {
+    text = readFileSync(lock, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+  const pid = /^\d{1,10}$/.test(text) ? Number(text) : 0;
+  if (pid <= 0) return undefined;
+  if (pid === process.pid) return heldHere.has(lock) ? pid : undefined;
+  return processAlive(pid) ? pid : undefined;
+}
+
+/** Takes the overlay's lock: written whole aside, then linked into place (which fails if it exists). */
+function lockOverlay(overlayPath: string): string {
+  const lock = `${overlayPath}.lock`;
+  const aside = `${lock}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  try {
+    writeFileSync(aside, `${process.pid}\n`, { mode: 0o600 });
+  } catch (error) {
+    throw new OverlayError(`${overlayPath}: cannot be locked for writing (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        try {
+          linkSync(aside, lock);
+        } catch (error) {
+          // A file system without hard links: created exclusively, the id written at once.
+          if ((error as NodeJS.ErrnoException).code === "EEXIST") throw error;
+          writeFileSync(lock, `${process.pid}\n`, { mode: 0o600, flag: "wx" });
+        }
+        heldHere.add(lock);
+        return lock;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+          throw new OverlayError(`${overlayPath}: cannot be locked for writing (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+        }
+      }
+      const holder = overlayHolder(overlayPath);
+      if (holder !== undefined) {
+        throw new OverlayError(`${overlayPath}: in use by another running guest (process ${holder}); stop it first (if process ${holder} is no Unmachine, remove ${lock})`);
+      }
+      rmSync(lock, { force: true }); // its writer is gone (killed, or the host stopped)
+    }
+    throw new OverlayError(`${overlayPath}: cannot be locked for writing (its lock ${lock} keeps coming back)`);
+  } finally {
+    rmSync(aside, { force: true });
+  }
+}
+
+function unlockOverlay(lock: string): void {
+  heldHere.delete(lock);
+  rmSync(lock, { force: true });
 }
 
 /** What opening an overlay found and did. */
@@ -185,6 +256,7 @@ export class OverlayDisk {
   #syncTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   readonly #readOnly: boolean;
+  #lock: string | undefined;
 
   constructor(basePath: string, overlayPath: string, options: DiskOptions = {}) {
     this.basePath = basePath;
@@ -201,16 +273,18 @@ export class OverlayDisk {
       if (this.size < this.baseSize) throw new OverlayError(`${basePath}: a disk cannot be smaller than its image (${this.size} < ${this.baseSize} bytes)`);
       if (this.size % SECTOR !== 0) throw new OverlayError(`${basePath}: a disk's size must be a whole number of 512-byte sectors (${this.size})`);
       const id = baseIdentity(this.#base, this.baseSize);
-      if (!existsSync(overlayPath)) {
-        if (this.#readOnly) {
-          this.#overlay = -1;
-          this.#index = new Map();
-          this.#end = HEADER_BYTES;
-          return;
-        }
-        createOverlay(overlayPath, this.baseSize, id);
+      if (!existsSync(overlayPath) && this.#readOnly) {
+        this.#overlay = -1;
+        this.#index = new Map();
+        this.#end = HEADER_BYTES;
+        return;
       }
-      rmSync(`${overlayPath}.compact`, { force: true }); // a compaction the host did not finish
+      // Taken before anything is written: two writers would append over each other's records.
+      if (!this.#readOnly) this.#lock = lockOverlay(overlayPath);
+      if (!this.#readOnly) {
+        if (!existsSync(overlayPath)) createOverlay(overlayPath, this.baseSize, id);
+        rmSync(`${overlayPath}.compact`, { force: true }); // a compaction the host did not finish
+      }
       this.#overlay = openSync(overlayPath, this.#readOnly ? constants.O_RDONLY : constants.O_RDWR);
       const scan = scanFd(this.#overlay, overlayPath);
       if (scan.baseSize !== this.baseSize || !sameBytes(scan.baseId, id)) {
@@ -228,6 +302,7 @@ export class OverlayDisk {
       this.#end = scan.end;
     } catch (error) {
       closeSync(this.#base);
+      if (this.#lock) unlockOverlay(this.#lock);
       throw error;
     }
   }
@@ -346,8 +421,13 @@ export class OverlayDisk {
       while (i < sectors.length) {
         let j = i + 1;
         while (j < sectors.length && sectors[j] === sectors[j - 1]! + 1 && (j - i) * SECTOR < MAX_RECORD) j++;
+        // Straight from the old overlay, sector by sector: sectors past the disk's size as opened now
+        // (its saved size went down) are kept for when it grows again.
         const data = new Uint8Array((j - i) * SECTOR);
-        this.read(sectors[i]! * SECTOR, data);
+        for (let k = i; k < j; k++) {
+          const part = data.subarray((k - i) * SECTOR, (k - i + 1) * SECTOR);
+          if (readFully(this.#overlay, part, this.#index.get(sectors[k]!)!) < SECTOR) throw new OverlayError(`${this.overlayPath}: shorter than its index`);
+        }
         const record = new Uint8Array(RECORD_HEADER_BYTES + data.length);
         record.set(recordHeader(sectors[i]! * SECTOR, data), 0);
         record.set(data, RECORD_HEADER_BYTES);
@@ -375,13 +455,19 @@ export class OverlayDisk {
   /** Flushes, compacts when most of the overlay is superseded (unless told not to), and closes both files. */
   close(options: { compact?: boolean } = {}): void {
     if (this.#closed) return;
-    if (!this.#readOnly && this.#overlay >= 0) {
-      this.flush();
-      if (options.compact !== false) this.compact();
+    try {
+      if (!this.#readOnly && this.#overlay >= 0) {
+        this.flush();
+        if (options.compact !== false) this.compact();
+      }
+    } finally {
+      // Whatever the flush or compaction said, the files are closed and the lock given back.
+      this.#closed = true;
+      if (this.#overlay >= 0) closeSync(this.#overlay);
+      closeSync(this.#base);
+      if (this.#lock) unlockOverlay(this.#lock);
+      this.#lock = undefined;
     }
-    this.#closed = true;
-    if (this.#overlay >= 0) closeSync(this.#overlay);
-    closeSync(this.#base);
   }
 }
 
@@ -419,19 +505,41 @@ export interface ExportOptions {
 
 const EXPORT_CHUNK = 1024 * 1024;
 
+/** Where a path really is: its links resolved, or for a file not there yet, its folder's. */
+function realPlace(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    try {
+      return join(realpathSync(dirname(resolvePath(path))), basename(path));
+    } catch {
+      return resolvePath(path);
+    }
+  }
+}
+
 /**
  * Writes the disk as the guest sees it (base plus changes, its full virtual size) as one flat
  * image. The output is written aside and renamed into place; it is never the base itself, and
  * an existing file is refused unless `overwrite`. Runs of zeros are left as holes.
  */
 export function exportDisk(disk: OverlayDisk, outFile: string, options: ExportOptions = {}): void {
-  if (existsSync(outFile)) {
-    if (!options.overwrite) throw new OverlayError(`${outFile}: already exists; choose another name or allow replacing it`);
-    const same = realpathSync(outFile) === realpathSync(disk.basePath) || realpathSync(outFile) === realpathSync(disk.overlayPath);
-    if (same) throw new OverlayError(`${outFile}: is the disk's own image or overlay; export to a new file`);
+  const folder = dirname(resolvePath(outFile));
+  if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) throw new OverlayError(`${outFile}: the folder ${folder} does not exist`);
+  if (statSync(outFile, { throwIfNoEntry: false })?.isDirectory()) throw new OverlayError(`${outFile}: is a folder; expected the name of the image file to write`);
+  // Compared where the files really are, the overlay's place too before it exists.
+  const target = realPlace(outFile);
+  if (target === realPlace(disk.basePath) || target === realPlace(disk.overlayPath)) {
+    throw new OverlayError(`${outFile}: is the disk's own image or overlay; export to a new file`);
   }
+  if (existsSync(outFile) && !options.overwrite) throw new OverlayError(`${outFile}: already exists; choose another name or allow replacing it`);
   const aside = `${outFile}.partial`;
-  const fd = openSync(aside, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644);
+  let fd: number;
+  try {
+    fd = openSync(aside, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644);
+  } catch (error) {
+    throw new OverlayError(`${outFile}: cannot be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
   try {
     const chunk = new Uint8Array(EXPORT_CHUNK);
     for (let at = 0; at < disk.size; at += EXPORT_CHUNK) {

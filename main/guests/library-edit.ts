@@ -3,9 +3,9 @@
 // it and discarding its changes. The CLI (main/cli/library.ts) and the host API share these.
 // Everything is checked before anything is written: a refused change leaves the library as it was.
 
-import { exportDisk, OverlayDisk, OverlayError } from "../disk/overlay.js";
-import { statSync } from "node:fs";
-import { basename, resolve } from "node:path";
+import { exportDisk, OverlayDisk, OverlayError, overlayHolder } from "../disk/overlay.js";
+import { existsSync, realpathSync, statSync } from "node:fs";
+import { basename, relative, resolve, isAbsolute } from "node:path";
 import { checkMemory, NET_DEVICES, ProfileError, parseProfile, type GuestProfile, type MediaRole, type NetDevice } from "../../core/guest/profile.js";
 import { DROPPED_KERNEL_CMDLINE } from "../../core/guest/launch-plan.js";
 import { FAMILY_LIST, FAMILY_PROFILES, isFamily, type Family } from "../../core/guest/families.js";
@@ -13,7 +13,7 @@ import { ImageError } from "../../core/media/detect.js";
 import type { GuestSettings } from "../../core/guest/settings.js";
 import { detectFileFamily, MAX_IMAGE, openImage } from "../media/image-file.js";
 import type { GuestLibrary } from "./library.js";
-import { LibraryError, type UserSource } from "./user-guests.js";
+import { DISK_ROLES, LibraryError, type UserSource } from "./user-guests.js";
 
 const MiB = 1024 * 1024;
 const NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
@@ -52,10 +52,12 @@ export function nameFromFile(file: string): string {
 }
 
 function uniqueName(library: GuestLibrary, wanted: string): string {
-  if (!library.has(wanted)) return wanted;
+  // A folder of the user's files under that name is passed over, never taken.
+  const free = (name: string): boolean => !library.has(name) && library.user.folderProblem(name) === undefined;
+  if (free(wanted)) return wanted;
   for (let n = 2; ; n++) {
     const name = `${wanted}-${n}`;
-    if (!library.has(name)) return name;
+    if (free(name)) return name;
   }
 }
 
@@ -63,6 +65,8 @@ function checkName(library: GuestLibrary, name: string): string {
   if (!NAME.test(name)) throw new LibraryError(`--name "${name}": a guest name is 1 to 40 lower-case letters, digits and dashes, starting with a letter or digit`);
   if (library.isBuiltIn(name)) throw new LibraryError(`--name "${name}": that is a built-in guest's name; choose another`);
   if (library.has(name)) throw new LibraryError(`--name "${name}": a guest of that name exists already (see: unmachine list)`);
+  const problem = library.user.folderProblem(name);
+  if (problem) throw new LibraryError(`--name "${name}": ${problem}`);
   return name;
 }
 
@@ -89,6 +93,12 @@ function initrdRef(path: string): { path: string; size: number; mtimeMs: number 
   return { path, size: st.size, mtimeMs: st.mtimeMs };
 }
 
+function insideLibrary(library: GuestLibrary, path: string): boolean {
+  if (!existsSync(library.user.root)) return false;
+  const within = relative(realpathSync(library.user.root), realpathSync(path));
+  return within !== "" && !within.startsWith("..") && !isAbsolute(within);
+}
+
 /** Adds an image to the library as a user guest; throws (an ImageError, a LibraryError) with nothing made. */
 export function addGuest(library: GuestLibrary, file: string, options: AddOptions = {}): AddedGuest {
   const path = resolve(file);
@@ -101,6 +111,8 @@ export function addGuest(library: GuestLibrary, file: string, options: AddOption
     throw error;
   }
   if (image.contents) throw new ImageError(`${shown}: ${image.detected.description}; unpack it first (gunzip -k), then add the unpacked image`);
+  // A guest's image there would be another guest's file (removed with it, or its overlay).
+  if (!options.upload && insideLibrary(library, path)) throw new ImageError(`${shown}: is inside Unmachine's library folder ${library.user.root}; copy it out first`);
   const role = image.detected.role;
   if (role === undefined || role === "initial_state") throw new ImageError(`${shown}: ${image.detected.description} cannot be a guest on its own`);
   if (options.initrd !== undefined && role !== "bzimage") throw new ImageError(`--initrd goes with a Linux kernel; ${shown} is a ${image.detected.description}`);
@@ -120,7 +132,7 @@ export function addGuest(library: GuestLibrary, file: string, options: AddOption
   }
   const profile: GuestProfile = {
     name,
-    title: options.title ?? basename(shown),
+    title: options.title ?? basename(shown).replace(/\p{Cc}/gu, " "),
     description: image.detected.description,
     memory: options.memory ?? defaults.memory,
     media,
@@ -211,7 +223,7 @@ export function editGuest(library: GuestLibrary, name: string, pairs: [string, s
         break;
       }
       case "title":
-        if (value.trim() === "" || value.length > 80) throw new LibraryError(`title: expected 1 to 80 characters`);
+        if (value.trim() === "" || value.length > 80 || /\p{Cc}/u.test(value)) throw new LibraryError(`title: expected 1 to 80 characters on one line, without control characters`);
         next.title = value;
         profileChanged = true;
         break;
@@ -247,14 +259,33 @@ function userGuest(library: GuestLibrary, name: string, verb: string): void {
   if (library.isBuiltIn(name)) throw new LibraryError(`${name} is a built-in guest; it cannot be ${verb}`);
 }
 
-/** Removes a user guest's folder (never its original image); with changes only when `force`. */
-export function removeGuest(library: GuestLibrary, name: string, force: boolean): void {
-  userGuest(library, name, "removed");
+/** Refuses while a process (any: a CLI run, a shell's tab) has one of the guest's disks open for writing. */
+function notRunning(library: GuestLibrary, name: string): void {
+  for (const role of DISK_ROLES) {
+    const pid = overlayHolder(library.user.overlay(name, role));
+    if (pid !== undefined) throw new LibraryError(`${name} is running (process ${pid}); stop it first`);
+  }
+}
+
+/** Refuses a built-in guest or no guest; not by reading its profile (a broken guest.json is still removable). */
+export function removableGuest(library: GuestLibrary, name: string): void {
+  if (library.isBuiltIn(name)) throw new LibraryError(`${name} is a built-in guest; it cannot be removed`);
+  if (!library.user.has(name)) library.profile(name); // says there is no such guest, and which there are
+}
+
+/**
+ * Removes a user guest's own files (never its original image, nor files of the user's in its
+ * folder: those are kept and returned); with changes only when `force`. A guest whose guest.json
+ * is damaged can still be removed.
+ */
+export function removeGuest(library: GuestLibrary, name: string, force: boolean): string[] {
+  removableGuest(library, name);
+  notRunning(library, name);
   const changes = library.user.overlayBytes(name);
   if (changes > 0 && !force) {
     throw new LibraryError(`${name} has changes to its disk (${(changes / MiB).toFixed(1)} MiB); to remove it and lose them, add --yes`);
   }
-  library.user.remove(name);
+  return library.user.remove(name);
 }
 
 /**
@@ -282,5 +313,6 @@ export function exportGuest(library: GuestLibrary, name: string, out: string, ov
 /** Discards a user guest's changes to its disks. */
 export function resetGuest(library: GuestLibrary, name: string): void {
   userGuest(library, name, "reset");
+  notRunning(library, name);
   library.user.reset(name, library.user.source(name));
 }

@@ -3,9 +3,10 @@
 // written or copied; a page upload, which the host cannot see otherwise, is stored as `image`),
 // settings.json (settings-store.ts) and the hard disks' overlays (<role>.overlay, written by the
 // disk service). A guest appears whole or not at all: it is made in a hidden folder, then renamed.
+// Files in its folder that are none of these are the user's: never removed with the guest.
 
 import { overlayStats } from "../disk/overlay.js";
-import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { parseProfile, MEDIA_ROLES, type GuestProfile, type MediaRole } from "../../core/guest/profile.js";
@@ -29,6 +30,9 @@ export const DISK_ROLES: readonly DiskRole[] = ["hda", "hdb"];
 export const STORED_IMAGE = "image";
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
+
+/** A guest's own files: its profile, source, settings, stored image, overlays, and their temporaries and locks. */
+const OWN_FILE = /^(?:(?:guest|source|settings)\.json(?:\.\d+(?:\.[0-9a-f]{8})?\.tmp)?|image|hd[ab]\.overlay(?:\.new|\.compact|\.lock(?:\.\d+\.[0-9a-z]+)?)?)$/;
 
 export class LibraryError extends Error {
   override name = "LibraryError";
@@ -83,7 +87,38 @@ export class UserGuests {
   profile(name: string): GuestProfile {
     const file = join(this.#dir, name, "guest.json");
     sweepTemps(file);
-    return parseProfile(JSON.parse(readFileSync(file, "utf8")), file);
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(file, "utf8"));
+    } catch (error) {
+      const why = error instanceof SyntaxError ? "not valid JSON" : `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+      throw new LibraryError(`${file}: ${why}; fix it, or remove the guest (unmachine rm ${name})`);
+    }
+    // The folder is the guest: a "name" edited by hand names no other guest's settings or sessions.
+    return { ...parseProfile(json, file), name };
+  }
+
+  /** The folder every user guest's folder is in. */
+  get root(): string {
+    return this.#dir;
+  }
+
+  /** Files in the guest's folder that are not the guest's own (the user's), sorted. */
+  foreignFiles(name: string): string[] {
+    try {
+      return readdirSync(this.folder(name))
+        .filter((file) => !OWN_FILE.test(file))
+        .sort();
+    } catch {
+      return [];
+    }
+  }
+
+  /** Why a new guest cannot have this name's folder: it holds the user's files. */
+  folderProblem(name: string): string | undefined {
+    const foreign = this.foreignFiles(name);
+    if (foreign.length === 0) return undefined;
+    return `${this.folder(name)} holds files that are not a guest's (${foreign.slice(0, 5).join(", ")}${foreign.length > 5 ? ", …" : ""}); move them away or choose another name`;
   }
 
   source(name: string): UserSource {
@@ -149,6 +184,8 @@ export class UserGuests {
       // A folder with only settings (saved before the guest was added) is taken over.
       if (existsSync(target)) {
         if (existsSync(join(target, "guest.json"))) throw new LibraryError(`a guest named "${profile.name}" exists already`);
+        const problem = this.folderProblem(profile.name);
+        if (problem) throw new LibraryError(problem);
         const settings = join(target, "settings.json");
         if (existsSync(settings)) renameSync(settings, join(staging, "settings.json"));
         rmSync(target, { recursive: true, force: true });
@@ -182,8 +219,24 @@ export class UserGuests {
     return folder;
   }
 
-  remove(name: string): void {
-    rmSync(this.folder(name), { recursive: true, force: true });
+  /**
+   * Removes the guest's own files, and its folder when nothing else is in it. Returns the files
+   * that are not the guest's, kept where they are.
+   */
+  remove(name: string): string[] {
+    const folder = this.folder(name);
+    let files: string[];
+    try {
+      files = readdirSync(folder);
+    } catch {
+      return [];
+    }
+    // guest.json last: until it goes, the guest is still listed and can be removed again.
+    for (const file of files.filter((f) => OWN_FILE.test(f) && f !== "guest.json")) rmSync(join(folder, file), { recursive: true, force: true });
+    rmSync(join(folder, "guest.json"), { force: true });
+    const kept = this.foreignFiles(name);
+    if (kept.length === 0) rmdirSync(folder);
+    return kept;
   }
 
   /** Discards the guest's changes; the image as it is now becomes its base. */

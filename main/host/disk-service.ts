@@ -14,9 +14,6 @@ import { decodeRequest, encodeReply, type DiskRequest } from "../../core/disk/pr
 import { OverlayDisk } from "../disk/overlay.js";
 import { ServedFatDrive } from "../fat/fat-drive.js";
 
-/** Overlays open in this process: a second writer on one overlay would interleave its records. */
-const inUse = new Set<string>();
-
 export function serveDisks(served: Pick<LaunchServices, "disks" | "fatDrives">, pipe: FramePipe, onError: (message: string) => void): Disposable {
   const disks: Partial<Record<DiskRole, ServedDisk>> = served.disks ?? {};
   const store = new DisposableStore();
@@ -33,7 +30,6 @@ export function serveDisks(served: Pick<LaunchServices, "disks" | "fatDrives">, 
       } catch (error) {
         onError(`${disk.overlayPath}: could not be closed cleanly: ${(error as Error).message}`);
       }
-      inUse.delete(disk.overlayPath);
       if (disks[role]?.temporary) rmSync(disk.overlayPath, { force: true });
       delete open[role];
     }
@@ -41,9 +37,8 @@ export function serveDisks(served: Pick<LaunchServices, "disks" | "fatDrives">, 
   store.add(toDisposable(close));
   try {
     for (const [role, disk] of Object.entries(disks) as [DiskRole, ServedDisk][]) {
-      if (inUse.has(disk.overlay)) throw new Error(`${disk.overlay}: the disk is in use by another running guest`);
+      // An overlay has one writer at a time, in any process (OverlayDisk's lock): a second session is refused.
       open[role] = new OverlayDisk(disk.base, disk.overlay, { size: disk.size, onRecover: onError });
-      inUse.add(disk.overlay);
     }
     for (const [role, drive] of Object.entries(served.fatDrives ?? {})) drives[role as DiskRole] = new ServedFatDrive(drive);
   } catch (error) {

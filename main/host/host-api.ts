@@ -20,6 +20,7 @@ import { checkShares, realPath, sensitiveFolder } from "./share-policy.js";
 import { addGuest, editGuest, parsePairs, removeGuest, resetGuest } from "../guests/library-edit.js";
 import { isAbsolute } from "node:path";
 import { buildFatDrives } from "../fat/fat-drive.js";
+import { overlayHolder } from "../disk/overlay.js";
 
 /** How the page's user confirms a sensitive share, as the host's refusal says it. */
 const CONFIRM_IN_PAGE = "To share it anyway, add it again and confirm.";
@@ -124,14 +125,25 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
         throw new Error(`guest "${guest}" is already running in another Unmachine window or tab; stop it there first`);
       }
       const plan = guest === DROPPED_IMAGE ? undefined : planned.get(guest);
+      // Or in another process (`unmachine run`, another shell): its disk has one writer.
+      for (const disk of Object.values(plan?.services.disks ?? {})) {
+        const pid = overlayHolder(disk.overlay);
+        if (pid !== undefined) throw new Error(`guest "${guest}" is already running in another Unmachine (process ${pid}); stop it there first`);
+      }
       return sessions.open(guest, plan?.services ?? {}, plan?.memory);
     },
     "sessions:report": (id, state, reason) => sessions.report(id, state, reason),
     "sessions:close": (id) => sessions.close(id),
     "sessions:list": () => sessions.list(),
     "settings:get": (guest) => settings.load(library.profile(guest).name),
-    "settings:set": (guest, value) => {
+    "settings:set": (guest, sent) => {
       const name = library.profile(guest).name;
+      // A grown disk stays grown (as `unmachine set` says): sent without its size, it keeps it.
+      const grown = settings.load(name).diskMiB;
+      const value = grown !== undefined && sent.diskMiB === undefined ? { ...sent, diskMiB: grown } : sent;
+      if (grown !== undefined && value.diskMiB !== undefined && value.diskMiB < grown) {
+        throw new Error(`disk: a disk may only grow; ${name}'s is ${grown} MiB, got ${value.diskMiB}`);
+      }
       checkShares(value.shares, (share) => `share "${share.tag}"`, CONFIRM_IN_PAGE);
       // Kept with its links resolved: serving it later follows none (a link there then means
       // the folder was replaced, and the share is refused).

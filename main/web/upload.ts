@@ -23,8 +23,9 @@ function answer(res: ServerResponse, status: number, body: string, type = "text/
 }
 
 export function receiveUpload(req: IncomingMessage, res: ServerResponse, library: GuestLibrary, name: string | null): void {
-  const shown = (name ?? "").replace(/[/\\\0]/g, "_").slice(0, 255);
-  if (shown === "" || shown.startsWith(".")) return answer(res, 400, "the upload needs the file's name (?name=)");
+  // The file's own name only: no folders, no leading dots (a hidden file's name is still its name).
+  const shown = ((name ?? "").split(/[/\\]/).pop() ?? "").replace(/\0/g, "_").replace(/^[.\s]+/, "").slice(0, 255);
+  if (shown === "") return answer(res, 400, "the upload needs the file's name (?name=)");
   const declared = Number(req.headers["content-length"] ?? NaN);
   if (Number.isFinite(declared) && declared > MAX_UPLOAD) {
     answer(res, 413, `${shown}: more than the ${MAX_UPLOAD / 1024 ** 3} GiB a page can upload; add it with: unmachine add FILE`);

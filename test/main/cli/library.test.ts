@@ -2,7 +2,7 @@
 // add an image (name from the file, family from its content, the image never changed), list,
 // set, rm and reset; every refusal is one line, exit status 2, and the data folder as it was.
 import { describe, expect, it } from "vitest";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -173,6 +173,43 @@ describe("unmachine set, rm and reset", () => {
     writeFileSync(join(data, "guests", "gone", "hda.overlay"), "changes");
     expect(unmachine(data, "rm", "gone", "--yes").status).toBe(0);
     expect(existsSync(join(data, "guests", "gone"))).toBe(false);
+    expect(hash(image)).toBe(before);
+  });
+});
+
+describe("a library guest run twice", () => {
+  it("refuses the second run while another process has the guest's disk, in one line", async () => {
+    const data = join(home(), "data");
+    const image = dosDisk("twice.img");
+    expect(unmachine(data, "add", image, "--name", "twice").status).toBe(0);
+    // Another `unmachine run twice` (or a shell's tab) holds the disk: a second writer would overwrite its records.
+    const holder = spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)"], { stdio: "ignore" });
+    try {
+      writeFileSync(join(data, "guests", "twice", "hda.overlay.lock"), `${holder.pid}\n`);
+      oneLine(unmachine(data, "run", "twice", "--headless", "--until", "never", "--timeout", "5"), new RegExp(`twice: its disk is in use by another running guest \\(process ${holder.pid}\\); stop that one first`));
+      oneLine(unmachine(data, "rm", "twice", "--yes"), new RegExp(`twice is running \\(process ${holder.pid}\\); stop it first`));
+      expect(existsSync(join(data, "guests", "twice", "guest.json"))).toBe(true);
+    } finally {
+      const gone = new Promise((done) => holder.once("exit", done));
+      holder.kill("SIGKILL");
+      await gone;
+    }
+    expect(unmachine(data, "rm", "twice").status).toBe(0);
+  });
+
+  it("rm of a guest whose guest.json was broken by hand removes it, keeping the user's own files", () => {
+    const data = join(home(), "data");
+    const image = dosDisk("broken.img");
+    const before = hash(image);
+    expect(unmachine(data, "add", image, "--name", "broken").status).toBe(0);
+    const folder = join(data, "guests", "broken");
+    writeFileSync(join(folder, "guest.json"), "{ oops");
+    writeFileSync(join(folder, "notes.txt"), "mine");
+    oneLine(unmachine(data, "set", "broken", "memory=32"), /guest\.json: not valid JSON; fix it, or remove the guest \(unmachine rm broken\)/);
+    const r = unmachine(data, "rm", "broken");
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain(`kept ${folder}: it holds files that are not the guest's (notes.txt)`);
+    expect(readdirSync(folder)).toEqual(["notes.txt"]);
     expect(hash(image)).toBe(before);
   });
 });

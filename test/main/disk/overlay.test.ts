@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { exportDisk, OverlayDisk, OverlayError, overlayStats, HEADER_BYTES, RECORD_HEADER_BYTES, SECTOR } from "../../../main/disk/overlay.js";
+import { exportDisk, OverlayDisk, OverlayError, overlayHolder, overlayStats, HEADER_BYTES, RECORD_HEADER_BYTES, SECTOR } from "../../../main/disk/overlay.js";
 
 let dir: string;
 let base: string;
@@ -226,5 +226,77 @@ describe("a host killed while writing", () => {
     expect(torn.slice(0, 5)).toEqual([]);
     expect(written).toBeGreaterThan(64);
     expect(sha(base)).toBe(before);
+  });
+});
+
+describe("export targets a careless user gives", () => {
+  it("replaces an existing file for a disk with no changes yet, and refuses the overlay's place, a folder and a missing folder", () => {
+    const disk = new OverlayDisk(base, overlay, { readOnly: true }); // no overlay file yet
+    const out = join(dir, "out.img");
+    writeFileSync(out, "old");
+    exportDisk(disk, out, { overwrite: true });
+    expect(sha(out)).toBe(sha(base));
+    // The overlay's own path, before the overlay exists: writing there would make the guest unbootable.
+    expect(() => exportDisk(disk, overlay, { overwrite: true })).toThrow(`${overlay}: is the disk's own image or overlay; export to a new file`);
+    expect(existsSync(overlay)).toBe(false);
+    expect(() => exportDisk(disk, dir, { overwrite: true })).toThrow(`${dir}: is a folder; expected the name of the image file to write`);
+    const missing = join(dir, "no", "such", "out.img");
+    expect(() => exportDisk(disk, missing)).toThrow(`${missing}: the folder ${join(dir, "no", "such")} does not exist`);
+    disk.close();
+  });
+});
+
+describe("a disk opened smaller than what its overlay holds", () => {
+  it("still closes and compacts, keeping the sectors past its end for when it grows again", () => {
+    const grown = new OverlayDisk(base, overlay, { size: BASE_SIZE * 4 });
+    grown.write(BASE_SIZE * 3, new Uint8Array(512).fill(5));
+    for (let i = 0; i < 4; i++) grown.write(0, new Uint8Array(512).fill(i));
+    grown.close({ compact: false });
+    // The saved disk size went back down (the page's slider): the guest sees only the image.
+    const small = new OverlayDisk(base, overlay);
+    expect(small.compact(true)).toBe(true);
+    small.close();
+    const again = new OverlayDisk(base, overlay, { size: BASE_SIZE * 4 });
+    const far = new Uint8Array(512);
+    again.read(BASE_SIZE * 3, far);
+    expect(far.every((b) => b === 5)).toBe(true);
+    const first = new Uint8Array(512);
+    again.read(0, first);
+    expect(first.every((b) => b === 3)).toBe(true);
+    expect(again.changedBytes).toBe(2 * SECTOR);
+    again.close();
+  });
+});
+
+describe("one writer per overlay", () => {
+  it("refuses a second writer, in this process or another live one, and takes over a dead writer's lock", async () => {
+    const first = new OverlayDisk(base, overlay);
+    // A second open (another tab, another `unmachine run`) would append over the first one's records.
+    expect(() => new OverlayDisk(base, overlay)).toThrow(/in use by another running guest/);
+    first.write(0, new Uint8Array(512).fill(1));
+    first.close();
+    const again = new OverlayDisk(base, overlay);
+    again.close();
+
+    // A live process holds it: refused, naming that process.
+    const holder = spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)"], { stdio: "ignore" });
+    try {
+      writeFileSync(`${overlay}.lock`, `${holder.pid}\n`);
+      expect(() => new OverlayDisk(base, overlay)).toThrow(new RegExp(`in use by another running guest \\(process ${holder.pid}\\)`));
+      expect(overlayHolder(overlay)).toBe(holder.pid);
+      // Reading (an export) is still allowed.
+      new OverlayDisk(base, overlay, { readOnly: true }).close();
+    } finally {
+      holder.kill("SIGKILL");
+      await new Promise((resolve) => holder.once("exit", resolve));
+    }
+    // Its process is gone (a host killed with SIGKILL): the lock is stale and taken over.
+    expect(overlayHolder(overlay)).toBeUndefined();
+    const after = new OverlayDisk(base, overlay);
+    const got = new Uint8Array(512);
+    after.read(0, got);
+    expect(got.every((b) => b === 1)).toBe(true);
+    after.close();
+    expect(existsSync(`${overlay}.lock`)).toBe(false);
   });
 });

@@ -3,6 +3,7 @@
 // disk, settings and profile edits, and remove/reset with the same refusals as the CLI.
 import { describe, expect, it } from "vitest";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHostApi } from "../../../main/host/host-api.js";
@@ -64,5 +65,34 @@ describe("the host's library commands", () => {
     await handlers["library:remove"](name, false);
     expect((await handlers["guests:list"]()).map((g) => g.name)).toEqual(["demo"]);
     expect(() => handlers["library:remove"]("demo", true)).toThrow(/built-in guest; it cannot be removed/);
+  });
+
+  it("refuses to open a session for a guest whose disk another process (a CLI run) has open", async () => {
+    const electron = api("electron");
+    const added = await electron.handlers["library:add"](dosDisk());
+    await electron.handlers["guests:plan"](added.name, 0);
+    const holder = spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)"], { stdio: "ignore" });
+    try {
+      writeFileSync(join(electron.dataDir, "guests", added.name, "hda.overlay.lock"), `${holder.pid}\n`);
+      expect(() => electron.handlers["sessions:open"](added.name)).toThrow(`guest "${added.name}" is already running in another Unmachine (process ${holder.pid}); stop it there first`);
+    } finally {
+      const gone = new Promise((done) => holder.once("exit", done));
+      holder.kill("SIGKILL");
+      await gone;
+    }
+    expect(electron.handlers["sessions:open"](added.name)).toMatchObject({ guest: added.name });
+  });
+
+  it("never shrinks a grown disk for what a page sends (the guest's partitions would reach past its end)", async () => {
+    const { handlers } = api("electron");
+    const { name } = await handlers["library:add"](dosDisk());
+    const saved = await handlers["settings:get"](name);
+    expect((await handlers["settings:set"](name, { ...saved, diskMiB: 100 })).diskMiB).toBe(100);
+    expect(() => handlers["settings:set"](name, { ...saved, diskMiB: 50 })).toThrow(`disk: a disk may only grow; ${name}'s is 100 MiB, got 50`);
+    // Settings sent without the disk's size keep it.
+    const rest = { ...saved };
+    delete rest.diskMiB;
+    expect((await handlers["settings:set"](name, rest)).diskMiB).toBe(100);
+    expect((await handlers["settings:get"](name)).diskMiB).toBe(100);
   });
 });

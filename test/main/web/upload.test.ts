@@ -76,4 +76,14 @@ describe("a page upload to the library", () => {
     expect(statSync(join(dataDir, "guests", "my-kernel", "image")).mode & 0o777).toBe(0o600);
     expect(library.summaries().map((g) => g.name)).toEqual(["demo", "my-kernel"]);
   });
+
+  it("adds a file whose name starts with a dot or holds a path, by its name alone", async () => {
+    const r = await put(`${shell.origin}/library/add?name=${encodeURIComponent(".hidden kernel.bin")}`, kernel(), { cookie, origin: shell.origin });
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toMatchObject({ name: "hidden-kernel", title: "hidden kernel.bin" });
+    const path = await put(`${shell.origin}/library/add?name=${encodeURIComponent("../../etc/kernel.bin")}`, kernel(), { cookie, origin: shell.origin });
+    expect(path.status).toBe(200);
+    expect(JSON.parse(path.body)).toMatchObject({ name: "kernel", title: "kernel.bin" });
+    expect((await put(`${shell.origin}/library/add?name=${encodeURIComponent("../..")}`, kernel(), { cookie, origin: shell.origin })).status).toBe(400);
+  });
 });
