@@ -24,6 +24,8 @@ export interface GuestSummary {
   /** RAM in MiB: the saved setting, else the profile's. */
   memory: number;
   family: Family;
+  /** The regular expression whose match on the console says the guest has booted, if it has one. */
+  prompt?: string;
   /** Shipped with the app (guests/<name>), not added by the user: it cannot be removed. */
   builtIn: boolean;
   /** Bytes the guest's changes to its hard disk take on the host (its overlay). */
@@ -106,6 +108,12 @@ export interface Commands {
   "library:reset": { args: [guest: string]; result: GuestSummary };
   /** Sets one key of a guest, as `unmachine set NAME key=value` does (main/guests/library-edit.ts). */
   "library:set": { args: [guest: string, key: string, value: string]; result: GuestSummary };
+  /**
+   * Writes a user guest's hard disk with its changes as a new flat image where the user chooses
+   * in the host's save dialog (Electron); the path written, or null when the user cancelled. The
+   * web shell offers the image as a download instead (GET /library/export/NAME, main/web/download.ts).
+   */
+  "library:export": { args: [guest: string]; result: string | null };
 }
 
 /** What the host tells the page without being asked. */
@@ -148,6 +156,7 @@ export const ARG_KINDS = {
   "library:remove": ["string", "boolean"],
   "library:reset": ["string"],
   "library:set": ["string", "string", "string"],
+  "library:export": ["string"],
 } as const satisfies { [C in CommandName]: KindsOf<CommandArgs<C>> };
 
 export class ContractError extends Error {
@@ -212,6 +221,11 @@ export interface HostBridge {
   onBuild?(listener: (progress: BuildProgress) => void): Disposable;
   /** Adds a dropped image file to the library: by its path (Electron) or its bytes (the web shell). */
   addImage?(file: DroppedFile): Promise<GuestSummary>;
+  /**
+   * Exports a user guest's disk with its changes as a flat image: a save dialog and the host
+   * writes it (Electron), or a download (the web shell). What the user is told, or null when cancelled.
+   */
+  exportGuest?(guest: string, fileName: string): Promise<string | null>;
   /** Events the host pushes (the guest's clipboard); the web shell only. */
   onEvent?(listener: (event: HostEvent) => void): Disposable;
 }

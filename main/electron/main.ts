@@ -18,6 +18,7 @@ import { registerHostServices } from "../host/services.js";
 import { createHostApi } from "../host/host-api.js";
 import { assetsDir, dataDir, rendererDir } from "../paths.js";
 import { serveIpc } from "./ipc.js";
+import { chosenPath, exportDialogOptions } from "./save-dialog.js";
 import { APP_ORIGIN, registerScheme, SCHEME, serveScheme } from "./protocol.js";
 import { appWebPreferences, lockContents } from "./contents-policy.js";
 import { buildAtStart, guestStates, progressLines, quitWhenAllClosed, statusNotifierWatched, trayTemplate } from "./shell-rules.js";
@@ -138,6 +139,11 @@ function startShell(): void {
         const options = { title: "Share a folder with the guest", properties: ["openDirectory" as const, "createDirectory" as const] };
         const result = window && !window.isDestroyed() ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
         return result.canceled ? null : (result.filePaths[0] ?? null);
+      },
+      pickSaveFile: async (suggested) => {
+        const options = exportDialogOptions(suggested, app.getPath("downloads"));
+        const result = window && !window.isDestroyed() ? await dialog.showSaveDialog(window, options) : await dialog.showSaveDialog(options);
+        return chosenPath(result);
       },
       shell: "electron",
       urls: {

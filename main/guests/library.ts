@@ -178,6 +178,7 @@ export class GuestLibrary {
       }
       const family = p.family ?? (p.media.bzimage ? "linux" : "other");
       const summary: GuestSummary = { name: p.name, title: p.title, description: p.description, memory, family, builtIn, ready: !problem };
+      if (p.prompt !== undefined) summary.prompt = p.prompt;
       if (problem) summary.problem = problem;
       if (!builtIn && !problem) {
         const disk = this.resolve(p.name).disks.hda;

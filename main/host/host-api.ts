@@ -17,7 +17,7 @@ import type { SettingsStore } from "../guests/settings-store.js";
 import type { HostServices } from "./services.js";
 import { appVersion } from "../version.js";
 import { checkShares, realPath, sensitiveFolder } from "./share-policy.js";
-import { addGuest, editGuest, parsePairs, removeGuest, resetGuest } from "../guests/library-edit.js";
+import { addGuest, editGuest, exportGuest, parsePairs, removeGuest, resetGuest } from "../guests/library-edit.js";
 import { isAbsolute } from "node:path";
 import { buildFatDrives } from "../fat/fat-drive.js";
 import { overlayHolder } from "../disk/overlay.js";
@@ -38,6 +38,8 @@ export interface HostApiDeps {
   settings: SettingsStore;
   /** The shell's own folder dialog, where it has one. */
   pickFolder?: () => Promise<string | null>;
+  /** The shell's own save dialog, where it has one: the file chosen (replacing it confirmed), or null. */
+  pickSaveFile?: (suggested: string) => Promise<string | null>;
   services: HostServices;
 }
 
@@ -81,7 +83,21 @@ function isDir(path: string): boolean {
   }
 }
 
-export function createHostApi({ library, sessions, urls, shell, settings, pickFolder, services }: HostApiDeps): CommandHandlers {
+/** Refuses a guest whose session is booting or running (its disk is in use). */
+export function checkStopped(sessions: HostSessions, guest: string): void {
+  if (sessions.list().some((s) => s.guest === guest && (s.state === "booting" || s.state === "running"))) throw new Error(`${guest} is running; stop it first`);
+}
+
+/** Refuses, before anything is asked or written, a guest whose disk cannot be exported. */
+export function checkExportable(library: GuestLibrary, sessions: HostSessions, guest: string): void {
+  library.profile(guest);
+  if (library.isBuiltIn(guest)) throw new Error(`${guest} is a built-in guest; it cannot be exported`);
+  const disks = library.resolve(guest).disks;
+  if (!disks.hda && !disks.hdb) throw new Error(`${guest} has no hard disk to export (only hard-disk guests have changes)`);
+  checkStopped(sessions, guest);
+}
+
+export function createHostApi({ library, sessions, urls, shell, settings, pickFolder, pickSaveFile, services }: HostApiDeps): CommandHandlers {
   const ref = (url: string, path: string): MediaSource => ({ kind: "url", url, size: statSync(path).size });
   // The services and RAM of the plan last given for each guest: its next session is served those.
   const planned = new Map<string, { services: LaunchServices; memory: number }>();
@@ -161,17 +177,27 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
       return summary(addGuest(library, path).name);
     },
     "library:remove": (guest, force) => {
-      if (sessions.list().some((s) => s.guest === guest && (s.state === "booting" || s.state === "running"))) throw new Error(`${guest} is running; stop it first`);
+      checkStopped(sessions, guest);
       removeGuest(library, guest, force);
     },
     "library:reset": (guest) => {
-      if (sessions.list().some((s) => s.guest === guest && (s.state === "booting" || s.state === "running"))) throw new Error(`${guest} is running; stop it first`);
+      checkStopped(sessions, guest);
       resetGuest(library, guest);
       return summary(guest);
     },
     "library:set": (guest, key, value) => {
       editGuest(library, guest, parsePairs([`${key}=${value}`]));
       return summary(guest);
+    },
+    "library:export": async (guest) => {
+      if (!pickSaveFile) throw new Error("in a browser tab, a guest's disk is exported as a download");
+      checkExportable(library, sessions, guest);
+      const path = await pickSaveFile(`${guest}.img`);
+      if (path === null) return null;
+      // Checked again: the guest may have started while the dialog was open.
+      checkExportable(library, sessions, guest);
+      // The dialog asked before replacing a file; exportDisk still refuses the guest's own files.
+      return exportGuest(library, guest, path, true);
     },
     "clipboard:set": (session, text) => {
       if (!services.sharesClipboard(session)) return;

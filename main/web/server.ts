@@ -2,7 +2,8 @@
 // The printed address's token, or a launched browser's one-time code, is exchanged for a
 // session cookie (auth.ts) that gates the page, media and every WebSocket; the Host header and
 // each WebSocket's Origin must be this server's own, so no other page in the browser (and no
-// DNS-rebinding trick) can drive a guest. Commands go over /rpc, FramePipes over /pipe/...
+// DNS-rebinding trick) can drive a guest. Commands go over /rpc, FramePipes over /pipe/...;
+// the page adds a guest with PUT /library/add and downloads one's disk with GET /library/export/NAME.
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createReadStream, existsSync, statSync } from "node:fs";
@@ -22,6 +23,7 @@ import { registerHostServices } from "../host/services.js";
 import { WebAuth } from "./auth.js";
 import { ownUserPeer } from "./peer.js";
 import { receiveUpload } from "./upload.js";
+import { sendExport } from "./download.js";
 
 export interface WebShellOptions {
   library: GuestLibrary;
@@ -168,6 +170,20 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
       return receiveUpload(req, res, library, url.searchParams.get("name"));
     }
     if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, "method not allowed");
+    if (url.pathname.startsWith("/library/export/")) {
+      // Only the page itself exports: its cookie, on a request the browser says comes from this
+      // origin (a GET carries no Origin header of a same-origin page; one that does must be ours).
+      const site = req.headers["sec-fetch-site"];
+      const fromPage = site === "same-origin" && (req.headers.origin === undefined || req.headers.origin === origin);
+      if (!auth.hasSession(req.headers.cookie) || !fromPage) return send(res, 403, "only the page of this shell may export guests");
+      let guest: string;
+      try {
+        guest = decodeURIComponent(url.pathname.slice("/library/export/".length));
+      } catch {
+        return send(res, 400, "bad guest name");
+      }
+      return sendExport(req, res, library, sessions, guest);
+    }
     for (const [k, v] of Object.entries(pageHeaders)) res.setHeader(k, v);
     const parts = url.pathname.split("/").filter(Boolean);
     try {

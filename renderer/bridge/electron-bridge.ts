@@ -63,6 +63,12 @@ export class ElectronBridge implements HostBridge {
     return await this.invoke("library:add", path);
   }
 
+  /** The host asks where in its save dialog, then writes the image there itself. */
+  async exportGuest(guest: string): Promise<string | null> {
+    const path = await this.invoke("library:export", guest);
+    return path === null ? null : `${guest}: its disk with its changes was exported to ${path}`;
+  }
+
   onStartGuest(listener: (guest: string) => void): void {
     this.#api.onStartGuest(listener);
   }

@@ -1,7 +1,8 @@
 // The page's side of the web shell (main/web/server.ts): commands as JSON over /rpc, each
 // FramePipe over a WebSocket of its own (one binary message per frame). The page holds no key:
 // the browser sends the shell's HttpOnly session cookie with every connection to its origin.
-// A dropped image is added to the library by uploading its bytes (PUT /library/add).
+// A dropped image is added to the library by uploading its bytes (PUT /library/add); a guest's
+// disk is exported as a download (GET /library/export/NAME).
 
 import type { CommandArgs, CommandName, CommandReply, CommandResult, EventMessage, GuestSummary, HostBridge, HostEvent } from "../../core/ipc/contract.js";
 import { Emitter } from "../../core/disposable.js";
@@ -73,6 +74,27 @@ export class WebBridge implements HostBridge {
     }
     if (!reply.ok) throw new Error((await reply.text()).trim() || `${file.name}: the host refused it (${reply.status})`);
     return (await reply.json()) as GuestSummary;
+  }
+
+  /**
+   * Downloads a user guest's disk with its changes (main/web/download.ts): the browser saves it
+   * as it comes, never holding it whole. Asked first with HEAD, so a refusal is told in the page.
+   */
+  async exportGuest(guest: string, fileName: string): Promise<string | null> {
+    const url = `/library/export/${encodeURIComponent(guest)}`;
+    const probe = await fetch(url, { method: "HEAD", credentials: "same-origin" }).catch(() => undefined);
+    if (!probe) throw new Error(`${guest}: the Unmachine host cannot be reached; is it still running?`);
+    if (!probe.ok) {
+      const why = await fetch(url, { credentials: "same-origin" }).then((r) => (r.ok ? "" : r.text()), () => "");
+      throw new Error(why.trim() || `${guest}: the host refused the export (${probe.status})`);
+    }
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = fileName;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    return `${fileName}: downloading ${guest}'s disk with its changes`;
   }
 
   async openPipe(session: string, service: PipeService): Promise<FramePipe> {

@@ -1,7 +1,7 @@
 // The guest library in the page: an image dropped on the window becomes a library entry (its
 // bytes uploaded to the host, kept in the data folder), selected and booted; the entry is still
-// there after a reload, shows its family and RAM, and boots again from the list; Remove takes it
-// out of the library (after asking). Noise adds nothing.
+// there after a reload, shows its family and RAM and whether it runs, and boots again from the
+// list; Remove takes it out of the library (after asking). Noise adds nothing.
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { test, expect, cacheDir } from "./fixtures.js";
@@ -29,8 +29,12 @@ test("a dropped image becomes a library entry that survives a reload and boots",
   await expect(entry).toContainText("Linux · 128 MiB");
   await expect(badge).toHaveText("booting");
   await expect(console).toContainText(/\[\s*\d+\.\d{6}\]/, { timeout: 90_000 });
+  // The library says which guests run, the others not.
+  await expect(entry.getByTestId("library-running")).toHaveText("running");
+  await expect(page.getByTestId("library-running")).toHaveCount(1);
   await page.getByRole("button", { name: "Stop" }).click();
   await expect(badge).toHaveText("stopped");
+  await expect(page.getByTestId("library-running")).toHaveCount(0);
   // The browser's file is kept by the host as the guest's image; no upload is left behind.
   expect(existsSync(join(served.dataDir, "guests", "my-kernel", "image"))).toBe(true);
   expect(readdirSync(join(served.dataDir, "guests")).filter((n) => n.startsWith("."))).toEqual([]);

@@ -189,6 +189,10 @@ function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unkno
       calls.push(["library:set", [name, key, value]]);
       return guest(name);
     },
+    "library:export": (name) => {
+      calls.push(["library:export", [name]]);
+      return null;
+    },
   };
   return { handlers, calls };
 }

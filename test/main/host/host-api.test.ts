@@ -1,9 +1,11 @@
 // The page's library commands on the host (main/host/host-api.ts): a dropped file added by its
 // path in Electron (never in a browser tab, which uploads), its hard disk planned as a served
-// disk, settings and profile edits, and remove/reset with the same refusals as the CLI.
+// disk, settings and profile edits, remove/reset with the same refusals as the CLI, and export
+// through the shell's save dialog (Electron; a browser tab downloads instead).
 import { describe, expect, it } from "vitest";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { spawn } from "node:child_process";
+import { OverlayDisk } from "../../../main/disk/overlay.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHostApi } from "../../../main/host/host-api.js";
@@ -14,7 +16,7 @@ import { buildFatImage, materialize } from "../../../core/fat/image.js";
 import { fileFromBytes } from "../../../core/fat/tree.js";
 import type { HostInfo } from "../../../core/ipc/contract.js";
 
-function api(shell: HostInfo["shell"]) {
+function api(shell: HostInfo["shell"], pickSaveFile?: (suggested: string) => Promise<string | null>) {
   const { library, dataDir } = fixture();
   const sessions = new HostSessions(mkdtempSync(join(tmpdir(), "unmachine-logs-")));
   const handlers = createHostApi({
@@ -23,9 +25,10 @@ function api(shell: HostInfo["shell"]) {
     settings: library.settings,
     services: registerHostServices(sessions),
     shell,
+    pickSaveFile,
     urls: { media: (guest, role) => `/media/${guest}/${role}`, firmware: (which) => `/firmware/${which}` },
   });
-  return { handlers, dataDir };
+  return { handlers, dataDir, sessions };
 }
 
 function dosDisk(): string {
@@ -94,5 +97,44 @@ describe("the host's library commands", () => {
     delete rest.diskMiB;
     expect((await handlers["settings:set"](name, rest)).diskMiB).toBe(100);
     expect((await handlers["settings:get"](name)).diskMiB).toBe(100);
+  });
+
+  it("exports a user guest's disk with its changes where the save dialog says, and nothing when cancelled or running", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "unmachine-out-")), "saved.img");
+    let answer: string | null = null;
+    const asked: string[] = [];
+    const { handlers, dataDir, sessions } = api("electron", async (suggested) => {
+      asked.push(suggested);
+      return answer;
+    });
+    const image = dosDisk();
+    const before = readFileSync(image);
+    const { name } = await handlers["library:add"](image);
+    const disk = new OverlayDisk(image, join(dataDir, "guests", name, "hda.overlay"));
+    disk.write(4096, new Uint8Array(512).fill(0x5a));
+    disk.close();
+
+    expect(await handlers["library:export"](name)).toBeNull();
+    expect(existsSync(out)).toBe(false);
+    answer = out;
+    expect(await handlers["library:export"](name)).toBe(out);
+    expect(asked).toEqual(["games-disk.img", "games-disk.img"]);
+    const written = readFileSync(out);
+    expect(written.subarray(4096, 4608).every((b) => b === 0x5a)).toBe(true);
+    expect(written.length).toBe(before.length);
+    expect(written.subarray(0, 4096).equals(before.subarray(0, 4096)) && written.subarray(4608).equals(before.subarray(4608))).toBe(true);
+    expect(readFileSync(image).equals(before)).toBe(true);
+
+    const session = sessions.open(name);
+    sessions.report(session.id, "running", "");
+    await expect(handlers["library:export"](name)).rejects.toThrow(/games-disk is running; stop it first/);
+    await expect(handlers["library:export"]("demo")).rejects.toThrow(/built-in guest; it cannot be exported/);
+    expect(asked).toHaveLength(2);
+    sessions.dispose();
+  });
+
+  it("refuses the export command in a browser tab (the page downloads there)", async () => {
+    const { handlers } = api("web");
+    await expect(handlers["library:export"]("demo")).rejects.toThrow(/in a browser tab, a guest's disk is exported as a download/);
   });
 });
