@@ -13,6 +13,9 @@ interface V86Loop {
   next_tick(delay: number): void;
 }
 
+/** How long the cap keeps account of busy time before it starts a new account. */
+const BUDGET_WINDOW_MS = 1000;
+
 export class SpeedCapError extends Error {
   override name = "SpeedCapError";
 }
@@ -49,6 +52,13 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
   let cap = checkCpuPercent(percent);
   /** No slice starts before this time. */
   let resumeAt = 0;
+  /**
+   * The busy time of the window begun at `windowStart`: the next slice waits until busy time is
+   * the cap's share of the window, so a wake-up the host makes late is made up by a shorter
+   * next pause instead of lowering the guest's share.
+   */
+  let windowStart: number | undefined;
+  let busy = 0;
   /** When the slice running now began (do_tick schedules the next one from inside it). */
   let sliceStart: number | undefined;
   let disposed = false;
@@ -63,7 +73,14 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
   // Also what an interrupt arriving while the guest idles calls: it cannot cut the pause short.
   inner.next_tick = function (this: V86Loop, delay: number) {
     const at = now();
-    if (sliceStart !== undefined) resumeAt = at + pauseAfter(at - sliceStart, cap);
+    if (sliceStart !== undefined) {
+      if (windowStart === undefined || at - windowStart > BUDGET_WINDOW_MS) {
+        windowStart = sliceStart;
+        busy = 0;
+      }
+      busy += at - sliceStart;
+      resumeAt = windowStart + busy + pauseAfter(busy, cap);
+    }
     nextTick.call(this, Math.max(delay, resumeAt - at));
   };
   return {
@@ -72,6 +89,7 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
     },
     set(value: number) {
       cap = checkCpuPercent(value);
+      windowStart = undefined;
       if (cap >= 100) resumeAt = 0;
     },
     dispose() {

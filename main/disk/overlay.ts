@@ -6,6 +6,7 @@
 // host killed mid-write leaves every record whole or absent. One process writes an overlay at a
 // time: it holds <overlay>.lock (its process id) while open for writing. Format: main/disk/README.md.
 
+import { processAlive } from "../private-files.js";
 import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, linkSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync, existsSync, realpathSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
@@ -30,15 +31,6 @@ export class OverlayError extends Error {
 
 /** Lock files this process holds (the same process id in a lock held by no one here is stale). */
 const heldHere = new Set<string>();
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** The live process that has this overlay open for writing, if any (a dead writer's lock is stale). */
 export function overlayHolder(overlayPath: string): number | undefined {

@@ -44,6 +44,21 @@ describe("speed cap", () => {
     }
   });
 
+  it("holds its share when the host wakes it late (a loaded host's timers fire after their time)", () => {
+    for (const percent of [10, 25, 40]) {
+      const fake = fakeEmulator(4);
+      capSpeed(fake.emulator, percent, fake.now);
+      let busy = 0;
+      const start = fake.now();
+      while (fake.now() - start < 10_000) {
+        fake.inner.do_tick();
+        busy += 4;
+        fake.advance(fake.scheduled.at(-1)! + 5); // every wake-up 5 ms late
+      }
+      expect(busy / (fake.now() - start)).toBeCloseTo(percent / 100, 2);
+    }
+  });
+
   it("is full speed uncapped, at 100 %, and again once disposed", () => {
     const fake = fakeEmulator(4);
     expect(busyShare(fake, 1000, 4)).toBe(1);

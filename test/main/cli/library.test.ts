@@ -174,7 +174,7 @@ describe("unmachine set, rm and reset", () => {
     expect(unmachine(data, "rm", "gone", "--yes").status).toBe(0);
     expect(existsSync(join(data, "guests", "gone"))).toBe(false);
     expect(hash(image)).toBe(before);
-  });
+  }, 60_000); // a dozen runs of the command line: slow on a loaded machine
 });
 
 describe("a library guest run twice", () => {
