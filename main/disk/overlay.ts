@@ -25,6 +25,25 @@ const MAX_RECORD = 4 * 1024 * 1024;
 /** Written data reaches the disk (fdatasync) at most this long after it was written. */
 export const SYNC_MS = 1000;
 
+/**
+ * Fills a file written aside (`fd`, open on `aside`) with `write`, then puts it in `target`'s
+ * place whole: synced, renamed, the folder synced. A failure removes the file aside and leaves
+ * `target` as it was.
+ */
+function replaceWith(fd: number, aside: string, target: string, write: () => void): void {
+  try {
+    write();
+    fdatasyncSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    rmSync(aside, { force: true });
+    throw error;
+  }
+  closeSync(fd);
+  renameSync(aside, target);
+  syncFolder(dirname(target));
+}
+
 export class OverlayError extends Error {
   override name = "OverlayError";
 }
@@ -406,7 +425,7 @@ export class OverlayDisk {
     const fd = openSync(aside, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC, 0o600);
     const index = new Map<number, number>();
     let end = HEADER_BYTES;
-    try {
+    replaceWith(fd, aside, this.overlayPath, () => {
       writeFully(fd, header, 0);
       const sectors = [...this.#index.keys()].sort((a, b) => a - b);
       let i = 0;
@@ -428,15 +447,7 @@ export class OverlayDisk {
         end += record.length;
         i = j;
       }
-      fdatasyncSync(fd);
-    } catch (error) {
-      closeSync(fd);
-      rmSync(aside, { force: true });
-      throw error;
-    }
-    closeSync(fd);
-    renameSync(aside, this.overlayPath);
-    syncFolder(dirname(this.overlayPath));
+    });
     closeSync(this.#overlay);
     this.#overlay = openSync(this.overlayPath, constants.O_RDWR);
     this.#index = index;
@@ -532,7 +543,7 @@ export function exportDisk(disk: OverlayDisk, outFile: string, options: ExportOp
   } catch (error) {
     throw new OverlayError(`${outFile}: cannot be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  try {
+  replaceWith(fd, aside, outFile, () => {
     const chunk = new Uint8Array(EXPORT_CHUNK);
     for (let at = 0; at < disk.size; at += EXPORT_CHUNK) {
       const part = chunk.subarray(0, Math.min(EXPORT_CHUNK, disk.size - at));
@@ -540,13 +551,5 @@ export function exportDisk(disk: OverlayDisk, outFile: string, options: ExportOp
       if (part.some((byte) => byte !== 0)) writeFully(fd, part, at);
     }
     ftruncateSync(fd, disk.size);
-    fdatasyncSync(fd);
-  } catch (error) {
-    closeSync(fd);
-    rmSync(aside, { force: true });
-    throw error;
-  }
-  closeSync(fd);
-  renameSync(aside, outFile);
-  syncFolder(dirname(outFile));
+  });
 }
