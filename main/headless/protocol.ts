@@ -21,6 +21,9 @@ export type ToWorker =
   | { type: "stop" }
   /** Stop the emulator, let the host's answers in flight land, save the state, then end as on stop. */
   | { type: "suspend" }
+  /** The same without ending: the emulator stays stopped (its disks synced) until "continue". */
+  | { type: "save" }
+  | { type: "continue" }
   | { type: "insert"; drive: SwapDrive; image: ArrayBuffer }
   | { type: "eject"; drive: SwapDrive }
   /** Lends the guest back RAM or takes it: what it should have, in MiB (core/v86/balloon.ts). */

@@ -241,6 +241,19 @@ export class HeadlessGuest implements Disposable {
    * state (compress it with core/v86/state-codec.ts). The worker then ends as on stop().
    */
   suspend(): Promise<Uint8Array> {
+    return this.#state({ type: "suspend" });
+  }
+
+  /**
+   * Saves the running guest without ending it: the emulator stops, its disks are synced, and it
+   * stays stopped (so its overlays can be copied) until `resume()` is called.
+   */
+  async save(): Promise<{ state: Uint8Array; resume: () => void }> {
+    const state = await this.#state({ type: "save" });
+    return { state, resume: () => this.#worker.postMessage({ type: "continue" } satisfies ToWorker) };
+  }
+
+  #state(message: Extract<ToWorker, { type: "suspend" | "save" }>): Promise<Uint8Array> {
     if (this.ended) return Promise.reject(new GuestStoppedError("the guest is not running"));
     return new Promise((resolveState, reject) => {
       const onMessage = (reply: FromWorker): void => {
@@ -254,7 +267,7 @@ export class HeadlessGuest implements Disposable {
         this.#worker.off("message", onMessage);
         reject(end.kind === "fault" ? new GuestFaultError(end.message) : new GuestStoppedError("the guest stopped before its state was saved"));
       });
-      this.#worker.postMessage({ type: "suspend" } satisfies ToWorker);
+      this.#worker.postMessage(message);
     });
   }
 

@@ -123,6 +123,14 @@ parent.on("message", (message: ToWorker) => {
     void suspend();
     return;
   }
+  if (message.type === "save") {
+    void save();
+    return;
+  }
+  if (message.type === "continue") {
+    if (!ending) void emulator.run();
+    return;
+  }
   if (message.type === "stop") end();
 });
 
@@ -147,6 +155,19 @@ async function suspend(): Promise<void> {
     post({ type: "state", error: error instanceof Error ? error.message : String(error) });
   }
   end();
+}
+
+/** A snapshot of the running guest: stopped, drained, its disks synced, saved; it runs again on "continue". */
+async function save(): Promise<void> {
+  try {
+    await drained();
+    for (const role of ["hda", "hdb"] as const) if (disks && init.machine.media[role]?.kind === "served") await disks.request({ op: "flush", disk: role });
+    const state = await emulator.save_state();
+    parent.postMessage({ type: "state", state } satisfies FromWorker, [state]);
+  } catch (error) {
+    post({ type: "state", error: error instanceof Error ? error.message : String(error) });
+    void emulator.run();
+  }
 }
 
 let ending = false;
