@@ -57,7 +57,8 @@ Usage:
                                           suspended), restore (stopped) or remove one
   unmachine balloon NAME MiB              give a running guest this much RAM, live (guests
                                           with a balloon driver, such as tiny)
-  unmachine build [guest] [--force]       build a guest's files from Debian packages (default: tiny)
+  unmachine build [guest] [--force]       build a guest's files from Debian packages (default: tiny),
+                                          then boot it once and keep its started state
   unmachine --help | --version
 
 Run options:
@@ -240,7 +241,7 @@ export async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { force: { type: "boolean", default: false } } });
       const name = positionals[0] ?? "tiny";
       library.profile(name);
-      await buildGuest(library, name, { force: values.force, summary: true });
+      await buildGuest(library, name, { force: values.force, summary: true, keepState: true });
       return EXIT.ok;
     }
     default:
