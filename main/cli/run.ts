@@ -270,7 +270,8 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
     ending ??= (async () => {
       control?.dispose();
       // The guest's 9P session lives in the host's server: a guest it cannot be saved for is stopped as before.
-      const savable = plan.machine.p9 !== "host" || services.saveState !== undefined;
+      // A guest that has not reached its prompt is not saved: a restored guest counts as running at once.
+      const savable = (plan.machine.p9 !== "host" || services.saveState !== undefined) && guest.phase === "running";
       if (how === "suspend" && states && expected && !guest.ended && savable) {
         try {
           await suspendInto(states, expected, guest, services, disks);

@@ -108,4 +108,10 @@ describe("a library guest's run ends suspended and the next one resumes it", () 
     expect(existsSync(state())).toBe(false);
     expect(unmachine(["list"]).stdout).toMatch(/^tiny\s.*\sready\s/m);
   });
+
+  it("keeps no state of a guest stopped before its prompt (it would not answer when resumed)", () => {
+    const r = unmachine(["run", "tiny", "--headless", "--until", "words the guest never prints", "--timeout", "3"]);
+    expect(r.status).toBe(1);
+    expect(existsSync(state())).toBe(false);
+  });
 });
