@@ -306,7 +306,13 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
     process.stderr.write(`unmachine: ${describeEnd(target.name, error)}\n`);
   };
 
+  // A resumed shell printed its prompt before the save: Ctrl-L has it redraw its prompt and line
+  // (on the console, the PTY, and for --until, which may wait for that prompt).
+  const redraw = (): void => {
+    if (resume && target.prompt) guest.console.send(new Uint8Array([0x0c]));
+  };
   if (flags.until) {
+    redraw();
     try {
       const match = await guest.waitForText(flags.until, flags.timeoutMs);
       process.stdout.write(`${match}\n`);
@@ -362,10 +368,6 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
     return 0;
   }
 
-  // A resumed shell printed its prompt before the save: Ctrl-L has it redraw its prompt and line.
-  const redraw = (): void => {
-    if (resume && target.prompt) guest.console.send(new Uint8Array([0x0c]));
-  };
   if (flags.pty) {
     const pty = openConsolePty(guest.console);
     redraw();

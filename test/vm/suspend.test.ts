@@ -49,6 +49,10 @@ describe("a library guest's run ends suspended and the next one resumes it", () 
     // The same boot: a resume, not a second boot that happened to find the file.
     expect(second.stdout).toBe(`kept\nalive\n${bootId}\n`);
     expect(second.status).toBe(0);
+    // The resumed shell redraws its prompt for whoever waits for it.
+    const until = unmachine(["run", "tiny", "--headless", "--until", "tiny:/# ", "--timeout", "60"]);
+    expect(until.stdout).toBe("tiny:/# \n");
+    expect(until.status).toBe(0);
   });
 
   it("brings back a file's earlier content from a snapshot", () => {
