@@ -74,6 +74,11 @@ export interface LaunchMachine {
   balloon?: boolean;
   /** A speed cap in percent of one host core (1 to 99); absent: as fast as the host runs it. */
   cpuPercent?: number;
+  /**
+   * A saved state to resume from (v86's initial_state, zstd-compressed): bytes headless, a URL
+   * the host serves in the page. The machine is "running" as soon as it is restored.
+   */
+  initialState?: MediaSource;
 }
 
 /** What the guest's 9P device serves: its shares (each at /mnt/<tag>) or a host folder as its root. */
