@@ -152,6 +152,14 @@ export class AgentSession implements Disposable {
     return this.#state;
   }
 
+  /**
+   * Asks an agent that is already running to say hello (as `probe` does at construction), while
+   * none has: a restored guest's port may drop bytes sent before its emulator runs again.
+   */
+  probe(): void {
+    if (this.#state === "waiting") this.#send(this.#hostHello(undefined), PROTOCOL_VERSION);
+  }
+
   /** The agreed protocol version (0 before the handshake). */
   get version(): number {
     return this.#version;
@@ -236,6 +244,17 @@ export class AgentSession implements Disposable {
       return;
     }
     this.#send({ type: "clipboard", text }, this.#version);
+  }
+
+  /**
+   * Sets the guest's clock to `epochMs` (milliseconds since the Unix epoch, the host's clock),
+   * if the agent is ready: a clock set late is wrong, so nothing is queued. Whether it was sent.
+   */
+  setTime(epochMs: number): boolean {
+    if (this.#state !== "ready" || !Number.isFinite(epochMs) || epochMs < 0) return false;
+    const ms = Math.floor(epochMs);
+    this.#send({ type: "setTime", seconds: Math.floor(ms / 1000), nanoseconds: (ms % 1000) * 1_000_000 }, this.#version);
+    return true;
   }
 
   /** Stops talking to the agent: pending requests fail with `reason`. */
@@ -399,6 +418,7 @@ export class AgentSession implements Disposable {
       }
       // The host runs nothing on the guest's behalf; other types are for newer hosts.
       case "exec":
+      case "setTime":
       case "unknown":
         return;
     }

@@ -12,6 +12,7 @@ import type { FramePipe, PipeService } from "../../core/pipe/frame-pipe.js";
 import { servesDisks, type LaunchServices } from "../../core/guest/launch-plan.js";
 import { makePrivateDir } from "../private-files.js";
 import { ConsoleLog, logFileName, pruneLogs } from "./console-log.js";
+import type { HostState } from "./services.js";
 
 const TRANSCRIPT_LIMIT = 64 * 1024;
 
@@ -42,10 +43,13 @@ class HostSession implements Disposable {
 /** A session's host services: one attach per planned service, disposed with the session. */
 export interface SessionServices extends Disposable {
   readonly attach: Partial<Record<Exclude<PipeService, "console">, (pipe: FramePipe) => Disposable>>;
+  /** The services' side of a suspended guest (kept in its state file). */
+  saveState?(): HostState;
 }
 
-/** Makes a session's host services from its plan, when its first service pipe opens. */
-export type ServicesFactory = (session: SessionInfo, planned: LaunchServices) => SessionServices;
+/** Makes a session's host services from its plan, when its first service pipe opens; a
+ * resumed guest's with the host state saved with it. */
+export type ServicesFactory = (session: SessionInfo, planned: LaunchServices, resumed?: { host?: HostState }) => SessionServices;
 
 const GUEST_NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
 
