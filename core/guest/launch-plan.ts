@@ -74,6 +74,8 @@ export interface LaunchMachine {
   balloon?: boolean;
   /** A speed cap in percent of one host core (1 to 99); absent: as fast as the host runs it. */
   cpuPercent?: number;
+  /** A saved state to resume instead of booting (v86's initial_state): the compressed state. */
+  initialState?: MediaSource;
 }
 
 /** What the guest's 9P device serves: its shares (each at /mnt/<tag>) or a host folder as its root. */

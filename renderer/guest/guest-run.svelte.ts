@@ -3,15 +3,19 @@
 // failed, with the reason) is rune state the components read, and is reported to the host.
 // A guest that stops by itself (panic, halt) ends failed with the reason the session found.
 // Each guest's last boot time is kept in localStorage so the next boot can say how long it takes.
+// A library guest's Stop suspends it: the emulator stops, its requests to the host drain, its
+// state is saved (compressed) with the host, and the next start resumes it, running as soon as
+// it is restored. Power off stops without saving and discards the state; a dropped image has
+// nothing to keep, so its Stop powers it off.
 
 import { V86 } from "v86";
 import wasmUrl from "v86/build/v86.wasm?url";
-import { DROPPED_IMAGE, type HostBridge, type SessionState } from "../../core/ipc/contract.js";
+import { DROPPED_IMAGE, type BootPlan, type HostBridge, type SessionState } from "../../core/ipc/contract.js";
 import { GuestSession } from "../../core/guest/session.js";
 import { bootMemory, buildV86Options, machineSpec } from "../../core/v86/options.js";
 import { balloonRange, setBalloon } from "../../core/v86/balloon.js";
 import { SpeedControl } from "../../core/v86/speed-cap.js";
-import { launchPlan, plannedServices, SETTLED_MS, type LaunchPlan, type MediaSource } from "../../core/guest/launch-plan.js";
+import { launchPlan, plannedServices, SETTLED_MS, type MediaSource } from "../../core/guest/launch-plan.js";
 import type { V86Image } from "v86";
 import type { FramePipe } from "../../core/pipe/frame-pipe.js";
 import type { Disposable } from "../../core/disposable.js";
@@ -21,6 +25,7 @@ import { ClipboardSync } from "../../core/agent/clipboard-sync.js";
 import { detectImage, HEADER_BYTES, type DetectedImage } from "../../core/media/detect.js";
 import { checkFitsDrive, DRIVE_NAMES, type SwapDrive } from "../../core/media/drives.js";
 import type { GuestStop } from "../../core/guest/stop-detector.js";
+import { compressState } from "../../core/v86/state-codec.js";
 
 /** What to boot: a guest from the library, or an image the user dropped. */
 export type BootSource =
@@ -87,6 +92,10 @@ export class GuestRun {
   #speed: SpeedControl | undefined;
   /** How long this guest's last boot took, in seconds, if it has booted here before. */
   lastBootSeconds: number | undefined = $state();
+  /** What the guest's last start resumed from: its saved state (true), or a cold boot. */
+  resumed = $state(false);
+  /** A one-line notice of the last start or stop (a saved state set aside, a state not saved). */
+  notice = $state("");
   /** A guest has been started in this page (so Restart has something to start again). */
   started = $state(false);
   /** Console marks: a line where one run ends and the next begins. */
@@ -96,6 +105,8 @@ export class GuestRun {
   /** Serial output listeners (the console component). */
   readonly #serialListeners = new Set<(bytes: Uint8Array) => void>();
   #emulator: V86 | undefined;
+  /** What a save waits for: each relay's and disk client's requests in flight answered. */
+  #drains: (() => Promise<void>)[] = [];
   #session: GuestSession | undefined;
   #pipe: FramePipe | undefined;
   #sessionId: string | undefined;
@@ -113,6 +124,8 @@ export class GuestRun {
   };
   /** Bumped by every start and stop: a start that finds it changed after an await gives up. */
   #generation = 0;
+  /** The emulator is stopped on purpose for a save: its "emulator-stopped" is no failure. */
+  #pausing = false;
 
   constructor(host: HostBridge) {
     this.#host = host;
@@ -162,11 +175,13 @@ export class GuestRun {
     this.started = true;
     this.state = "booting";
     this.reason = "";
+    this.notice = "";
+    this.resumed = false;
     const timeKey = bootKey(source);
     this.lastBootSeconds = readBootSeconds(timeKey);
     this.#bootStartedAt = performance.now();
     try {
-      let plan: LaunchPlan;
+      let plan: BootPlan;
       if (source.kind === "guest") {
         plan = await this.#host.invoke("guests:plan", source.name, source.memory);
       } else {
@@ -177,7 +192,11 @@ export class GuestRun {
         plan = launchPlan({ kind: "image", name: source.file.name, role, image }, firmware, { memory: source.memory });
       }
       if (!current()) return;
+      if (plan.notice) this.notice = plan.notice;
       const spec = machineSpec(plan.machine, pageImage);
+      const initial = plan.machine.initialState;
+      if (initial) spec.initialState = pageImage(initial);
+      this.resumed = initial !== undefined;
       const services = plannedServices(plan);
       // The page's clipboard is read only for a guest the user shares it with.
       const clipboard = plan.services.agent?.clipboard === true;
@@ -247,7 +266,7 @@ export class GuestRun {
       this.#speed = new SpeedControl(emulator, () => performance.now(), this.cpuPercent);
       emulator.add_listener("download-error", (e) => this.#fail(`could not load ${e.file_name}`));
       emulator.add_listener("emulator-stopped", () => {
-        if (this.#emulator === emulator) this.#fail("the emulator stopped by itself");
+        if (this.#emulator === emulator && !this.#pausing) this.#fail("the emulator stopped by itself");
       });
       window.addEventListener("error", this.#onWindowError);
       const sessionOptions: ConstructorParameters<typeof GuestSession>[1] = { owns, ...extra };
@@ -272,6 +291,12 @@ export class GuestRun {
       // A guest with a known prompt is running once it shows; any other once it has settled
       // (the agent's hello is the host's to hear: the page waits for quiet then too).
       if (prompt !== undefined) session.onPhase((phase) => phase === "running" && booted());
+      // A resumed guest printed its prompt before it was saved: it runs once it is restored.
+      if (initial) {
+        emulator.add_listener("emulator-started", () => {
+          if (this.state === "booting" && this.#session === session) void this.#report("running", "");
+        });
+      }
       session.onStop((stop) => this.#stopped(stop));
       let seen = -1;
       let quietSince = performance.now();
@@ -307,6 +332,8 @@ export class GuestRun {
   #stopped(stop: GuestStop): void {
     if (!this.running) return;
     this.#generation++;
+    // A guest that ended by itself leaves no state to resume: its next start boots.
+    if (this.guest) void this.#host.invoke("guests:discardState", this.guest).catch(() => {});
     void this.#report(stop.state, stop.reason);
     const emulator = this.#emulator;
     const end = (): void => {
@@ -327,6 +354,7 @@ export class GuestRun {
     this.#speed?.dispose();
     this.#speed = undefined;
     this.#pipe = undefined;
+    this.#drains = [];
     const emulator = this.#emulator;
     this.#emulator = undefined;
     if (emulator) {
@@ -356,6 +384,84 @@ export class GuestRun {
       this.state = "stopped";
       this.reason = "";
       this.#mark({ kind: "stop", text: "stopped; the guest is off" });
+    }
+  }
+
+  /**
+   * The running emulator's state, compressed: stopped, its requests to the host answered (their
+   * replies land in guest memory), saved. It stays stopped; the caller runs it again or ends it.
+   */
+  async #capture(emulator: V86): Promise<Uint8Array> {
+    this.#pausing = true;
+    try {
+      const t0 = performance.now();
+      await emulator.stop();
+      await this.#drained();
+      const t1 = performance.now();
+      const raw = new Uint8Array(await emulator.save_state());
+      const t2 = performance.now();
+      const out = await compressState(raw);
+      console.log(`DEBUG stop ${t1 - t0} save ${t2 - t1} (${raw.length}) compress ${performance.now() - t2} (${out.length})`);
+      return out;
+    } finally {
+      this.#pausing = false;
+    }
+  }
+
+  /** Resolves once no 9P or disk request of this guest is waiting on the host. */
+  async #drained(): Promise<void> {
+    await Promise.all(this.#drains.map((drain) => drain()));
+  }
+
+  /**
+   * Stop: a library guest is suspended (its state saved with the host, to resume at its next
+   * start); a dropped image, or a guest not yet loaded, is powered off. Resolves to how long it took,
+   * in ms. A state the host refuses leaves the guest running and throws why.
+   */
+  async suspend(): Promise<number> {
+    const started = performance.now();
+    const emulator = this.#emulator;
+    const id = this.#sessionId;
+    if (!this.guest || !emulator || !id || !this.running || !emulator.is_running()) {
+      await this.stop();
+      return performance.now() - started;
+    }
+    this.#generation++;
+    try {
+      const state = await this.#capture(emulator);
+      await this.#host.saveState(id, "", state);
+    } catch (error) {
+      if (this.#emulator === emulator) void emulator.run();
+      throw new Error(`${this.title || this.guest}: its state could not be saved (${error instanceof Error ? error.message : String(error)}); it is still running`);
+    }
+    await this.#teardown();
+    this.state = "stopped";
+    this.reason = "";
+    const ms = performance.now() - started;
+    this.#mark({ kind: "stop", text: `suspended in ${(ms / 1000).toFixed(1)} s; Start resumes it` });
+    return ms;
+  }
+
+  /** Power off: stops without saving, and a library guest's saved state is discarded (it boots next time). */
+  async powerOff(): Promise<void> {
+    const guest = this.guest;
+    await this.stop();
+    if (guest) await this.#host.invoke("guests:discardState", guest);
+  }
+
+  /**
+   * Saves the running guest as a named snapshot (memory and disk together), or with tag "" as
+   * its suspend state while it runs on (a browser tab closing): stopped for the moment of the save.
+   */
+  async snapshot(tag: string): Promise<void> {
+    const emulator = this.#emulator;
+    const id = this.#sessionId;
+    if (!this.guest || !emulator || !id || !this.running) throw new Error("the guest is not running");
+    try {
+      const state = await this.#capture(emulator);
+      await this.#host.saveState(id, tag, state);
+    } finally {
+      if (this.#emulator === emulator) await emulator.run();
     }
   }
 
@@ -399,7 +505,10 @@ export class GuestRun {
     else this.#emulator?.eject_cdrom();
   }
 
+  /** Restart boots the guest again from cold: its saved state, if any, is discarded first. */
   async restart(): Promise<void> {
-    if (this.#source && this.#screen) await this.start(this.#source, this.#screen);
+    if (!this.#source || !this.#screen) return;
+    await this.powerOff();
+    await this.start(this.#source, this.#screen);
   }
 }

@@ -1,0 +1,96 @@
+// Instant-on in the page: Stop suspends a library guest (its state saved with the host) and Start
+// resumes it, its shell answering within a second of the click with what it had in /tmp; Power
+// off discards the state, so the next start boots; a damaged saved state is set aside with one
+// line and the guest boots; a snapshot saved and restored brings back a file's earlier content.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Locator, Page } from "@playwright/test";
+import { test, expect, root } from "./fixtures.js";
+
+const BOOT_MS = 150_000;
+
+/** Types a command into the guest's serial console and waits for `expected` in what it prints. */
+async function run(page: Page, console: Locator, command: string, expected: string | RegExp, timeout = 20_000): Promise<void> {
+  await console.click();
+  await page.keyboard.type(`${command}\n`);
+  await expect(console).toContainText(expected, { timeout });
+}
+
+async function bootTiny(page: Page, url: string): Promise<{ badge: Locator; console: Locator }> {
+  await page.goto(url);
+  await expect(page.getByRole("button", { name: /Tiny Linux/ })).toBeVisible();
+  const badge = page.getByTestId("guest-state");
+  const console = page.getByTestId("serial-console");
+  await page.getByRole("button", { name: "Start", exact: true }).click();
+  await expect(page.getByTestId("boot-notice")).toContainText("Booting");
+  await expect(badge).toHaveText("running", { timeout: BOOT_MS });
+  await expect(console).toContainText("tiny:/#");
+  return { badge, console };
+}
+
+test("Stop then Start resumes tiny: its shell answers within a second, its /tmp kept; a snapshot brings back a file's earlier content; Power off boots it afresh", async ({ page, served }) => {
+  test.setTimeout(420_000);
+  const { badge, console } = await bootTiny(page, served.url);
+  await run(page, console, "echo kept-across > /tmp/kept; echo wr''itten", "written");
+
+  const stop = Date.now();
+  await page.getByRole("button", { name: "Stop" }).click();
+  await expect(badge).toHaveText("stopped");
+  const stopMs = Date.now() - stop;
+  await expect(console).toContainText(/suspended in \d+\.\d s; Start resumes it/);
+  expect(readFileSync(join(served.dataDir, "guests", "tiny", "suspend.state")).subarray(0, 8).toString()).toBe("UNMSTATE");
+
+  const start = Date.now();
+  await page.getByRole("button", { name: "Start", exact: true }).click();
+  await console.click();
+  await page.keyboard.type("cat /tmp/kept; echo ans''wered\n");
+  await expect(console).toContainText("answered", { timeout: 10_000 });
+  const startMs = Date.now() - start;
+  await expect(console).toContainText("kept-across");
+  await expect(badge).toHaveText("running");
+  test.info().annotations.push({ type: "timing", description: `stop ${stopMs} ms, start to a shell answer ${startMs} ms` });
+  process.stdout.write(`suspend: stop ${stopMs} ms, start to a shell answer ${startMs} ms\n`);
+  expect(startMs).toBeLessThan(1000);
+
+  // A snapshot, then a change, then the snapshot restored: the file as it was.
+  await run(page, console, "echo before > /tmp/f; echo sa''ved", "saved");
+  await page.getByLabel("Snapshot name").fill("before-change");
+  await page.getByRole("button", { name: "Save snapshot" }).click();
+  await expect(page.getByTestId("snapshot")).toHaveText(/before-change/);
+  await expect(badge).toHaveText("running");
+  await run(page, console, "echo after > /tmp/f; cat /tmp/f; echo chan''ged", "changed");
+  await page.screenshot({ path: join(root, "test-results", "e2e", "suspend-snapshots.png") });
+  await page.getByRole("button", { name: "Restore before-change" }).click();
+  await expect(badge).toHaveText("running", { timeout: 20_000 });
+  await run(page, console, "cat /tmp/f; echo rest''ored", "restored");
+  const text = (await console.textContent()) ?? "";
+  const last = text.slice(text.lastIndexOf("cat /tmp/f; echo rest"));
+  expect(last).toContain("before");
+  expect(last).not.toContain("after");
+
+  // Power off: no state is kept, the next start boots and /tmp starts empty.
+  await page.getByRole("button", { name: "Power off" }).click();
+  await expect(badge).toHaveText("stopped");
+  await page.getByRole("button", { name: "Start", exact: true }).click();
+  await expect(page.getByTestId("boot-notice")).toContainText("Booting");
+  await expect(badge).toHaveText("running", { timeout: BOOT_MS });
+  await run(page, console, "ls /tmp/kept || echo no''-file", "no-file");
+});
+
+test("a damaged saved state is set aside with one line, and the guest boots", async ({ page, served }) => {
+  test.setTimeout(420_000);
+  const { badge, console } = await bootTiny(page, served.url);
+  await page.getByRole("button", { name: "Stop" }).click();
+  await expect(badge).toHaveText("stopped");
+  const path = join(served.dataDir, "guests", "tiny", "suspend.state");
+  const bytes = readFileSync(path);
+  bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 0xff;
+  writeFileSync(path, bytes);
+
+  await page.getByRole("button", { name: "Start", exact: true }).click();
+  await expect(page.getByTestId("state-notice")).toHaveText("tiny: its saved state cannot be used (damaged: its contents do not match their checksum); it starts cold");
+  await expect(page.getByTestId("boot-notice")).toContainText("Booting");
+  await expect(badge).toHaveText("running", { timeout: BOOT_MS });
+  await expect(console).toContainText("tiny:/#");
+  expect(readFileSync(`${path}.unusable`).length).toBe(bytes.length);
+});
