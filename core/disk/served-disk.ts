@@ -22,6 +22,7 @@ export class DiskClient implements Disposable {
   readonly #pending = new Map<number, Pending>();
   readonly #store = new DisposableStore();
   #nextId = 1;
+  #idle: (() => void)[] = [];
   readonly #onError: (message: string) => void;
   #failed = false;
 
@@ -40,6 +41,7 @@ export class DiskClient implements Disposable {
         const pending = this.#pending.get(reply.id);
         this.#pending.delete(reply.id);
         pending?.(reply);
+        this.#releaseIdle();
       }),
     );
     this.#store.add(pipe.onClose(() => this.#fail("the host's disk service closed")));
@@ -49,6 +51,7 @@ export class DiskClient implements Disposable {
     const pending = [...this.#pending.values()];
     this.#pending.clear();
     for (const answer of pending) answer({ op: "read", id: 0, ok: false, message });
+    this.#releaseIdle();
     if (!this.#failed) {
       this.#failed = true;
       this.#onError(message);
@@ -66,6 +69,28 @@ export class DiskClient implements Disposable {
     });
   }
 
+  /** How many requests wait for their reply. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Resolves once no request waits for its reply. With the emulator stopped a reply still lands
+   * in guest memory, so a state is saved after this (and after v86's callbacks, which the
+   * caller lets run: they may send more).
+   */
+  idle(): Promise<void> {
+    if (this.#pending.size === 0) return Promise.resolve();
+    return new Promise<void>((resolveIdle) => this.#idle.push(resolveIdle));
+  }
+
+  #releaseIdle(): void {
+    if (this.#pending.size > 0) return;
+    const waiters = this.#idle;
+    this.#idle = [];
+    for (const waiter of waiters) waiter();
+  }
+
   /** Reports a failed disk operation (the guest then sees zeros or a lost write). */
   report(message: string): void {
     this.#onError(message);
@@ -74,6 +99,7 @@ export class DiskClient implements Disposable {
   dispose(): void {
     this.#store.dispose();
     this.#pending.clear();
+    this.#releaseIdle();
   }
 }
 

@@ -74,7 +74,10 @@ export interface LaunchMachine {
   balloon?: boolean;
   /** A speed cap in percent of one host core (1 to 99); absent: as fast as the host runs it. */
   cpuPercent?: number;
-  /** A saved state to resume instead of booting (v86's initial_state): the compressed state. */
+  /**
+   * A saved state to resume from (v86's initial_state, zstd-compressed): bytes headless, a URL
+   * the host serves in the page. The machine is "running" as soon as it is restored.
+   */
   initialState?: MediaSource;
 }
 

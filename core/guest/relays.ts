@@ -13,16 +13,78 @@ export interface EmulatorBus {
 
 type Reply = (response: Uint8Array) => void;
 
-/** A handle9p hook for V86Options that sends each request to the host's 9P server. */
-export function p9Relay(pipe: FramePipe): { handle9p: (request: Uint8Array, reply: Reply) => void } & Disposable {
+/** Resolves waiters once a count of requests in flight falls to zero. */
+export class InFlight {
+  #count = 0;
+  #waiters: (() => void)[] = [];
+
+  get count(): number {
+    return this.#count;
+  }
+
+  add(): void {
+    this.#count++;
+  }
+
+  done(): void {
+    if (this.#count > 0) this.#count--;
+    if (this.#count === 0) this.#release();
+  }
+
+  /** Resolves when nothing is in flight (at once if nothing is). */
+  idle(): Promise<void> {
+    if (this.#count === 0) return Promise.resolve();
+    return new Promise((resolveIdle) => this.#waiters.push(resolveIdle));
+  }
+
+  /** Nothing more will be answered (the pipe closed): let the waiters go. */
+  clear(): void {
+    this.#count = 0;
+    this.#release();
+  }
+
+  #release(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter();
+  }
+}
+
+export interface P9Relay extends Disposable {
+  handle9p(request: Uint8Array, reply: Reply): void;
+  /** Requests sent that have no reply yet. */
+  readonly inFlight: number;
+  idle(): Promise<void>;
+}
+
+/**
+ * A handle9p hook for V86Options that sends each request to the host's 9P server. `idle()`
+ * resolves once every request sent has its reply (a reply lands in guest memory even while the
+ * emulator is stopped, so a state is saved only after it).
+ */
+export function p9Relay(pipe: FramePipe): P9Relay {
   let reply: Reply | undefined;
-  const sub = pipe.onFrame((response) => reply?.(response));
+  const inFlight = new InFlight();
+  const sub = pipe.onFrame((response) => {
+    inFlight.done();
+    reply?.(response);
+  });
+  const closed = pipe.onClose(() => inFlight.clear());
   return {
     handle9p(request, replyFn) {
       reply = replyFn;
+      inFlight.add();
       pipe.send(request);
     },
-    dispose: () => sub.dispose(),
+    get inFlight() {
+      return inFlight.count;
+    },
+    idle: () => inFlight.idle(),
+    dispose: () => {
+      sub.dispose();
+      closed.dispose();
+      inFlight.clear();
+    },
   };
 }
 

@@ -19,6 +19,7 @@ export interface MachineSpec {
   bios: V86Image;
   vgaBios: V86Image;
   media: Partial<Record<MediaRole, V86Image>>;
+  /** A saved state (zstd-compressed, as v86 restores it) to start from instead of booting. */
   initialState?: V86Image;
   /** Serves the guest's virtio-9p device (tag "host9p"): whole T-messages in, R-messages out. */
   handle9p?: (request: Uint8Array, reply: (response: Uint8Array) => void) => void;
@@ -104,6 +105,7 @@ export function machineSpec(machine: LaunchMachine, image: (source: MediaSource)
   if (machine.agentPort === "com2") spec.com2 = true;
   if (machine.balloon) spec.balloon = true;
   if (machine.cpuPercent !== undefined && machine.cpuPercent < 100) spec.cpuPercent = machine.cpuPercent;
+  if (machine.initialState) spec.initialState = image(machine.initialState);
   return spec;
 }
 

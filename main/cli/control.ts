@@ -1,5 +1,5 @@
 // A running `unmachine run` takes commands from other terminals (`unmachine media NAME ...`,
-// `unmachine balloon NAME MiB`)
+// `unmachine balloon NAME MiB`, `unmachine suspend|poweroff NAME`, `unmachine snapshot NAME save TAG`)
 // on a Unix socket in a folder only this user can enter: <runtime dir>/unmachine-<uid>/NAME.sock
 // (a name too long for a socket path is cut and given a hash). One JSON line in, one JSON line
 // out, one request per connection. The running side re-checks everything it is sent.
@@ -18,10 +18,18 @@ import { checkPrivateDir, ensurePrivateDir, PrivateFolderError } from "../privat
 export type ControlRequest =
   | { type: "insert"; drive: SwapDrive; path: string }
   | { type: "eject"; drive: SwapDrive }
-  | { type: "balloon"; memory: number };
+  | { type: "balloon"; memory: number }
+  | { type: "suspend" }
+  | { type: "poweroff" }
+  | { type: "snapshot"; tag: string };
 export type ControlReply = { ok: true; message: string } | { ok: false; error: string; usage?: boolean };
 /** What a command acts on: the running guest's drives and its balloon. */
 export type ControlGuest = Pick<HeadlessGuest, "eject" | "insert" | "balloon">;
+/** What a command asks of the run itself: end it (suspended or powered off), or keep a snapshot. */
+export interface ControlRun {
+  end(how: "suspend" | "poweroff"): Promise<string>;
+  snapshot(tag: string): Promise<string>;
+}
 
 /** The longest socket path every Unix takes: sun_path is 104 bytes on macOS, 108 on Linux, with its NUL. */
 const SOCKET_PATH_MAX = 103;
@@ -79,6 +87,11 @@ function nameOf(path: string): string {
 function parseRequest(line: string): ControlRequest {
   const r = JSON.parse(line) as Record<string, unknown>;
   if (typeof r !== "object" || r === null) throw new Error("unknown request");
+  if (r.type === "suspend" || r.type === "poweroff") return { type: r.type };
+  if (r.type === "snapshot") {
+    if (typeof r.tag !== "string") throw new Error("tag must be a string");
+    return { type: "snapshot", tag: r.tag };
+  }
   if (r.type === "balloon") {
     if (typeof r.memory !== "number" || !Number.isInteger(r.memory)) throw new Error("memory must be a whole number of MiB");
     return { type: "balloon", memory: r.memory };
@@ -89,7 +102,15 @@ function parseRequest(line: string): ControlRequest {
   throw new Error("unknown request");
 }
 
-async function handle(guest: ControlGuest, request: ControlRequest): Promise<ControlReply> {
+async function handle(guest: ControlGuest, request: ControlRequest, run: ControlRun | undefined): Promise<ControlReply> {
+  if (request.type === "suspend" || request.type === "poweroff" || request.type === "snapshot") {
+    if (!run) return { ok: false, error: "this run cannot be suspended or snapshotted" };
+    try {
+      return { ok: true, message: request.type === "snapshot" ? await run.snapshot(request.tag) : await run.end(request.type) };
+    } catch (error) {
+      return { ok: false, error: (error as Error).message, usage: true };
+    }
+  }
   if (request.type === "balloon") {
     try {
       return { ok: true, message: `the guest now has ${await guest.balloon(request.memory)} MiB of RAM` };
@@ -113,7 +134,7 @@ async function handle(guest: ControlGuest, request: ControlRequest): Promise<Con
 }
 
 /** Answers one connection: its first line is the request; whatever follows is read and dropped. */
-function answerConnection(guest: ControlGuest, socket: Socket): void {
+function answerConnection(guest: ControlGuest, run: ControlRun | undefined, socket: Socket): void {
   let buffer = "";
   let answered = false;
   const answer = (reply: ControlReply): void => {
@@ -135,6 +156,7 @@ function answerConnection(guest: ControlGuest, socket: Socket): void {
     // (and dropped), since closing with unread bytes would reset the connection and lose the answer.
     socket.off("data", onData);
     socket.on("data", () => {});
+    socket.setTimeout(0); // a suspend or a snapshot takes seconds: the request is in, wait for its answer
     const line = buffer.slice(0, end);
     buffer = "";
     let request: ControlRequest;
@@ -145,7 +167,7 @@ function answerConnection(guest: ControlGuest, socket: Socket): void {
       answer({ ok: false, error: (error as Error).message });
       return;
     }
-    handle(guest, request).then(answer, (error: unknown) => answer({ ok: false, error: (error as Error).message }));
+    handle(guest, request, run).then(answer, (error: unknown) => answer({ ok: false, error: (error as Error).message }));
   };
   socket.on("data", onData);
 }
@@ -154,13 +176,13 @@ function answerConnection(guest: ControlGuest, socket: Socket): void {
  * Listens for commands for this guest; returns the name it is reachable by. A socket left by
  * a run that died is replaced; one a live run answers on makes this run take the next name.
  */
-export async function serveControl(name: string, guest: ControlGuest, dir: string = controlDir()): Promise<{ name: string } & Disposable> {
+export async function serveControl(name: string, guest: ControlGuest, dir: string = controlDir(), run?: ControlRun): Promise<{ name: string } & Disposable> {
   ensureControlDir(dir);
   for (let n = 1; n <= MAX_RUNS; n++) {
     const path = socketPath(dir, n === 1 ? name : `${name}-${n}`);
     if (await reachable(path)) continue;
     removeSocket(path);
-    const server = createServer((socket) => answerConnection(guest, socket));
+    const server = createServer((socket) => answerConnection(guest, run, socket));
     try {
       await new Promise<void>((resolveListen, reject) => {
         server.once("error", reject);

@@ -10,6 +10,7 @@ import { addGuest, editGuest, exportGuest, parsePairs, removableGuest, removeGue
 import { resolve } from "node:path";
 import { UsageError } from "./errors.js";
 import { runningNames } from "./control.js";
+import { GuestStates } from "../state/guest-states.js";
 
 function size(bytes: number | undefined): string {
   if (bytes === undefined) return "-";
@@ -76,7 +77,7 @@ export function listCommand(library: GuestLibrary, args: string[]): number {
     `${g.memory} MiB`,
     size(g.diskUsed),
     size(g.diskSize),
-    running.has(g.name) ? "running" : g.ready ? "ready" : g.builtIn ? "not built" : "missing image",
+    running.has(g.name) ? "running" : !g.ready ? (g.builtIn ? "not built" : "missing image") : GuestStates.of(g.name).suspended ? "suspended" : "ready",
     g.title,
   ]);
   const header = ["NAME", "FAMILY", "RAM", "CHANGES", "DISK", "STATE", "TITLE"];

@@ -1,6 +1,7 @@
 // The `unmachine` command line: run a guest or an image (console on the terminal, headless
 // with --until/--exec, or on a host PTY), serve the web shell, build guests, and keep the
-// library: add, set, list, rm, reset (main/cli/library.ts).
+// library: add, set, list, rm, reset (main/cli/library.ts); suspend, power off and snapshot
+// guests (main/cli/states.ts).
 // Exit status: 0 ok, 1 the guest failed or timed out, 2 bad input (usage, image, guest name).
 
 import { realPath } from "../host/share-policy.js";
@@ -18,6 +19,7 @@ import { resolve } from "node:path";
 import { sendControl, ControlError, type ControlRequest } from "./control.js";
 import { checkFitsDrive, isSwapDrive } from "../../core/media/drives.js";
 import { openImage } from "../media/image-file.js";
+import { poweroffCommand, snapshotCommand, suspendCommand } from "./states.js";
 import { addCommand, listCommand, exportCommand, resetCommand, rmCommand, setCommand } from "./library.js";
 import { LibraryError } from "../guests/user-guests.js";
 import { FAMILY_LIST } from "../../core/guest/families.js";
@@ -46,9 +48,17 @@ Usage:
   unmachine export NAME FILE [--force]    write a guest's disk with its changes as a new flat image
   unmachine media NAME --insert fda=FILE | --insert cdrom=FILE | --eject fda|cdrom
                                           swap a running guest's floppy or CD
+  unmachine suspend NAME                  save a running guest's state and stop it (its next
+                                          start resumes it; every end of a run does this)
+  unmachine poweroff NAME                 stop a running guest without saving it, or discard
+                                          a stopped guest's saved state (it starts cold)
+  unmachine snapshot NAME [save|restore|rm TAG]
+                                          list a guest's snapshots, or save (running or
+                                          suspended), restore (stopped) or remove one
   unmachine balloon NAME MiB              give a running guest this much RAM, live (guests
                                           with a balloon driver, such as tiny)
-  unmachine build [guest] [--force]       build a guest's files from Debian packages (default: tiny)
+  unmachine build [guest] [--force]       build a guest's files from Debian packages (default: tiny),
+                                          then boot it once and keep its started state
   unmachine --help | --version
 
 Run options:
@@ -60,6 +70,8 @@ Run options:
                       exit with its exit status
   --timeout SECONDS   for --until and --exec (default 120)
   --pty               expose the guest's serial console as a host PTY and print its path
+  --cold              boot cold: discard the guest's saved state (by default a guest
+                      resumes where it was suspended)
   --share HOSTDIR[:TAG][:ro]
                       share a host folder (repeatable); the tiny guest sees it at /mnt/TAG;
                       a guest without 9P (DOS, Windows) gets the first as a read-only FAT drive
@@ -114,6 +126,7 @@ export async function main(argv: string[]): Promise<number> {
           exec: { type: "string" },
           timeout: { type: "string" },
           pty: { type: "boolean", default: false },
+          cold: { type: "boolean", default: false },
           share: { type: "string", multiple: true },
           "share-quota": { type: "string" },
           "share-sensitive": { type: "boolean", default: false },
@@ -140,6 +153,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       const flags: RunFlags = { target: positionals[0]!, headless: values.headless, pty: values.pty, timeoutMs: timeout * 1000 };
       if (memory !== undefined) flags.memory = checkMemory(memory, "--memory");
+      if (values.cold) flags.cold = true;
       const cpu = number(values.cpu, "--cpu");
       if (cpu !== undefined) flags.cpuPercent = checkCpuPercent(cpu, "--cpu");
       if (until) flags.until = until;
@@ -183,6 +197,12 @@ export async function main(argv: string[]): Promise<number> {
       return resetCommand(library, rest);
     case "export":
       return exportCommand(library, rest);
+    case "suspend":
+      return await suspendCommand(library, rest);
+    case "poweroff":
+      return await poweroffCommand(library, rest);
+    case "snapshot":
+      return await snapshotCommand(library, rest);
     case "media": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { insert: { type: "string" }, eject: { type: "string" } } });
       if (positionals.length !== 1) fail("media takes the name of a running guest (see: unmachine list)");
@@ -221,7 +241,7 @@ export async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { force: { type: "boolean", default: false } } });
       const name = positionals[0] ?? "tiny";
       library.profile(name);
-      await buildGuest(library, name, { force: values.force, summary: true });
+      await buildGuest(library, name, { force: values.force, summary: true, keepState: true });
       return EXIT.ok;
     }
     default:

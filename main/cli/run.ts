@@ -1,6 +1,8 @@
 // `unmachine run`: boots a library guest or an image file in a headless worker, then either
 // puts its serial console on this terminal, on a host PTY (--pty), or waits for text (--until)
-// or runs one command (--exec). Every end is one line and an exit status, never a trace.
+// or runs one command (--exec). Every end is one line and an exit status, never a trace. A
+// library guest resumes from its saved state (main/state/guest-states.ts) and every end of its
+// run suspends it; a power-off (or a guest that stops by itself) leaves no state.
 
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,16 +21,27 @@ import { ImageError } from "../../core/media/detect.js";
 import { launchPlan, LaunchError, type LaunchOverrides, type LaunchPlan, type MediaSource } from "../../core/guest/launch-plan.js";
 import { HeadlessGuest, GuestFaultError, GuestStoppedError, GuestTimeoutError } from "../headless/runner.js";
 import { openConsolePty } from "./pty.js";
-import { ControlError, serveControl } from "./control.js";
+import { ControlError, serveControl, type ControlRun } from "./control.js";
 import { checkShares } from "../host/share-policy.js";
 import { hostServiceSet } from "../host/services.js";
 import { overlayHolder } from "../disk/overlay.js";
 import { checkBudget } from "../../core/guest/memory-budget.js";
 import { MiB } from "../../core/v86/options.js";
 import { freemem, totalmem } from "node:os";
+import { compressState } from "../../core/v86/state-codec.js";
+import { builtStatePath, expectationFor, GuestStates, type LoadedState } from "../state/guest-states.js";
+import { overlayLength, type NewState, type StateExpectation } from "../state/state-file.js";
+import type { DiskRole } from "../../core/guest/launch-plan.js";
+import type { ServiceSet, ServiceSetOptions } from "../host/services.js";
 
 /** How long after the shell prompt the agent may take to say hello before --exec uses the shell. */
 const AGENT_GRACE_MS = 10_000;
+/** The same after a resume: the agent is already up, and its hello comes at once or not at all. */
+const RESUMED_AGENT_GRACE_MS = 2_000;
+/** How long a resumed guest may take to be running again before it starts cold instead. */
+const RESUME_MS = 30_000;
+/** How long a save may take before the run gives up on it (and the guest starts cold next time). */
+const SUSPEND_MS = 60_000;
 
 export interface RunFlags {
   target: string;
@@ -49,6 +62,8 @@ export interface RunFlags {
   fatDrive?: string;
   allowHost?: boolean;
   forwards?: ForwardSetting[];
+  /** Start cold: discard the guest's saved state. */
+  cold?: boolean;
 }
 
 const QUIT_KEY = 0x1d; // Ctrl-]
@@ -133,6 +148,52 @@ function describeEnd(name: string, error: unknown): string {
   return `${name}: ${error instanceof Error ? error.message : String(error)}`;
 }
 
+type End = "suspend" | "poweroff";
+
+/** Starts the plan's guest with its host services, from a saved state when given one. */
+async function startGuest(plan: LaunchPlan, resume: LoadedState | undefined): Promise<{ services: ServiceSet; guest: HeadlessGuest }> {
+  if (resume) plan.machine.initialState = { kind: "bytes", bytes: resume.payload };
+  else delete plan.machine.initialState;
+  const options: ServiceSetOptions = { onError: (message) => process.stderr.write(`unmachine: ${plan.guest}: ${message}\n`) };
+  if (resume) options.resumed = resume.header.host ? { host: resume.header.host } : {};
+  const services = hostServiceSet(plan, options);
+  try {
+    await services.ready;
+  } catch (error) {
+    services.dispose();
+    throw new UsageError((error as Error).message);
+  }
+  return { services, guest: new HeadlessGuest(plan, { services: services.attach }) };
+}
+
+function newState(expected: StateExpectation, overlays: Partial<Record<DiskRole, string>>, host: NewState["host"]): NewState {
+  const disks: NewState["disks"] = {};
+  for (const [role, overlay] of Object.entries(overlays) as [DiskRole, string][]) disks[role] = { overlayLength: overlayLength(overlay) };
+  const state: NewState = { emulator: expected.emulator, machine: expected.machine, guest: "", disks };
+  if (host !== undefined) state.host = host;
+  return state;
+}
+
+/**
+ * Suspends a running guest into its suspend.state: the emulator stopped and drained, its raw
+ * state taken, the host services' state, the services closed (the overlays synced), then the
+ * compressed state written with each overlay's length.
+ */
+async function suspendInto(states: GuestStates, expected: StateExpectation, guest: HeadlessGuest, services: ServiceSet, disks: Partial<Record<DiskRole, { overlay: string }>>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const raw = await Promise.race([
+    guest.suspend(),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the emulator did not stop within ${SUSPEND_MS / 1000} s`)), SUSPEND_MS))),
+  ]).finally(() => clearTimeout(timer));
+  const host = services.saveState?.();
+  services.dispose();
+  const overlays: Partial<Record<DiskRole, string>> = {};
+  for (const [role, disk] of Object.entries(disks) as [DiskRole, { overlay: string }][]) overlays[role] = disk.overlay;
+  const state = newState(expected, overlays, host);
+  state.guest = states.name;
+  states.save(state, await compressState(raw));
+}
+
 export async function runCommand(library: GuestLibrary, flags: RunFlags): Promise<number> {
   if (!flags.shareSensitive) checkShares(flags.shares ?? [], () => "--share", "Add --share-sensitive to share it anyway.");
   let plan: LaunchPlan;
@@ -147,30 +208,90 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
   const budget = checkBudget({ totalMiB: totalmem() / MiB, freeMiB: freemem() / MiB }, [], { guest: plan.guest, memory: plan.machine.memory });
   if (budget.warning) process.stderr.write(`unmachine: warning: ${budget.warning}\n`);
   const target = { name: plan.guest, prompt: plan.ready.kind === "prompt" ? plan.ready.prompt : undefined };
-  const services = hostServiceSet(plan, { onError: (message) => process.stderr.write(`unmachine: ${plan.guest}: ${message}\n`) });
-  try {
-    await services.ready;
-  } catch (error) {
-    services.dispose();
-    throw new UsageError((error as Error).message);
+  let interrupted = false;
+  const tell = (line: string): void => void process.stderr.write(`unmachine: ${line}\n`);
+  // A library guest's states; a one-off image run keeps none.
+  const isLibrary = library.has(flags.target) && !existsSync(flags.target);
+  const states = isLibrary ? GuestStates.of(plan.guest) : undefined;
+  const disks = (plan.services.disks ?? {}) as Partial<Record<DiskRole, { overlay: string }>>;
+  const expected: StateExpectation | undefined = states ? expectationFor(plan.machine, disks) : undefined;
+  let resume: LoadedState | undefined;
+  if (states && flags.cold) states.discard();
+  else if (states && expected) resume = states.load(expected, tell, library.isBuiltIn(plan.guest) ? builtStatePath(library.resolve(plan.guest).media) : undefined);
+
+  let { services, guest } = await startGuest(plan, resume);
+  if (resume) {
+    // Restored: running at once. A state v86 cannot restore is set aside and the guest starts cold.
+    const restored = await guest.waitForShell(RESUME_MS).then(
+      () => undefined,
+      (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    );
+    if (restored !== undefined) {
+      services.dispose();
+      await guest.stop();
+      guest.dispose();
+      if (resume.from === "suspend") states!.setAside(`the emulator could not restore it: ${restored}`, tell);
+      resume = undefined;
+      ({ services, guest } = await startGuest(plan, undefined));
+    }
   }
-  const guest = new HeadlessGuest(plan, { services: services.attach });
   // Without a private control folder the guest still runs, only without media commands.
-  const control = await serveControl(target.name.replace(/[^A-Za-z0-9_.-]/g, "_"), guest).catch((error: unknown) => {
+  let finish: (how: End) => Promise<number> = () => Promise.resolve(0);
+  const run: ControlRun = {
+    end: async (how) => {
+      interrupted = true;
+      const code = await finish(how);
+      setTimeout(() => process.exit(code), 200); // after the answer has left
+      return how === "suspend" ? (states ? "suspended" : "stopped (an image run keeps no state)") : "powered off";
+    },
+    snapshot: async (tag) => {
+      if (!states || !expected) throw new UsageError(`${target.name}: an image run keeps no snapshots; add it to the library`);
+      const saved = await guest.save();
+      try {
+        const overlays: Partial<Record<DiskRole, string>> = {};
+        for (const [role, disk] of Object.entries(disks) as [DiskRole, { overlay: string }][]) overlays[role] = disk.overlay;
+        const payload = await compressState(saved.state);
+        states.saveSnapshot(tag, newState(expected, overlays, services.saveState?.()), payload, overlays);
+      } finally {
+        saved.resume();
+      }
+      return `snapshot "${tag}" saved`;
+    },
+  };
+  const control = await serveControl(target.name.replace(/[^A-Za-z0-9_.-]/g, "_"), guest, undefined, run).catch((error: unknown) => {
     if (!(error instanceof ControlError)) throw error;
     process.stderr.write(`unmachine: ${error.message}; media commands are off for this run\n`);
     return undefined;
   });
   const mediaHint = control ? `; swap media with: unmachine media ${control.name} --insert cdrom=FILE` : "";
+  let ending: Promise<number> | undefined;
+  /** Ends the run: a library guest is suspended (or powered off when asked), anything else stopped. */
+  finish = (how: End): Promise<number> => {
+    ending ??= (async () => {
+      control?.dispose();
+      if (how === "suspend" && states && expected && !guest.ended) {
+        try {
+          await suspendInto(states, expected, guest, services, disks);
+        } catch (error) {
+          tell(`${target.name}: its state could not be saved (${error instanceof Error ? error.message : String(error)}); it starts cold next time`);
+          states.discard();
+        }
+      } else if (states && (how === "poweroff" || guest.ended)) {
+        // Powered off, or stopped by itself: nothing to resume.
+        states.discard();
+      }
+      services.dispose();
+      await guest.stop();
+      guest.dispose();
+      return 0;
+    })();
+    return ending;
+  };
   const stopAndExit = async (code: number): Promise<number> => {
-    control?.dispose();
-    services.dispose();
-    await guest.stop();
-    guest.dispose();
+    await finish("suspend");
     return code;
   };
   // Interrupted by the user: stop quietly, with the shell's status for the signal.
-  let interrupted = false;
   const onSignal = (code: number) => () => {
     interrupted = true;
     void stopAndExit(code).then((c) => process.exit(c));
@@ -188,7 +309,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
       process.stdout.write(`${match}\n`);
       return await stopAndExit(0);
     } catch (error) {
-      if (interrupted) return 130;
+      if (interrupted) return await stopAndExit(130);
       report(error);
       const screen = guest.screen.trim() || guest.transcript.split("\n").slice(-25).join("\n");
       process.stderr.write(`--- last screen ---\n${screen}\n---\n`);
@@ -208,7 +329,8 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
       // the serial shell otherwise, or when the agent has not said hello soon after the prompt.
       await guest.waitForShell(flags.timeoutMs);
       const agent = services.agent();
-      const ready = agent ? await agent.whenReady(Math.min(AGENT_GRACE_MS, left())).then(() => true, () => false) : false;
+      const grace = resume ? RESUMED_AGENT_GRACE_MS : AGENT_GRACE_MS;
+      const ready = agent ? await agent.whenReady(Math.min(grace, left())).then(() => true, () => false) : false;
       if (agent && ready) {
         const outcome = await agent.exec(flags.exec, { timeoutMs: left(), maxOutput: 1024 * 1024 });
         process.stdout.write(outcome.outputBytes);
@@ -220,7 +342,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
       process.stdout.write(result.output);
       return await stopAndExit(result.status);
     } catch (error) {
-      if (interrupted) return 130;
+      if (interrupted) return await stopAndExit(130);
       report(error);
       return await stopAndExit(1);
     }
@@ -229,6 +351,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
   if (flags.headless) {
     // Nothing to wait for: run until the guest ends or the user interrupts.
     const end = await guest.exited;
+    await finish("suspend"); // ended by itself: its state is discarded
     if (end.kind === "fault") {
       process.stderr.write(`unmachine: ${target.name}: the emulator stopped on a fault: ${end.message}\n`);
       return 1;
@@ -243,6 +366,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
     if (control) process.stderr.write(`${target.name}: swap media with: unmachine media ${control.name} --insert cdrom=FILE\n`);
     const end = await guest.exited;
     pty.dispose();
+    await finish("suspend");
     if (end.kind === "fault") {
       process.stderr.write(`unmachine: ${target.name}: the emulator stopped on a fault: ${end.message}\n`);
       return 1;

@@ -7,6 +7,7 @@
 // time: it holds <overlay>.lock (its process id) while open for writing. Format: main/disk/README.md.
 
 import { processAlive } from "../private-files.js";
+import { replaceWith, syncFolder } from "../replace-file.js";
 import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, linkSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync, existsSync, realpathSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
@@ -24,25 +25,6 @@ const IDENTITY_BYTES = 1024 * 1024;
 const MAX_RECORD = 4 * 1024 * 1024;
 /** Written data reaches the disk (fdatasync) at most this long after it was written. */
 export const SYNC_MS = 1000;
-
-/**
- * Fills a file written aside (`fd`, open on `aside`) with `write`, then puts it in `target`'s
- * place whole: synced, renamed, the folder synced. A failure removes the file aside and leaves
- * `target` as it was.
- */
-function replaceWith(fd: number, aside: string, target: string, write: () => void): void {
-  try {
-    write();
-    fdatasyncSync(fd);
-  } catch (error) {
-    closeSync(fd);
-    rmSync(aside, { force: true });
-    throw error;
-  }
-  closeSync(fd);
-  renameSync(aside, target);
-  syncFolder(dirname(target));
-}
 
 export class OverlayError extends Error {
   override name = "OverlayError";
@@ -476,15 +458,6 @@ export class OverlayDisk {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}
-
-function syncFolder(folder: string): void {
-  const fd = openSync(folder, constants.O_RDONLY);
-  try {
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** A new overlay holding only its header: written aside, synced, then renamed into place. */

@@ -1,11 +1,22 @@
 // Builds a guest's files (firmware, kernel, initrd) from Debian packages by running its
 // recipe, guests/<name>/build.sh, into the cache folder. The recipe is idempotent and prints
-// its own progress; this only runs it and turns a failure into one clear error.
+// its own progress; this only runs it and turns a failure into one clear error. `unmachine
+// build` then boots the guest once, headless, and keeps its started state (built.state beside
+// its files), so a user's first start resumes instead of booting; kept until a file or the
+// emulator changes.
 
 import { spawn } from "node:child_process";
 import type { Writable } from "node:stream";
 import type { GuestLibrary } from "./library.js";
 import { cacheDir } from "../paths.js";
+import { statSync } from "node:fs";
+import { relative, isAbsolute } from "node:path";
+import { libraryPlan } from "./launch.js";
+import { builtStatePath, expectationFor } from "../state/guest-states.js";
+import { readStateFile, StateError, writeStateFile } from "../state/state-file.js";
+import { hostServiceSet } from "../host/services.js";
+import { HeadlessGuest } from "../headless/runner.js";
+import { compressState } from "../../core/v86/state-codec.js";
 
 export class BuildError extends Error {
   override name = "BuildError";
@@ -17,7 +28,13 @@ export interface BuildOptions {
   progress?: Writable;
   /** Also show the recipe's closing line ("up to date", "built ..."); on for `unmachine build`. */
   summary?: boolean;
+  /** Then boot the guest once and keep its started state (built.state); on for `unmachine build`. */
+  keepState?: boolean;
 }
+
+/** How long the guest may take to boot to its prompt, and to settle after it (its agent's hello). */
+const BOOT_MS = 180_000;
+const SETTLE_MS = 1500;
 
 export async function buildGuest(library: GuestLibrary, name: string, options: BuildOptions = {}): Promise<void> {
   const script = library.buildScript(name);
@@ -38,6 +55,57 @@ export async function buildGuest(library: GuestLibrary, name: string, options: B
       else reject(new BuildError(`building guest "${name}" failed (exit ${String(code)}); see the lines above`));
     });
   });
+  if (options.keepState) await keepBuiltState(library, name, progress, options.summary === true);
+}
+
+/**
+ * Boots a built guest once to its prompt with the services a run gives it, lets it settle,
+ * suspends it and keeps the state as built.state beside its files in the cache. Not redone
+ * while the state is newer than the guest's files and made by this emulator for this machine.
+ */
+export async function keepBuiltState(library: GuestLibrary, name: string, progress: Writable, summary: boolean): Promise<void> {
+  const plan = libraryPlan(library, name);
+  if (plan.ready.kind !== "prompt") return; // nothing tells when such a guest has booted
+  const resolved = library.resolve(name);
+  const path = builtStatePath(resolved.media);
+  const inCache = path !== undefined && !relative(cacheDir(), path).startsWith("..") && !isAbsolute(relative(cacheDir(), path));
+  if (!path || !inCache) return; // a packaged app's prebuilt guest is not written to
+  const expected = expectationFor(plan.machine);
+  const files = [...Object.values(resolved.media), resolved.firmware.bios, resolved.firmware.vgaBios].filter((f): f is string => f !== undefined);
+  try {
+    const saved = readStateFile(path, expected);
+    const newest = Math.max(...files.map((f) => statSync(f).mtimeMs));
+    if (saved.header.savedAt >= newest) {
+      if (summary) progress.write(`${name}: started state up to date\n`);
+      return;
+    }
+  } catch (error) {
+    if (!(error instanceof StateError) && (error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  progress.write(`${name}: booting once to keep its started state (so a first start resumes)...\n`);
+  const started = Date.now();
+  const services = hostServiceSet(plan, { onError: (message) => progress.write(`${name}: ${message}\n`) });
+  await services.ready;
+  const guest = new HeadlessGuest(plan, { services: services.attach });
+  try {
+    await guest.waitForShell(BOOT_MS);
+    const agent = services.agent();
+    if (agent) await agent.whenReady(10_000).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const raw = await guest.suspend();
+    const host = services.saveState?.();
+    const payload = await compressState(raw);
+    const state: Parameters<typeof writeStateFile>[1] = { emulator: expected.emulator, machine: expected.machine, guest: name, disks: {} };
+    if (host !== undefined) state.host = host;
+    writeStateFile(path, state, payload);
+    progress.write(`${name}: kept its started state (${(payload.length / 1024 / 1024).toFixed(1)} MiB, booted in ${Math.round((Date.now() - started) / 1000)} s)\n`);
+  } catch (error) {
+    throw new BuildError(`${name}: booting it once to keep its started state failed: ${(error as Error).message}`);
+  } finally {
+    services.dispose();
+    await guest.stop();
+    guest.dispose();
+  }
 }
 
 /**

@@ -3,6 +3,7 @@
 // it and discarding its changes. The CLI (main/cli/library.ts) and the host API share these.
 // Everything is checked before anything is written: a refused change leaves the library as it was.
 
+import { GuestStates } from "../state/guest-states.js";
 import { exportDisk, OverlayDisk, OverlayError, overlayHolder } from "../disk/overlay.js";
 import { existsSync, realpathSync, statSync } from "node:fs";
 import { basename, relative, resolve, isAbsolute } from "node:path";
@@ -315,4 +316,6 @@ export function resetGuest(library: GuestLibrary, name: string): void {
   userGuest(library, name, "reset");
   notRunning(library, name);
   library.user.reset(name, library.user.source(name));
+  // A saved state goes with the changes it was saved with.
+  new GuestStates(library.user.folder(name), name).discard();
 }

@@ -19,6 +19,11 @@ export interface WorkerInit {
 
 export type ToWorker =
   | { type: "stop" }
+  /** Stop the emulator, let the host's answers in flight land, save the state, then end as on stop. */
+  | { type: "suspend" }
+  /** The same without ending: the emulator stays stopped (its disks synced) until "continue". */
+  | { type: "save" }
+  | { type: "continue" }
   | { type: "insert"; drive: SwapDrive; image: ArrayBuffer }
   | { type: "eject"; drive: SwapDrive }
   /** Lends the guest back RAM or takes it: what it should have, in MiB (core/v86/balloon.ts). */
@@ -33,4 +38,6 @@ export type FromWorker =
   | { type: "media"; drive: SwapDrive; inserted: boolean; error?: string }
   /** The answer to "balloon" or "cpu": the MiB or percent the guest has now, or why not. */
   | { type: "resource"; resource: "balloon" | "cpu"; value?: number; error?: string }
+  /** The answer to "suspend": v86's raw state (transferred), or why it could not be saved. */
+  | { type: "state"; state?: ArrayBuffer; error?: string }
   | { type: "stopped" };

@@ -58,7 +58,10 @@ export class HeadlessGuest implements Disposable {
   #execCount = 0;
   readonly #services = new DisposableStore();
 
-  /** Boots the plan's machine; its ready prompt, if it has one, makes the guest "running". */
+  /**
+   * Boots the plan's machine; its ready prompt, if it has one, makes the guest "running". A
+   * machine with an initial state is "running" as soon as it is restored.
+   */
   constructor(plan: Pick<LaunchPlan, "machine" | "ready">, options: HeadlessOptions = {}) {
     const channel = new MessageChannel();
     const ports: Partial<Record<HeadlessService, unknown>> = {};
@@ -229,6 +232,41 @@ export class HeadlessGuest implements Disposable {
         else resolveChange(reply.value);
       };
       this.#worker.on("message", onMessage);
+      this.#worker.postMessage(message);
+    });
+  }
+
+  /**
+   * Stops the emulator, waits for the host's answers in flight, and saves the machine: v86's raw
+   * state (compress it with core/v86/state-codec.ts). The worker then ends as on stop().
+   */
+  suspend(): Promise<Uint8Array> {
+    return this.#state({ type: "suspend" });
+  }
+
+  /**
+   * Saves the running guest without ending it: the emulator stops, its disks are synced, and it
+   * stays stopped (so its overlays can be copied) until `resume()` is called.
+   */
+  async save(): Promise<{ state: Uint8Array; resume: () => void }> {
+    const state = await this.#state({ type: "save" });
+    return { state, resume: () => this.#worker.postMessage({ type: "continue" } satisfies ToWorker) };
+  }
+
+  #state(message: Extract<ToWorker, { type: "suspend" | "save" }>): Promise<Uint8Array> {
+    if (this.ended) return Promise.reject(new GuestStoppedError("the guest is not running"));
+    return new Promise((resolveState, reject) => {
+      const onMessage = (reply: FromWorker): void => {
+        if (reply.type !== "state") return;
+        this.#worker.off("message", onMessage);
+        if (reply.state) resolveState(new Uint8Array(reply.state));
+        else reject(new Error(`the guest's state could not be saved: ${reply.error ?? "no reason given"}`));
+      };
+      this.#worker.on("message", onMessage);
+      void this.exited.then((end) => {
+        this.#worker.off("message", onMessage);
+        reject(end.kind === "fault" ? new GuestFaultError(end.message) : new GuestStoppedError("the guest stopped before its state was saved"));
+      });
       this.#worker.postMessage(message);
     });
   }

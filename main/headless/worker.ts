@@ -44,8 +44,8 @@ const wasm = readFileSync(join(v86Dir, "v86.wasm"));
 const spec = loadMachine(init.machine);
 const pipes = Object.fromEntries(Object.entries(init.ports).map(([service, port]) => [service, nodePortPipe(port)]));
 const owns: Disposable[] = [];
-if (pipes.p9) {
-  const relay = p9Relay(pipes.p9);
+const relay = pipes.p9 ? p9Relay(pipes.p9) : undefined;
+if (relay && pipes.p9) {
   spec.handle9p = relay.handle9p;
   owns.push(relay, pipes.p9);
 }
@@ -84,7 +84,8 @@ const sessionOptions: ConstructorParameters<typeof GuestSession>[1] = { console:
 if (pipes.net) sessionOptions.net = pipes.net;
 if (pipes.agent) sessionOptions.agent = pipes.agent;
 if (pipes.agent && init.machine.agentPort) sessionOptions.agentPort = init.machine.agentPort;
-if (init.prompt !== undefined) sessionOptions.prompt = init.prompt;
+// A restored machine printed its prompt before it was saved: it runs as soon as it is restored.
+if (init.prompt !== undefined && !init.machine.initialState) sessionOptions.prompt = init.prompt;
 const session = new GuestSession(emulator, sessionOptions);
 session.onPhase((phase) => post({ type: "phase", phase }));
 
@@ -118,7 +119,61 @@ parent.on("message", (message: ToWorker) => {
     resources(message);
     return;
   }
-  if (message.type !== "stop") return;
+  if (message.type === "suspend") {
+    void suspend();
+    return;
+  }
+  if (message.type === "save") {
+    void save();
+    return;
+  }
+  if (message.type === "continue") {
+    if (!ending) void emulator.run();
+    return;
+  }
+  if (message.type === "stop") end();
+});
+
+/** Stops the emulator, then lets every host answer in flight land (in guest memory) before the save. */
+async function drained(): Promise<void> {
+  await emulator.stop();
+  for (;;) {
+    await Promise.all([relay?.idle(), disks?.idle()]);
+    // v86's callbacks for those answers run after them and may ask for more.
+    await new Promise<void>((resolveTurn) => setTimeout(resolveTurn, 0));
+    if ((relay?.inFlight ?? 0) === 0 && (disks?.inFlight ?? 0) === 0) return;
+  }
+}
+
+async function suspend(): Promise<void> {
+  speed.dispose();
+  try {
+    await drained();
+    const state = await emulator.save_state();
+    parent.postMessage({ type: "state", state } satisfies FromWorker, [state]);
+  } catch (error) {
+    post({ type: "state", error: error instanceof Error ? error.message : String(error) });
+  }
+  end();
+}
+
+/** A snapshot of the running guest: stopped, drained, its disks synced, saved; it runs again on "continue". */
+async function save(): Promise<void> {
+  try {
+    await drained();
+    for (const role of ["hda", "hdb"] as const) if (disks && init.machine.media[role]?.kind === "served") await disks.request({ op: "flush", disk: role });
+    const state = await emulator.save_state();
+    parent.postMessage({ type: "state", state } satisfies FromWorker, [state]);
+  } catch (error) {
+    post({ type: "state", error: error instanceof Error ? error.message : String(error) });
+    void emulator.run();
+  }
+}
+
+let ending = false;
+function end(): void {
+  if (ending) return;
+  ending = true;
   clearInterval(screenTimer);
   speed.dispose();
   post({ type: "screen", text: session.screen.text() });
@@ -127,4 +182,4 @@ parent.on("message", (message: ToWorker) => {
     post({ type: "stopped" });
     process.exit(0);
   });
-});
+}

@@ -23,6 +23,13 @@ export interface ServiceSetOptions {
   onError: (message: string) => void;
   /** The host's clipboard, kept in step with the guest's when its plan shares the clipboard. */
   clipboard?: HostClipboard;
+  /** A guest resumed from a saved state: the host's side of its services as they were saved. */
+  resumed?: { host?: HostState };
+}
+
+/** The host's side of a guest's services as kept in a saved state (JSON-serialisable). */
+export interface HostState {
+  p9?: unknown;
 }
 
 /** A guest's host services: one attach per planned service, for the pipe a runtime opens. */
@@ -33,6 +40,8 @@ export interface ServiceSet extends Disposable {
   /** The guest's agent session once its pipe is attached. */
   agent(): AgentSession | undefined;
   readonly onAgent: Emitter<AgentSession>["event"];
+  /** The host's side of the services, called while the emulator is stopped and drained. */
+  saveState?(): HostState;
 }
 
 export function hostServiceSet(plan: Pick<LaunchPlan, "guest" | "services">, options: ServiceSetOptions): ServiceSet {

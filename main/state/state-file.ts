@@ -1,0 +1,169 @@
+// A guest's saved state on the host's disk: ASCII "UNMSTATE", a u32 LE header length, the
+// header as JSON (which emulator build and machine made it, the payload's length and SHA-256,
+// each served disk's overlay length), then the payload: v86's state compressed with zstd,
+// exactly what v86 restores. Written aside 0600, synced and renamed (main/replace-file.ts), so
+// a kill mid-save leaves the previous state whole. Reading checks everything and says why not.
+
+import { constants, fchmodSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import type { DiskRole } from "../../core/guest/launch-plan.js";
+import { identityDifference } from "../../core/guest/state-identity.js";
+import { isCompressedState } from "../../core/v86/state-codec.js";
+import type { HostState } from "../host/services.js";
+import { replaceWith } from "../replace-file.js";
+import { v86Dir } from "../paths.js";
+
+export const STATE_MAGIC = "UNMSTATE";
+const PREFIX = STATE_MAGIC.length + 4;
+/** A header longer than this is not one we wrote. */
+const HEADER_LIMIT = 1024 * 1024;
+
+export interface StateHeader {
+  format: 1;
+  /** The emulator build that saved it (emulatorBuild()). */
+  emulator: string;
+  /** The machine's identity (core/guest/state-identity.ts). */
+  machine: string;
+  guest: string;
+  savedAt: number;
+  payloadLength: number;
+  payloadSha256: string;
+  /** Each served disk's overlay length at the save (the overlay is append-only). */
+  disks: Partial<Record<DiskRole, { overlayLength: number }>>;
+  host?: HostState;
+}
+
+export type StateProblem = "damaged" | "not-state" | "emulator" | "machine" | "disk";
+
+export class StateError extends Error {
+  override name = "StateError";
+  readonly problem: StateProblem;
+  constructor(problem: StateProblem, message: string) {
+    super(message);
+    this.problem = problem;
+  }
+}
+
+/** What a state must match to be used in this run. */
+export interface StateExpectation {
+  emulator: string;
+  machine: string;
+  /** Each served disk's overlay file now. */
+  disks?: Partial<Record<DiskRole, string>>;
+}
+
+export interface SavedState {
+  header: StateHeader;
+  payload: Uint8Array;
+}
+
+let build: string | undefined;
+
+/** This emulator build: `v86 <package version> <first 16 hex of sha256(v86.wasm)>`. */
+export function emulatorBuild(): string {
+  if (build === undefined) {
+    const version = (JSON.parse(readFileSync(join(v86Dir, "..", "package.json"), "utf8")) as { version: string }).version;
+    const wasm = createHash("sha256").update(readFileSync(join(v86Dir, "v86.wasm"))).digest("hex").slice(0, 16);
+    build = `v86 ${version} ${wasm}`;
+  }
+  return build;
+}
+
+/** An overlay's length now (0 when it is not there yet). */
+export function overlayLength(path: string): number {
+  return statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+}
+
+export function encodeStateFile(header: StateHeader, payload: Uint8Array): Uint8Array {
+  const json = Buffer.from(JSON.stringify(header), "utf8");
+  const out = new Uint8Array(PREFIX + json.length + payload.length);
+  out.set(Buffer.from(STATE_MAGIC, "ascii"), 0);
+  new DataView(out.buffer).setUint32(STATE_MAGIC.length, json.length, true);
+  out.set(json, PREFIX);
+  out.set(payload, PREFIX + json.length);
+  return out;
+}
+
+export type NewState = Omit<StateHeader, "format" | "savedAt" | "payloadLength" | "payloadSha256">;
+
+/** The header of a payload about to be written. */
+export function stateHeader(state: NewState, payload: Uint8Array): StateHeader {
+  const header: StateHeader = {
+    format: 1,
+    emulator: state.emulator,
+    machine: state.machine,
+    guest: state.guest,
+    savedAt: Date.now(),
+    payloadLength: payload.length,
+    payloadSha256: createHash("sha256").update(payload).digest("hex"),
+    disks: state.disks,
+  };
+  if (state.host !== undefined) header.host = state.host;
+  return header;
+}
+
+/** Writes a state file whole in `path`'s place (0600); the old one stays until the new one is complete. */
+export function writeStateFile(path: string, state: NewState, payload: Uint8Array): StateHeader {
+  const header = stateHeader(state, payload);
+  const bytes = encodeStateFile(header, payload);
+  const aside = `${path}.partial`;
+  const fd = openSync(aside, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (constants.O_NOFOLLOW ?? 0), 0o600);
+  replaceWith(fd, aside, path, () => {
+    fchmodSync(fd, 0o600); // one left by a killed save keeps its mode: say it again
+    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+  });
+  return header;
+}
+
+function damaged(why: string): StateError {
+  return new StateError("damaged", `damaged: ${why}`);
+}
+
+/** Parses a state file's bytes; checks its form and payload, not what it is for. */
+export function decodeStateFile(bytes: Uint8Array): SavedState {
+  if (bytes.length < PREFIX || Buffer.from(bytes.subarray(0, STATE_MAGIC.length)).toString("latin1") !== STATE_MAGIC) {
+    throw new StateError("not-state", "not a saved state");
+  }
+  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(STATE_MAGIC.length, true);
+  if (length > HEADER_LIMIT || PREFIX + length > bytes.length) throw damaged("its header is cut short");
+  let header: StateHeader;
+  try {
+    header = JSON.parse(Buffer.from(bytes.subarray(PREFIX, PREFIX + length)).toString("utf8")) as StateHeader;
+  } catch {
+    throw damaged("its header is not readable");
+  }
+  if (typeof header !== "object" || header === null || header.format !== 1) throw damaged("its header is of an unknown format");
+  for (const key of ["emulator", "machine", "guest", "payloadSha256"] as const) if (typeof header[key] !== "string") throw damaged(`its header has no ${key}`);
+  if (!Number.isSafeInteger(header.payloadLength) || typeof header.disks !== "object" || header.disks === null) throw damaged("its header is incomplete");
+  const payload = bytes.subarray(PREFIX + length);
+  if (payload.length !== header.payloadLength) throw damaged(`${payload.length} bytes of state where ${header.payloadLength} were saved`);
+  if (createHash("sha256").update(payload).digest("hex") !== header.payloadSha256) throw damaged("its contents do not match their checksum");
+  if (!isCompressedState(payload)) throw damaged("its contents are not a compressed state");
+  return { header, payload };
+}
+
+/** Checks a state against this run: the emulator build, the machine, each disk's overlay. */
+export function checkState(header: StateHeader, expected: StateExpectation): void {
+  if (header.emulator !== expected.emulator) throw new StateError("emulator", "made by another emulator build");
+  if (header.machine !== expected.machine) throw new StateError("machine", `made for another machine (${identityDifference(header.machine, expected.machine)})`);
+  const roles = new Set([...Object.keys(header.disks), ...Object.keys(expected.disks ?? {})]) as Set<DiskRole>;
+  for (const role of roles) {
+    const saved = header.disks[role];
+    const overlay = expected.disks?.[role];
+    if (!saved || overlay === undefined || overlayLength(overlay) !== saved.overlayLength) throw new StateError("disk", "its disk changed since it was saved");
+  }
+}
+
+/** Reads and checks a state file; a StateError says why it cannot be used. */
+export function readStateFile(path: string, expected?: StateExpectation): SavedState {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw damaged(`cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  const saved = decodeStateFile(bytes);
+  if (expected) checkState(saved.header, expected);
+  return saved;
+}
