@@ -220,11 +220,11 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
       // The dialog asked before replacing a file; exportDisk still refuses the guest's own files.
       return exportGuest(library, guest, path, true);
     },
-    "sessions:saveState": async (id, tag, state) => {
+    "sessions:saveState": (id, tag, state) => {
       const guest = sessions.guest(id);
       const machine = planned.get(guest)?.machine;
       if (guest === DROPPED_IMAGE || !machine) throw new Error("a dropped image has nothing to keep: it is only powered off");
-      await states.save(guest, machine, state, sessions.hostState(id), tag === "" ? "" : checkTag(tag));
+      states.save(guest, machine, state, sessions.hostState(id), tag === "" ? "" : checkTag(tag));
     },
     "guests:discardState": (guest) => {
       library.profile(guest);

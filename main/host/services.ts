@@ -112,9 +112,10 @@ export interface HostServices {
 export function registerHostServices(sessions: HostSessions, clipboard?: HostClipboard): HostServices {
   const agents = new Emitter<AgentEvent>();
   const live = new Map<string, { agent: AgentSession; clipboard: boolean }>();
-  sessions.provide((session, planned) => {
+  sessions.provide((session, planned, resumed) => {
     const options: ServiceSetOptions = { onError: (message) => console.error(`unmachine: ${session.guest}: ${message}`) };
     if (clipboard) options.clipboard = clipboard;
+    if (resumed) options.resumed = resumed;
     const set = hostServiceSet({ guest: session.guest, services: planned }, options);
     const sub = set.onAgent((agent) => {
       live.set(session.id, { agent, clipboard: planned.agent?.clipboard ?? false });
@@ -122,6 +123,7 @@ export function registerHostServices(sessions: HostSessions, clipboard?: HostCli
     });
     return {
       attach: set.attach,
+      saveState: () => set.saveState?.() ?? {},
       dispose() {
         live.delete(session.id);
         sub.dispose();

@@ -14,6 +14,7 @@ import type { FramePipe, PipeService } from "../../core/pipe/frame-pipe.js";
 import { servesDisks, type LaunchServices } from "../../core/guest/launch-plan.js";
 import { makePrivateDir } from "../private-files.js";
 import { ConsoleLog, logFileName, pruneLogs } from "./console-log.js";
+import type { HostState } from "./services.js";
 
 const TRANSCRIPT_LIMIT = 64 * 1024;
 
@@ -44,11 +45,11 @@ class HostSession implements Disposable {
 }
 
 /** What the host's services keep across a suspend (main/host/services.ts), saved with the guest's state. */
-export type SessionHostState = NonNullable<ResumedSession["host"]>;
+export type SessionHostState = HostState;
 
 /** A session that resumes a saved state: the host state saved with it, for its services to rebuild. */
 export interface ResumedSession {
-  host?: { p9?: unknown };
+  host?: HostState;
 }
 
 /** A session's host services: one attach per planned service, disposed with the session. */

@@ -41,9 +41,11 @@ export function receiveState(req: IncomingMessage, res: ServerResponse, save: Co
   req.on("end", () => {
     if (failed) return;
     const bytes = new Uint8Array(Buffer.concat(chunks, received));
-    Promise.resolve(save(session, tag, bytes)).then(
-      () => answer(res, 204, ""),
-      (error: unknown) => answer(res, 400, error instanceof Error ? error.message : String(error)),
-    );
+    Promise.resolve()
+      .then(() => save(session, tag, bytes))
+      .then(
+        () => answer(res, 204, ""),
+        (error: unknown) => answer(res, 400, error instanceof Error ? error.message : String(error)),
+      );
   });
 }

@@ -195,7 +195,6 @@ export class GuestRun {
       if (plan.notice) this.notice = plan.notice;
       const spec = machineSpec(plan.machine, pageImage);
       const initial = plan.machine.initialState;
-      if (initial) spec.initialState = pageImage(initial);
       this.resumed = initial !== undefined;
       const services = plannedServices(plan);
       // The page's clipboard is read only for a guest the user shares it with.
@@ -218,20 +217,31 @@ export class GuestRun {
       const owns: Disposable[] = [];
       const extra: { agent?: FramePipe; net?: FramePipe } = {};
       let disks: DiskClient | undefined;
-      for (const service of services) {
-        const pipe = await this.#host.openPipe(info.id, service);
-        owns.push(pipe);
+      const drains: (() => Promise<void>)[] = [];
+      // Opened at once, each its own connection: a resume waits for the slowest, not the sum.
+      const pipes = await Promise.allSettled(services.map((service) => this.#host.openPipe(info.id, service)));
+      for (const opened of pipes) if (opened.status === "fulfilled") owns.push(opened.value);
+      const refused = pipes.find((opened) => opened.status === "rejected");
+      if (refused) {
+        for (const owned of owns) owned.dispose();
+        throw refused.reason;
+      }
+      for (const [i, service] of services.entries()) {
+        const pipe = (pipes[i] as PromiseFulfilledResult<FramePipe>).value;
         if (service === "p9") {
           const relay = p9Relay(pipe);
           spec.handle9p = relay.handle9p;
           owns.push(relay);
+          drains.push(() => relay.idle());
         } else if (service === "agent") {
           extra.agent = pipe;
         } else if (service === "net") {
           extra.net = pipe;
         } else if (service === "disk") {
-          disks = new DiskClient(pipe, (message) => this.#fail(`the hard disk failed: ${message}`));
-          owns.push(disks);
+          const client = new DiskClient(pipe, (message) => this.#fail(`the hard disk failed: ${message}`));
+          disks = client;
+          owns.push(client);
+          drains.push(() => client.idle());
         }
       }
       if (!current()) {
@@ -253,12 +263,16 @@ export class GuestRun {
           ),
         );
       }
+      const options = buildV86Options(spec);
+      // A resumed machine has its kernel and initrd in the memory it restores: not fetched again.
+      if (initial) for (const role of ["bzimage", "initrd", "multiboot"] as const) delete options[role];
       const emulator = new V86({
-        ...withServedDisks(buildV86Options(spec), plan.machine, disks),
+        ...withServedDisks(options, plan.machine, disks),
         wasm_path: wasmUrl,
         screen_container: screen,
       });
       this.#emulator = emulator;
+      this.#drains = drains;
       // v86 makes its keyboard and mouse adapters (enabled) once its code has loaded, and
       // nothing hears their keys before "emulator-loaded": from there they follow the focus.
       this.#keyboard = document.activeElement === screen;
@@ -394,15 +408,10 @@ export class GuestRun {
   async #capture(emulator: V86): Promise<Uint8Array> {
     this.#pausing = true;
     try {
-      const t0 = performance.now();
       await emulator.stop();
       await this.#drained();
-      const t1 = performance.now();
       const raw = new Uint8Array(await emulator.save_state());
-      const t2 = performance.now();
-      const out = await compressState(raw);
-      console.log(`DEBUG stop ${t1 - t0} save ${t2 - t1} (${raw.length}) compress ${performance.now() - t2} (${out.length})`);
-      return out;
+      return await compressState(raw);
     } finally {
       this.#pausing = false;
     }

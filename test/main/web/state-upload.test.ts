@@ -103,6 +103,6 @@ describe("a page's saved state in the web shell", () => {
     expect(plan.machine.initialState).toMatchObject({ size: state.length });
     expect((await call(rpc, "snapshots:remove", ["demo", "before-change"])).ok).toBe(true);
     expect((await call(rpc, "snapshots:list", ["demo"])).value).toEqual([]);
-    expect(await call(rpc, "snapshots:remove", ["demo", "before-change"])).toMatchObject({ ok: false, error: 'demo has no snapshot named "before-change"' });
+    expect(await call(rpc, "snapshots:remove", ["demo", "before-change"])).toMatchObject({ ok: false, error: 'demo has no snapshot "before-change" (snapshots: none)' });
   });
 });
