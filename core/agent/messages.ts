@@ -17,6 +17,7 @@ export const MESSAGE_TYPES = {
   clipboard: 6,
   display: 7,
   error: 8,
+  setTime: 9,
 } as const;
 export type MessageType = keyof typeof MESSAGE_TYPES;
 
@@ -108,7 +109,14 @@ export interface ErrorReply {
   message: string;
 }
 
-export type AgentMessage = Hello | Ping | Pong | Exec | ExecResult | Clipboard | Display | ErrorReply;
+/** Sets the guest's clock (CLOCK_REALTIME) to this time since the Unix epoch, UTC. */
+export interface SetTime {
+  type: "setTime";
+  seconds: number;
+  nanoseconds: number;
+}
+
+export type AgentMessage = Hello | Ping | Pong | Exec | ExecResult | Clipboard | Display | ErrorReply | SetTime;
 
 /** A type this side does not know: skipped by the receiver. */
 export interface UnknownMessage {
@@ -128,6 +136,7 @@ const FIELD = {
   clipboard: { text: 1 },
   display: { mode: 1, width: 2, height: 3 },
   error: { message: 1 },
+  setTime: { seconds: 1, nanoseconds: 2 },
 } as const;
 
 const DISPLAY_MODES = ["text", "graphics"] as const;
@@ -285,6 +294,12 @@ export function encodeMessage(message: AgentMessage, version: number = PROTOCOL_
     case "error":
       checkText("message", message.message, LIMITS.errorBytes);
       w.text(FIELD.error.message, message.message);
+      break;
+    case "setTime":
+      checkInt("seconds", message.seconds, 0, U32_MAX);
+      checkInt("nanoseconds", message.nanoseconds, 0, 999_999_999);
+      w.u32(FIELD.setTime.seconds, message.seconds);
+      w.u32(FIELD.setTime.nanoseconds, message.nanoseconds);
       break;
   }
   return w.finish();
@@ -484,6 +499,13 @@ function decodeOrThrow(payload: Uint8Array): DecodeResult {
     }
     case "error":
       message = { type, id: needId(), message: f.needText(FIELD.error.message, "message", LIMITS.errorBytes) };
+      break;
+    case "setTime":
+      message = {
+        type,
+        seconds: f.needU32(FIELD.setTime.seconds, "seconds", 0, U32_MAX),
+        nanoseconds: f.needU32(FIELD.setTime.nanoseconds, "nanoseconds", 0, 999_999_999),
+      };
       break;
   }
   return { ok: true, version, message };

@@ -238,6 +238,17 @@ export class AgentSession implements Disposable {
     this.#send({ type: "clipboard", text }, this.#version);
   }
 
+  /**
+   * Sets the guest's clock to `epochMs` (milliseconds since the Unix epoch, the host's clock),
+   * if the agent is ready: a clock set late is wrong, so nothing is queued. Whether it was sent.
+   */
+  setTime(epochMs: number): boolean {
+    if (this.#state !== "ready" || !Number.isFinite(epochMs) || epochMs < 0) return false;
+    const ms = Math.floor(epochMs);
+    this.#send({ type: "setTime", seconds: Math.floor(ms / 1000), nanoseconds: (ms % 1000) * 1_000_000 }, this.#version);
+    return true;
+  }
+
   /** Stops talking to the agent: pending requests fail with `reason`. */
   disconnect(reason: string): void {
     if (this.#state === "disconnected") return;
@@ -399,6 +410,7 @@ export class AgentSession implements Disposable {
       }
       // The host runs nothing on the guest's behalf; other types are for newer hosts.
       case "exec":
+      case "setTime":
       case "unknown":
         return;
     }

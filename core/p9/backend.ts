@@ -120,6 +120,13 @@ export interface P9Backend {
   statfs(node: P9Node): Promise<P9StatFs>;
   /** Bytes the share's files take (their sizes, symlinks' targets), for the shares' quota. */
   usedBytes(): Promise<number>;
+  /**
+   * Names the store that `path` (names from the root, not walked here) leads into, the same
+   * across runs only for the same store (a host folder: its real path, device and inode), so a
+   * guest's saved session is rebuilt only against it. Undefined if the backend cannot tell:
+   * such fids are not rebuilt.
+   */
+  scope?(path: readonly string[]): string | undefined;
   /** Gives back what the backend holds on the host (descriptors, a store to sync) when the
    * session ends; open files are closed by the server first. */
   close?(): Promise<void>;

@@ -14,7 +14,11 @@ export interface MemoryBackendOptions {
   readonly capacityBytes?: number;
   /** Owner and mode of the root directory; root:root 0755 unless given. */
   readonly root?: { readonly uid: number; readonly gid: number; readonly mode: number };
+  /** What scope() names it by: one per backend made in this process unless given. */
+  readonly identity?: string;
 }
+
+let made = 0;
 
 const BLOCK = 4096;
 
@@ -40,15 +44,22 @@ export class MemoryBackend implements P9Backend {
   #used = 0;
   #nextPath = 1n;
   readonly #root: MemoryNode;
+  readonly #identity: string;
 
   constructor(options: MemoryBackendOptions = {}) {
     this.capacityBytes = options.capacityBytes ?? 64 * 1024 * 1024;
+    this.#identity = options.identity ?? `memory ${++made}`;
     const root = options.root ?? { uid: 0, gid: 0, mode: 0o755 };
     this.#root = new MemoryNode(this, FileMode.DIR | (root.mode & FileMode.PERMS), root, undefined);
   }
 
   async root(): Promise<P9Node> {
     return this.#root;
+  }
+
+  /** The whole tree is one store. */
+  scope(): string {
+    return this.#identity;
   }
 
   async statfs(): Promise<P9StatFs> {

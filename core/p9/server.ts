@@ -32,6 +32,7 @@ import {
   type TMessage,
 } from "./messages.js";
 import { P9WireError, type Qid } from "./wire.js";
+import { parseSessionState, SESSION_STATE_FORMAT, type SavedFid, type SessionState } from "./session-state.js";
 
 export interface P9ServerOptions {
   /** The largest msize granted; the client may ask for less. 1 MiB unless given. */
@@ -65,8 +66,14 @@ interface Fid {
   /** The directory this fid was walked from and its name there (for Trename, Tremove, ".."). */
   parent: P9Node | undefined;
   name: string;
+  /** Names from the backend's root, kept through renames; null once the file was removed. */
+  path: string[] | null;
+  /** How many names of `path` the Tattach's aname took: the client sees nothing above them. */
+  readonly base: number;
   /** The user of the Tattach this fid descends from: owner of what it creates. */
   readonly uid: number;
+  /** Why a fid taken back from a saved session no longer reaches its file: every use fails. */
+  stale?: string;
   file?: P9File;
   openFlags?: number;
   /** Readdir snapshot: entry i has cookie i + 1; taken at offset 0. */
@@ -249,9 +256,10 @@ export class P9Server implements Disposable {
     }
   }
 
-  #fid(fid: number): Fid {
+  #fid(fid: number, evenStale = false): Fid {
     const found = this.#fids.get(fid);
     if (!found) throw new P9Error(Errno.EBADF, `fid ${fid} is not in use`);
+    if (found.stale !== undefined && !evenStale) throw new P9Error(Errno.EIO, `fid ${fid}: ${found.stale}`);
     return found;
   }
 
@@ -326,13 +334,14 @@ export class P9Server implements Disposable {
         this.#newFid(m.fid);
         if (m.afid !== NOFID) throw new P9Error(Errno.EINVAL, "no authentication: afid must be NOFID");
         let node = await this.#backend.root();
-        for (const part of m.aname.split("/").filter((p) => p !== "")) {
+        const path = m.aname.split("/").filter((p) => p !== "");
+        for (const part of path) {
           checkName(part, "walk");
           node = await node.walk(part);
         }
         if (!(node.qid.type & QidType.DIR)) throw new P9Error(Errno.ENOTDIR, `aname "${m.aname}" is not a directory`);
         // What aname names is the client's root: nothing above it is seen, moved or removed.
-        this.#fids.set(m.fid, { node, parent: undefined, name: "", uid: m.nUname === NONUNAME ? 0 : m.nUname });
+        this.#fids.set(m.fid, { node, parent: undefined, name: "", path, base: path.length, uid: m.nUname === NONUNAME ? 0 : m.nUname });
         return { type: "Rattach", tag, qid: node.qid };
       }
 
@@ -362,25 +371,29 @@ export class P9Server implements Disposable {
         }
         if (wqids.length === m.wnames.length) {
           if (m.newfid === m.fid) await this.#release(from);
-          this.#fids.set(m.newfid, { node, parent, name, uid: from.uid });
+          const path = from.path && [...from.path, ...m.wnames];
+          this.#fids.set(m.newfid, { node, parent, name, path, base: from.base, uid: from.uid });
         }
         return { type: "Rwalk", tag, wqids };
       }
 
       case "Tclunk": {
-        const fid = this.#fid(m.fid);
+        const fid = this.#fid(m.fid, true);
         this.#fids.delete(m.fid);
         await this.#release(fid);
         return { type: "Rclunk", tag };
       }
 
       case "Tremove": {
-        const fid = this.#fileFid(m.fid);
+        const fid = this.#fid(m.fid, true);
         // remove(5): the fid is clunked even when the remove fails.
         this.#fids.delete(m.fid);
         await this.#release(fid);
+        if (fid.stale !== undefined) throw new P9Error(Errno.EIO, `fid ${m.fid}: ${fid.stale}`);
+        if (fid.xattr) throw new P9Error(Errno.EBADF, `fid ${m.fid} holds an xattr, not a file`);
         if (!fid.parent) throw new P9Error(Errno.EBUSY, "the share's root cannot be removed");
         await fid.parent.unlink(fid.name, (fid.node.qid.type & QidType.DIR) !== 0);
+        if (fid.path) this.#removed(fid.path);
         return { type: "Rremove", tag };
       }
 
@@ -425,7 +438,7 @@ export class P9Server implements Disposable {
         }
         const { node, file } = created;
         // diod protocol.md "lcreate": the fid now stands for the new, open file.
-        Object.assign(dir, { parent: dir.node, node, name: m.name, openFlags: m.flags, listing: undefined });
+        Object.assign(dir, { parent: dir.node, node, name: m.name, path: dir.path && [...dir.path, m.name], openFlags: m.flags, listing: undefined });
         this.#opened(dir, file);
         return { type: "Rlcreate", tag, qid: node.qid, iounit: this.#iounit() };
       }
@@ -455,6 +468,7 @@ export class P9Server implements Disposable {
         if (!fid.parent) throw new P9Error(Errno.EBUSY, "the share's root cannot be renamed");
         await fid.parent.rename(fid.name, to.node, m.name);
         this.#renamed(fid.parent, fid.name, to.node, m.name);
+        this.#moved(fid.path, to.path && [...to.path, m.name]);
         return { type: "Rrename", tag };
       }
 
@@ -497,7 +511,7 @@ export class P9Server implements Disposable {
         // No extended attributes are kept: the list is empty and every name is absent.
         if (m.name !== "") throw new P9Error(Errno.ENODATA, `no extended attribute "${m.name}"`);
         if (m.newfid === m.fid) await this.#release(fid);
-        this.#fids.set(m.newfid, { node: fid.node, parent: fid.parent, name: fid.name, uid: fid.uid, xattr: new Uint8Array(0) });
+        this.#fids.set(m.newfid, { node: fid.node, parent: fid.parent, name: fid.name, path: fid.path, base: fid.base, uid: fid.uid, xattr: new Uint8Array(0) });
         return { type: "Rxattrwalk", tag, size: 0n };
       }
 
@@ -601,6 +615,7 @@ export class P9Server implements Disposable {
         checkName(m.newname, "remove");
         await from.node.rename(m.oldname, to.node, m.newname);
         this.#renamed(from.node, m.oldname, to.node, m.newname);
+        this.#moved(from.path && [...from.path, m.oldname], to.path && [...to.path, m.newname]);
         return { type: "Rrenameat", tag };
       }
 
@@ -609,6 +624,7 @@ export class P9Server implements Disposable {
         checkName(m.name, "remove");
         if (m.flags & ~AT_REMOVEDIR) throw new P9Error(Errno.EINVAL, `unlinkat flags ${m.flags} not understood`);
         await dir.node.unlink(m.name, (m.flags & AT_REMOVEDIR) !== 0);
+        if (dir.path) this.#removed([...dir.path, m.name]);
         return { type: "Runlinkat", tag };
       }
     }
@@ -634,6 +650,93 @@ export class P9Server implements Disposable {
     return { owner: `${clientId}\0${procId}`, procId, clientId, type, start, end };
   }
 
+  /** Paths at or under `from` now start with `to`; what `to` named before was replaced. */
+  #moved(from: string[] | null, to: string[] | null): void {
+    if (from && to && samePath(from, to)) return;
+    if (to) this.#removed(to);
+    for (const fid of this.#fids.values()) {
+      if (!fid.path) continue;
+      if (!from) continue;
+      if (startsWith(fid.path, from)) fid.path = to ? [...to, ...fid.path.slice(from.length)] : null;
+    }
+  }
+
+  /** Fids at or under `path` lost their name: a saved session can no longer find them. */
+  #removed(path: string[]): void {
+    for (const fid of this.#fids.values()) {
+      if (fid.path && startsWith(fid.path, path)) fid.path = null;
+    }
+  }
+
+  /**
+   * The session as the guest holds it, for a suspended guest's state: msize and, per fid, its
+   * names from the backend's root and the store they led into. Call it with no request in flight.
+   */
+  saveState(): SessionState {
+    const fids: SavedFid[] = [];
+    for (const [number, fid] of this.#fids) {
+      // An xattr fid lives for one getxattr/listxattr; the guest's retry gets a new one.
+      if (fid.xattr) continue;
+      const path = fid.stale === undefined ? fid.path : null;
+      const saved = { fid: number, uid: fid.uid, path, base: fid.base, scope: path ? (this.#backend.scope?.(path) ?? null) : null };
+      fids.push(fid.file ? { ...saved, open: fid.openFlags ?? 0 } : saved);
+    }
+    return { format: SESSION_STATE_FORMAT, msize: this.#msize, fids };
+  }
+
+  /**
+   * Takes back a session saved by saveState, against this server's backend: a fid whose names
+   * still lead to a file of the same store works again (reopened as it was, never truncated);
+   * one whose file or store is gone, or whose share now names another folder, answers EIO to
+   * every request but Tclunk. Throws SessionStateError, touching nothing, if `saved` is not a
+   * session (it comes from a file); call it before the first request. Resolves with the counts.
+   */
+  restore(saved: unknown): Promise<{ restored: number; stale: number }> {
+    if (this.#msize !== 0 || this.#fids.size > 0) throw new Error("a 9P session can only be restored into a new server");
+    const state = parseSessionState(saved, { maxFids: this.#maxFids, maxOpenFiles: this.#maxOpenFiles, minMsize: MIN_MSIZE, maxMsize: this.#maxMsize });
+    this.#msize = state.msize;
+    const done = this.#queue.then(async () => {
+      let stale = 0;
+      for (const f of state.fids) {
+        const fid = await this.#rebuild(f);
+        if (fid.stale !== undefined) stale++;
+        this.#fids.set(f.fid, fid);
+      }
+      return { restored: state.fids.length - stale, stale };
+    });
+    this.#queue = done.catch(() => undefined);
+    return done;
+  }
+
+  async #rebuild(f: SavedFid): Promise<Fid> {
+    const root = await this.#backend.root();
+    const base = Math.min(f.base ?? 0, f.path?.length ?? 0);
+    const fid: Fid = { node: root, parent: undefined, name: "", path: f.path ? [...f.path] : null, base, uid: f.uid };
+    if (!f.path) return { ...fid, stale: "its file was removed before the guest was suspended" };
+    const where = f.path.length === 0 ? "the top folder" : f.path.join("/");
+    try {
+      for (const [i, name] of f.path.entries()) {
+        const next = await fid.node.walk(name);
+        fid.parent = i < base ? undefined : fid.node;
+        fid.node = next;
+        fid.name = i < base ? "" : name;
+      }
+    } catch {
+      return { ...fid, stale: `${where} is gone since the guest was suspended` };
+    }
+    const scope = this.#backend.scope?.(f.path);
+    if (f.scope === null || scope !== f.scope) return { ...fid, stale: `${where} is in another folder than when the guest was suspended` };
+    if (f.open === undefined) return fid;
+    if ((f.open & OpenFlags.ACCMODE) === OpenFlags.ACCMODE || this.#openFiles >= this.#maxOpenFiles) return { ...fid, stale: `${where} cannot be opened again` };
+    try {
+      this.#opened(fid, await fid.node.open(f.open & ~(OpenFlags.TRUNC | OpenFlags.CREAT | OpenFlags.EXCL)));
+    } catch {
+      return { ...fid, stale: `${where} cannot be opened again` };
+    }
+    fid.openFlags = f.open & ~OpenFlags.TRUNC;
+    return fid;
+  }
+
   /** Fids that named `from/name` now name `to/toName` (the backend moved the file itself). */
   #renamed(from: P9Node, name: string, to: P9Node, toName: string): void {
     for (const fid of this.#fids.values()) {
@@ -643,6 +746,14 @@ export class P9Server implements Disposable {
       }
     }
   }
+}
+
+function startsWith(path: readonly string[], prefix: readonly string[]): boolean {
+  return prefix.length <= path.length && prefix.every((name, i) => path[i] === name);
+}
+
+function samePath(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && startsWith(a, b);
 }
 
 function lerror(tag: number, ecode: number): Uint8Array {

@@ -293,6 +293,15 @@ export class SharesBackend implements P9Backend {
     return first.statfs(await first.share.backend.root());
   }
 
+  /** The top folder is always this run's; a share's path is its tag's store, if it has one now. */
+  scope(path: readonly string[]): string | undefined {
+    const [tag, ...rest] = path;
+    if (tag === undefined) return "shares";
+    const policy = this.#policies.find((p) => p.share.tag === tag);
+    const inner = policy?.share.backend.scope?.(rest);
+    return inner === undefined ? undefined : `share ${JSON.stringify(tag)} ${inner}`;
+  }
+
   async usedBytes(): Promise<number> {
     let used = 0;
     for (const p of this.#policies) used += await p.share.backend.usedBytes();
@@ -301,5 +310,4 @@ export class SharesBackend implements P9Backend {
   async close(): Promise<void> {
     await Promise.all(this.#policies.map((p) => p.share.backend.close?.()));
   }
-
 }

@@ -1,7 +1,7 @@
 /*
  * umagent: the Unmachine guest agent. Holds its port (virtio-console /dev/hvc0, or COM2) open
  * and raw, and speaks core/agent/'s framed protocol with the host's session.ts: hello, ping,
- * exec, clipboard, display. Frames are "UM" + u32 LE length + payload (capped at MAX_PAYLOAD);
+ * exec, clipboard, display, setTime (the clock, after a resume). Frames are "UM" + u32 LE length + payload (capped at MAX_PAYLOAD);
  * every length from the host is checked against what is left. One process, one poll loop.
  */
 #define _GNU_SOURCE
@@ -47,6 +47,7 @@
 #define T_CLIPBOARD 6
 #define T_DISPLAY 7
 #define T_ERROR 8
+#define T_SET_TIME 9
 
 #define MAX_JOBS 8
 #define TICK_MS 300
@@ -310,7 +311,7 @@ static uint32_t field_u32(const struct field *fields, int count, unsigned tag, u
 static void send_hello(void)
 {
 	struct utsname u;
-	static const char *caps[] = {"ping", "exec", "clipboard", "display"};
+	static const char *caps[] = {"ping", "exec", "clipboard", "display", "time"};
 	msg_begin(PROTO_MAX, T_HELLO, 0);
 	msg_u32(1, PROTO_MIN);
 	msg_u32(2, PROTO_MAX);
@@ -780,6 +781,23 @@ static void handle_exec(unsigned version, uint32_t id, const struct field *field
 	job_start(version, id, cmd->value, cmd->len, timeout_ms, max_output);
 }
 
+/* The host's clock after a resume: the guest's stood still while it was suspended. */
+static void handle_set_time(const struct field *fields, int count)
+{
+	int ok = 1;
+	struct timespec ts;
+	ts.tv_sec = (time_t)field_u32(fields, count, 1, 0, UINT32_MAX, &ok);
+	ts.tv_nsec = (long)field_u32(fields, count, 2, 0, 999999999u, &ok);
+	if (!ok) {
+		logmsg("ignoring a malformed setTime message");
+		return;
+	}
+	if (clock_settime(CLOCK_REALTIME, &ts) != 0)
+		logmsg("cannot set the clock: %s", strerror(errno));
+	else if (verbose)
+		logmsg("clock set to %lld", (long long)ts.tv_sec);
+}
+
 static void handle_payload(const unsigned char *p, size_t n)
 {
 	static struct field fields[MAX_FIELDS];
@@ -823,6 +841,9 @@ static void handle_payload(const unsigned char *p, size_t n)
 			logmsg("ignoring a malformed clipboard message");
 		break;
 	}
+	case T_SET_TIME:
+		handle_set_time(fields, count);
+		break;
 	default:
 		break; /* unknown types are for newer agents */
 	}

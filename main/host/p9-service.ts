@@ -41,13 +41,31 @@ export function rootFolderBackend(folder: string): HostFolderBackend {
   return new HostFolderBackend(realpathSync(folder));
 }
 
-/** Serves a backend on a 9P pipe until the pipe or the returned Disposable ends. */
-export function serveP9(backend: P9Backend, pipe: FramePipe, onError?: (error: unknown) => void): Disposable {
+/** A served 9P session: its state can be saved with a suspended guest. */
+export interface P9Service extends Disposable {
+  /** The session as the guest holds it (JSON); call it with no request in flight. */
+  saveState(): unknown;
+}
+
+/**
+ * Serves a backend on a 9P pipe until the pipe or the returned Disposable ends. With `resumed`
+ * (a session saved with the guest's state), its fids are rebuilt against this backend first;
+ * a session that cannot be used is told to `onError` and the guest starts with none.
+ */
+export function serveP9(backend: P9Backend, pipe: FramePipe, onError?: (error: unknown) => void, resumed?: unknown): P9Service {
   const server = new P9Server(backend, { maxMsize: 512 * 1024, ...P9_SESSION_LIMITS, ...(onError ? { onError } : {}) });
+  if (resumed !== undefined) {
+    try {
+      void server.restore(resumed).catch((error: unknown) => onError?.(error));
+    } catch (error) {
+      onError?.(error);
+    }
+  }
   const sub = pipe.onFrame((request) => {
     void server.handle(request).then((reply) => pipe.send(reply));
   });
   return {
+    saveState: () => server.saveState(),
     dispose() {
       sub.dispose();
       server.dispose();

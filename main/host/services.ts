@@ -2,14 +2,15 @@
 // over 9P (its shares or a root folder), the NAT network with its policy and forwards, the
 // agent, and its hard disks served from image and overlay or built from a folder (FAT drives). One ServiceSet per running guest,
 // used by the CLI's headless guests and by every shell for the page's guests; each service is
-// attached when its pipe opens.
+// attached when its pipe opens. A suspended guest's services save their side (HostState, JSON,
+// kept in its state file); a resumed guest's are rebuilt from it against this run's settings.
 
 import { servableShares } from "./share-policy.js";
 import { AgentSession, pipeTransport } from "../../core/agent/session.js";
 import { ClipboardSync, type HostClipboard } from "../../core/agent/clipboard-sync.js";
 import { DisposableStore, Emitter, type Disposable } from "../../core/disposable.js";
 import type { HostSessions } from "./sessions.js";
-import { rootFolderBackend, serveP9, sharesBackend } from "./p9-service.js";
+import { rootFolderBackend, serveP9, sharesBackend, type P9Service } from "./p9-service.js";
 import { createNat, type Nat } from "../net/nat.js";
 import type { FramePipe } from "../../core/pipe/frame-pipe.js";
 import { servesDisks, type LaunchPlan } from "../../core/guest/launch-plan.js";
@@ -18,18 +19,19 @@ import { serveDisks } from "./disk-service.js";
 
 export type HostService = "p9" | "net" | "agent" | "disk";
 
+/** What a suspended guest's host services keep with its state (JSON; read back untrusted). */
+export interface HostState {
+  /** The 9P session: msize and the guest's fids (core/p9/session-state.ts). */
+  p9?: unknown;
+}
+
 export interface ServiceSetOptions {
   /** Where a refused share or a network problem is told, in one line. */
   onError: (message: string) => void;
   /** The host's clipboard, kept in step with the guest's when its plan shares the clipboard. */
   clipboard?: HostClipboard;
-  /** A guest resumed from a saved state: the host's side of its services as they were saved. */
+  /** The guest resumes from a saved state: its services take up where they were saved. */
   resumed?: { host?: HostState };
-}
-
-/** The host's side of a guest's services as kept in a saved state (JSON-serialisable). */
-export interface HostState {
-  p9?: unknown;
 }
 
 /** A guest's host services: one attach per planned service, for the pipe a runtime opens. */
@@ -40,8 +42,8 @@ export interface ServiceSet extends Disposable {
   /** The guest's agent session once its pipe is attached. */
   agent(): AgentSession | undefined;
   readonly onAgent: Emitter<AgentSession>["event"];
-  /** The host's side of the services, called while the emulator is stopped and drained. */
-  saveState?(): HostState;
+  /** The services' side of a suspended guest; call it once the emulator is stopped and drained. */
+  saveState(): HostState;
 }
 
 export function hostServiceSet(plan: Pick<LaunchPlan, "guest" | "services">, options: ServiceSetOptions): ServiceSet {
@@ -51,11 +53,24 @@ export function hostServiceSet(plan: Pick<LaunchPlan, "guest" | "services">, opt
   const attach: ServiceSet["attach"] = {};
   let agent: AgentSession | undefined;
   let nat: Nat | undefined;
+  let p9: P9Service | undefined;
+  const resumed = options.resumed;
+  // A resumed session is taken back once: a later pipe (a reattach) starts a fresh one.
+  let savedP9 = resumed?.host?.p9;
   const files = services.p9;
   if (files) {
     attach.p9 = (pipe) => {
       const backend = files.kind === "root" ? rootFolderBackend(files.folder) : sharesBackend(servableShares(files.shares, options.onError));
-      return serveP9(backend, pipe);
+      const from = savedP9;
+      savedP9 = undefined;
+      const service = serveP9(backend, pipe, (error) => options.onError(`shared folders: ${error instanceof Error ? error.message : String(error)}`), from);
+      p9 = service;
+      return {
+        dispose() {
+          if (p9 === service) p9 = undefined;
+          service.dispose();
+        },
+      };
     };
   }
   if (services.net) {
@@ -68,7 +83,9 @@ export function hostServiceSet(plan: Pick<LaunchPlan, "guest" | "services">, opt
   if (planned) {
     attach.agent = (pipe) => {
       const own = new DisposableStore();
-      const session = own.add(new AgentSession(pipeTransport(pipe), { software: `unmachine ${appVersion}` }));
+      // A resumed guest's agent is already running: ask it to say hello again.
+      const session = own.add(new AgentSession(pipeTransport(pipe), { software: `unmachine ${appVersion}`, probe: resumed !== undefined }));
+      if (resumed) own.add(setClockOnHello(session, options.onError));
       if (options.clipboard && planned.clipboard) {
         own.add(new ClipboardSync(options.clipboard, { set: (text) => session.setClipboard(text), onChange: (listener) => session.onClipboard(listener) }));
       }
@@ -87,8 +104,25 @@ export function hostServiceSet(plan: Pick<LaunchPlan, "guest" | "services">, opt
     ready: nat ? nat.ready.then(() => undefined) : Promise.resolve(),
     agent: () => agent,
     onAgent: agents.event,
+    saveState: () => {
+      const state: HostState = {};
+      if (p9) state.p9 = p9.saveState();
+      return state;
+    },
     dispose: () => store.dispose(),
   };
+}
+
+/** After each hello of a resumed guest's agent, its clock is set to the host's: it stood still
+ * while the guest was suspended. */
+function setClockOnHello(session: AgentSession, onError: (message: string) => void): Disposable {
+  return session.onHello(() => {
+    try {
+      session.setTime(Date.now());
+    } catch (error) {
+      onError(`the guest's clock could not be set: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  });
 }
 
 export interface AgentEvent {
@@ -123,7 +157,7 @@ export function registerHostServices(sessions: HostSessions, clipboard?: HostCli
     });
     return {
       attach: set.attach,
-      saveState: () => set.saveState?.() ?? {},
+      saveState: () => set.saveState(),
       dispose() {
         live.delete(session.id);
         sub.dispose();

@@ -813,12 +813,27 @@ class HostDirFile implements P9File {
 export class HostFolderBackend implements P9Backend {
   readonly folder: string;
   readonly #tree: Promise<{ tree: HostTree; root: HostNode }>;
+  #identity: string | undefined;
   #closed = false;
 
   constructor(folder: string, options: HostFolderBackendOptions = {}) {
     this.folder = folder;
-    this.#tree = HostTree.start(folder, options);
+    this.#tree = HostTree.start(folder, options).then(async (started) => {
+      // The folder actually held open: where its descriptor leads, and which inode it is.
+      try {
+        const st = await started.tree.root.held.handle.stat({ bigint: true });
+        this.#identity = `${await fsp.realpath(started.tree.root.self)} ${st.dev}:${st.ino}`;
+      } catch {
+        this.#identity = undefined;
+      }
+      return started;
+    });
     this.#tree.catch(() => undefined);
+  }
+
+  /** The held root folder's real path, device and inode, known once it is open. */
+  scope(): string | undefined {
+    return this.#identity;
   }
 
   async root(): Promise<P9Node> {

@@ -63,6 +63,7 @@ describe("agent messages round trip", () => {
     { type: "display", mode: "text", width: 80, height: 25 },
     { type: "display", mode: "graphics", width: 1024, height: 768 },
     { type: "error", id: 3, message: "too many commands running" },
+    { type: "setTime", seconds: 1_796_000_000, nanoseconds: 999_999_999 },
   ];
   for (const message of cases) {
     it(`${message.type} ${JSON.stringify(message).slice(0, 60)}`, () => {
@@ -91,7 +92,16 @@ describe("agent messages on the wire", () => {
   });
 
   it("uses the type codes of umagent.c", () => {
-    expect(MESSAGE_TYPES).toEqual({ hello: 1, ping: 2, pong: 3, exec: 4, execResult: 5, clipboard: 6, display: 7, error: 8 });
+    expect(MESSAGE_TYPES).toEqual({ hello: 1, ping: 2, pong: 3, exec: 4, execResult: 5, clipboard: 6, display: 7, error: 8, setTime: 9 });
+  });
+
+  it("lays out setTime as umagent.c reads it, and refuses nanoseconds of a second or more", () => {
+    expect([...encodeMessage({ type: "setTime", seconds: 0x01020304, nanoseconds: 5 })]).toEqual([
+      1, 9, 0, 0, 0, 0, 1, 4, 0, 0, 0, 4, 3, 2, 1, 2, 4, 0, 0, 0, 5, 0, 0, 0,
+    ]);
+    expect(() => encodeMessage({ type: "setTime", seconds: 1, nanoseconds: 1_000_000_000 })).toThrow(RangeError);
+    expect(refused(raw(9, 0, [[1, u32(1)], [2, u32(1_000_000_000)]]))).toMatch(/nanoseconds/);
+    expect(refused(raw(9, 0, [[2, u32(1)]]))).toMatch(/seconds/);
   });
 });
 

@@ -92,7 +92,7 @@ describe.skipIf(problem !== undefined)("umagent on a pseudo-terminal, driven by 
       os: type(),
       hostname: hostname(),
       pid: agent.pid,
-      capabilities: ["ping", "exec", "clipboard", "display"],
+      capabilities: ["ping", "exec", "clipboard", "display", "time"],
       minVersion: 1,
       maxVersion: 1,
     });

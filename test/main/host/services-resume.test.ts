@@ -1,0 +1,53 @@
+// A resumed guest's host services (hostServiceSet with `resumed`): its agent, already running in
+// the restored guest, is asked to say hello again, and right after that hello its clock is set to
+// the host's (it stood still while the guest was suspended). A guest booted cold is not probed
+// and its clock is left alone. The guest's end here is a scripted agent on the agent's pipe.
+
+import { describe, expect, it } from "vitest";
+import { encodeFrame, FrameDecoder } from "../../../core/agent/frame.js";
+import { decodeMessage, encodeMessage, type AgentMessage } from "../../../core/agent/messages.js";
+import { createPipePair } from "../../../core/pipe/frame-pipe.js";
+import { hostServiceSet } from "../../../main/host/services.js";
+
+/** Attaches the agent of a set and answers its hello as umagent does; returns what the host sent. */
+async function agentExchange(resumed: boolean): Promise<AgentMessage[]> {
+  const services = hostServiceSet(
+    { guest: "tiny", services: { agent: { port: "virtio", clipboard: false } } },
+    { onError: (message) => { throw new Error(message); }, ...(resumed ? { resumed: { host: {} } } : {}) },
+  );
+  const [guest, host] = createPipePair();
+  const received: AgentMessage[] = [];
+  const decoder = new FrameDecoder();
+  const hello = (): void => guest.send(encodeFrame(encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, software: "umagent 1.0.0", capabilities: ["time"], pid: 7 })));
+  guest.onFrame((bytes) => {
+    for (const payload of decoder.feed(bytes).frames) {
+      const decoded = decodeMessage(payload);
+      if (!decoded.ok || decoded.message.type === "unknown") throw new Error("the host sent an undecodable message");
+      received.push(decoded.message);
+      // The running agent answers a host's probe (a hello without a version) with its own.
+      if (decoded.message.type === "hello" && decoded.message.version === undefined) hello();
+    }
+  });
+  services.attach.agent!(host);
+  if (!resumed) hello();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  services.dispose();
+  return received;
+}
+
+describe("host services of a resumed guest", () => {
+  it("probe the agent and, after its hello, set the guest's clock to the host's", async () => {
+    const before = Date.now();
+    const sent = await agentExchange(true);
+    expect(sent.map((m) => m.type)).toEqual(["hello", "hello", "setTime"]);
+    const set = sent[2] as Extract<AgentMessage, { type: "setTime" }>;
+    const ms = set.seconds * 1000 + set.nanoseconds / 1e6;
+    expect(ms).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+    expect(ms).toBeLessThanOrEqual(Date.now());
+  });
+
+  it("leave a cold-booted guest's agent to say hello first, and its clock alone", async () => {
+    const sent = await agentExchange(false);
+    expect(sent.map((m) => m.type)).toEqual(["hello"]);
+  });
+});
