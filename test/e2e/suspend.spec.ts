@@ -2,7 +2,7 @@
 // resumes it, its shell answering within a second of the click with what it had in /tmp; Power
 // off discards the state, so the next start boots; a damaged saved state is set aside with one
 // line and the guest boots; a snapshot saved and restored brings back a file's earlier content.
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Locator, Page } from "@playwright/test";
 import { test, expect, root } from "./fixtures.js";
@@ -22,9 +22,9 @@ async function bootTiny(page: Page, url: string): Promise<{ badge: Locator; cons
   const badge = page.getByTestId("guest-state");
   const console = page.getByTestId("serial-console");
   await page.getByRole("button", { name: "Start", exact: true }).click();
-  await expect(page.getByTestId("boot-notice")).toContainText("Booting");
+  // A cold boot, or the state `unmachine build` kept (the prompt was printed before it was saved).
   await expect(badge).toHaveText("running", { timeout: BOOT_MS });
-  await expect(console).toContainText("tiny:/#");
+  await run(page, console, "echo re''ady", "ready");
   return { badge, console };
 }
 
@@ -54,7 +54,7 @@ test("Stop then Start resumes tiny: its shell answers within a second, its /tmp 
   await expect(badge).toHaveText("running");
   test.info().annotations.push({ type: "timing", description: `stop ${stopMs} ms, start to running ${runningMs} ms, to a shell answer ${startMs} ms` });
   process.stdout.write(`suspend: stop ${stopMs} ms, start to running ${runningMs} ms, to a shell answer ${startMs} ms\n`);
-  expect(startMs).toBeLessThan(1000);
+  expect.soft(startMs, "from the click to the shell's answer").toBeLessThan(1000);
 
   // A snapshot, then a change, then the snapshot restored: the file as it was.
   await run(page, console, "echo before > /tmp/f; echo sa''ved", "saved");
@@ -72,12 +72,13 @@ test("Stop then Start resumes tiny: its shell answers within a second, its /tmp 
   expect(last).toContain("before");
   expect(last).not.toContain("after");
 
-  // Power off: no state is kept, the next start boots and /tmp starts empty.
+  // Power off: its state is discarded, the next start is afresh (a boot, or the built state) and /tmp is empty.
   await page.getByRole("button", { name: "Power off" }).click();
   await expect(badge).toHaveText("stopped");
+  expect(existsSync(join(served.dataDir, "guests", "tiny", "suspend.state"))).toBe(false);
   await page.getByRole("button", { name: "Start", exact: true }).click();
-  await expect(page.getByTestId("boot-notice")).toContainText("Booting");
   await expect(badge).toHaveText("running", { timeout: BOOT_MS });
+  await expect(page.getByTestId("state-notice")).toHaveCount(0);
   await run(page, console, "ls /tmp/kept || echo no''-file", "no-file");
 });
 

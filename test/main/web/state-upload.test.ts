@@ -1,9 +1,10 @@
 // A guest's saved state through the web shell: the page sends it (PUT /state/SESSION?tag=TAG,
 // its cookie and its own Origin only, the commands' JSON cannot carry bytes), the host keeps it
 // in the guest's folder, and the next plan resumes it from GET /state/GUEST, which serves
-// exactly the compressed state the page sent. A refusal is one line.
+// exactly the compressed state the page sent. A refusal is one line; a damaged state is set
+// aside with one line and the guest boots.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { request } from "node:http";
 import type { WebSocket } from "ws";
@@ -104,5 +105,16 @@ describe("a page's saved state in the web shell", () => {
     expect((await call(rpc, "snapshots:remove", ["demo", "before-change"])).ok).toBe(true);
     expect((await call(rpc, "snapshots:list", ["demo"])).value).toEqual([]);
     expect(await call(rpc, "snapshots:remove", ["demo", "before-change"])).toMatchObject({ ok: false, error: 'demo has no snapshot "before-change" (snapshots: none)' });
+  });
+
+  it("sets a damaged state aside with one line, and the plan boots", async () => {
+    const folder = join(dataDir, "guests", "demo");
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, "suspend.state"), Buffer.from("UNMSTATE\xff\xff\xff\x00", "latin1"));
+    const plan = (await call(rpc, "guests:plan", ["demo", 0])).value as BootPlan;
+    expect(plan.notice).toBe("demo: its saved state cannot be used (damaged: its header is cut short); it starts cold");
+    expect(plan.machine.initialState).toBeUndefined();
+    expect(existsSync(join(folder, "suspend.state"))).toBe(false);
+    expect(existsSync(join(folder, "suspend.state.unusable"))).toBe(true);
   });
 });
