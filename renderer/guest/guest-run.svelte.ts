@@ -311,7 +311,12 @@ export class GuestRun {
           if (this.state === "booting" && this.#session === session) void this.#report("running", "");
         });
       }
-      session.onStop((stop) => this.#stopped(stop));
+      session.onStop((stop) => {
+        // A guest that ended by itself (shut down, panicked) leaves no state to resume: its next
+        // start boots. A start that failed (a file not loaded) keeps it for another try.
+        if (this.guest && this.running) void this.#host.invoke("guests:discardState", this.guest).catch(() => {});
+        this.#stopped(stop);
+      });
       let seen = -1;
       let quietSince = performance.now();
       session.onSerial(() => (quietSince = performance.now()));
@@ -346,8 +351,6 @@ export class GuestRun {
   #stopped(stop: GuestStop): void {
     if (!this.running) return;
     this.#generation++;
-    // A guest that ended by itself leaves no state to resume: its next start boots.
-    if (this.guest) void this.#host.invoke("guests:discardState", this.guest).catch(() => {});
     void this.#report(stop.state, stop.reason);
     const emulator = this.#emulator;
     const end = (): void => {

@@ -9,6 +9,9 @@ import { test, expect, root } from "./fixtures.js";
 
 const BOOT_MS = 150_000;
 
+// A saved state resumes only into the same machine: its guest's files must not be rebuilt mid-test.
+test.use({ ownCache: true });
+
 /** Types a command into the guest's serial console and waits for `expected` in what it prints. */
 async function run(page: Page, console: Locator, command: string, expected: string | RegExp, timeout = 20_000): Promise<void> {
   await console.click();
@@ -29,7 +32,7 @@ async function bootTiny(page: Page, url: string): Promise<{ badge: Locator; cons
 }
 
 test("Stop then Start resumes tiny: its shell answers within a second, its /tmp kept; a snapshot brings back a file's earlier content; Power off boots it afresh", async ({ page, served }) => {
-  test.setTimeout(420_000);
+  test.setTimeout(600_000);
   const { badge, console } = await bootTiny(page, served.url);
   await run(page, console, "echo kept-across > /tmp/kept; echo wr''itten", "written");
 
@@ -83,7 +86,7 @@ test("Stop then Start resumes tiny: its shell answers within a second, its /tmp 
 });
 
 test("a damaged saved state is set aside with one line, and the guest boots", async ({ page, served }) => {
-  test.setTimeout(420_000);
+  test.setTimeout(600_000);
   const { badge, console } = await bootTiny(page, served.url);
   await page.getByRole("button", { name: "Stop" }).click();
   await expect(badge).toHaveText("stopped");
