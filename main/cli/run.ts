@@ -269,14 +269,17 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
   finish = (how: End): Promise<number> => {
     ending ??= (async () => {
       control?.dispose();
-      if (how === "suspend" && states && expected && !guest.ended) {
+      // The guest's 9P session lives in the host's server: a guest it cannot be saved for is stopped as before.
+      // A guest that has not reached its prompt is not saved: a restored guest counts as running at once.
+      const savable = (plan.machine.p9 !== "host" || services.saveState !== undefined) && guest.phase === "running";
+      if (how === "suspend" && states && expected && !guest.ended && savable) {
         try {
           await suspendInto(states, expected, guest, services, disks);
         } catch (error) {
           tell(`${target.name}: its state could not be saved (${error instanceof Error ? error.message : String(error)}); it starts cold next time`);
           states.discard();
         }
-      } else if (states && (how === "poweroff" || guest.ended)) {
+      } else if (states && (how === "poweroff" || guest.ended || !savable)) {
         // Powered off, or stopped by itself: nothing to resume.
         states.discard();
       }
@@ -359,8 +362,13 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
     return 0;
   }
 
+  // A resumed shell printed its prompt before the save: Ctrl-L has it redraw its prompt and line.
+  const redraw = (): void => {
+    if (resume && target.prompt) guest.console.send(new Uint8Array([0x0c]));
+  };
   if (flags.pty) {
     const pty = openConsolePty(guest.console);
+    redraw();
     process.stdout.write(`${pty.path}\n`);
     process.stderr.write(`${target.name}: serial console on ${pty.path} (attach with: screen ${pty.path}); Ctrl-C stops the guest\n`);
     if (control) process.stderr.write(`${target.name}: swap media with: unmachine media ${control.name} --insert cdrom=FILE\n`);
@@ -380,6 +388,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
   const raw = stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
   guest.console.onFrame((frame) => process.stdout.write(frame));
+  redraw();
   const quit = new Promise<number>((resolveQuit) => {
     stdin.on("data", (chunk: Buffer) => {
       const at = chunk.indexOf(QUIT_KEY);

@@ -1,0 +1,117 @@
+// Suspend and resume of the tiny guest through the CLI, as a user runs it: every end of a run
+// saves the guest, the next run resumes it (the same boot: its boot id, a file in /tmp and a
+// background process are still there), snapshots bring back a file's earlier content, a damaged
+// state gives one line and a cold boot that answers, and --cold boots cold.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const bin = resolve(import.meta.dirname, "../../bin/unmachine.js");
+let data: string;
+let runtime: string;
+let env: NodeJS.ProcessEnv;
+const state = (): string => join(data, "guests", "tiny", "suspend.state");
+
+function unmachine(args: string[], timeoutMs = 170_000): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: timeoutMs, env });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const exec = (command: string, ...flags: string[]) => unmachine(["run", "tiny", "--headless", ...flags, "--exec", command]);
+const BOOT_ID = "cat /proc/sys/kernel/random/boot_id";
+
+beforeAll(() => {
+  data = mkdtempSync(join(tmpdir(), "unm-suspend-data-"));
+  // Its own control folder: another run named tiny elsewhere is never the one told to suspend.
+  runtime = mkdtempSync(join(tmpdir(), "unm-suspend-run-"));
+  env = { ...process.env, UNMACHINE_DATA: data, XDG_RUNTIME_DIR: runtime };
+});
+afterAll(() => {
+  rmSync(data, { recursive: true, force: true });
+  rmSync(runtime, { recursive: true, force: true });
+});
+
+describe("a library guest's run ends suspended and the next one resumes it", () => {
+  let bootId = "";
+
+  it("keeps a file in /tmp and a background process across suspend and resume", () => {
+    const first = exec(`echo kept > /tmp/mark; (while true; do sleep 1; done) >/dev/null 2>&1 & echo $! > /tmp/pid; ${BOOT_ID}`, "--cold");
+    expect(first.stderr).toBe("");
+    expect(first.status).toBe(0);
+    bootId = first.stdout.trim();
+    expect(bootId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(statSync(state()).mode & 0o777).toBe(0o600);
+    expect(unmachine(["list"]).stdout).toMatch(/^tiny\s.*\ssuspended\s/m);
+
+    const second = exec(`cat /tmp/mark; kill -0 $(cat /tmp/pid) && echo alive; ${BOOT_ID}`);
+    expect(second.stderr).toBe("");
+    // The same boot: a resume, not a second boot that happened to find the file.
+    expect(second.stdout).toBe(`kept\nalive\n${bootId}\n`);
+    expect(second.status).toBe(0);
+  });
+
+  it("brings back a file's earlier content from a snapshot", () => {
+    expect(unmachine(["snapshot", "tiny", "save", "before"]).status).toBe(0);
+    expect(exec("echo changed > /tmp/mark; cat /tmp/mark").stdout).toBe("changed\n");
+    expect(unmachine(["snapshot", "tiny"]).stdout).toMatch(/^before\s+\d{4}-/m);
+    const restored = unmachine(["snapshot", "tiny", "restore", "before"]);
+    expect(restored.stderr).toBe('tiny: snapshot "before" restored; the next start resumes it\n');
+    expect(exec(`cat /tmp/mark; ${BOOT_ID}`).stdout).toBe(`kept\n${bootId}\n`);
+    expect(unmachine(["snapshot", "tiny", "rm", "before"]).status).toBe(0);
+    expect(unmachine(["snapshot", "tiny"]).stdout).toBe("");
+  });
+
+  it("is suspended by `unmachine suspend` and snapshotted while it runs", async () => {
+    const child = spawn(process.execPath, [bin, "run", "tiny", "--headless"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on("exit", r));
+    const deadline = Date.now() + 60_000;
+    while (!/^running: tiny$/m.test(unmachine(["list"]).stdout)) {
+      if (Date.now() > deadline) throw new Error(`the run never took commands: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const snap = unmachine(["snapshot", "tiny", "save", "live"]);
+    expect(snap.stderr).toBe('tiny: snapshot "live" saved\n');
+    const suspended = unmachine(["suspend", "tiny"]);
+    expect(suspended.stderr).toBe("tiny: suspended\n");
+    expect(await exited).toBe(0);
+    expect(stderr).toBe("");
+    expect(existsSync(state())).toBe(true);
+    expect(exec(`cat /tmp/mark; ${BOOT_ID}`).stdout).toBe(`kept\n${bootId}\n`);
+  });
+
+  it("sets a damaged state aside with one line and boots cold, answering", () => {
+    const bytes = readFileSync(state());
+    bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 0xff;
+    writeFileSync(state(), bytes);
+    const r = exec(`echo answered; ${BOOT_ID}`);
+    expect(r.stderr).toBe("unmachine: tiny: its saved state cannot be used (damaged: its contents do not match their checksum); it starts cold\n");
+    expect(r.status).toBe(0);
+    const [answered, id] = r.stdout.trim().split("\n");
+    expect(answered).toBe("answered");
+    expect(id).not.toBe(bootId);
+    expect(existsSync(`${state()}.unusable`)).toBe(true);
+    bootId = id!;
+  });
+
+  it("boots cold with --cold, and powers off with `unmachine poweroff`", () => {
+    expect(existsSync(state())).toBe(true);
+    const r = exec(`cat /tmp/mark 2>/dev/null || echo no-mark; ${BOOT_ID}`, "--cold");
+    expect(r.stderr).toBe("");
+    const [mark, id] = r.stdout.trim().split("\n");
+    expect(mark).toBe("no-mark");
+    expect(id).not.toBe(bootId);
+    const off = unmachine(["poweroff", "tiny"]);
+    expect(off.stderr).toBe("tiny: powered off (its saved state was discarded)\n");
+    expect(existsSync(state())).toBe(false);
+    expect(unmachine(["list"]).stdout).toMatch(/^tiny\s.*\sready\s/m);
+  });
+
+  it("keeps no state of a guest stopped before its prompt (it would not answer when resumed)", () => {
+    const r = unmachine(["run", "tiny", "--headless", "--until", "words the guest never prints", "--timeout", "3"]);
+    expect(r.status).toBe(1);
+    expect(existsSync(state())).toBe(false);
+  });
+});
