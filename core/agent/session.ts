@@ -152,6 +152,14 @@ export class AgentSession implements Disposable {
     return this.#state;
   }
 
+  /**
+   * Asks an agent that is already running to say hello (as `probe` does at construction), while
+   * none has: a restored guest's port may drop bytes sent before its emulator runs again.
+   */
+  probe(): void {
+    if (this.#state === "waiting") this.#send(this.#hostHello(undefined), PROTOCOL_VERSION);
+  }
+
   /** The agreed protocol version (0 before the handshake). */
   get version(): number {
     return this.#version;

@@ -169,6 +169,8 @@ export class P9Server implements Disposable {
   #queue: Promise<unknown> = Promise.resolve();
   #disposed = false;
   #closed: Promise<void> = Promise.resolve();
+  /** A saved session being taken back (restore), until its fids are rebuilt. */
+  #restoring: SessionState | undefined;
 
   constructor(backend: P9Backend, options: P9ServerOptions = {}) {
     this.#backend = backend;
@@ -673,6 +675,8 @@ export class P9Server implements Disposable {
    * names from the backend's root and the store they led into. Call it with no request in flight.
    */
   saveState(): SessionState {
+    // Suspended again before the last session was taken back: that one is still the guest's.
+    if (this.#restoring) return this.#restoring;
     const fids: SavedFid[] = [];
     for (const [number, fid] of this.#fids) {
       // An xattr fid lives for one getxattr/listxattr; the guest's retry gets a new one.
@@ -695,6 +699,7 @@ export class P9Server implements Disposable {
     if (this.#msize !== 0 || this.#fids.size > 0) throw new Error("a 9P session can only be restored into a new server");
     const state = parseSessionState(saved, { maxFids: this.#maxFids, maxOpenFiles: this.#maxOpenFiles, minMsize: MIN_MSIZE, maxMsize: this.#maxMsize });
     this.#msize = state.msize;
+    this.#restoring = state;
     const done = this.#queue.then(async () => {
       let stale = 0;
       for (const f of state.fids) {
@@ -703,6 +708,8 @@ export class P9Server implements Disposable {
         this.#fids.set(f.fid, fid);
       }
       return { restored: state.fids.length - stale, stale };
+    }).finally(() => {
+      this.#restoring = undefined;
     });
     this.#queue = done.catch(() => undefined);
     return done;

@@ -85,7 +85,10 @@ export function hostServiceSet(plan: Pick<LaunchPlan, "guest" | "services">, opt
       const own = new DisposableStore();
       // A resumed guest's agent is already running: ask it to say hello again.
       const session = own.add(new AgentSession(pipeTransport(pipe), { software: `unmachine ${appVersion}`, probe: resumed !== undefined }));
-      if (resumed) own.add(setClockOnHello(session, options.onError));
+      if (resumed) {
+        own.add(reprobe(session));
+        own.add(setClockOnHello(session, options.onError));
+      }
       if (options.clipboard && planned.clipboard) {
         own.add(new ClipboardSync(options.clipboard, { set: (text) => session.setClipboard(text), onChange: (listener) => session.onClipboard(listener) }));
       }
@@ -111,6 +114,17 @@ export function hostServiceSet(plan: Pick<LaunchPlan, "guest" | "services">, opt
     },
     dispose: () => store.dispose(),
   };
+}
+
+/** Probes a resumed guest's agent each second until it says hello (a minute at most): the first
+ * probe may reach the port before the restored emulator runs. */
+function reprobe(session: AgentSession): Disposable {
+  let left = 60;
+  const timer = setInterval(() => {
+    if (session.state !== "waiting" || --left <= 0) clearInterval(timer);
+    else session.probe();
+  }, 1000);
+  return { dispose: () => clearInterval(timer) };
 }
 
 /** After each hello of a resumed guest's agent, its clock is set to the host's: it stood still
