@@ -308,7 +308,10 @@ export class GuestRun {
       // A resumed guest printed its prompt before it was saved: it runs once it is restored.
       if (initial) {
         emulator.add_listener("emulator-started", () => {
-          if (this.state === "booting" && this.#session === session) void this.#report("running", "");
+          if (this.state !== "booting" || this.#session !== session) return;
+          void this.#report("running", "");
+          // Its shell printed the prompt before the save: Ctrl-L has it drawn again on this console.
+          if (prompt !== undefined) session.sendSerial(new Uint8Array([0x0c]));
         });
       }
       session.onStop((stop) => {
@@ -427,14 +430,15 @@ export class GuestRun {
 
   /**
    * Stop: a library guest is suspended (its state saved with the host, to resume at its next
-   * start); a dropped image, or a guest not yet loaded, is powered off. Resolves to how long it took,
+   * start); a dropped image, or a guest still booting, is powered off. Resolves to how long it took,
    * in ms. A state the host refuses leaves the guest running and throws why.
    */
   async suspend(): Promise<number> {
     const started = performance.now();
     const emulator = this.#emulator;
     const id = this.#sessionId;
-    if (!this.guest || !emulator || !id || !this.running || !emulator.is_running()) {
+    // A guest not at its prompt yet is not saved: restored, it would count as running at once.
+    if (!this.guest || !emulator || !id || this.state !== "running" || !emulator.is_running()) {
       await this.stop();
       return performance.now() - started;
     }
@@ -468,7 +472,7 @@ export class GuestRun {
   async snapshot(tag: string): Promise<void> {
     const emulator = this.#emulator;
     const id = this.#sessionId;
-    if (!this.guest || !emulator || !id || !this.running) throw new Error("the guest is not running");
+    if (!this.guest || !emulator || !id || this.state !== "running") throw new Error("the guest is not running yet");
     try {
       const state = await this.#capture(emulator);
       await this.#host.saveState(id, tag, state);
