@@ -42,7 +42,25 @@ export interface GuestSummary {
  * The launch plan the page boots a library guest from (core/guest/launch-plan.ts), its media
  * as URLs of the host's (`{ kind: "url" }`). The host serves the session the same plan's services.
  */
-export type BootPlan = LaunchPlan;
+export type BootPlan = LaunchPlan & {
+  /** Why the guest's saved state could not be used (it was set aside and the guest boots cold). */
+  notice?: string;
+};
+
+/** A named snapshot of a guest (memory and disk together), as the settings panel lists it. */
+export interface SnapshotInfo {
+  tag: string;
+  /** When it was saved, in ms since the epoch. */
+  savedAt: number;
+  /** Bytes it takes on the host. */
+  size: number;
+}
+
+/** A snapshot's tag, as the host checks it (the shared rule for `<data>/guests/NAME/snapshots/TAG.state`). */
+export const SNAPSHOT_TAG = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** The largest saved state the page may send: a compressed state of the largest RAM with room to spare. */
+export const MAX_STATE_BYTES = 1024 * 1024 * 1024;
 
 /** The session name of an image the user dropped on the page (it has no guest of its own). */
 export const DROPPED_IMAGE = "dropped-image";
@@ -114,6 +132,19 @@ export interface Commands {
    * web shell offers the image as a download instead (GET /library/export/NAME, main/web/download.ts).
    */
   "library:export": { args: [guest: string]; result: string | null };
+  /**
+   * Keeps the state of a session's guest (compressed, as core/v86/state-codec.ts makes it): its
+   * suspend state (tag "") or a named snapshot. The emulator is stopped and its requests drained:
+   * the host adds its services' state. Electron only (structured clone carries the bytes); the
+   * web shell takes them as PUT /state/SESSION?tag=TAG (main/web/state-upload.ts).
+   */
+  "sessions:saveState": { args: [id: string, tag: string, state: Uint8Array]; result: void };
+  /** Discards a guest's saved state: its next start boots cold (Power off). */
+  "guests:discardState": { args: [guest: string]; result: void };
+  "snapshots:list": { args: [guest: string]; result: SnapshotInfo[] };
+  /** Makes a snapshot the guest's saved state (its next start resumes it); refused while it runs. */
+  "snapshots:restore": { args: [guest: string, tag: string]; result: void };
+  "snapshots:remove": { args: [guest: string, tag: string]; result: void };
 }
 
 /** What the host tells the page without being asked. */
@@ -130,7 +161,7 @@ export type CommandName = keyof Commands;
 export type CommandArgs<C extends CommandName> = Commands[C]["args"];
 export type CommandResult<C extends CommandName> = Commands[C]["result"];
 
-type ArgKind = "string" | "text" | "number" | "boolean" | "session-state" | "settings";
+type ArgKind = "string" | "text" | "number" | "boolean" | "session-state" | "settings" | "bytes";
 type KindsOf<T extends readonly unknown[]> = { [I in keyof T]: ArgKind };
 
 /**
@@ -157,6 +188,11 @@ export const ARG_KINDS = {
   "library:reset": ["string"],
   "library:set": ["string", "string", "string"],
   "library:export": ["string"],
+  "sessions:saveState": ["string", "string", "bytes"],
+  "guests:discardState": ["string"],
+  "snapshots:list": ["string"],
+  "snapshots:restore": ["string", "string"],
+  "snapshots:remove": ["string", "string"],
 } as const satisfies { [C in CommandName]: KindsOf<CommandArgs<C>> };
 
 export class ContractError extends Error {
@@ -193,7 +229,9 @@ export function checkCommand(name: unknown, args: unknown): { name: CommandName;
             ? typeof value === "number" && Number.isFinite(value)
             : kind === "boolean"
               ? typeof value === "boolean"
-              : (SESSION_STATES as readonly unknown[]).includes(value);
+              : kind === "bytes"
+                ? value instanceof Uint8Array && value.length <= MAX_STATE_BYTES
+                : (SESSION_STATES as readonly unknown[]).includes(value);
     if (!ok) throw new ContractError(`${name}: argument ${i + 1} must be a ${kind}`);
     return value;
   });
@@ -226,6 +264,13 @@ export interface HostBridge {
    * writes it (Electron), or a download (the web shell). What the user is told, or null when cancelled.
    */
   exportGuest?(guest: string, fileName: string): Promise<string | null>;
+  /**
+   * Sends a session's saved state (compressed) to the host: its suspend state (tag "") or a named
+   * snapshot. Electron: the command "sessions:saveState"; the web shell: an upload.
+   */
+  saveState(session: string, tag: string, state: Uint8Array): Promise<void>;
+  /** The window is closing: the page saves its guests, and the promise says when they are (Electron only). */
+  onSuspendAll?(listener: () => Promise<void>): void;
   /** Events the host pushes (the guest's clipboard); the web shell only. */
   onEvent?(listener: (event: HostEvent) => void): Disposable;
 }

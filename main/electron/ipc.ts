@@ -2,6 +2,7 @@
 // message's sender is checked (it must be our own page, unmachine://app/, in its top frame),
 // commands go to the shared host API and answer {ok, value|error}, and each FramePipe is a
 // MessageChannelMain whose far port goes to the page; a pipe that cannot be had is refused.
+// A closing window asks its page to suspend its guests and hears back when they are saved.
 
 import { ipcMain, MessageChannelMain, type IpcMainEvent, type IpcMainInvokeEvent, type MessagePortMain, type WebContents } from "electron";
 import { dispatch, type CommandHandlers } from "../../core/ipc/contract.js";
@@ -27,6 +28,27 @@ function mainPortPipe(port: MessagePortMain): CarrierPipe {
   port.on("close", () => pipe.end());
   port.start();
   return pipe;
+}
+
+let nextAsk = 1;
+
+/** Asks a page to suspend its guests; resolves when it says they are saved (or it is gone). */
+export function askToSuspend(contents: WebContents): Promise<void> {
+  if (contents.isDestroyed()) return Promise.resolve();
+  const id = nextAsk++;
+  return new Promise((resolve) => {
+    const onDone = (event: IpcMainEvent, answered: unknown): void => {
+      if (event.sender !== contents || answered !== id) return;
+      ipcMain.removeListener("unmachine:suspended", onDone);
+      resolve();
+    };
+    ipcMain.on("unmachine:suspended", onDone);
+    contents.once("destroyed", () => {
+      ipcMain.removeListener("unmachine:suspended", onDone);
+      resolve();
+    });
+    contents.send("unmachine:suspend-all", id);
+  });
 }
 
 export function serveIpc(api: CommandHandlers, sessions: HostSessions): Disposable {

@@ -1,7 +1,7 @@
 // The Electron shell: one window running the page, sandboxed and context-isolated with a
 // strict CSP; navigation and new windows locked; permissions refused; a tray icon that lists
 // the library with each guest's state (choosing one starts it or brings its tab forward in the
-// page), where a tray can be seen. It serves the same contract as the web shell
+// page), where a tray can be seen. Closing the window suspends its guests first. It serves the same contract as the web shell
 // (host/host-api.ts). The window shows at once; in development the default guest is built in
 // the background with its progress on the page; a packaged app never builds (it is bundled).
 
@@ -17,11 +17,12 @@ import { SettingsStore } from "../guests/settings-store.js";
 import { registerHostServices } from "../host/services.js";
 import { createHostApi } from "../host/host-api.js";
 import { assetsDir, dataDir, rendererDir } from "../paths.js";
-import { serveIpc } from "./ipc.js";
+import { askToSuspend, serveIpc } from "./ipc.js";
+import { pageStates } from "../host/page-states.js";
 import { chosenPath, exportDialogOptions } from "./save-dialog.js";
 import { APP_ORIGIN, registerScheme, SCHEME, serveScheme } from "./protocol.js";
 import { appWebPreferences, lockContents } from "./contents-policy.js";
-import { buildAtStart, guestStates, progressLines, quitWhenAllClosed, statusNotifierWatched, trayTemplate } from "./shell-rules.js";
+import { buildAtStart, guestStates, progressLines, quitWhenAllClosed, statusNotifierWatched, suspendOnClose, trayTemplate } from "./shell-rules.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const DEFAULT_GUEST = "tiny";
@@ -57,6 +58,8 @@ function startShell(): void {
       webPreferences: appWebPreferences(join(here, "preload.cjs"), { packaged: app.isPackaged }),
     });
     window = win;
+    // Its guests are saved before it closes.
+    suspendOnClose(win, () => askToSuspend(win.webContents));
     // A page that loads (or reloads) during a build is told where it stands.
     win.webContents.on("did-finish-load", () => {
       if (lastBuild) win.webContents.send("unmachine:build", lastBuild);
@@ -122,12 +125,23 @@ function startShell(): void {
   app.on("window-all-closed", () => {
     if (quitWhenAllClosed(tray !== undefined && !tray.isDestroyed())) app.quit();
   });
-  app.on("before-quit", () => sessions.dispose());
+  // Quitting closes the window first, so that its page saves its guests; then it quits.
+  app.on("before-quit", (event) => {
+    if (window && !window.isDestroyed()) {
+      event.preventDefault();
+      window.once("closed", () => app.quit());
+      window.close();
+      return;
+    }
+    sessions.dispose();
+  });
+
+  const states = pageStates(library.dataDir, library);
 
   void app.whenReady().then(async () => {
     session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
     session.defaultSession.setPermissionCheckHandler(() => false);
-    serveScheme(rendererDir, library);
+    serveScheme(rendererDir, library, states);
     const settings = new SettingsStore(dataDir());
     const services = registerHostServices(sessions, { readText: () => clipboard.readText(), writeText: (text) => clipboard.writeText(text) });
     const api = createHostApi({
@@ -135,6 +149,7 @@ function startShell(): void {
       sessions,
       settings,
       services,
+      states,
       pickFolder: async () => {
         const options = { title: "Share a folder with the guest", properties: ["openDirectory" as const, "createDirectory" as const] };
         const result = window && !window.isDestroyed() ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
@@ -149,6 +164,7 @@ function startShell(): void {
       urls: {
         media: (guest, role) => `${SCHEME}://media/${encodeURIComponent(guest)}/${role}`,
         firmware: (which) => `${SCHEME}://firmware/${which}`,
+        state: (guest) => `${SCHEME}://state/${encodeURIComponent(guest)}`,
       },
     });
     serveIpc(api, sessions);

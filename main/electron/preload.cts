@@ -2,7 +2,8 @@
 // sandboxed, context-isolated page: commands by name (the host checks them against the
 // contract; each answers {ok, value|error}), build progress, a dropped file's path (Electron's
 // webUtils.getPathForFile, which only a preload may call), and FramePipes as MessagePorts
-// handed to the page with window.postMessage (or an explicit refusal).
+// handed to the page with window.postMessage (or an explicit refusal), and the closing window's
+// request to suspend the page's guests (answered once they are saved).
 // Counterparts: main/electron/ipc.ts (host), renderer/bridge/electron-bridge.ts (page).
 
 const { contextBridge, ipcRenderer, webUtils } = require("electron") as typeof import("electron");
@@ -25,6 +26,12 @@ contextBridge.exposeInMainWorld("unmachine", {
   },
   onStartGuest: (listener: (guest: string) => void): void => {
     ipcRenderer.on("unmachine:start-guest", (_event, guest: string) => listener(guest));
+  },
+  /** A closing window asks the page to save its guests; the host hears when they are. */
+  onSuspendAll: (listener: () => Promise<void>): void => {
+    ipcRenderer.on("unmachine:suspend-all", (_event, id: number) => {
+      void listener().finally(() => ipcRenderer.send("unmachine:suspended", id));
+    });
   },
   /** The path of a dropped File on this computer, "" for one the page made itself. */
   pathForFile: (file: unknown): string => webUtils.getPathForFile(file as File),

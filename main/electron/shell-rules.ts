@@ -2,7 +2,8 @@
 // whether the default guest is built at start (never in a packaged app: its recipe sits inside
 // app.asar, which a spawned shell cannot read, and its files are bundled), whether a tray can
 // be seen (Linux shows one only where a StatusNotifier host runs), the tray's menu (the library,
-// each guest's state from the host's sessions), and a build's progress split into lines for the page.
+// each guest's state from the host's sessions), a build's progress split into lines for the page,
+// and a closing window that lets its page save its guests first.
 
 import { Writable } from "node:stream";
 import type { MenuItemConstructorOptions } from "electron";
@@ -96,5 +97,35 @@ export function progressLines(guest: string, report: (progress: BuildProgress) =
       pending = "";
       done();
     },
+  });
+}
+
+/** How long a closing window waits for its page to save its guests before it closes anyway. */
+export const SUSPEND_WAIT_MS = 15_000;
+
+/** What suspendOnClose needs of a BrowserWindow. */
+export interface ClosingWindow {
+  on(event: "close", listener: (event: { preventDefault(): void }) => void): unknown;
+  /** Closes without emitting "close" again (Electron 45: BrowserWindow.destroy). */
+  destroy(): void;
+  isDestroyed(): boolean;
+}
+
+/**
+ * Closing the window saves its guests first: Electron 45 emits "close" before the page unloads,
+ * and preventDefault cancels that close; the page is asked to suspend its guests (`suspend`),
+ * and then (or after `waitMs`, a page that does not answer) the window is destroyed, which
+ * emits no "close" again.
+ */
+export function suspendOnClose(window: ClosingWindow, suspend: () => Promise<void>, waitMs = SUSPEND_WAIT_MS): void {
+  let closing = false;
+  window.on("close", (event) => {
+    event.preventDefault();
+    if (closing) return;
+    closing = true;
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, waitMs));
+    void Promise.race([suspend().catch(() => {}), timeout]).then(() => {
+      if (!window.isDestroyed()) window.destroy();
+    });
   });
 }

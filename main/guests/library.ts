@@ -44,10 +44,13 @@ export class GuestLibrary {
   readonly #roots: string[];
   readonly user: UserGuests;
   readonly settings: SettingsStore;
+  /** The data folder: the user's guests, settings and saved states. */
+  readonly dataDir: string;
 
   constructor(dir = guestsDir, roots = builtRoots(), data = dataDir()) {
     this.#dir = dir;
     this.#roots = roots;
+    this.dataDir = data;
     this.user = new UserGuests(data);
     this.settings = new SettingsStore(data);
   }

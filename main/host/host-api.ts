@@ -3,12 +3,14 @@
 // paths never come from the page: the page names a guest and a role, the host resolves them.
 // A share of a sensitive folder is saved only with the user's confirmation (share-policy.ts).
 // A library guest has one session at a time; dropped images as many as the user drops.
+// A library guest's start resumes its saved state when it can (page-states.ts): the plan names
+// the shell's URL of the state's payload, and the session hands its services the host's state.
 
 import { freemem, totalmem, platform } from "node:os";
 import { readdirSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, resolve } from "node:path";
-import { DROPPED_IMAGE, type BootPlan, type CommandHandlers, type FolderListing, type GuestSummary, type HostInfo } from "../../core/ipc/contract.js";
+import { DROPPED_IMAGE, SNAPSHOT_TAG, type BootPlan, type CommandHandlers, type FolderListing, type GuestSummary, type HostInfo } from "../../core/ipc/contract.js";
 import type { MediaRole } from "../../core/guest/profile.js";
 import { launchPlan, type LaunchMachine, type LaunchServices, type MediaSource } from "../../core/guest/launch-plan.js";
 import type { GuestLibrary } from "../guests/library.js";
@@ -21,12 +23,16 @@ import { addGuest, editGuest, exportGuest, parsePairs, removeGuest, resetGuest }
 import { isAbsolute } from "node:path";
 import { buildFatDrives } from "../fat/fat-drive.js";
 import { overlayHolder } from "../disk/overlay.js";
+import type { PageStates } from "./page-states.js";
+import type { ResumedSession } from "./sessions.js";
 
 /** How the page's user confirms a sensitive share, as the host's refusal says it. */
 const CONFIRM_IN_PAGE = "To share it anyway, add it again and confirm.";
 
 export interface MediaUrls {
   media(guest: string, role: MediaRole): string;
+  /** The payload of the guest's saved state, served from PageStates.served. */
+  state(guest: string): string;
   firmware(which: "bios" | "vgaBios"): string;
 }
 
@@ -41,6 +47,7 @@ export interface HostApiDeps {
   /** The shell's own save dialog, where it has one: the file chosen (replacing it confirmed), or null. */
   pickSaveFile?: (suggested: string) => Promise<string | null>;
   services: HostServices;
+  states: PageStates;
 }
 
 const MiB = 1024 * 1024;
@@ -97,10 +104,17 @@ export function checkExportable(library: GuestLibrary, sessions: HostSessions, g
   checkStopped(sessions, guest);
 }
 
-export function createHostApi({ library, sessions, urls, shell, settings, pickFolder, pickSaveFile, services }: HostApiDeps): CommandHandlers {
+/** Refuses a snapshot tag that is not a plain name (it becomes a file name). */
+function checkTag(tag: string): string {
+  if (!SNAPSHOT_TAG.test(tag)) throw new Error(`"${tag.slice(0, 64)}" is not a snapshot name: letters, digits, ".", "_" and "-", at most 64`);
+  return tag;
+}
+
+export function createHostApi({ library, sessions, urls, shell, settings, pickFolder, pickSaveFile, services, states }: HostApiDeps): CommandHandlers {
   const ref = (url: string, path: string): MediaSource => ({ kind: "url", url, size: statSync(path).size });
   // The services and RAM of the plan last given for each guest: its next session is served those.
-  const planned = new Map<string, { services: LaunchServices; memory: number }>();
+  // (and, when the plan resumes a saved state, the host state saved with it).
+  const planned = new Map<string, { services: LaunchServices; memory: number; machine: LaunchMachine; resumed?: ResumedSession }>();
   const firmwareRefs = (): LaunchMachine["firmware"] => {
     const firmware = library.firmware();
     if (!firmware) throw new Error("the firmware (SeaBIOS) is not built yet: run unmachine build");
@@ -130,7 +144,14 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
       const source = { kind: "guest", profile, settings: saved, media: sources } as const;
       // A shared folder offered as a FAT drive is built here and served to the page as a disk.
       const plan: BootPlan = buildFatDrives(launchPlan(source, firmwareRefs(), memory === 0 ? {} : { memory }));
-      planned.set(plan.guest, { services: plan.services, memory: plan.machine.memory });
+      const entry: { services: LaunchServices; memory: number; machine: LaunchMachine; resumed?: ResumedSession } = { services: plan.services, memory: plan.machine.memory, machine: plan.machine };
+      const resumable = states.resumable(plan.guest, plan.machine);
+      if (resumable.state) {
+        plan.machine.initialState = { kind: "url", url: urls.state(plan.guest), size: resumable.state.size };
+        entry.resumed = resumable.host ? { host: resumable.host } : {};
+      }
+      if (resumable.notice) plan.notice = resumable.notice;
+      planned.set(plan.guest, entry);
       return plan;
     },
     "firmware:get": () => firmwareRefs(),
@@ -146,7 +167,7 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
         const pid = overlayHolder(disk.overlay);
         if (pid !== undefined) throw new Error(`guest "${guest}" is already running in another Unmachine (process ${pid}); stop it there first`);
       }
-      return sessions.open(guest, plan?.services ?? {}, plan?.memory);
+      return sessions.open(guest, plan?.services ?? {}, plan?.memory, plan?.resumed);
     },
     "sessions:report": (id, state, reason) => sessions.report(id, state, reason),
     "sessions:close": (id) => sessions.close(id),
@@ -198,6 +219,29 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
       checkExportable(library, sessions, guest);
       // The dialog asked before replacing a file; exportDisk still refuses the guest's own files.
       return exportGuest(library, guest, path, true);
+    },
+    "sessions:saveState": (id, tag, state) => {
+      const guest = sessions.guest(id);
+      const machine = planned.get(guest)?.machine;
+      if (guest === DROPPED_IMAGE || !machine) throw new Error("a dropped image has nothing to keep: it is only powered off");
+      states.save(guest, machine, state, sessions.hostState(id), tag === "" ? "" : checkTag(tag));
+    },
+    "guests:discardState": (guest) => {
+      library.profile(guest);
+      states.discard(guest);
+    },
+    "snapshots:list": (guest) => {
+      library.profile(guest);
+      return states.snapshots(guest);
+    },
+    "snapshots:restore": (guest, tag) => {
+      library.profile(guest);
+      checkStopped(sessions, guest);
+      states.restore(guest, checkTag(tag));
+    },
+    "snapshots:remove": (guest, tag) => {
+      library.profile(guest);
+      states.remove(guest, checkTag(tag));
     },
     "clipboard:set": (session, text) => {
       if (!services.sharesClipboard(session)) return;

@@ -2,7 +2,9 @@
 // reports it, and the host end of their FramePipes. The console pipe's bytes are kept as a
 // bounded transcript and appended to a log file in the data folder (capped, see console-log.ts),
 // so the host has the guest's console even when the page is gone. A session's other pipes are
-// served from the host services of its launch plan, and only those.
+// served from the host services of its launch plan, and only those. A session resumed from a
+// saved state hands its services the host state saved with it, and its services' state can be
+// taken again (while its emulator is stopped and drained) to be saved with the next one.
 
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
@@ -27,11 +29,13 @@ class HostSession implements Disposable {
   readonly decoder = new TextDecoder();
   log: ConsoleLog | undefined;
   readonly planned: LaunchServices;
+  readonly resumed: ResumedSession | undefined;
   services: SessionServices | undefined;
 
-  constructor(info: SessionInfo, planned: LaunchServices) {
+  constructor(info: SessionInfo, planned: LaunchServices, resumed: ResumedSession | undefined) {
     this.info = info;
     this.planned = planned;
+    this.resumed = resumed;
   }
 
   dispose(): void {
@@ -40,16 +44,23 @@ class HostSession implements Disposable {
   }
 }
 
+/** What the host's services keep across a suspend (main/host/services.ts), saved with the guest's state. */
+export type SessionHostState = HostState;
+
+/** A session that resumes a saved state: the host state saved with it, for its services to rebuild. */
+export interface ResumedSession {
+  host?: HostState;
+}
+
 /** A session's host services: one attach per planned service, disposed with the session. */
 export interface SessionServices extends Disposable {
   readonly attach: Partial<Record<Exclude<PipeService, "console">, (pipe: FramePipe) => Disposable>>;
-  /** The services' side of a suspended guest (kept in its state file). */
-  saveState?(): HostState;
+  /** The services' state to save with the guest's (called while its emulator is stopped and drained). */
+  saveState?(): SessionHostState;
 }
 
-/** Makes a session's host services from its plan, when its first service pipe opens; a
- * resumed guest's with the host state saved with it. */
-export type ServicesFactory = (session: SessionInfo, planned: LaunchServices, resumed?: { host?: HostState }) => SessionServices;
+/** Makes a session's host services from its plan, when its first service pipe opens. */
+export type ServicesFactory = (session: SessionInfo, planned: LaunchServices, resumed?: ResumedSession) => SessionServices;
 
 const GUEST_NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
 
@@ -74,11 +85,11 @@ export class HostSessions implements Disposable {
   }
 
   /** Opens a session for a guest, served the host services its launch plan names. */
-  open(guest: string, planned: LaunchServices = {}, memory?: number): SessionInfo {
+  open(guest: string, planned: LaunchServices = {}, memory?: number, resumed?: ResumedSession): SessionInfo {
     if (!GUEST_NAME.test(guest)) throw new Error(`"${guest.slice(0, 64)}" is not a guest name`);
     const info: SessionInfo = { id: randomUUID(), guest, state: "booting" };
     if (memory !== undefined) info.memory = memory;
-    const session = new HostSession(info, planned);
+    const session = new HostSession(info, planned, resumed);
     if (this.#logDir) {
       makePrivateDir(this.#logDir);
       const live = new Set([...this.#sessions.values()].map((s) => logFileName(s.info.guest, s.info.id)));
@@ -121,6 +132,19 @@ export class HostSessions implements Disposable {
     return this.#sessions.has(id);
   }
 
+  /** The guest of a session. */
+  guest(id: string): string {
+    return this.#get(id).info.guest;
+  }
+
+  /**
+   * The host services' state of a session whose emulator is stopped and drained, to save with
+   * its guest's; undefined when none of its services has started or keeps any.
+   */
+  hostState(id: string): SessionHostState | undefined {
+    return this.#get(id).services?.saveState?.();
+  }
+
   /** The serial console so far (the last 64 KiB). */
   transcript(id: string): string {
     return this.#get(id).transcript;
@@ -136,7 +160,7 @@ export class HostSessions implements Disposable {
         pipe.dispose();
         throw new Error(`the plan of ${session.info.guest} has no "${service}" service`);
       }
-      if (!session.services) session.services = session.store.add(this.#factory({ ...session.info }, session.planned));
+      if (!session.services) session.services = session.store.add(this.#factory({ ...session.info }, session.planned, session.resumed));
       const attach = session.services.attach[service];
       if (!attach) {
         pipe.dispose();

@@ -3,7 +3,8 @@
 // session cookie (auth.ts) that gates the page, media and every WebSocket; the Host header and
 // each WebSocket's Origin must be this server's own, so no other page in the browser (and no
 // DNS-rebinding trick) can drive a guest. Commands go over /rpc, FramePipes over /pipe/...;
-// the page adds a guest with PUT /library/add and downloads one's disk with GET /library/export/NAME.
+// the page adds a guest with PUT /library/add and downloads one's disk with GET /library/export/NAME,
+// sends a guest's saved state with PUT /state/SESSION?tag=TAG and restores one from GET /state/GUEST.
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createReadStream, existsSync, statSync } from "node:fs";
@@ -24,6 +25,8 @@ import { WebAuth } from "./auth.js";
 import { ownUserPeer } from "./peer.js";
 import { receiveUpload } from "./upload.js";
 import { sendExport } from "./download.js";
+import { receiveState } from "./state-upload.js";
+import { pageStates, type PageStates } from "../host/page-states.js";
 
 export interface WebShellOptions {
   library: GuestLibrary;
@@ -36,6 +39,8 @@ export interface WebShellOptions {
   settings?: SettingsStore;
   /** The clock one-time codes expire by, in ms (tests). */
   now?: () => number;
+  /** Where guests' saved states are kept (default: the user's data folder). */
+  states?: PageStates;
 }
 
 export interface WebShell {
@@ -65,6 +70,7 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
   const sessions = options.sessions ?? new HostSessions();
   const settings = options.settings ?? new SettingsStore(dataDir());
   const services = registerHostServices(sessions);
+  const states = options.states ?? pageStates(library.dataDir, library);
   // Each session's page, for pushing its guest's clipboard to it.
   const pages = new Map<string, WebSocket>();
   services.onAgent(({ session, agent }) => {
@@ -101,10 +107,12 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
     sessions,
     settings,
     services,
+    states,
     shell: "web",
     urls: {
       media: (guest, role) => `${origin}/media/${encodeURIComponent(guest)}/${role}`,
       firmware: (which) => `${origin}/firmware/${which}`,
+      state: (guest) => `${origin}/state/${encodeURIComponent(guest)}`,
     },
   });
 
@@ -115,8 +123,9 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
     res.end(`${text}\n`);
   };
 
-  const sendFile = (req: IncomingMessage, res: ServerResponse, path: string): void => {
-    const size = statSync(path).size;
+  /** A file, or `size` bytes of it from `start` (a saved state's payload). */
+  const sendFile = (req: IncomingMessage, res: ServerResponse, path: string, part?: { start: number; size: number }): void => {
+    const size = part?.size ?? statSync(path).size;
     res.writeHead(200, {
       "content-type": "application/octet-stream",
       "content-length": size,
@@ -126,7 +135,8 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
       res.end();
       return;
     }
-    createReadStream(path).on("error", () => res.destroy()).pipe(res);
+    const range = part && part.size > 0 ? { start: part.start, end: part.start + part.size - 1 } : {};
+    createReadStream(path, range).on("error", () => res.destroy()).pipe(res);
   };
 
   const pageHeaders = {
@@ -169,6 +179,13 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
       if (!auth.hasSession(req.headers.cookie) || req.headers.origin !== origin) return send(res, 403, "only the page of this shell may add guests");
       return receiveUpload(req, res, library, url.searchParams.get("name"));
     }
+    if (url.pathname.startsWith("/state/") && req.method === "PUT") {
+      // As an upload: the page itself, with its cookie, from its own origin.
+      if (!auth.hasSession(req.headers.cookie) || req.headers.origin !== origin) return send(res, 403, "only the page of this shell may save guests' states");
+      const session = url.pathname.slice("/state/".length);
+      if (!sessions.has(session)) return send(res, 404, "no such running guest session");
+      return receiveState(req, res, api["sessions:saveState"], session, url.searchParams.get("tag") ?? "");
+    }
     if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, "method not allowed");
     if (url.pathname.startsWith("/library/export/")) {
       // Only the page itself exports: its cookie, on a request the browser says comes from this
@@ -203,7 +220,7 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
         req.url = "/index.html";
         return assets(req, res, () => send(res, 404, "index.html missing"));
       }
-      if (parts[0] === "media" || parts[0] === "firmware") {
+      if (parts[0] === "media" || parts[0] === "firmware" || parts[0] === "state") {
         if (!mayFetch(req, url)) return send(res, 403, "missing or wrong token");
         if (parts[0] === "firmware" && parts.length === 2) {
           const firmware = library.firmware();
@@ -219,6 +236,11 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
           const path = resolved.media[role as keyof typeof resolved.media];
           if (!path) return send(res, 404, `guest ${guest} has no ${role}`);
           return sendFile(req, res, path);
+        }
+        if (parts[0] === "state" && parts.length === 2) {
+          const served = states.served(decodeURIComponent(parts[1]!));
+          if (!served) return send(res, 404, "this guest has no saved state to resume");
+          return sendFile(req, res, served.path, served);
         }
         return send(res, 404, "not found");
       }

@@ -1,7 +1,7 @@
 // The page's side of the Electron shell: the preload (main/electron/preload.cts) exposes
 // `window.unmachine`; commands go through it and answer {ok, value|error} (the plain message
 // becomes the Error), and each FramePipe is a MessagePort that the main process hands over in
-// answer to openPipe, or refuses explicitly.
+// answer to openPipe, or refuses explicitly. A guest's saved state goes as a command's argument.
 
 import type { BuildProgress, CommandArgs, CommandName, CommandResult, GuestSummary, HostBridge, InvokeReply } from "../../core/ipc/contract.js";
 import { toDisposable, type Disposable } from "../../core/disposable.js";
@@ -14,6 +14,8 @@ export interface PreloadApi {
   openPipe(session: string, service: string): number;
   onStartGuest(listener: (guest: string) => void): void;
   onBuild(listener: (progress: unknown) => void): () => void;
+  /** A closing window asks the page to save its guests; the promise says when they are. */
+  onSuspendAll(listener: () => Promise<void>): void;
   /** The path of a dropped file on this computer ("" for one made in the page). */
   pathForFile(file: File): string;
 }
@@ -67,6 +69,15 @@ export class ElectronBridge implements HostBridge {
   async exportGuest(guest: string): Promise<string | null> {
     const path = await this.invoke("library:export", guest);
     return path === null ? null : `${guest}: its disk with its changes was exported to ${path}`;
+  }
+
+  /** The state's bytes travel in the command itself: Electron's invoke clones a Uint8Array. */
+  async saveState(session: string, tag: string, state: Uint8Array): Promise<void> {
+    await this.invoke("sessions:saveState", session, tag, state);
+  }
+
+  onSuspendAll(listener: () => Promise<void>): void {
+    this.#api.onSuspendAll(listener);
   }
 
   onStartGuest(listener: (guest: string) => void): void {

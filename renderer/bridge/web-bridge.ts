@@ -2,7 +2,8 @@
 // FramePipe over a WebSocket of its own (one binary message per frame). The page holds no key:
 // the browser sends the shell's HttpOnly session cookie with every connection to its origin.
 // A dropped image is added to the library by uploading its bytes (PUT /library/add); a guest's
-// disk is exported as a download (GET /library/export/NAME).
+// disk is exported as a download (GET /library/export/NAME); a guest's saved state is uploaded
+// (PUT /state/SESSION?tag=TAG), since the commands' JSON cannot carry bytes.
 
 import type { CommandArgs, CommandName, CommandReply, CommandResult, EventMessage, GuestSummary, HostBridge, HostEvent } from "../../core/ipc/contract.js";
 import { Emitter } from "../../core/disposable.js";
@@ -95,6 +96,17 @@ export class WebBridge implements HostBridge {
     link.click();
     link.remove();
     return `${fileName}: downloading ${guest}'s disk with its changes`;
+  }
+
+  async saveState(session: string, tag: string, state: Uint8Array): Promise<void> {
+    let reply: Response;
+    try {
+      const body = new Blob([state as Uint8Array<ArrayBuffer>]);
+      reply = await fetch(`/state/${encodeURIComponent(session)}?tag=${encodeURIComponent(tag)}`, { method: "PUT", body, credentials: "same-origin" });
+    } catch {
+      throw new Error("the guest's state could not be sent to the Unmachine host; is it still running?");
+    }
+    if (!reply.ok) throw new Error((await reply.text()).trim() || `the host refused the guest's state (${reply.status})`);
   }
 
   async openPipe(session: string, service: PipeService): Promise<FramePipe> {

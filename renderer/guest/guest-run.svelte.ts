@@ -3,15 +3,19 @@
 // failed, with the reason) is rune state the components read, and is reported to the host.
 // A guest that stops by itself (panic, halt) ends failed with the reason the session found.
 // Each guest's last boot time is kept in localStorage so the next boot can say how long it takes.
+// A library guest's Stop suspends it: the emulator stops, its requests to the host drain, its
+// state is saved (compressed) with the host, and the next start resumes it, running as soon as
+// it is restored. Power off stops without saving and discards the state; a dropped image has
+// nothing to keep, so its Stop powers it off.
 
 import { V86 } from "v86";
 import wasmUrl from "v86/build/v86.wasm?url";
-import { DROPPED_IMAGE, type HostBridge, type SessionState } from "../../core/ipc/contract.js";
+import { DROPPED_IMAGE, type BootPlan, type HostBridge, type SessionState } from "../../core/ipc/contract.js";
 import { GuestSession } from "../../core/guest/session.js";
 import { bootMemory, buildV86Options, machineSpec } from "../../core/v86/options.js";
 import { balloonRange, setBalloon } from "../../core/v86/balloon.js";
 import { SpeedControl } from "../../core/v86/speed-cap.js";
-import { launchPlan, plannedServices, SETTLED_MS, type LaunchPlan, type MediaSource } from "../../core/guest/launch-plan.js";
+import { launchPlan, plannedServices, SETTLED_MS, type MediaSource } from "../../core/guest/launch-plan.js";
 import type { V86Image } from "v86";
 import type { FramePipe } from "../../core/pipe/frame-pipe.js";
 import type { Disposable } from "../../core/disposable.js";
@@ -21,6 +25,7 @@ import { ClipboardSync } from "../../core/agent/clipboard-sync.js";
 import { detectImage, HEADER_BYTES, type DetectedImage } from "../../core/media/detect.js";
 import { checkFitsDrive, DRIVE_NAMES, type SwapDrive } from "../../core/media/drives.js";
 import type { GuestStop } from "../../core/guest/stop-detector.js";
+import { compressState } from "../../core/v86/state-codec.js";
 
 /** What to boot: a guest from the library, or an image the user dropped. */
 export type BootSource =
@@ -87,6 +92,10 @@ export class GuestRun {
   #speed: SpeedControl | undefined;
   /** How long this guest's last boot took, in seconds, if it has booted here before. */
   lastBootSeconds: number | undefined = $state();
+  /** What the guest's last start resumed from: its saved state (true), or a cold boot. */
+  resumed = $state(false);
+  /** A one-line notice of the last start or stop (a saved state set aside, a state not saved). */
+  notice = $state("");
   /** A guest has been started in this page (so Restart has something to start again). */
   started = $state(false);
   /** Console marks: a line where one run ends and the next begins. */
@@ -96,6 +105,8 @@ export class GuestRun {
   /** Serial output listeners (the console component). */
   readonly #serialListeners = new Set<(bytes: Uint8Array) => void>();
   #emulator: V86 | undefined;
+  /** What a save waits for: each relay's and disk client's requests in flight answered. */
+  #drains: (() => Promise<void>)[] = [];
   #session: GuestSession | undefined;
   #pipe: FramePipe | undefined;
   #sessionId: string | undefined;
@@ -113,6 +124,8 @@ export class GuestRun {
   };
   /** Bumped by every start and stop: a start that finds it changed after an await gives up. */
   #generation = 0;
+  /** The emulator is stopped on purpose for a save: its "emulator-stopped" is no failure. */
+  #pausing = false;
 
   constructor(host: HostBridge) {
     this.#host = host;
@@ -162,11 +175,13 @@ export class GuestRun {
     this.started = true;
     this.state = "booting";
     this.reason = "";
+    this.notice = "";
+    this.resumed = false;
     const timeKey = bootKey(source);
     this.lastBootSeconds = readBootSeconds(timeKey);
     this.#bootStartedAt = performance.now();
     try {
-      let plan: LaunchPlan;
+      let plan: BootPlan;
       if (source.kind === "guest") {
         plan = await this.#host.invoke("guests:plan", source.name, source.memory);
       } else {
@@ -177,7 +192,10 @@ export class GuestRun {
         plan = launchPlan({ kind: "image", name: source.file.name, role, image }, firmware, { memory: source.memory });
       }
       if (!current()) return;
+      if (plan.notice) this.notice = plan.notice;
       const spec = machineSpec(plan.machine, pageImage);
+      const initial = plan.machine.initialState;
+      this.resumed = initial !== undefined;
       const services = plannedServices(plan);
       // The page's clipboard is read only for a guest the user shares it with.
       const clipboard = plan.services.agent?.clipboard === true;
@@ -199,20 +217,31 @@ export class GuestRun {
       const owns: Disposable[] = [];
       const extra: { agent?: FramePipe; net?: FramePipe } = {};
       let disks: DiskClient | undefined;
-      for (const service of services) {
-        const pipe = await this.#host.openPipe(info.id, service);
-        owns.push(pipe);
+      const drains: (() => Promise<void>)[] = [];
+      // Opened at once, each its own connection: a resume waits for the slowest, not the sum.
+      const pipes = await Promise.allSettled(services.map((service) => this.#host.openPipe(info.id, service)));
+      for (const opened of pipes) if (opened.status === "fulfilled") owns.push(opened.value);
+      const refused = pipes.find((opened) => opened.status === "rejected");
+      if (refused) {
+        for (const owned of owns) owned.dispose();
+        throw refused.reason;
+      }
+      for (const [i, service] of services.entries()) {
+        const pipe = (pipes[i] as PromiseFulfilledResult<FramePipe>).value;
         if (service === "p9") {
           const relay = p9Relay(pipe);
           spec.handle9p = relay.handle9p;
           owns.push(relay);
+          drains.push(() => relay.idle());
         } else if (service === "agent") {
           extra.agent = pipe;
         } else if (service === "net") {
           extra.net = pipe;
         } else if (service === "disk") {
-          disks = new DiskClient(pipe, (message) => this.#fail(`the hard disk failed: ${message}`));
-          owns.push(disks);
+          const client = new DiskClient(pipe, (message) => this.#fail(`the hard disk failed: ${message}`));
+          disks = client;
+          owns.push(client);
+          drains.push(() => client.idle());
         }
       }
       if (!current()) {
@@ -234,12 +263,16 @@ export class GuestRun {
           ),
         );
       }
+      const options = buildV86Options(spec);
+      // A resumed machine has its kernel and initrd in the memory it restores: not fetched again.
+      if (initial) for (const role of ["bzimage", "initrd", "multiboot"] as const) delete options[role];
       const emulator = new V86({
-        ...withServedDisks(buildV86Options(spec), plan.machine, disks),
+        ...withServedDisks(options, plan.machine, disks),
         wasm_path: wasmUrl,
         screen_container: screen,
       });
       this.#emulator = emulator;
+      this.#drains = drains;
       // v86 makes its keyboard and mouse adapters (enabled) once its code has loaded, and
       // nothing hears their keys before "emulator-loaded": from there they follow the focus.
       this.#keyboard = document.activeElement === screen;
@@ -247,7 +280,7 @@ export class GuestRun {
       this.#speed = new SpeedControl(emulator, () => performance.now(), this.cpuPercent);
       emulator.add_listener("download-error", (e) => this.#fail(`could not load ${e.file_name}`));
       emulator.add_listener("emulator-stopped", () => {
-        if (this.#emulator === emulator) this.#fail("the emulator stopped by itself");
+        if (this.#emulator === emulator && !this.#pausing) this.#fail("the emulator stopped by itself");
       });
       window.addEventListener("error", this.#onWindowError);
       const sessionOptions: ConstructorParameters<typeof GuestSession>[1] = { owns, ...extra };
@@ -272,7 +305,21 @@ export class GuestRun {
       // A guest with a known prompt is running once it shows; any other once it has settled
       // (the agent's hello is the host's to hear: the page waits for quiet then too).
       if (prompt !== undefined) session.onPhase((phase) => phase === "running" && booted());
-      session.onStop((stop) => this.#stopped(stop));
+      // A resumed guest printed its prompt before it was saved: it runs once it is restored.
+      if (initial) {
+        emulator.add_listener("emulator-started", () => {
+          if (this.state !== "booting" || this.#session !== session) return;
+          void this.#report("running", "");
+          // Its shell printed the prompt before the save: Ctrl-L has it drawn again on this console.
+          if (prompt !== undefined) session.sendSerial(new Uint8Array([0x0c]));
+        });
+      }
+      session.onStop((stop) => {
+        // A guest that ended by itself (shut down, panicked) leaves no state to resume: its next
+        // start boots. A start that failed (a file not loaded) keeps it for another try.
+        if (this.guest && this.running) void this.#host.invoke("guests:discardState", this.guest).catch(() => {});
+        this.#stopped(stop);
+      });
       let seen = -1;
       let quietSince = performance.now();
       session.onSerial(() => (quietSince = performance.now()));
@@ -327,6 +374,7 @@ export class GuestRun {
     this.#speed?.dispose();
     this.#speed = undefined;
     this.#pipe = undefined;
+    this.#drains = [];
     const emulator = this.#emulator;
     this.#emulator = undefined;
     if (emulator) {
@@ -356,6 +404,80 @@ export class GuestRun {
       this.state = "stopped";
       this.reason = "";
       this.#mark({ kind: "stop", text: "stopped; the guest is off" });
+    }
+  }
+
+  /**
+   * The running emulator's state, compressed: stopped, its requests to the host answered (their
+   * replies land in guest memory), saved. It stays stopped; the caller runs it again or ends it.
+   */
+  async #capture(emulator: V86): Promise<Uint8Array> {
+    this.#pausing = true;
+    try {
+      await emulator.stop();
+      await this.#drained();
+      const raw = new Uint8Array(await emulator.save_state());
+      return await compressState(raw);
+    } finally {
+      this.#pausing = false;
+    }
+  }
+
+  /** Resolves once no 9P or disk request of this guest is waiting on the host. */
+  async #drained(): Promise<void> {
+    await Promise.all(this.#drains.map((drain) => drain()));
+  }
+
+  /**
+   * Stop: a library guest is suspended (its state saved with the host, to resume at its next
+   * start); a dropped image, or a guest still booting, is powered off. Resolves to how long it took,
+   * in ms. A state the host refuses leaves the guest running and throws why.
+   */
+  async suspend(): Promise<number> {
+    const started = performance.now();
+    const emulator = this.#emulator;
+    const id = this.#sessionId;
+    // A guest not at its prompt yet is not saved: restored, it would count as running at once.
+    if (!this.guest || !emulator || !id || this.state !== "running" || !emulator.is_running()) {
+      await this.stop();
+      return performance.now() - started;
+    }
+    this.#generation++;
+    try {
+      const state = await this.#capture(emulator);
+      await this.#host.saveState(id, "", state);
+    } catch (error) {
+      if (this.#emulator === emulator) void emulator.run();
+      throw new Error(`${this.title || this.guest}: its state could not be saved (${error instanceof Error ? error.message : String(error)}); it is still running`);
+    }
+    await this.#teardown();
+    this.state = "stopped";
+    this.reason = "";
+    const ms = performance.now() - started;
+    this.#mark({ kind: "stop", text: `suspended in ${(ms / 1000).toFixed(1)} s; Start resumes it` });
+    return ms;
+  }
+
+  /** Power off: stops without saving, and a library guest's saved state is discarded (it boots next time). */
+  async powerOff(): Promise<void> {
+    const guest = this.guest;
+    await this.stop();
+    if (guest) await this.#host.invoke("guests:discardState", guest);
+  }
+
+  /**
+   * Saves the running guest as a named snapshot (memory and disk together), or with tag "" as
+   * its suspend state while it runs on (a browser tab closing): stopped for the moment of the save.
+   */
+  async snapshot(tag: string): Promise<void> {
+    const emulator = this.#emulator;
+    const id = this.#sessionId;
+    if (!this.guest || !emulator || !id || this.state !== "running") throw new Error("the guest is not running yet");
+    try {
+      const state = await this.#capture(emulator);
+      await this.#host.saveState(id, tag, state);
+    } finally {
+      if (this.#emulator === emulator) await emulator.run();
     }
   }
 
@@ -399,7 +521,10 @@ export class GuestRun {
     else this.#emulator?.eject_cdrom();
   }
 
+  /** Restart boots the guest again from cold: its saved state, if any, is discarded first. */
   async restart(): Promise<void> {
-    if (this.#source && this.#screen) await this.start(this.#source, this.#screen);
+    if (!this.#source || !this.#screen) return;
+    await this.powerOff();
+    await this.start(this.#source, this.#screen);
   }
 }

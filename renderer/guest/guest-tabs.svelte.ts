@@ -93,11 +93,14 @@ export class GuestTabs {
     return tab;
   }
 
-  /** Stops a tab's guest and closes the tab; the last tab closed leaves an unused one. */
+  /**
+   * Suspends a tab's guest (a dropped image is powered off) and closes the tab; the last tab
+   * closed leaves an unused one. A guest whose state cannot be saved keeps running in its tab.
+   */
   async close(id: string): Promise<void> {
     const tab = this.tabs.find((t) => t.id === id);
     if (!tab) return;
-    await tab.run.stop();
+    await tab.run.suspend();
     const next = activeAfterClose(
       this.tabs.map((t) => t.id),
       this.activeId,

@@ -59,6 +59,14 @@ describe("checkCommand", () => {
     expect(() => checkCommand("guests:plan", [128, 128])).toThrow(/argument 1 must be a string/);
   });
 
+  it("takes a saved state only as bytes (what Electron's invoke clones; the web shell's JSON cannot carry them)", () => {
+    const state = new Uint8Array([0x28, 0xb5, 0x2f, 0xfd]);
+    expect(checkCommand("sessions:saveState", ["s1", "", state]).args).toEqual(["s1", "", state]);
+    for (const bad of [[0x28, 0xb5], "KLUv/Q==", { 0: 40 }, null]) {
+      expect(() => checkCommand("sessions:saveState", ["s1", "", bad])).toThrow(/argument 3 must be a bytes/);
+    }
+  });
+
   it("refuses NaN and infinities as numbers", () => {
     for (const n of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
       expect(() => checkCommand("guests:plan", ["tiny", n])).toThrow(ContractError);
@@ -193,6 +201,14 @@ function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unkno
       calls.push(["library:export", [name]]);
       return null;
     },
+    "sessions:saveState": (id, tag) => void calls.push(["sessions:saveState", [id, tag]]),
+    "guests:discardState": (guest) => void calls.push(["guests:discardState", [guest]]),
+    "snapshots:list": (guest) => {
+      calls.push(["snapshots:list", [guest]]);
+      return [];
+    },
+    "snapshots:restore": (guest, tag) => void calls.push(["snapshots:restore", [guest, tag]]),
+    "snapshots:remove": (guest, tag) => void calls.push(["snapshots:remove", [guest, tag]]),
   };
   return { handlers, calls };
 }

@@ -60,6 +60,8 @@ vi.mock("electron", async () => {
       return Promise.resolve();
     }
     isDestroyed = (): boolean => false;
+    on = (): this => this;
+    destroy(): void {}
     isMinimized = (): boolean => false;
     show(): void {}
     focus(): void {}

@@ -1,11 +1,12 @@
 // The Electron shell's decisions: a packaged app never runs a recipe (it would sit inside
 // app.asar), closing the last window quits when no tray can bring it back, the tray menu lists
-// the library with each guest's state, and a build's progress reaches the page line by line.
+// the library with each guest's state, a build's progress reaches the page line by line, and a
+// closing window waits for its page to save its guests.
 import { describe, expect, it } from "vitest";
 import type { BuildProgress } from "../../../core/ipc/contract.js";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { buildAtStart, guestStates, progressLines, quitWhenAllClosed, statusNotifierWatched, trayTemplate } from "../../../main/electron/shell-rules.js";
+import { buildAtStart, guestStates, progressLines, quitWhenAllClosed, statusNotifierWatched, suspendOnClose, trayTemplate, type ClosingWindow } from "../../../main/electron/shell-rules.js";
 
 const root = resolve(import.meta.dirname, "../../..");
 
@@ -80,5 +81,59 @@ describe("progressLines", () => {
     for (const chunk of ["fetching lin", "ux-image...\r\n\n", "unpacking\nbuil", "ding initrd"]) stream.write(chunk);
     await new Promise<void>((resolve) => stream.end(resolve));
     expect(seen).toEqual(["fetching linux-image...", "unpacking", "building initrd"].map((line) => ({ guest: "tiny", state: "building", line })));
+  });
+});
+
+/** A window as Electron 45 documents it: "close" may be prevented; destroy() closes without another "close". */
+function closingWindow(): ClosingWindow & { close(): boolean; destroyed: boolean } {
+  let listener: ((event: { preventDefault(): void }) => void) | undefined;
+  const win = {
+    destroyed: false,
+    on: (_event: "close", l: (event: { preventDefault(): void }) => void) => (listener = l),
+    destroy: () => void (win.destroyed = true),
+    isDestroyed: () => win.destroyed,
+    /** Emits "close"; whether the window would close (not prevented). */
+    close: (): boolean => {
+      let prevented = false;
+      listener?.({ preventDefault: () => (prevented = true) });
+      return !prevented;
+    },
+  };
+  return win;
+}
+
+describe("closing the window", () => {
+  it("relies on Electron 45: close is emitted before the page unloads and preventDefault cancels it; destroy emits no close", () => {
+    const types = readFileSync(join(root, "node_modules", "electron", "electron.d.ts"), "utf8");
+    expect(types).toMatch(/Emitted when the window is going to be closed\. It's emitted before the\s*\*\s*`beforeunload` and `unload` event of the DOM\. Calling `event\.preventDefault\(\)`\s*\*\s*will cancel the close\./);
+    expect(types).toMatch(/Force closing the window, the `unload` and `beforeunload` event won't be emitted\s*\*\s*for the web page, and `close` event will also not be emitted for this window/);
+  });
+
+  it("waits for the page to save its guests, then closes; a second close meanwhile changes nothing", async () => {
+    const win = closingWindow();
+    let saved: () => void = () => {};
+    let asked = 0;
+    suspendOnClose(win, () => {
+      asked++;
+      return new Promise<void>((resolve) => (saved = resolve));
+    });
+    expect(win.close()).toBe(false);
+    expect(win.close()).toBe(false);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(asked).toBe(1);
+    expect(win.destroyed).toBe(false);
+    saved();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(win.destroyed).toBe(true);
+  });
+
+  it("closes anyway when the page does not answer in time", async () => {
+    const win = closingWindow();
+    suspendOnClose(win, () => new Promise<void>(() => {}), 30);
+    win.close();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(win.destroyed).toBe(false);
+    await new Promise((r) => setTimeout(r, 40));
+    expect(win.destroyed).toBe(true);
   });
 });

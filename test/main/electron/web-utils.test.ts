@@ -18,6 +18,7 @@ function bridge(path: string, asked: unknown[][]): ElectronBridge {
     openPipe: () => 0,
     onStartGuest: () => {},
     onBuild: () => () => {},
+    onSuspendAll: () => {},
     pathForFile: () => path,
   };
   return new ElectronBridge(api);

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { createHostApi } from "../../../main/host/host-api.js";
 import { HostSessions } from "../../../main/host/sessions.js";
 import { registerHostServices } from "../../../main/host/services.js";
+import { pageStates } from "../../../main/host/page-states.js";
 import { fixture } from "../../support/web-shell.js";
 import { buildFatImage, materialize } from "../../../core/fat/image.js";
 import { fileFromBytes } from "../../../core/fat/tree.js";
@@ -24,9 +25,10 @@ function api(shell: HostInfo["shell"], pickSaveFile?: (suggested: string) => Pro
     sessions,
     settings: library.settings,
     services: registerHostServices(sessions),
+    states: pageStates(dataDir, library),
     shell,
     pickSaveFile,
-    urls: { media: (guest, role) => `/media/${guest}/${role}`, firmware: (which) => `/firmware/${which}` },
+    urls: { media: (guest, role) => `/media/${guest}/${role}`, firmware: (which) => `/firmware/${which}`, state: (guest) => `/state/${guest}` },
   });
   return { handlers, dataDir, sessions };
 }

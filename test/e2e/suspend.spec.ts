@@ -1,0 +1,104 @@
+// Instant-on in the page: Stop suspends a library guest (its state saved with the host) and Start
+// resumes it, its shell answering within a second of the click with what it had in /tmp; Power
+// off discards the state, so the next start boots; a damaged saved state is set aside with one
+// line and the guest boots; a snapshot saved and restored brings back a file's earlier content.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Locator, Page } from "@playwright/test";
+import { test, expect, root } from "./fixtures.js";
+
+const BOOT_MS = 150_000;
+
+// A saved state resumes only into the same machine: its guest's files must not be rebuilt mid-test.
+test.use({ ownCache: true });
+
+/** Types a command into the guest's serial console and waits for `expected` in what it prints. */
+async function run(page: Page, console: Locator, command: string, expected: string | RegExp, timeout = 20_000): Promise<void> {
+  await console.click();
+  await page.keyboard.type(`${command}\n`);
+  await expect(console).toContainText(expected, { timeout });
+}
+
+async function bootTiny(page: Page, url: string): Promise<{ badge: Locator; console: Locator }> {
+  await page.goto(url);
+  await expect(page.getByRole("button", { name: /Tiny Linux/ })).toBeVisible();
+  const badge = page.getByTestId("guest-state");
+  const console = page.getByTestId("serial-console");
+  await page.getByRole("button", { name: "Start", exact: true }).click();
+  // A cold boot, or the state `unmachine build` kept (the prompt was printed before it was saved).
+  await expect(badge).toHaveText("running", { timeout: BOOT_MS });
+  await run(page, console, "echo re''ady", "ready");
+  return { badge, console };
+}
+
+test("Stop then Start resumes tiny: its shell answers within a second, its /tmp kept; a snapshot brings back a file's earlier content; Power off boots it afresh", async ({ page, served }) => {
+  test.setTimeout(600_000);
+  const { badge, console } = await bootTiny(page, served.url);
+  await run(page, console, "echo kept-across > /tmp/kept; echo wr''itten", "written");
+
+  const stop = Date.now();
+  await page.getByRole("button", { name: "Stop" }).click();
+  await expect(badge).toHaveText("stopped");
+  const stopMs = Date.now() - stop;
+  await expect(console).toContainText(/suspended in \d+\.\d s; Start resumes it/);
+  expect(readFileSync(join(served.dataDir, "guests", "tiny", "suspend.state")).subarray(0, 8).toString()).toBe("UNMSTATE");
+
+  const start = Date.now();
+  await page.getByRole("button", { name: "Start", exact: true }).click();
+  // Running as soon as it is restored (no prompt is printed again): then it takes typing.
+  await expect(badge).toHaveText("running", { timeout: 10_000 });
+  const runningMs = Date.now() - start;
+  await expect(page.getByTestId("boot-notice")).toHaveCount(0);
+  await console.click();
+  await page.keyboard.type("cat /tmp/kept; echo ans''wered\n");
+  await expect(console).toContainText("answered", { timeout: 10_000 });
+  const startMs = Date.now() - start;
+  await expect(console).toContainText("kept-across");
+  await expect(badge).toHaveText("running");
+  test.info().annotations.push({ type: "timing", description: `stop ${stopMs} ms, start to running ${runningMs} ms, to a shell answer ${startMs} ms` });
+  process.stdout.write(`suspend: stop ${stopMs} ms, start to running ${runningMs} ms, to a shell answer ${startMs} ms\n`);
+  expect.soft(startMs, "from the click to the shell's answer").toBeLessThan(1000);
+
+  // A snapshot, then a change, then the snapshot restored: the file as it was.
+  await run(page, console, "echo before > /tmp/f; echo sa''ved", "saved");
+  await page.getByLabel("Snapshot name").fill("before-change");
+  await page.getByRole("button", { name: "Save snapshot" }).click();
+  await expect(page.getByTestId("snapshot")).toHaveText(/before-change/);
+  await expect(badge).toHaveText("running");
+  await run(page, console, "echo after > /tmp/f; cat /tmp/f; echo chan''ged", "changed");
+  await page.screenshot({ path: join(root, "test-results", "e2e", "suspend-snapshots.png") });
+  await page.getByRole("button", { name: "Restore before-change" }).click();
+  await expect(badge).toHaveText("running", { timeout: 20_000 });
+  await run(page, console, "cat /tmp/f; echo rest''ored", "restored");
+  const text = (await console.textContent()) ?? "";
+  const last = text.slice(text.lastIndexOf("cat /tmp/f; echo rest"));
+  expect(last).toContain("before");
+  expect(last).not.toContain("after");
+
+  // Power off: its state is discarded, the next start is afresh (a boot, or the built state) and /tmp is empty.
+  await page.getByRole("button", { name: "Power off" }).click();
+  await expect(badge).toHaveText("stopped");
+  expect(existsSync(join(served.dataDir, "guests", "tiny", "suspend.state"))).toBe(false);
+  await page.getByRole("button", { name: "Start", exact: true }).click();
+  await expect(badge).toHaveText("running", { timeout: BOOT_MS });
+  await expect(page.getByTestId("state-notice")).toHaveCount(0);
+  await run(page, console, "ls /tmp/kept || echo no''-file", "no-file");
+});
+
+test("a damaged saved state is set aside with one line, and the guest boots", async ({ page, served }) => {
+  test.setTimeout(600_000);
+  const { badge, console } = await bootTiny(page, served.url);
+  await page.getByRole("button", { name: "Stop" }).click();
+  await expect(badge).toHaveText("stopped");
+  const path = join(served.dataDir, "guests", "tiny", "suspend.state");
+  const bytes = readFileSync(path);
+  bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 0xff;
+  writeFileSync(path, bytes);
+
+  await page.getByRole("button", { name: "Start", exact: true }).click();
+  await expect(page.getByTestId("state-notice")).toHaveText("tiny: its saved state cannot be used (damaged: its contents do not match their checksum); it starts cold");
+  await expect(page.getByTestId("boot-notice")).toContainText("Booting");
+  await expect(badge).toHaveText("running", { timeout: BOOT_MS });
+  await expect(console).toContainText("tiny:/#");
+  expect(readFileSync(`${path}.unusable`).length).toBe(bytes.length);
+});
