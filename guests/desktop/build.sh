@@ -220,6 +220,8 @@ for p in "${WANT[@]}"; do
   [ "$p" = "$KPKG" ] && continue
   dpkg-deb -x "$(deb_path "$p")" "$ROOT" || die "cannot extract $(deb_path "$p")"
 done
+# Documentation and translations: nothing in the guest reads them.
+rm -rf "$ROOT"/usr/share/{doc,man,info,locale,lintian,bug}
 KROOT=$WORK/kernel
 mkdir -p "$KROOT"
 dpkg-deb -x "$(deb_path "$KPKG")" "$KROOT" || die "cannot extract $(deb_path "$KPKG")"
