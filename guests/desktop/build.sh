@@ -7,6 +7,7 @@
 #
 # Outputs (OUT = $UNMACHINE_CACHE, else $XDG_CACHE_HOME/unmachine, else ~/.cache/unmachine):
 #   OUT/guests/desktop/vmlinuz        (Debian i386 "686" kernel, the same package as tiny's)
+#   (and tiny's files: the firmware is tiny's build, and its kernel package is reused)
 #   OUT/guests/desktop/initrd.img     (busybox + the modules for 9P, overlayfs, DRM and input)
 #   OUT/guests/desktop/root/          (the root file system, served to the guest read-only)
 #   OUT/guests/desktop/manifest.json
@@ -69,6 +70,8 @@ done
 
 AGENT_BIN=$OUT/guests/agent/umagent
 bash "$(dirname "$SCRIPT")/../agent/build.sh" >/dev/null
+# The firmware (SeaBIOS) and the kernel package are tiny's: built (or found current) first.
+bash "$(dirname "$SCRIPT")/../tiny/build.sh" >/dev/null
 RECIPE=$(cat "$SCRIPT" "$LIB" "$INITRAMFS_LIB" "$AGENT_BIN" | sha256sum)
 RECIPE=${RECIPE%% *}
 
@@ -188,6 +191,11 @@ deb_path() { # deb_path PACKAGE -> path of its .deb in the download folder
   echo "$APT_DIR/debs/${1}_${v//:/%3a}_${ARCH[$1]}.deb"
 }
 
+# tiny's build keeps the same kernel package: linked, not downloaded again.
+if [ ! -s "$(deb_path "$KPKG")" ] && [ -s "$OUT/apt/debs/${KPKG}_${VER[$KPKG]//:/%3a}_${ARCH[$KPKG]}.deb" ]; then
+  ln -f "$OUT/apt/debs/${KPKG}_${VER[$KPKG]//:/%3a}_${ARCH[$KPKG]}.deb" "$(deb_path "$KPKG")" 2>/dev/null ||
+    cp "$OUT/apt/debs/${KPKG}_${VER[$KPKG]//:/%3a}_${ARCH[$KPKG]}.deb" "$(deb_path "$KPKG")"
+fi
 MISSING=()
 for p in "${WANT[@]}"; do
   [ -s "$(deb_path "$p")" ] || MISSING+=("$p")
