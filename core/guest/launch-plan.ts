@@ -113,6 +113,8 @@ export type LaunchSource =
       profile: GuestProfile;
       settings: GuestSettings;
       media: Partial<Record<MediaRole, MediaSource>>;
+      /** The host folder of the profile's root (profile.root), for a guest whose root is built. */
+      root?: string;
     }
   | { kind: "image"; name: string; role: MediaRole; image: MediaSource };
 
@@ -152,6 +154,9 @@ export const SETTLED_MS = 4000;
 export const DROPPED_KERNEL_CMDLINE = "console=ttyS0 console=tty0";
 
 const ROOT_CMDLINE = "root=host9p rootfstype=9p";
+
+/** The share a guest with a built root (GuestProfile.root) finds it in, beside the user's shares. */
+export const ROOT_SHARE_TAG = "root";
 
 /**
  * The agent's device: virtio-console for a guest with virtio drivers (it has a virtio NIC or
@@ -224,7 +229,14 @@ function guestPlan(source: Extract<LaunchSource, { kind: "guest" }>, firmware: L
   const services: LaunchServices = {};
   serveDisks(machine, services);
 
-  if (overrides.rootFolder !== undefined) {
+  if (profile.root !== undefined) {
+    // The built root, read-only: every run and every user of the guest boots the same folder.
+    if (source.root === undefined) throw new LaunchError(`${name}: its root folder "${profile.root}" is not built`);
+    if (overrides.rootFolder !== undefined) throw new LaunchError(`${name}: it boots its own root folder; --root-folder is for guests such as tiny`);
+    const shares = merged(settings.shares, overrides.shares, (a, b) => a.tag === b.tag);
+    if (shares.some((s) => s.tag === ROOT_SHARE_TAG)) throw new LaunchError(`${name}: the share name "${ROOT_SHARE_TAG}" is its root folder's; give the share another name`);
+    services.p9 = { kind: "shares", shares: [{ tag: ROOT_SHARE_TAG, hostPath: source.root, readOnly: true, confirmedSensitive: true }, ...shares] };
+  } else if (overrides.rootFolder !== undefined) {
     if (!profile.shares) throw new LaunchError(`${name}: a root folder needs a guest that can boot from 9P (such as tiny)`);
     machine.cmdline = `${machine.cmdline ?? ""} ${ROOT_CMDLINE}`.trim();
     services.p9 = { kind: "root", folder: overrides.rootFolder };

@@ -20,6 +20,11 @@ export interface GuestProfile {
   cmdline?: string;
   /** Media file names relative to the guest's built folder, by role. */
   media: Partial<Record<MediaRole, string>>;
+  /**
+   * A folder of the guest's built files that is its whole root file system: served over 9P
+   * read-only as the share "root" (ROOT_SHARE_TAG), the guest keeps its changes in memory.
+   */
+  root?: string;
   net: NetDevice;
   acpi: boolean;
   /** A regular expression that matches the guest's shell prompt on its serial console. */
@@ -80,6 +85,9 @@ export function parseProfile(json: unknown, source: string): GuestProfile {
     media[role as MediaRole] = file as string;
   }
   if (Object.keys(media).length === 0) fail(`"media" names nothing to boot`);
+  const root = str("root", true);
+  if (root !== undefined && (root.includes("/") || root.startsWith("."))) fail(`"root" must be a plain folder name`);
+  if (root !== undefined && o.shares !== true) fail(`"root" needs "shares": the guest mounts its root over 9P`);
   const net = o.net ?? "none";
   if (!(NET_DEVICES as readonly unknown[]).includes(net)) fail(`"net" must be one of ${NET_DEVICES.join(", ")}`);
   const prompt = str("prompt", true);
@@ -109,5 +117,6 @@ export function parseProfile(json: unknown, source: string): GuestProfile {
   const cmdline = str("cmdline", true);
   if (cmdline !== undefined) profile.cmdline = cmdline;
   if (prompt !== undefined) profile.prompt = prompt;
+  if (root !== undefined) profile.root = root;
   return profile;
 }

@@ -26,8 +26,11 @@ umask 022
 
 SCRIPT=$(readlink -f "${BASH_SOURCE[0]}")
 LIB=$(dirname "$SCRIPT")/../lib/debian-apt.sh
+INITRAMFS_LIB=$(dirname "$SCRIPT")/../lib/initramfs.sh
 # shellcheck source=../lib/debian-apt.sh
 . "$LIB"
+# shellcheck source=../lib/initramfs.sh
+. "$INITRAMFS_LIB"
 OUT=${UNMACHINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/unmachine}
 FW_DIR=$OUT/firmware
 GUEST_DIR=$OUT/guests/tiny
@@ -67,7 +70,7 @@ done
 # recipe, so a changed agent rebuilds the initramfs.
 AGENT_BIN=$OUT/guests/agent/umagent
 bash "$(dirname "$SCRIPT")/../agent/build.sh" >/dev/null
-RECIPE=$(cat "$SCRIPT" "$LIB" "$AGENT_BIN" | sha256sum)
+RECIPE=$(cat "$SCRIPT" "$LIB" "$INITRAMFS_LIB" "$AGENT_BIN" | sha256sum)
 RECIPE=${RECIPE%% *}
 
 up_to_date() {
@@ -266,118 +269,15 @@ mkdir -p "$ROOT"/{bin,dev,etc,lib,proc,sys,tmp,run,root,mnt,usr} "$MODDST"
 chmod 1777 "$ROOT/tmp"
 chmod 0700 "$ROOT/root"
 
-modname() { # path or name -> module name (as the kernel spells it)
-  local b=${1##*/}
-  b=${b%%.ko*}
-  echo "${b//-/_}"
-}
-
-declare -A MODPATH BUILTIN DEPS STAGED
-while IFS= read -r -d '' f; do
-  f=${f#./}
-  b=${f##*/}
-  b=${b%%.ko*}
-  MODPATH[${b//-/_}]=$f
-done < <(cd "$MODSRC" && find . \( -name '*.ko' -o -name '*.ko.*' \) -print0)
-[ "${#MODPATH[@]}" -gt 0 ] || die "no kernel modules found in $KPKG"
-if [ -f "$MODSRC/modules.builtin" ]; then
-  while IFS= read -r f; do
-    f=${f##*/}
-    f=${f%%.ko*}
-    [ -n "$f" ] && BUILTIN[${f//-/_}]=1
-  done <"$MODSRC/modules.builtin"
-  cp "$MODSRC/modules.builtin" "$MODDST/"
-fi
-
-ALIASES=$WORK/modules.alias
-: >"$ALIASES"
-
-# Copies a module (uncompressed) into the initramfs and, recursively, its dependencies.
-stage_module() {
-  local name=$1 src dst rel info d deps=""
-  [ -n "${STAGED[$name]+x}" ] && return 0
-  src=${MODPATH[$name]:-}
-  if [ -z "$src" ]; then
-    [ -n "${BUILTIN[$name]+x}" ] && return 0 # built into the kernel
-    die "kernel module '$name' is not in $KPKG"
-  fi
-  rel=${src%.ko*}.ko
-  dst=$MODDST/$rel
-  mkdir -p "${dst%/*}"
-  case $src in
-    *.ko) cp "$MODSRC/$src" "$dst" ;;
-    *.ko.xz) need xz xz-utils; xz -dc "$MODSRC/$src" >"$dst" ;;
-    *.ko.zst) need zstd zstd; zstd -dcq "$MODSRC/$src" >"$dst" ;;
-    *.ko.gz) gzip -dc "$MODSRC/$src" >"$dst" ;;
-    *) die "unsupported module file $src" ;;
-  esac
-  STAGED[$name]=$rel
-  # The .modinfo strings are NUL-terminated "key=value" records.
-  info=$(tr '\0' '\n' <"$dst" | sed -n -e 's/^depends=/D /p' -e 's/^alias=/A /p')
-  while IFS= read -r line; do
-    case $line in
-      "D "*) [ -z "$deps" ] && deps=${line#D } ;;
-      "A "*) echo "alias ${line#A } $name" >>"$ALIASES" ;;
-    esac
-  done <<<"$info"
-  deps=${deps//,/ }
-  DEPS[$name]=""
-  for d in $deps; do
-    d=$(modname "$d")
-    stage_module "$d"
-    [ -n "${STAGED[$d]+x}" ] && DEPS[$name]+=" $d"
-  done
-  return 0
-}
-
 step "Building initramfs (busybox ${VER[busybox-static]}, kernel modules for $KVER)…"
-for m in "${MODULES[@]}"; do
-  stage_module "$(modname "$m")"
-done
+stage_modules "$MODSRC" "$MODDST" "$KPKG" "${MODULES[@]}"
 
-# modules.dep in depmod's format: every module lists all of its dependencies,
-# those needed first at the end (modprobe loads them right to left).
-declare -A SEEN
-ORDER=()
-visit() {
-  local n=$1 d
-  [ -n "${SEEN[$n]+x}" ] && return 0
-  SEEN[$n]=1
-  for d in ${DEPS[$n]}; do visit "$d"; done
-  ORDER+=("$n")
-}
-for m in "${!STAGED[@]}"; do
-  SEEN=()
-  ORDER=()
-  visit "$m"
-  line="${STAGED[$m]}:"
-  for ((i = ${#ORDER[@]} - 2; i >= 0; i--)); do
-    line+=" ${STAGED[${ORDER[$i]}]}"
-  done
-  echo "$line"
-done | sort >"$MODDST/modules.dep"
-sort -u "$ALIASES" >"$MODDST/modules.alias"
-: >"$MODDST/modules.symbols"
-
-# busybox: the binary itself plus a symlink per applet. The applet list is read
-# from the binary's sorted, NUL-separated name table ("[", "[[", "acpid", ...),
-# because an i386 binary cannot be run on every build host. The bytes before the table
-# need not end in a NUL, so its "[" may end a longer string.
+# busybox: the binary itself plus a symlink per applet.
 cp "$BUSYBOX" "$ROOT/bin/busybox"
 chmod 0755 "$ROOT/bin/busybox"
 cp "$AGENT_BIN" "$ROOT/bin/umagent"
 chmod 0755 "$ROOT/bin/umagent"
-APPLETS=$(tr '\0' '\n' <"$BUSYBOX" | awk '
-  function reset() { n = 0; on = 0 }
-  BEGIN { reset() }
-  on {
-    if ($0 ~ /^[][a-z0-9_.-]+$/ && $0 > list[n - 1]) { list[n++] = $0; next }
-    if ($0 == "" && n >= 50) { for (i = 0; i < n; i++) print list[i]; done = 1 }
-    reset()
-  }
-  done { next }
-  prev ~ /\[$/ && $0 ~ /^(\[\[|[a-z])/ { on = 1; n = 2; list[0] = "["; list[1] = $0 }
-  { prev = $0 }')
+APPLETS=$(busybox_applets "$BUSYBOX")
 [ -n "$APPLETS" ] || die "cannot find the applet list in busybox-static's binary"
 for a in "${REQUIRED_APPLETS[@]}"; do
   grep -qx -- "$a" <<<"$APPLETS" || die "busybox-static has no '$a' applet"
@@ -538,26 +438,7 @@ chmod 0755 "$ROOT/init"
 
 find "$ROOT" -exec touch -h -d "@$MTIME" {} +
 
-# The kernel needs /dev/console before /init runs. A device node cannot be made
-# without root, so /dev and /dev/console are written as a small newc archive
-# by hand; the kernel reads the concatenated archives as one.
-newc_entry() { # newc_entry NAME MODE RDEVMAJOR RDEVMINOR INO
-  local namesize=$((${#1} + 1))
-  printf '070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X' \
-    "$5" "$2" 0 0 1 "$MTIME" 0 0 0 "$3" "$4" "$namesize" 0
-  printf '%s\0' "$1"
-  head -c $(((4 - (110 + namesize) % 4) % 4)) /dev/zero
-}
-dev_archive() {
-  newc_entry dev $((8#040755)) 0 0 1
-  newc_entry dev/console $((8#020600)) 5 1 2
-  newc_entry 'TRAILER!!!' 0 0 0 0
-}
-{
-  dev_archive
-  (cd "$ROOT" && find . -mindepth 1 ! -path ./dev | sort |
-    cpio -o -H newc -R 0:0 --reproducible --quiet)
-} | gzip -9 -n >"$WORK/initrd.img"
+pack_initramfs "$ROOT" "$MTIME" "$WORK/initrd.img"
 
 n_mods=$(wc -l <"$MODDST/modules.dep")
 

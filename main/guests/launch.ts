@@ -17,9 +17,9 @@ export function firmwareSources(paths: FirmwarePaths): LaunchMachine["firmware"]
 
 /** The plan of a built library guest, from its settings (none saved: the defaults) and this run's overrides. */
 export function libraryPlan(library: GuestLibrary, name: string, settings: GuestSettings = DEFAULT_SETTINGS, overrides: LaunchOverrides = {}): LaunchPlan {
-  const { profile, firmware, media, disks } = library.resolve(name, settings);
+  const { profile, firmware, media, disks, root } = library.resolve(name, settings);
   const sources: Partial<Record<MediaRole, MediaSource>> = {};
   for (const [role, path] of Object.entries(media) as [MediaRole, string][]) sources[role] = fileSource(path);
   for (const [role, disk] of Object.entries(disks)) sources[role as MediaRole] = { kind: "disk", disk };
-  return buildFatDrives(launchPlan({ kind: "guest", profile, settings, media: sources }, firmwareSources(firmware), overrides));
+  return buildFatDrives(launchPlan({ kind: "guest", profile, settings, media: sources, ...(root === undefined ? {} : { root }) }, firmwareSources(firmware), overrides));
 }

@@ -25,6 +25,8 @@ export interface ResolvedGuest {
   media: Partial<Record<MediaRole, string>>;
   /** A user guest's hard disks, served block by block from the image and its overlay. */
   disks: Partial<Record<DiskRole, ServedDisk>>;
+  /** The built folder that is the guest's root file system (its profile's root). */
+  root?: string;
 }
 
 const MiB = 1024 * 1024;
@@ -109,6 +111,15 @@ export class GuestLibrary {
     return undefined;
   }
 
+  /** A built folder with an /init in it, in the first root that has one. */
+  #findFolder(relative: string): string | undefined {
+    for (const root of this.#roots) {
+      const path = join(root, relative);
+      if (existsSync(join(path, "init")) && statSync(path).isDirectory()) return path;
+    }
+    return undefined;
+  }
+
   firmware(): FirmwarePaths | undefined {
     const bios = this.#find(join("firmware", FIRMWARE_FILES.bios));
     const vgaBios = this.#find(join("firmware", FIRMWARE_FILES.vgaBios));
@@ -140,8 +151,15 @@ export class GuestLibrary {
         if (!path) throw new GuestNotReadyError(`guest "${name}": ${file} is not built yet${build}`);
         media[role] = path;
       }
-      return { profile, firmware, media, disks };
+      const resolved: ResolvedGuest = { profile, firmware, media, disks };
+      if (profile.root !== undefined) {
+        const root = this.#findFolder(join("guests", name, profile.root));
+        if (!root) throw new GuestNotReadyError(`guest "${name}": its root folder ${profile.root} is not built yet${build}`);
+        resolved.root = root;
+      }
+      return resolved;
     }
+    if (profile.root !== undefined) throw new GuestNotReadyError(`guest "${name}": only a built-in guest can have a built root folder`);
     const source = this.user.source(name);
     const diskMiB = (settings ?? this.settings.load(name)).diskMiB;
     for (const [role, ref] of Object.entries(source.media) as [MediaRole, ImageRef][]) {

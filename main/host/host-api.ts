@@ -136,12 +136,13 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
     "guests:list": () => library.summaries(),
     "guests:plan": (guest, memory) => {
       const saved = settings.load(library.profile(guest).name);
-      const { profile, media, disks } = library.resolve(guest, saved);
+      const { profile, media, disks, root } = library.resolve(guest, saved);
       const sources: Partial<Record<MediaRole, MediaSource>> = {};
       for (const [role, path] of Object.entries(media) as [MediaRole, string][]) sources[role] = ref(urls.media(guest, role), path);
       // A user guest's hard disk is served by the host through the plan's disk service, never fetched whole.
       for (const [role, disk] of Object.entries(disks)) sources[role as MediaRole] = { kind: "disk", disk };
-      const source = { kind: "guest", profile, settings: saved, media: sources } as const;
+      // A built root folder (the desktop guest) is served by the host's 9P service, as for the CLI.
+      const source = { kind: "guest", profile, settings: saved, media: sources, ...(root === undefined ? {} : { root }) } as const;
       // A shared folder offered as a FAT drive is built here and served to the page as a disk.
       const plan: BootPlan = buildFatDrives(launchPlan(source, firmwareRefs(), memory === 0 ? {} : { memory }));
       const entry: { services: LaunchServices; memory: number; machine: LaunchMachine; resumed?: ResumedSession } = { services: plan.services, memory: plan.machine.memory, machine: plan.machine };

@@ -8,19 +8,17 @@ import { DEFAULT_SETTINGS, type GuestSettings } from "../../../core/guest/settin
 const file = (path: string): MediaSource => ({ kind: "file", path });
 const firmware = { bios: file("/fw/bios.bin"), vgaBios: file("/fw/vgabios.bin") };
 
-const tiny = parseProfile(
-  {
-    name: "tiny",
-    memory: 128,
-    media: { bzimage: "vmlinuz", initrd: "initrd.img" },
-    cmdline: "console=ttyS0",
-    net: "virtio",
-    agent: true,
-    shares: true,
-    prompt: "tiny:[^\\n]*# ",
-  },
-  "tiny",
-);
+const tinyJson = {
+  name: "tiny",
+  memory: 128,
+  media: { bzimage: "vmlinuz", initrd: "initrd.img" },
+  cmdline: "console=ttyS0",
+  net: "virtio",
+  agent: true,
+  shares: true,
+  prompt: "tiny:[^\\n]*# ",
+};
+const tiny = parseProfile(tinyJson, "tiny");
 const tinyMedia = { bzimage: file("/g/vmlinuz"), initrd: file("/g/initrd.img") };
 const saved: GuestSettings = {
   shares: [{ hostPath: "/home/me/work", tag: "work", readOnly: false }],
@@ -64,6 +62,20 @@ describe("a library guest with virtio (tiny)", () => {
     const plan = launchPlan({ kind: "guest", profile: tiny, settings: saved, media: tinyMedia }, firmware, { rootFolder: "/srv/root" });
     expect(plan.machine.cmdline).toBe("console=ttyS0 root=host9p rootfstype=9p");
     expect(plan.services.p9).toEqual({ kind: "root", folder: "/srv/root" });
+  });
+
+  it("boots a guest with a built root from that folder, read-only, beside the user's shares", () => {
+    const desktop = parseProfile({ ...tinyJson, name: "desktop", root: "root" }, "desktop");
+    const source = { kind: "guest", profile: desktop, settings: saved, media: tinyMedia, root: "/cache/guests/desktop/root" } as const;
+    const plan = launchPlan(source, firmware);
+    expect(plan.services.p9).toEqual({
+      kind: "shares",
+      shares: [{ tag: "root", hostPath: "/cache/guests/desktop/root", readOnly: true, confirmedSensitive: true }, ...saved.shares],
+    });
+    expect(plan.machine.p9).toBe("host");
+    expect(() => launchPlan(source, firmware, { rootFolder: "/srv/root" })).toThrow(/boots its own root folder/);
+    expect(() => launchPlan(source, firmware, { shares: [{ hostPath: "/tmp/x", tag: "root", readOnly: false }] })).toThrow(/share name "root" is its root folder's/);
+    expect(() => launchPlan({ ...source, root: undefined }, firmware)).toThrow(/root folder "root" is not built/);
   });
 
   it("takes this run's network card in place of the profile's", () => {

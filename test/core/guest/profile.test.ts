@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { MEMORY_LIMITS, ProfileError, checkMemory, parseProfile } from "../../../core/guest/profile.js";
 
 const TINY = new URL("../../../guests/tiny/guest.json", import.meta.url);
+const DESKTOP = new URL("../../../guests/desktop/guest.json", import.meta.url);
 const SOURCE = "guests/demo/guest.json";
 
 function valid(): Record<string, unknown> {
@@ -38,6 +39,22 @@ describe("parseProfile", () => {
     expect(profile.net).toBe("virtio");
     expect(profile.acpi).toBe(false);
     expect(new RegExp(`(?:${profile.prompt})$`).test("tiny:/# ")).toBe(true);
+  });
+
+  it("accepts the desktop guest's profile as shipped: its root folder, shell prompt and 9P", () => {
+    const profile = parseProfile(JSON.parse(readFileSync(DESKTOP, "utf8")), "guests/desktop/guest.json");
+    expect(profile.root).toBe("root");
+    expect(profile.shares).toBe(true);
+    expect(profile.agent).toBe(true);
+    expect(new RegExp(`(?:${profile.prompt})$`).test("desktop:/# ")).toBe(true);
+  });
+
+  it("takes a root folder only as a plain folder name, for a guest that mounts 9P", () => {
+    const base = { name: "d", media: { bzimage: "vmlinuz" }, shares: true };
+    for (const root of ["../x", "a/b", ".hidden", "", 3]) {
+      expect(() => parseProfile({ ...base, root }, SOURCE)).toThrow(/"root" must be/);
+    }
+    expect(() => parseProfile({ ...base, root: "root", shares: false }, SOURCE)).toThrow(/"root" needs "shares"/);
   });
 
   it("fills in defaults for optional fields", () => {

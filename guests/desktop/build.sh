@@ -1,0 +1,585 @@
+#!/usr/bin/env bash
+# Builds the "desktop" guest of Unmachine from Debian i386 packages: X11 on v86's VGA (the
+# kernel's bochs DRM driver with Xorg's modesetting driver), the jwm window manager, xterm,
+# xedit, xcalc and the X utilities, and the guest agent.
+#
+#   guests/desktop/build.sh [--force]
+#
+# Outputs (OUT = $UNMACHINE_CACHE, else $XDG_CACHE_HOME/unmachine, else ~/.cache/unmachine):
+#   OUT/guests/desktop/vmlinuz        (Debian i386 "686" kernel, the same package as tiny's)
+#   (and tiny's files: the firmware is tiny's build, and its kernel package is reused)
+#   OUT/guests/desktop/initrd.img     (busybox + the modules for 9P, overlayfs, DRM and input)
+#   OUT/guests/desktop/root/          (the root file system, served to the guest read-only)
+#   OUT/guests/desktop/manifest.json
+#
+# The root folder is made from the packages' files alone (dpkg-deb -x, no maintainer scripts,
+# no root needed) and configured here. The guest mounts it over 9P read-only, as the lower
+# layer of an overlay whose upper layer is a tmpfs: what a running guest changes lives in its
+# memory, and the built folder is the same for every user and every run.
+#
+# Environment overrides: those of guests/tiny/build.sh (UNMACHINE_DEBIAN_MIRROR,
+# UNMACHINE_DEBIAN_SUITE, UNMACHINE_BUSYBOX_SUITE).
+set -euo pipefail
+export LC_ALL=C
+umask 022
+
+SCRIPT=$(readlink -f "${BASH_SOURCE[0]}")
+LIB=$(dirname "$SCRIPT")/../lib/debian-apt.sh
+INITRAMFS_LIB=$(dirname "$SCRIPT")/../lib/initramfs.sh
+# shellcheck source=../lib/debian-apt.sh
+. "$LIB"
+# shellcheck source=../lib/initramfs.sh
+. "$INITRAMFS_LIB"
+OUT=${UNMACHINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/unmachine}
+GUEST_DIR=$OUT/guests/desktop
+APT_DIR=$OUT/apt-desktop
+WORK=$OUT/build/desktop
+
+# What the guest is made of; their dependencies come along (Recommends do not).
+PACKAGES=(
+  xserver-xorg-core xserver-xorg-input-evdev x11-xkb-utils
+  jwm xterm x11-apps x11-utils x11-xserver-utils
+  xfonts-base fonts-dejavu-core
+  busybox-static
+)
+# Dependencies the guest does without: a compiler's preprocessor (xrdb's), the initramfs and
+# device managers (the recipe makes its own), manuals, and Mesa's OpenGL drivers (Xorg runs
+# without GLX or glamor on a VGA with no 3D).
+SKIP='^(cpp|cpp-[0-9]+|libisl[0-9]+|libmpc[0-9]+|libmpfr[0-9]+|initramfs-tools.*|klibc-utils|libklibc|linux-base|logsave|udev|kmod|man-db|groff-base|libllvm[0-9]+|libz3-[0-9]+|libgl1-mesa-dri|libsensors.*)$'
+# Kernel modules the initramfs loads: 9P root, overlayfs, virtio devices, the display and input.
+MODULES=(
+  virtio_pci virtio_net virtio_console virtio_balloon
+  9p 9pnet_virtio overlay
+  bochs evdev psmouse
+)
+BUSYBOX_SUITE=${UNMACHINE_BUSYBOX_SUITE:-trixie}
+STEPS=7
+
+usage() {
+  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$SCRIPT"
+}
+
+FORCE=0
+for arg in "$@"; do
+  case $arg in
+    --force | -f) FORCE=1 ;;
+    --help | -h) usage; exit 0 ;;
+    *) echo "desktop: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+AGENT_BIN=$OUT/guests/agent/umagent
+bash "$(dirname "$SCRIPT")/../agent/build.sh" >/dev/null
+# The firmware (SeaBIOS) and the kernel package are tiny's: built (or found current) first.
+bash "$(dirname "$SCRIPT")/../tiny/build.sh" >/dev/null
+RECIPE=$(cat "$SCRIPT" "$LIB" "$INITRAMFS_LIB" "$AGENT_BIN" | sha256sum)
+RECIPE=${RECIPE%% *}
+
+up_to_date() {
+  local f
+  for f in "$GUEST_DIR/vmlinuz" "$GUEST_DIR/initrd.img" "$GUEST_DIR/manifest.json" "$GUEST_DIR/root/init"; do
+    [ -s "$f" ] || return 1
+  done
+  grep -q "\"recipe\": *\"$RECIPE\"" "$GUEST_DIR/manifest.json"
+}
+
+if [ "$FORCE" = 0 ] && up_to_date; then
+  echo "desktop: up to date ($OUT)"
+  exit 0
+fi
+
+# ---------------------------------------------------------------------------
+# helpers
+
+die() {
+  echo "desktop: $*" >&2
+  exit 1
+}
+
+step_no=0
+step() {
+  step_no=$((step_no + 1))
+  echo "[$step_no/$STEPS] $*" >&2
+}
+
+need() { # need TOOL PACKAGE
+  command -v "$1" >/dev/null 2>&1 ||
+    die "missing tool '$1'; install it with: apt-get install $2"
+}
+
+mib() { # bytes -> "12 MiB" / "0.9 MiB"
+  awk -v b="$1" 'BEGIN { m = b / 1048576; if (m >= 10) printf "%d MiB", m + 0.5; else printf "%.1f MiB", m }'
+}
+
+# ---------------------------------------------------------------------------
+# prerequisites
+
+need apt-get apt
+need apt-cache apt
+need dpkg-deb dpkg
+need cpio cpio
+need gzip gzip
+need awk mawk
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+[ -r "$KEYRING" ] || die "missing $KEYRING; install it with: apt-get install debian-archive-keyring"
+
+mkdir -p "$OUT" || die "cannot create $OUT"
+
+# One build at a time per output folder.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$OUT/.desktop.lock"
+  if ! flock -n 9; then
+    echo "desktop: waiting for another build in $OUT…" >&2
+    flock 9
+    if [ "$FORCE" = 0 ] && up_to_date; then
+      echo "desktop: up to date ($OUT)"
+      exit 0
+    fi
+  fi
+fi
+
+debian_source
+
+rm -rf "$WORK"
+mkdir -p "$WORK"
+private_apt "$APT_DIR" "$BUSYBOX_SUITE:busybox-static"
+
+finished=0
+on_exit() {
+  local rc=$?
+  if [ "$finished" != 1 ]; then
+    [ "$rc" = 0 ] && rc=1
+    echo "desktop: build failed (exit $rc); work files kept in $WORK" >&2
+  fi
+}
+trap on_exit EXIT
+
+# ---------------------------------------------------------------------------
+step "Updating package lists ($MIRROR $SUITE $SUITE-updates, busybox from $BUSYBOX_SUITE, i386)…"
+apt-get "${APT[@]}" "${APT_QUIET[@]}" update >&2 ||
+  die "apt-get update failed for $MIRROR ($SUITE, $SUITE-updates, $BUSYBOX_SUITE)"
+
+step "Resolving packages…"
+# The kernel: the one linux-image-686 depends on, as for tiny.
+KPKG=$(apt-cache "${APT[@]}" show --no-all-versions linux-image-686 | awk '
+  /^Depends: / {
+    n = split(substr($0, 10), w, /[ ,|(]+/)
+    for (i = 1; i <= n; i++) if (w[i] ~ /^linux-image-[0-9].*-686$/) { print w[i]; exit }
+  }') || true
+[ -n "$KPKG" ] || die "cannot find the kernel package linux-image-686 depends on in $SUITE (i386)"
+KVER=${KPKG#linux-image-}
+# What apt would install on an empty system: "Inst NAME (VERSION SUITE [ARCH])", maybe more after.
+declare -A VER ARCH
+mapfile -t INST < <(apt-get "${APT[@]}" -s install --no-install-recommends "${PACKAGES[@]}" "$KPKG" 2>&1 |
+  awk '/^Inst / { v = $3; sub(/^\(/, "", v); a = $0; sub(/^[^[]*\[/, "", a); sub(/\].*/, "", a); print $2 " " v " " a }')
+[ "${#INST[@]}" -gt 0 ] || die "apt cannot resolve ${PACKAGES[*]} in $SUITE (i386): $(apt-get "${APT[@]}" -s install --no-install-recommends "${PACKAGES[@]}" 2>&1 | tail -3)"
+WANT=()
+for line in "${INST[@]}"; do
+  read -r p v a <<<"$line"
+  VER[$p]=$v
+  ARCH[$p]=$a
+  [[ $p =~ $SKIP ]] && continue
+  WANT+=("$p")
+done
+for p in "${PACKAGES[@]}" "$KPKG"; do
+  [ -n "${VER[$p]:-}" ] || die "package $p not found in $SUITE (i386)"
+done
+echo "      ${#WANT[@]} packages (of ${#INST[@]} with the ones left out), kernel $KPKG ${VER[$KPKG]}" >&2
+
+deb_path() { # deb_path PACKAGE -> path of its .deb in the download folder
+  local v=${VER[$1]}
+  echo "$APT_DIR/debs/${1}_${v//:/%3a}_${ARCH[$1]}.deb"
+}
+
+# tiny's build keeps the same kernel package: linked, not downloaded again.
+if [ ! -s "$(deb_path "$KPKG")" ] && [ -s "$OUT/apt/debs/${KPKG}_${VER[$KPKG]//:/%3a}_${ARCH[$KPKG]}.deb" ]; then
+  ln -f "$OUT/apt/debs/${KPKG}_${VER[$KPKG]//:/%3a}_${ARCH[$KPKG]}.deb" "$(deb_path "$KPKG")" 2>/dev/null ||
+    cp "$OUT/apt/debs/${KPKG}_${VER[$KPKG]//:/%3a}_${ARCH[$KPKG]}.deb" "$(deb_path "$KPKG")"
+fi
+MISSING=()
+for p in "${WANT[@]}"; do
+  [ -s "$(deb_path "$p")" ] || MISSING+=("$p")
+done
+if [ "${#MISSING[@]}" -gt 0 ]; then
+  bytes=$(apt-cache "${APT[@]}" show --no-all-versions "${MISSING[@]}" | awk '/^Size: / { s += $2 } END { print s + 0 }')
+  step "Downloading ${#MISSING[@]} packages ($(mib "$bytes"); $((${#WANT[@]} - ${#MISSING[@]})) cached)…"
+  args=()
+  for p in "${MISSING[@]}"; do args+=("$p=${VER[$p]}"); done
+  (cd "$APT_DIR/debs" && apt-get "${APT[@]}" "${APT_QUIET[@]}" download "${args[@]}" >&2) ||
+    die "download failed"
+  for p in "${MISSING[@]}"; do
+    [ -s "$(deb_path "$p")" ] || die "download of $p did not produce $(deb_path "$p")"
+  done
+else
+  step "Downloading: all ${#WANT[@]} packages cached"
+fi
+# Keep only the packages of this build in the download folder.
+declare -A KEEP
+for p in "${WANT[@]}"; do KEEP[$(deb_path "$p")]=1; done
+for f in "$APT_DIR"/debs/*.deb; do
+  [ -e "$f" ] && [ -z "${KEEP[$f]+x}" ] && rm -f "$f"
+done
+
+# ---------------------------------------------------------------------------
+ROOT=$WORK/root
+step "Extracting ${#WANT[@]} packages…"
+mkdir -p "$ROOT"
+for p in "${WANT[@]}"; do
+  [ "$p" = "$KPKG" ] && continue
+  dpkg-deb -x "$(deb_path "$p")" "$ROOT" || die "cannot extract $(deb_path "$p")"
+done
+# Documentation and translations: nothing in the guest reads them.
+rm -rf "$ROOT"/usr/share/{doc,man,info,locale,lintian,bug}
+KROOT=$WORK/kernel
+mkdir -p "$KROOT"
+dpkg-deb -x "$(deb_path "$KPKG")" "$KROOT" || die "cannot extract $(deb_path "$KPKG")"
+
+# ---------------------------------------------------------------------------
+step "Configuring the root folder…"
+# Merged /usr, as Debian installs it: /bin, /sbin and /lib are links into /usr.
+for d in bin sbin lib; do
+  if [ -d "$ROOT/$d" ] && [ ! -L "$ROOT/$d" ]; then
+    mkdir -p "$ROOT/usr/$d"
+    cp -a "$ROOT/$d/." "$ROOT/usr/$d/"
+    rm -rf "${ROOT:?}/$d"
+  fi
+  mkdir -p "$ROOT/usr/$d"
+  ln -sfn "usr/$d" "$ROOT/$d"
+done
+BUSYBOX=$ROOT/usr/bin/busybox
+[ -s "$BUSYBOX" ] || die "busybox-static contains no bin/busybox"
+APPLETS=$(busybox_applets "$BUSYBOX")
+[ -n "$APPLETS" ] || die "cannot find the applet list in busybox-static's binary"
+# busybox fills in what the packages leave out (a shell, mount, ip, modprobe...); a real
+# program of the same name wins.
+n_applets=0
+while IFS= read -r a; do
+  [ "$a" = busybox ] && continue
+  [ -e "$ROOT/usr/bin/$a" ] || [ -L "$ROOT/usr/bin/$a" ] || [ -e "$ROOT/usr/sbin/$a" ] && continue
+  ln -s busybox "$ROOT/usr/bin/$a"
+  n_applets=$((n_applets + 1))
+done <<<"$APPLETS"
+cp "$AGENT_BIN" "$ROOT/usr/bin/umagent"
+chmod 0755 "$ROOT/usr/bin/umagent"
+
+mkdir -p "$ROOT"/{dev,proc,sys,tmp,run,mnt,root,var/lib/xkb,var/log,var/tmp,etc/X11}
+chmod 1777 "$ROOT/tmp" "$ROOT/var/tmp"
+chmod 0700 "$ROOT/root"
+cat >"$ROOT/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+EOF
+cat >"$ROOT/etc/group" <<'EOF'
+root:x:0:
+tty:x:5:
+video:x:44:
+input:x:101:
+nogroup:x:65534:
+EOF
+cat >"$ROOT/etc/nsswitch.conf" <<'EOF'
+passwd: files
+group: files
+hosts: files dns
+EOF
+echo desktop >"$ROOT/etc/hostname"
+cat >"$ROOT/etc/hosts" <<'EOF'
+127.0.0.1	localhost desktop
+::1	localhost
+EOF
+echo /bin/sh >"$ROOT/etc/shells"
+cat >"$ROOT/etc/profile" <<'EOF'
+export PATH=/usr/local/bin:/usr/bin:/usr/sbin
+export HOME=/root
+export TERM=linux
+PS1='desktop:\w# '
+EOF
+
+# Xorg: the bochs DRM device through the modesetting driver, no GL (the VGA has no 3D), and
+# no udev: the init script lists the input devices (evdev) in /run/xorg.conf, from this.
+cat >"$ROOT/etc/X11/xorg.conf.in" <<'EOF'
+# Made into /run/xorg.conf by /init at each boot, with one InputDevice per /dev/input/event*.
+Section "ServerFlags"
+  Option "AutoAddDevices" "false"
+  Option "AutoEnableDevices" "false"
+  Option "DontVTSwitch" "true"
+  Option "BlankTime" "0"
+  Option "StandbyTime" "0"
+  Option "SuspendTime" "0"
+  Option "OffTime" "0"
+EndSection
+Section "Module"
+  Disable "glx"
+  Disable "glamoregl"
+EndSection
+Section "Files"
+  FontPath "/usr/share/fonts/X11/misc"
+  FontPath "/usr/share/fonts/X11/75dpi"
+  FontPath "/usr/share/fonts/X11/100dpi"
+  FontPath "built-ins"
+EndSection
+Section "Device"
+  Identifier "vga"
+  Driver "modesetting"
+  Option "kmsdev" "/dev/dri/card0"
+  Option "AccelMethod" "none"
+EndSection
+Section "Screen"
+  Identifier "screen"
+  Device "vga"
+  DefaultDepth 24
+  SubSection "Display"
+    Depth 24
+    Modes "1024x768"
+  EndSubSection
+EndSection
+EOF
+
+# jwm: a menu of the guest's apps on a click on the desktop, a task bar with a clock.
+mkdir -p "$ROOT/etc/jwm"
+cat >"$ROOT/etc/jwm/system.jwmrc" <<'EOF'
+<?xml version="1.0"?>
+<JWM>
+  <RootMenu onroot="123">
+    <Program label="Terminal">xterm</Program>
+    <Program label="Text editor">xedit</Program>
+    <Program label="Calculator">xcalc</Program>
+    <Program label="Clock">xclock</Program>
+    <Separator/>
+    <Restart label="Restart the window manager"/>
+  </RootMenu>
+  <Tray x="0" y="-1" autohide="off" height="28">
+    <TrayButton label="Apps">root:1</TrayButton>
+    <Spacer width="4"/>
+    <TaskList maxwidth="220"/>
+    <Clock format="%H:%M"/>
+  </Tray>
+  <WindowStyle>
+    <Font>DejaVu Sans-9</Font>
+    <Active><Foreground>#ffffff</Foreground><Background>#3465a4</Background></Active>
+    <Foreground>#d3d7cf</Foreground><Background>#555753</Background>
+  </WindowStyle>
+  <TrayStyle><Font>DejaVu Sans-9</Font><Background>#2e3436</Background><Foreground>#eeeeec</Foreground></TrayStyle>
+  <TaskListStyle><Font>DejaVu Sans-9</Font>
+    <Active><Foreground>#ffffff</Foreground><Background>#3465a4</Background></Active>
+    <Foreground>#d3d7cf</Foreground><Background>#555753</Background>
+  </TaskListStyle>
+  <MenuStyle><Font>DejaVu Sans-9</Font><Foreground>#000000</Foreground><Background>#eeeeec</Background>
+    <Active><Foreground>#ffffff</Foreground><Background>#3465a4</Background></Active>
+  </MenuStyle>
+  <Desktops width="1" height="1"><Background type="solid">#4e6a86</Background></Desktops>
+  <FocusModel>click</FocusModel>
+  <Key mask="A" key="Tab">nextstacked</Key>
+  <Key mask="A" key="F4">close</Key>
+</JWM>
+EOF
+
+# Core fonts: fonts.dir lists each font file with its name, which mkfontdir would read from
+# the file; the name is the PCF file's FONT property, found here as a string in the file.
+n_fonts=0
+for dir in "$ROOT"/usr/share/fonts/X11/*/; do
+  [ -d "$dir" ] || continue
+  list=$WORK/fonts.dir
+  : >"$list"
+  for f in "$dir"*.pcf.gz; do
+    [ -e "$f" ] || continue
+    name=$(gzip -dc "$f" | tr -c '[:print:]' '\n' | grep -m1 -E '^-[^-]*-[^-]*-[^-]*-[^-]*-[^-]*-[^-]*-[0-9]*-[0-9]*-[0-9]*-[0-9]*-[^-]*-[0-9]*-[^-]*-[^-]*$' || true)
+    [ -n "$name" ] && echo "${f##*/} $name" >>"$list"
+  done
+  if [ -s "$list" ]; then
+    { wc -l <"$list"; sort "$list"; } >"${dir}fonts.dir"
+    n_fonts=$((n_fonts + $(wc -l <"$list")))
+  fi
+done
+[ -s "$ROOT/usr/share/fonts/X11/misc/fonts.dir" ] || die "no core fonts found in xfonts-base"
+
+cat >"$ROOT/init" <<'EOF'
+#!/bin/sh
+# The desktop guest's first process, started by the initramfs on the overlay root: the
+# devices, the agent, X with jwm and an xterm, and a shell on the serial console.
+export PATH=/usr/local/bin:/usr/bin:/usr/sbin HOME=/root TERM=linux
+cd /
+mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
+exec </dev/console >/dev/console 2>&1
+hostname desktop
+ip link set lo up
+mark() { echo "desktop: $*" >/dev/kmsg; }
+mark "init: started"
+
+# Network: DHCP from the host's NAT in the background (nothing here waits for it).
+mkdir -p /run/udhcpc
+cat >/run/udhcpc/default.script <<'SCRIPT'
+#!/bin/sh
+case "$1" in
+  deconfig) ip -4 addr flush dev "$interface" ;;
+  bound|renew)
+    ip -4 addr show dev "$interface" | grep -q "inet $ip/${mask:-24} " || {
+      ip -4 addr flush dev "$interface"
+      ip addr add "$ip/${mask:-24}" broadcast + dev "$interface"
+    }
+    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    : >/run/resolv.conf
+    for ns in $dns; do echo "nameserver $ns" >>/run/resolv.conf; done ;;
+esac
+exit 0
+SCRIPT
+chmod 0755 /run/udhcpc/default.script
+ln -sf /run/resolv.conf /etc/resolv.conf
+for nic in /sys/class/net/eth*; do
+  [ -e "$nic" ] || continue
+  ip link set "${nic##*/}" up
+  udhcpc -i "${nic##*/}" -b -t 4 -T 1 -s /run/udhcpc/default.script >/dev/null 2>&1 &
+done
+
+# The guest agent on virtio-console, kept running.
+agent_on() {
+  while :; do
+    [ -c "$1" ] && /usr/bin/umagent "$1"
+    sleep 1
+  done
+}
+agent_on /dev/hvc0 &
+
+# X: one InputDevice per event device (evdev tells keyboards from pointers), then the
+# window manager and a terminal once the server answers.
+x_config() {
+  cat /etc/X11/xorg.conf.in
+  layout=""
+  for ev in /dev/input/event*; do
+    [ -c "$ev" ] || continue
+    id=${ev##*/}
+    printf 'Section "InputDevice"\n  Identifier "%s"\n  Driver "evdev"\n  Option "Device" "%s"\nEndSection\n' "$id" "$ev"
+    layout="$layout  InputDevice \"$id\" \"SendCoreEvents\"\n"
+  done
+  printf 'Section "ServerLayout"\n  Identifier "layout"\n  Screen "screen"\n%bEndSection\n' "$layout"
+}
+x_session() {
+  x_config >/run/xorg.conf
+  /usr/lib/xorg/Xorg :0 -config /run/xorg.conf -nolisten tcp -noreset -novtswitch \
+    -logfile /run/Xorg.0.log >/run/Xorg.out 2>&1 &
+  export DISPLAY=:0
+  while ! xprop -root >/dev/null 2>&1; do
+    kill -0 $! 2>/dev/null || { echo "desktop: X did not start; see /run/Xorg.0.log"; return; }
+    sleep 0.5
+  done
+  mark "X is up"
+  (while :; do jwm; sleep 1; done) >/run/jwm.log 2>&1 &
+  xterm -geometry 80x24+40+40 >/dev/null 2>&1 &
+  mark "session started"
+}
+x_session &
+
+trap 'sync; exec poweroff -f' USR2
+trap 'sync; exec halt -f' USR1
+trap 'sync; exec reboot -f' TERM
+
+# A login shell on the serial console, started again whenever it exits.
+while :; do
+  while :; do
+    setsid sh -c 'exec sh -l <>/dev/ttyS0 >&0 2>&1'
+    sleep 1
+  done &
+  # PID 1 must never exit; waiting also reaps orphaned processes.
+  while :; do wait; sleep 1; done
+done
+EOF
+chmod 0755 "$ROOT/init"
+
+# ---------------------------------------------------------------------------
+step "Building initramfs (busybox, kernel modules for $KVER)…"
+VMLINUZ=
+for f in "$KROOT/boot/vmlinuz-$KVER" "$KROOT/usr/boot/vmlinuz-$KVER"; do
+  [ -s "$f" ] && VMLINUZ=$f && break
+done
+[ -n "$VMLINUZ" ] || die "$KPKG contains no vmlinuz-$KVER"
+MODSRC=
+for d in "$KROOT/lib/modules/$KVER" "$KROOT/usr/lib/modules/$KVER"; do
+  [ -d "$d" ] && MODSRC=$d && break
+done
+[ -n "$MODSRC" ] || die "$KPKG contains no modules folder for $KVER"
+MTIME=$(stat -c %Y "$VMLINUZ")
+IRFS=$WORK/initramfs
+mkdir -p "$IRFS"/{bin,dev,proc,sys,host,rw,newroot}
+stage_modules "$MODSRC" "$IRFS/lib/modules/$KVER" "$KPKG" "${MODULES[@]}"
+n_mods=$(wc -l <"$IRFS/lib/modules/$KVER/modules.dep")
+cp "$BUSYBOX" "$IRFS/bin/busybox"
+for a in sh mount mkdir modprobe switch_root echo cat grep sleep; do
+  grep -qx -- "$a" <<<"$APPLETS" || die "busybox-static has no '$a' applet"
+  ln -s busybox "$IRFS/bin/$a"
+done
+cat >"$IRFS/init" <<EOF
+#!/bin/busybox sh
+# The desktop guest's initramfs: mounts the root folder (9P, read-only) under a tmpfs
+# overlay, so the guest may change anything while the shared folder stays as built.
+MODULES="${MODULES[*]}"
+EOF
+cat >>"$IRFS/init" <<'EOF'
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+modprobe -q -a $MODULES
+rescue() {
+  echo "desktop: $*; a shell in the initramfs instead"
+  exec sh
+}
+mark() { echo "desktop: $*" >/dev/kmsg; }
+mark "initramfs: modules loaded"
+# The host serves one 9P device: the root folder as "root" beside the user's shares. The root
+# never changes while the guest runs (the host serves it read-only), so the guest caches what
+# it reads (cache=loose): without it every program start asks the host for each library again.
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose host9p /host || rescue "cannot mount the host's 9P device"
+[ -x /host/root/init ] || rescue "the host serves no root folder"
+mount -t tmpfs -o mode=0755 tmpfs /rw
+mkdir -p /rw/upper /rw/work
+mount -t overlay -o lowerdir=/host/root,upperdir=/rw/upper,workdir=/rw/work overlay /newroot ||
+  rescue "cannot mount the overlay root"
+# The shares, each at /mnt/<tag> as in tiny.
+mount --move /host /newroot/mnt
+for d in dev proc sys; do mount --move /$d /newroot/$d; done
+mark "initramfs: root mounted"
+exec switch_root /newroot /init
+EOF
+chmod 0755 "$IRFS/init"
+find "$IRFS" -exec touch -h -d "@$MTIME" {} +
+pack_initramfs "$IRFS" "$MTIME" "$WORK/initrd.img"
+
+# ---------------------------------------------------------------------------
+root_bytes=$(du -sb "$ROOT" | awk '{ print $1 }')
+step "Installing to $GUEST_DIR ($(mib "$root_bytes") root folder)…"
+mkdir -p "$GUEST_DIR"
+# The manifest goes first and comes back last, so a half-finished install is never taken as
+# up to date. A guest running on the old root keeps its open files (the folder is renamed, then
+# removed).
+rm -f "$GUEST_DIR/manifest.json"
+put() { # put SOURCE DEST: atomic copy
+  cp "$1" "$2.tmp.$$"
+  mv -f "$2.tmp.$$" "$2"
+}
+put "$VMLINUZ" "$GUEST_DIR/vmlinuz"
+put "$WORK/initrd.img" "$GUEST_DIR/initrd.img"
+rm -rf "$GUEST_DIR/root.old"
+[ -e "$GUEST_DIR/root" ] && mv "$GUEST_DIR/root" "$GUEST_DIR/root.old"
+mv "$ROOT" "$GUEST_DIR/root"
+rm -rf "$GUEST_DIR/root.old"
+cat >"$WORK/manifest.json" <<EOF
+{
+  "kernel": "$KVER",
+  "kernelPackage": "${VER[$KPKG]}",
+  "xorg": "${VER[xserver-xorg-core]}",
+  "packages": ${#WANT[@]},
+  "rootBytes": $root_bytes,
+  "recipe": "$RECIPE",
+  "builtAt": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+}
+EOF
+put "$WORK/manifest.json" "$GUEST_DIR/manifest.json"
+
+rm -rf "$WORK"
+rmdir "$OUT/build" 2>/dev/null || true
+finished=1
+echo "desktop: built ${#WANT[@]} packages into a $(mib "$root_bytes") root, kernel $KVER with $n_mods modules, $n_fonts core fonts, $n_applets busybox applets ($GUEST_DIR)"
