@@ -52,7 +52,7 @@ describe("a guest with a built root folder", () => {
       settings: library.settings,
       services: registerHostServices(sessions),
       shell: "web",
-      urls: { media: (guest, role) => `/media/${guest}/${role}`, firmware: (which) => `/firmware/${which}` },
+      urls: { media: (guest, role) => `/media/${guest}/${role}`, firmware: (which) => `/firmware/${which}`, state: (guest) => `/state/${guest}` },
     });
     const plan = await handlers["guests:plan"]("desk", 0);
     expect(plan.services.p9).toEqual({ kind: "shares", shares: [rootShare(root)] });
