@@ -21,6 +21,7 @@ export default defineConfig({
           hookTimeout: 180_000,
           // Each boot takes a core and ~300 MB; two at once on two cores is the limit.
           fileParallelism: false,
+          setupFiles: ["test/support/vm-setup.ts"],
         },
       },
     ],

@@ -243,7 +243,9 @@ function guestPlan(source: Extract<LaunchSource, { kind: "guest" }>, firmware: L
   } else {
     // A guest without 9P is offered its shares as a FAT drive instead (sharedDrive).
     const shares = profile.shares ? merged(settings.shares, overrides.shares, (a, b) => a.tag === b.tag) : [];
-    if (shares.length > 0) services.p9 = { kind: "shares", shares };
+    // A guest that mounts shares always has its 9P device, shares or none: its machine stays the
+    // same whatever is shared, so a saved state resumes with this run's shares (added, removed).
+    if (profile.shares) services.p9 = { kind: "shares", shares };
   }
   if (services.p9) machine.p9 = "host";
 

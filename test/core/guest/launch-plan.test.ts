@@ -39,10 +39,12 @@ describe("a library guest with virtio (tiny)", () => {
     expect(plan.ready).toEqual({ kind: "prompt", prompt: "tiny:[^\\n]*# " });
   });
 
-  it("has no 9P device when nothing is shared", () => {
+  it("gives a guest that mounts shares its 9P device with nothing shared, so its machine is the same as with shares", () => {
     const plan = launchPlan({ kind: "guest", profile: tiny, settings: DEFAULT_SETTINGS, media: tinyMedia }, firmware);
-    expect(plan.services.p9).toBeUndefined();
-    expect(plan.machine.p9).toBeUndefined();
+    expect(plan.services.p9).toEqual({ kind: "shares", shares: [] });
+    expect(plan.machine.p9).toBe("host");
+    const shared = launchPlan({ kind: "guest", profile: tiny, settings: DEFAULT_SETTINGS, media: tinyMedia }, firmware, { shares: [{ tag: "a", hostPath: "/srv/a", readOnly: false }] });
+    expect(shared.machine).toEqual(plan.machine);
   });
 
   it("lets this run's shares and forwards replace saved ones of the same name or port, and its memory win", () => {

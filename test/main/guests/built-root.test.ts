@@ -10,6 +10,7 @@ import { libraryPlan } from "../../../main/guests/launch.js";
 import { createHostApi } from "../../../main/host/host-api.js";
 import { HostSessions } from "../../../main/host/sessions.js";
 import { registerHostServices } from "../../../main/host/services.js";
+import { pageStates } from "../../../main/host/page-states.js";
 
 function fixture(built: boolean): { library: GuestLibrary; root: string } {
   const top = mkdtempSync(join(tmpdir(), "unmachine-root-"));
@@ -51,6 +52,7 @@ describe("a guest with a built root folder", () => {
       sessions,
       settings: library.settings,
       services: registerHostServices(sessions),
+      states: pageStates(library.dataDir, library),
       shell: "web",
       urls: { media: (guest, role) => `/media/${guest}/${role}`, firmware: (which) => `/firmware/${which}`, state: (guest) => `/state/${guest}` },
     });
