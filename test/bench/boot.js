@@ -5,7 +5,8 @@
 // All in one run, several rounds interleaved; results as medians and ratios, also written to
 // test-results/bench/boot.json.
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { GuestLibrary } from "../../dist/main/guests/library.js";
 
@@ -14,6 +15,7 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const library = new GuestLibrary();
 const { profile, firmware, media } = library.resolve("tiny");
 const memory = profile.memory;
+const benchData = mkdtempSync(join(tmpdir(), "unmachine-bench-boot-"));
 
 function peakRss(pid) {
   try {
@@ -25,10 +27,10 @@ function peakRss(pid) {
 }
 
 /** Runs a command until `ready` matches its stdout; returns ms to the match and its peak RSS. */
-function measure(cmd, args, ready, { kill = false, timeoutMs = 180_000 } = {}) {
+function measure(cmd, args, ready, { kill = false, timeoutMs = 180_000, env = {} } = {}) {
   return new Promise((resolvePromise, reject) => {
     const start = performance.now();
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], cwd: root });
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], cwd: root, env: { ...process.env, ...env } });
     let out = "";
     let peak = 0;
     let readyMs;
@@ -57,7 +59,8 @@ function measure(cmd, args, ready, { kill = false, timeoutMs = 180_000 } = {}) {
 
 const qemuCmdline = profile.cmdline.replace("console=tty0", "").replace(/\s+/g, " ").trim();
 const contenders = {
-  app: () => measure(process.execPath, ["bin/unmachine.js", "run", "tiny", "--headless", "--until", "tiny:/# "], /tiny:\/# /),
+  // A cold boot (the app's instant-on resume is measured in resume.js), in a data folder of its own.
+  app: () => measure(process.execPath, ["bin/unmachine.js", "run", "tiny", "--cold", "--headless", "--until", "tiny:/# "], /tiny:\/# /, { env: { UNMACHINE_DATA: benchData } }),
   "bare v86": () =>
     measure(process.execPath, ["test/bench/bare-v86.mjs", firmware.bios, firmware.vgaBios, media.bzimage, media.initrd, profile.cmdline, String(memory)], /PROMPT \d+/),
   "qemu tcg": () =>

@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+// Benchmark: instant-on. Time from the command (or the click) to the tiny guest answering a
+// shell command, resumed from its saved state against booted cold, headless (`unmachine run
+// tiny --exec`) and in the page (web shell in Debian's Chromium), with QEMU TCG's cold boot of
+// the same kernel and initrd (then the same command on its serial console) as the reference;
+// and the size of the saved state on disk. All in one run, rounds interleaved; medians and
+// ratios, also written to test-results/bench/resume.json.
+import { chromium } from "@playwright/test";
+import { spawn } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "../..");
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const { GuestLibrary } = await import(`${root}/dist/main/guests/library.js`);
+const { cacheDir } = await import(`${root}/dist/main/paths.js`);
+const library = new GuestLibrary();
+const { profile, media } = library.resolve("tiny");
+const ANSWER = /ok-42/;
+const COMMAND = "echo ok-$((6*7))";
+
+/** A data folder of its own, so the runs here keep their state apart from the user's. */
+const data = mkdtempSync(join(tmpdir(), "unmachine-bench-resume-"));
+/** A copy of the build cache without tiny's kept state: a machine where tiny can only boot cold. */
+const coldCache = mkdtempSync(join(tmpdir(), "unmachine-bench-cold-"));
+for (const part of ["firmware", "guests"]) cpSync(join(cacheDir(), part), join(coldCache, part), { recursive: true });
+rmSync(join(coldCache, "guests", "tiny", "built.state"), { force: true });
+
+/** Spawns a command and resolves with the ms from the spawn to `ready` on its stdout; then lets it end. */
+function timeTo(cmd, args, ready, { env = {}, input, kill = false, timeoutMs = 240_000 } = {}) {
+  return new Promise((resolveRun, reject) => {
+    const start = performance.now();
+    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    let ms;
+    let typed = false;
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${cmd} ${args.join(" ")}: no answer in ${timeoutMs / 1000} s\n${out.slice(-1500)}${err.slice(-1500)}`));
+    }, timeoutMs);
+    child.stdout.on("data", (d) => {
+      out += d.toString("latin1");
+      if (input && !typed && input.after.test(out)) {
+        typed = true;
+        child.stdin.write(input.text);
+      }
+      if (ms === undefined && ready.test(out)) {
+        ms = performance.now() - start;
+        if (kill) child.kill("SIGKILL");
+      }
+    });
+    child.stderr.on("data", (d) => (err += d));
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      if (ms === undefined) reject(new Error(`${cmd} ${args.join(" ")} ended (${code}) without an answer:\n${out.slice(-1500)}${err.slice(-1500)}`));
+      else resolveRun(ms);
+    });
+  });
+}
+
+const cli = (args, env = {}) => timeTo(process.execPath, ["bin/unmachine.js", ...args], ANSWER, { env: { UNMACHINE_DATA: data, ...env } });
+const qemuCmdline = profile.cmdline.replace("console=tty0", "").replace(/\s+/g, " ").trim();
+
+/** The page in Debian's Chromium against a web shell: click Start, type the command, wait for the answer. */
+async function pageSession(env) {
+  const server = spawn(process.execPath, [join(root, "bin/unmachine.js"), "serve", "--no-open"], {
+    cwd: root,
+    env: { ...process.env, UNMACHINE_DATA: data, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const url = await new Promise((resolveUrl, reject) => {
+    let out = "";
+    server.on("exit", (code) => reject(new Error(`the web shell ended (${code})`)));
+    server.stdout.on("data", (d) => {
+      out += d;
+      const m = /http:\/\/127\.0\.0\.1:\d+\/\?token=\w+/.exec(out);
+      if (m) resolveUrl(m[0]);
+    });
+  });
+  const profileDir = mkdtempSync(join(tmpdir(), "unmachine-bench-chromium-"));
+  const context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  await page.goto(url);
+  const start = page.getByRole("button", { name: "Start", exact: true });
+  await start.waitFor();
+  /** Start, then type the command on the serial console until the guest answers it. */
+  const startToAnswer = async () => {
+    const console_ = page.getByTestId("serial-console");
+    const t0 = performance.now();
+    await start.click();
+    await page.getByTestId("guest-state").filter({ hasText: "running" }).waitFor({ timeout: 240_000 });
+    await console_.click();
+    await page.keyboard.type(`${COMMAND}\n`);
+    await console_.getByText(ANSWER).first().waitFor({ timeout: 240_000 });
+    return performance.now() - t0;
+  };
+  const stop = async () => {
+    await page.getByRole("button", { name: "Stop", exact: true }).click();
+    await page.getByRole("button", { name: "Start", exact: true }).waitFor({ timeout: 60_000 });
+  };
+  return {
+    startToAnswer,
+    stop,
+    async close() {
+      await context.close();
+      server.kill("SIGTERM");
+      rmSync(profileDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const contenders = {
+  "headless resume": () => cli(["run", "tiny", "--exec", COMMAND]),
+  "headless cold": () => cli(["run", "tiny", "--cold", "--exec", COMMAND]),
+  "qemu tcg cold": () =>
+    timeTo(
+      "qemu-system-i386",
+      ["-accel", "tcg", "-m", String(profile.memory), "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-kernel", media.bzimage, "-initrd", media.initrd, "-append", qemuCmdline],
+      ANSWER,
+      { input: { after: /tiny:[^\n]*# /, text: `${COMMAND}\n` }, kill: true },
+    ),
+  "page resume": async () => {
+    const session = await pageSession({});
+    try {
+      return await session.startToAnswer().finally(() => session.stop());
+    } finally {
+      await session.close();
+    }
+  },
+  "page cold": async () => {
+    // A data folder with no state and a cache without tiny's kept state: Start can only boot.
+    const session = await pageSession({ UNMACHINE_CACHE: coldCache, UNMACHINE_DATA: mkdtempSync(join(tmpdir(), "unmachine-bench-cold-data-")) });
+    try {
+      return await session.startToAnswer();
+    } finally {
+      await session.close();
+    }
+  },
+};
+
+// A first run leaves tiny suspended in this data folder, so every "resume" has a state to open.
+await cli(["run", "tiny", "--exec", "true; echo ok-$((40+2))"]);
+const results = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
+for (let round = 1; round <= rounds; round++) {
+  for (const [name, run] of Object.entries(contenders)) {
+    const ms = await run();
+    results[name].push(ms);
+    process.stderr.write(`round ${round}/${rounds} ${name.padEnd(16)} ${(ms / 1000).toFixed(2)} s\n`);
+  }
+}
+const statePath = join(data, "guests", "tiny", "suspend.state");
+const stateBytes = existsSync(statePath) ? statSync(statePath).size : undefined;
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const seconds = Object.fromEntries(Object.entries(results).map(([name, ms]) => [name, median(ms) / 1000]));
+const ratio = (a, b) => seconds[a] / seconds[b];
+console.log(`\nFrom the command (or the click) to tiny answering "${COMMAND}" (median of ${rounds}):`);
+for (const [name, s] of Object.entries(seconds)) console.log(`  ${name.padEnd(16)} ${s.toFixed(2).padStart(7)} s`);
+console.log(`  headless resume: ${ratio("qemu tcg cold", "headless resume").toFixed(1)}x faster than QEMU TCG's cold boot (goal: at least 7x), ${ratio("headless cold", "headless resume").toFixed(1)}x faster than a cold boot`);
+console.log(`  page resume: ${ratio("page resume", "headless resume").toFixed(2)}x the headless resume (goal: at most 1.2x), ${ratio("page cold", "page resume").toFixed(1)}x faster than the page's cold boot`);
+console.log(`  tiny's saved state (${profile.memory} MiB of RAM): ${stateBytes === undefined ? "missing" : `${(stateBytes / 2 ** 20).toFixed(1)} MiB`} on disk (goal: at most 15 MiB)`);
+
+const outDir = join(root, "test-results", "bench");
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, "resume.json"), JSON.stringify({ rounds, memoryMiB: profile.memory, seconds, results, stateBytes }, null, 2));
+rmSync(coldCache, { recursive: true, force: true });
+rmSync(data, { recursive: true, force: true });
