@@ -116,14 +116,19 @@ export function hostServiceSet(plan: Pick<LaunchPlan, "guest" | "services">, opt
   };
 }
 
-/** Probes a resumed guest's agent each second until it says hello (a minute at most): the first
- * probe may reach the port before the restored emulator runs. */
+/** How often a resumed guest's agent is probed until it says hello, and for how long. */
+const REPROBE_MS = 250;
+const REPROBE_FOR_MS = 60_000;
+
+/** Probes a resumed guest's agent every quarter second until it says hello (a minute at most):
+ * the first probe may reach the port before the restored emulator runs, and a command waits
+ * for the hello. */
 function reprobe(session: AgentSession): Disposable {
-  let left = 60;
+  let left = REPROBE_FOR_MS / REPROBE_MS;
   const timer = setInterval(() => {
     if (session.state !== "waiting" || --left <= 0) clearInterval(timer);
     else session.probe();
-  }, 1000);
+  }, REPROBE_MS);
   return { dispose: () => clearInterval(timer) };
 }
 
