@@ -114,7 +114,7 @@ describe("a library guest's run ends suspended and the next one resumes it", () 
   });
 
   it("keeps no state of a guest stopped before its prompt (it would not answer when resumed)", () => {
-    const r = unmachine(["run", "tiny", "--headless", "--until", "words the guest never prints", "--timeout", "3"]);
+    const r = unmachine(["run", "tiny", "--cold", "--headless", "--until", "words the guest never prints", "--timeout", "3"]);
     expect(r.status).toBe(1);
     expect(existsSync(state())).toBe(false);
   });
