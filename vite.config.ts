@@ -6,6 +6,8 @@ export default defineConfig({
   root: "renderer",
   base: "./",
   plugins: [svelte()],
+  // The state compressor's worker loads its zstd module on demand, which needs module workers.
+  worker: { format: "es" },
   build: {
     outDir: "../dist/renderer",
     emptyOutDir: true,

@@ -25,7 +25,7 @@ import { ClipboardSync } from "../../core/agent/clipboard-sync.js";
 import { detectImage, HEADER_BYTES, type DetectedImage } from "../../core/media/detect.js";
 import { checkFitsDrive, DRIVE_NAMES, type SwapDrive } from "../../core/media/drives.js";
 import type { GuestStop } from "../../core/guest/stop-detector.js";
-import { compressState } from "../../core/v86/state-codec.js";
+import { compressOffThread } from "./compress.js";
 
 /** What to boot: a guest from the library, or an image the user dropped. */
 export type BootSource =
@@ -417,7 +417,7 @@ export class GuestRun {
       await emulator.stop();
       await this.#drained();
       const raw = new Uint8Array(await emulator.save_state());
-      return await compressState(raw);
+      return await compressOffThread(raw);
     } finally {
       this.#pausing = false;
     }

@@ -116,8 +116,8 @@ async function pageSession(env) {
 }
 
 const contenders = {
-  "headless resume": () => cli(["run", "tiny", "--exec", COMMAND]),
-  "headless cold": () => cli(["run", "tiny", "--cold", "--exec", COMMAND]),
+  "headless resume": () => cli(["run", "tiny", "--headless", "--exec", COMMAND]),
+  "headless cold": () => cli(["run", "tiny", "--cold", "--headless", "--exec", COMMAND]),
   "qemu tcg cold": () =>
     timeTo(
       "qemu-system-i386",
@@ -145,7 +145,7 @@ const contenders = {
 };
 
 // A first run leaves tiny suspended in this data folder, so every "resume" has a state to open.
-await cli(["run", "tiny", "--exec", "true; echo ok-$((40+2))"]);
+await cli(["run", "tiny", "--headless", "--exec", "true; echo ok-$((40+2))"]);
 const results = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
 for (let round = 1; round <= rounds; round++) {
   for (const [name, run] of Object.entries(contenders)) {
