@@ -12,7 +12,6 @@ import { ImageError } from "../../core/media/detect.js";
 import { ProfileError, checkMemory } from "../../core/guest/profile.js";
 import { parseShareSpec, SettingsError } from "../../core/guest/settings.js";
 import { runCommand, type RunFlags } from "./run.js";
-import { serveCommand } from "./serve.js";
 import { appVersion } from "../version.js";
 import { UsageError } from "./errors.js";
 import { resolve } from "node:path";
@@ -183,6 +182,8 @@ export async function main(argv: string[]): Promise<number> {
       });
       const port = number(values.port, "--port") ?? 0;
       if (!Number.isInteger(port) || port < 0 || port > 65535) fail("--port must be 0 to 65535");
+      // Loaded only for `serve`: the web shell's modules take longer to load than a resumed guest takes to answer.
+      const { serveCommand } = await import("./serve.js");
       return await serveCommand(library, { port, open: !values["no-open"] });
     }
     case "list":
