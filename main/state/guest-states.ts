@@ -4,7 +4,7 @@
 // disk's overlay as snapshots/TAG.<role>.overlay). A built-in guest with no state of its own
 // starts from the built.state kept beside its built files, when that matches.
 
-import { copyFileSync, constants, existsSync, openSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, constants, existsSync, lstatSync, openSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { DiskRole, LaunchMachine, MediaSource } from "../../core/guest/launch-plan.js";
 import { machineIdentity } from "../../core/guest/state-identity.js";
@@ -19,6 +19,16 @@ const TAG = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export class SnapshotError extends Error {
   override name = "SnapshotError";
+}
+
+/**
+ * Makes a folder states are written in (0700), refusing one that is a symlink or not a folder:
+ * a link planted in the data dir never takes a state (or an overlay's copy) out of it.
+ */
+function stateFolder(path: string): void {
+  makePrivateDir(path);
+  const st = lstatSync(path);
+  if (st.isSymbolicLink() || !st.isDirectory()) throw new SnapshotError(`${path} is ${st.isSymbolicLink() ? "a symlink" : "not a folder"}; states are kept only in a folder of their own: remove it and try again`);
 }
 
 /** What a state must match for this machine: this emulator, this hardware, these overlays. */
@@ -67,7 +77,7 @@ export class GuestStates {
   load(expected: StateExpectation, tell: (line: string) => void, built?: string): LoadedState | undefined {
     if (this.suspended) {
       try {
-        return { ...readStateFile(this.suspendPath, expected), from: "suspend" };
+        return { ...readStateFile(this.suspendPath, { ...expected, guest: this.name }), from: "suspend" };
       } catch (error) {
         if (!(error instanceof StateError)) throw error;
         this.setAside(error.message, tell);
@@ -76,7 +86,7 @@ export class GuestStates {
     }
     if (built === undefined || !existsSync(built)) return undefined;
     try {
-      return { ...readStateFile(built, { ...expected, disks: {} }), from: "built" };
+      return { ...readStateFile(built, { ...expected, disks: {}, guest: this.name }), from: "built" };
     } catch (error) {
       if (!(error instanceof StateError)) throw error;
       return undefined; // not this run's machine (another RAM size, another build): a cold boot
@@ -94,7 +104,7 @@ export class GuestStates {
   }
 
   save(state: NewState, payload: Uint8Array): void {
-    makePrivateDir(this.folder);
+    stateFolder(this.folder);
     writeStateFile(this.suspendPath, state, payload);
   }
 
@@ -149,7 +159,8 @@ export class GuestStates {
   snapshotSuspended(tag: string, overlays: Partial<Record<DiskRole, string>>): void {
     this.#checkTag(tag);
     if (!this.suspended) throw new SnapshotError(`${this.name} has no saved state to keep; start it, then save a snapshot while it runs`);
-    makePrivateDir(this.#snapshots);
+    stateFolder(this.folder);
+    stateFolder(this.#snapshots);
     for (const [role, overlay] of Object.entries(overlays) as [DiskRole, string][]) if (existsSync(overlay)) this.#copy(overlay, join(this.#snapshots, `${tag}.${role}.overlay`));
     this.#copy(this.suspendPath, join(this.#snapshots, `${tag}.state`));
   }
@@ -157,7 +168,8 @@ export class GuestStates {
   /** Writes a running guest's state as snapshot `tag`, its overlays (synced, the guest stopped) copied beside it. */
   saveSnapshot(tag: string, state: NewState, payload: Uint8Array, overlays: Partial<Record<DiskRole, string>>): void {
     this.#checkTag(tag);
-    makePrivateDir(this.#snapshots);
+    stateFolder(this.folder);
+    stateFolder(this.#snapshots);
     for (const [role, overlay] of Object.entries(overlays) as [DiskRole, string][]) if (existsSync(overlay)) this.#copy(overlay, join(this.#snapshots, `${tag}.${role}.overlay`));
     writeStateFile(join(this.#snapshots, `${tag}.state`), state, payload);
   }

@@ -4,7 +4,7 @@
 // exactly what v86 restores. Written aside 0600, synced and renamed (main/replace-file.ts), so
 // a kill mid-save leaves the previous state whole. Reading checks everything and says why not.
 
-import { constants, fchmodSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
+import { constants, fchmodSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { DiskRole } from "../../core/guest/launch-plan.js";
@@ -18,6 +18,9 @@ export const STATE_MAGIC = "UNMSTATE";
 const PREFIX = STATE_MAGIC.length + 4;
 /** A header longer than this is not one we wrote. */
 const HEADER_LIMIT = 1024 * 1024;
+/** The last time a Date can hold (ms). */
+const LAST_TIME = 8.64e15;
+const DISK_ROLES: ReadonlySet<string> = new Set<DiskRole>(["hda", "hdb"]);
 
 export interface StateHeader {
   format: 1;
@@ -34,7 +37,7 @@ export interface StateHeader {
   host?: HostState;
 }
 
-export type StateProblem = "damaged" | "not-state" | "emulator" | "machine" | "disk";
+export type StateProblem = "damaged" | "not-state" | "emulator" | "machine" | "guest" | "disk";
 
 export class StateError extends Error {
   override name = "StateError";
@@ -51,6 +54,8 @@ export interface StateExpectation {
   machine: string;
   /** Each served disk's overlay file now. */
   disks?: Partial<Record<DiskRole, string>>;
+  /** The guest it must have been saved for (a state copied from another guest's folder is not). */
+  guest?: string;
 }
 
 export interface SavedState {
@@ -108,9 +113,11 @@ export function writeStateFile(path: string, state: NewState, payload: Uint8Arra
   const header = stateHeader(state, payload);
   const bytes = encodeStateFile(header, payload);
   const aside = `${path}.partial`;
-  const fd = openSync(aside, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (constants.O_NOFOLLOW ?? 0), 0o600);
+  // One left by a killed save (or a link planted there) is unlinked, never written through.
+  rmSync(aside, { force: true });
+  const fd = openSync(aside, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0), 0o600);
   replaceWith(fd, aside, path, () => {
-    fchmodSync(fd, 0o600); // one left by a killed save keeps its mode: say it again
+    fchmodSync(fd, 0o600); // whatever the umask
     for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
   });
   return header;
@@ -136,6 +143,12 @@ export function decodeStateFile(bytes: Uint8Array): SavedState {
   if (typeof header !== "object" || header === null || header.format !== 1) throw damaged("its header is of an unknown format");
   for (const key of ["emulator", "machine", "guest", "payloadSha256"] as const) if (typeof header[key] !== "string") throw damaged(`its header has no ${key}`);
   if (!Number.isSafeInteger(header.payloadLength) || typeof header.disks !== "object" || header.disks === null) throw damaged("its header is incomplete");
+  if (typeof header.savedAt !== "number" || !(header.savedAt >= 0 && header.savedAt <= LAST_TIME)) throw damaged("its header has no time it was saved");
+  for (const [role, disk] of Object.entries(header.disks) as [string, unknown][]) {
+    const length = (disk as { overlayLength?: unknown } | null)?.overlayLength;
+    if (!DISK_ROLES.has(role) || typeof length !== "number" || !Number.isSafeInteger(length) || length < 0) throw damaged("its header names a disk it cannot have");
+  }
+  if (header.host !== undefined && (typeof header.host !== "object" || header.host === null)) throw damaged("its host state is not readable");
   const payload = bytes.subarray(PREFIX + length);
   if (payload.length !== header.payloadLength) throw damaged(`${payload.length} bytes of state where ${header.payloadLength} were saved`);
   if (createHash("sha256").update(payload).digest("hex") !== header.payloadSha256) throw damaged("its contents do not match their checksum");
@@ -145,6 +158,7 @@ export function decodeStateFile(bytes: Uint8Array): SavedState {
 
 /** Checks a state against this run: the emulator build, the machine, each disk's overlay. */
 export function checkState(header: StateHeader, expected: StateExpectation): void {
+  if (expected.guest !== undefined && header.guest !== expected.guest) throw new StateError("guest", `saved for guest ${JSON.stringify(header.guest.slice(0, 64))}`);
   if (header.emulator !== expected.emulator) throw new StateError("emulator", "made by another emulator build");
   if (header.machine !== expected.machine) throw new StateError("machine", `made for another machine (${identityDifference(header.machine, expected.machine)})`);
   const roles = new Set([...Object.keys(header.disks), ...Object.keys(expected.disks ?? {})]) as Set<DiskRole>;

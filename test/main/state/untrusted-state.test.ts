@@ -1,0 +1,109 @@
+// Saved states found in a guest's folder are untrusted: a header crafted to break the host, a
+// state saved for another guest, symlinks and links planted where states are written. Each is
+// set aside or refused with one line; nothing crashes and no write lands outside the folder.
+
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { emulatorBuild, encodeStateFile, stateHeader, writeStateFile, type NewState, type StateHeader } from "../../../main/state/state-file.js";
+import { GuestStates } from "../../../main/state/guest-states.js";
+import { compressState } from "../../../core/v86/state-codec.js";
+
+let data: string;
+let payload: Uint8Array;
+const expected = { emulator: "", machine: "machine-of-tiny", disks: {} };
+
+function newState(guest = "tiny"): NewState {
+  return { emulator: emulatorBuild(), machine: "machine-of-tiny", guest, disks: {} };
+}
+
+/** Plants a state file whose header is `header` with `change` applied (its payload stays valid). */
+function plant(path: string, change: (header: Record<string, unknown>) => void): void {
+  const header = stateHeader(newState(), payload) as unknown as Record<string, unknown>;
+  change(header);
+  writeFileSync(path, encodeStateFile(header as unknown as StateHeader, payload));
+}
+
+beforeEach(async () => {
+  data = mkdtempSync(join(tmpdir(), "unm-untrusted-"));
+  payload = await compressState(new Uint8Array(4096).fill(3));
+  expected.emulator = emulatorBuild();
+});
+afterEach(() => rmSync(data, { recursive: true, force: true }));
+
+describe("a crafted state in a guest's folder", () => {
+  const crafted: [string, (h: Record<string, unknown>) => void][] = [
+    ["a disk named __proto__", (h) => (h.disks = JSON.parse('{"__proto__": {"overlayLength": 0}}') as unknown)],
+    ["a disk named toString", (h) => (h.disks = { toString: { overlayLength: 0 } })],
+    ["a saved time no clock has", (h) => (h.savedAt = 1e300)],
+    ["a saved time that is not a number", (h) => (h.savedAt = "yesterday")],
+  ];
+  for (const [what, change] of crafted) {
+    it(`with ${what} is set aside with one line, and the guest starts cold`, () => {
+      const states = GuestStates.of("tiny", data);
+      mkdirSync(states.folder, { recursive: true });
+      plant(states.suspendPath, change);
+      const lines: string[] = [];
+      expect(states.load(expected, (line) => lines.push(line))).toBeUndefined();
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^tiny: its saved state cannot be used \(damaged: .*\); it starts cold$/);
+      expect(readdirSync(states.folder)).toEqual(["suspend.state.unusable"]);
+    });
+  }
+
+  it("listed as a snapshot, shows as unreadable rather than a time no clock has", () => {
+    const states = GuestStates.of("tiny", data);
+    mkdirSync(join(states.folder, "snapshots"), { recursive: true });
+    plant(join(states.folder, "snapshots", "odd.state"), (h) => (h.savedAt = 1e300));
+    const [odd] = states.snapshots();
+    expect(odd?.tag).toBe("odd");
+    expect(() => new Date(odd!.savedAt).toISOString()).not.toThrow();
+  });
+
+  it("saved for another guest is not resumed by this one", () => {
+    const other = GuestStates.of("other", data);
+    other.save(newState("other"), payload);
+    const tiny = GuestStates.of("tiny", data);
+    mkdirSync(tiny.folder, { recursive: true });
+    writeFileSync(tiny.suspendPath, readFileSync(other.suspendPath));
+    const lines: string[] = [];
+    expect(tiny.load(expected, (line) => lines.push(line))).toBeUndefined();
+    expect(lines).toEqual(['tiny: its saved state cannot be used (saved for guest "other"); it starts cold']);
+    // Its own state still resumes.
+    expect(other.load(expected, () => undefined)?.from).toBe("suspend");
+  });
+});
+
+describe("links planted where states are written", () => {
+  it("a snapshots folder that is a symlink elsewhere is refused, nothing written there", () => {
+    const states = GuestStates.of("tiny", data);
+    const elsewhere = join(data, "elsewhere");
+    mkdirSync(elsewhere);
+    mkdirSync(states.folder, { recursive: true });
+    symlinkSync(elsewhere, join(states.folder, "snapshots"));
+    expect(() => states.saveSnapshot("one", newState(), payload, {})).toThrow(/snapshots.* is a symlink/);
+    states.save(newState(), payload);
+    expect(() => states.snapshotSuspended("two", {})).toThrow(/snapshots.* is a symlink/);
+    expect(readdirSync(elsewhere)).toEqual([]);
+  });
+
+  it("a guest folder that is a symlink elsewhere is refused, nothing written there", () => {
+    const elsewhere = join(data, "elsewhere");
+    mkdirSync(elsewhere);
+    mkdirSync(join(data, "guests"));
+    symlinkSync(elsewhere, join(data, "guests", "tiny"));
+    const states = GuestStates.of("tiny", data);
+    expect(() => states.save(newState(), payload)).toThrow(/tiny.* is a symlink/);
+    expect(readdirSync(elsewhere)).toEqual([]);
+  });
+
+  it("a file linked in place of the save's file aside keeps its content", () => {
+    const victim = join(data, "victim.txt");
+    writeFileSync(victim, "the user's own file\n");
+    const path = join(data, "suspend.state");
+    linkSync(victim, `${path}.partial`);
+    writeStateFile(path, newState(), payload);
+    expect(readFileSync(victim, "utf8")).toBe("the user's own file\n");
+  });
+});
