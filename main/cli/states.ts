@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import type { GuestLibrary } from "../guests/library.js";
 import type { DiskRole } from "../../core/guest/launch-plan.js";
 import { GuestStates, SnapshotError } from "../state/guest-states.js";
+import { overlayHolder } from "../disk/overlay.js";
 import { runningNames, sendControl, type ControlRequest } from "./control.js";
 import { UsageError } from "./errors.js";
 
@@ -25,6 +26,17 @@ function overlays(library: GuestLibrary, name: string): Partial<Record<DiskRole,
   const out: Partial<Record<DiskRole, string>> = {};
   for (const [role, disk] of Object.entries(library.resolve(name).disks) as [DiskRole, { overlay: string }][]) out[role] = disk.overlay;
   return out;
+}
+
+/**
+ * Refuses while another process (a shell's tab, a run without its control socket) has one of
+ * the guest's disks open: its overlay would change under it, or be kept ahead of its state.
+ */
+function notHeld(name: string, disks: Partial<Record<DiskRole, string>>): void {
+  for (const overlay of Object.values(disks)) {
+    const pid = overlay === undefined ? undefined : overlayHolder(overlay);
+    if (pid !== undefined) throw new UsageError(`${name} is running (process ${pid}); stop it first`);
+  }
 }
 
 function oneName(args: string[], command: string): string {
@@ -49,7 +61,7 @@ export async function poweroffCommand(library: GuestLibrary, args: string[]): Pr
     return 0;
   }
   const had = GuestStates.of(name).discard();
-  process.stderr.write(`${name}: ${had ? "powered off (its saved state was discarded)" : "is off already"}\n`);
+  process.stderr.write(had ? `${name}: powered off (its saved state was discarded)\n` : `${name} is off already (it has no saved state)\n`);
   return 0;
 }
 
@@ -73,14 +85,18 @@ export async function snapshotCommand(library: GuestLibrary, args: string[]): Pr
     if (action === "save") {
       if (running(name)) process.stderr.write(`${name}: ${await ask(name, { type: "snapshot", tag: tag! })}\n`);
       else {
-        states.snapshotSuspended(tag!, overlays(library, name));
+        const disks = overlays(library, name);
+        notHeld(name, disks);
+        states.snapshotSuspended(tag!, disks);
         process.stderr.write(`${name}: snapshot "${tag}" saved\n`);
       }
       return 0;
     }
     if (action === "restore") {
       if (running(name)) throw new UsageError(`${name} is running; suspend or power it off before you restore a snapshot`);
-      states.restoreSnapshot(tag!, overlays(library, name));
+      const disks = overlays(library, name);
+      notHeld(name, disks);
+      states.restoreSnapshot(tag!, disks);
       process.stderr.write(`${name}: snapshot "${tag}" restored; the next start resumes it\n`);
       return 0;
     }
