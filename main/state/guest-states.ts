@@ -26,7 +26,11 @@ export class SnapshotError extends Error {
  * a link planted in the data dir never takes a state (or an overlay's copy) out of it.
  */
 function stateFolder(path: string): void {
-  makePrivateDir(path);
+  try {
+    makePrivateDir(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error; // a file in its place: said below
+  }
   const st = lstatSync(path);
   if (st.isSymbolicLink() || !st.isDirectory()) throw new SnapshotError(`${path} is ${st.isSymbolicLink() ? "a symlink" : "not a folder"}; states are kept only in a folder of their own: remove it and try again`);
 }

@@ -88,6 +88,13 @@ describe("links planted where states are written", () => {
     expect(readdirSync(elsewhere)).toEqual([]);
   });
 
+  it("a file in place of the snapshots folder is told in one line", () => {
+    const states = GuestStates.of("tiny", data);
+    mkdirSync(states.folder, { recursive: true });
+    writeFileSync(join(states.folder, "snapshots"), "not a folder");
+    expect(() => states.saveSnapshot("one", newState(), payload, {})).toThrow(/snapshots is not a folder; states are kept only in a folder of their own/);
+  });
+
   it("a guest folder that is a symlink elsewhere is refused, nothing written there", () => {
     const elsewhere = join(data, "elsewhere");
     mkdirSync(elsewhere);
