@@ -7,6 +7,7 @@ import { closeSync, existsSync, fdatasyncSync, openSync, statSync } from "node:f
 import type { DiskRole, LaunchMachine, ServedDisk } from "../../core/guest/launch-plan.js";
 import type { SnapshotInfo } from "../../core/ipc/contract.js";
 import type { GuestLibrary } from "../guests/library.js";
+import { overlayHolder } from "../disk/overlay.js";
 import { builtStatePath, expectationFor, GuestStates } from "../state/guest-states.js";
 import { overlayLength, type NewState, type StateHeader } from "../state/state-file.js";
 import type { SessionHostState } from "./sessions.js";
@@ -101,8 +102,14 @@ export function pageStates(data: string, library: GuestLibrary, tell: (line: str
     },
     snapshots: (guest) => states(guest).snapshots().map((s) => ({ tag: s.tag, savedAt: s.savedAt, size: s.bytes })),
     restore(guest, tag) {
+      const disks = overlays(guest);
+      // Another process running it (a CLI run, another shell) would later save a state ahead of the restored disk.
+      for (const overlay of Object.values(disks)) {
+        const pid = overlay === undefined ? undefined : overlayHolder(overlay);
+        if (pid !== undefined) throw new Error(`${guest} is running in another Unmachine (process ${pid}); stop it there first`);
+      }
       served.delete(guest);
-      states(guest).restoreSnapshot(tag, overlays(guest));
+      states(guest).restoreSnapshot(tag, disks);
     },
     remove(guest, tag) {
       states(guest).removeSnapshot(tag);
