@@ -32,7 +32,7 @@ export const STORED_IMAGE = "image";
 const NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
 
 /** A guest's own files: its profile, source, settings, stored image, overlays, saved states, and their temporaries and locks. */
-const OWN_FILE = /^(?:(?:guest|source|settings)\.json(?:\.\d+(?:\.[0-9a-f]{8})?\.tmp)?|image|hd[ab]\.overlay(?:\.new|\.compact|\.lock(?:\.\d+\.[0-9a-z]+)?)?|suspend\.state(?:\.partial|\.unusable)?|snapshots)$/;
+const OWN_FILE = /^(?:(?:guest|source|settings)\.json(?:\.\d+(?:\.[0-9a-f]{8})?\.tmp)?|image|hd[ab]\.overlay(?:\.new|\.compact|\.lock(?:\.\d+\.[0-9a-z]+)?)?|suspend\.state(?:(?:\.\d+)?\.partial|\.unusable)?|snapshots)$/;
 
 export class LibraryError extends Error {
   override name = "LibraryError";

@@ -11,7 +11,7 @@ import { machineIdentity } from "../../core/guest/state-identity.js";
 import { makePrivateDir } from "../private-files.js";
 import { dataDir } from "../paths.js";
 import { replaceWith } from "../replace-file.js";
-import { emulatorBuild, readStateFile, StateError, writeStateFile, type NewState, type SavedState, type StateExpectation } from "./state-file.js";
+import { asidePath, emulatorBuild, readStateFile, StateError, writeStateFile, type NewState, type SavedState, type StateExpectation } from "./state-file.js";
 
 export const SUSPEND_STATE = "suspend.state";
 export const BUILT_STATE = "built.state";
@@ -149,9 +149,8 @@ export class GuestStates {
 
   /** Copies a file whole into place (written aside, synced, renamed), 0600. */
   #copy(from: string, to: string): void {
-    const aside = `${to}.partial`;
-    rmSync(aside, { force: true });
-    copyFileSync(from, aside);
+    const aside = asidePath(to);
+    copyFileSync(from, aside, constants.COPYFILE_EXCL);
     const fd = openSync(aside, constants.O_RDWR);
     replaceWith(fd, aside, to, () => undefined);
   }

@@ -4,14 +4,15 @@
 // exactly what v86 restores. Written aside 0600, synced and renamed (main/replace-file.ts), so
 // a kill mid-save leaves the previous state whole. Reading checks everything and says why not.
 
-import { constants, fchmodSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { constants, fchmodSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { DiskRole } from "../../core/guest/launch-plan.js";
 import { identityDifference } from "../../core/guest/state-identity.js";
 import { isCompressedState } from "../../core/v86/state-codec.js";
 import type { HostState } from "../host/services.js";
 import { replaceWith } from "../replace-file.js";
+import { processAlive } from "../private-files.js";
 import { v86Dir } from "../paths.js";
 
 export const STATE_MAGIC = "UNMSTATE";
@@ -108,13 +109,33 @@ export function stateHeader(state: NewState, payload: Uint8Array): StateHeader {
   return header;
 }
 
+/**
+ * Where a file is written before it takes `path`'s place: a name of this process's own, so two
+ * runs of a guest saving at once never write in one file. What a killed save left (its process
+ * gone) is removed; so is a link planted in this process's place, never written through.
+ */
+export function asidePath(path: string): string {
+  const folder = dirname(path);
+  const own = basename(path);
+  let names: string[] = [];
+  try {
+    names = readdirSync(folder);
+  } catch {
+    // no folder: the write says so
+  }
+  for (const name of names) {
+    if (!name.startsWith(`${own}.`)) continue;
+    const pid = /^\.(?:(\d+)\.)?partial$/.exec(name.slice(own.length))?.[1];
+    if (name === `${own}.partial` || (pid !== undefined && (Number(pid) === process.pid || !processAlive(Number(pid))))) rmSync(join(folder, name), { force: true });
+  }
+  return `${path}.${process.pid}.partial`;
+}
+
 /** Writes a state file whole in `path`'s place (0600); the old one stays until the new one is complete. */
 export function writeStateFile(path: string, state: NewState, payload: Uint8Array): StateHeader {
   const header = stateHeader(state, payload);
   const bytes = encodeStateFile(header, payload);
-  const aside = `${path}.partial`;
-  // One left by a killed save (or a link planted there) is unlinked, never written through.
-  rmSync(aside, { force: true });
+  const aside = asidePath(path);
   const fd = openSync(aside, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0), 0o600);
   replaceWith(fd, aside, path, () => {
     fchmodSync(fd, 0o600); // whatever the umask

@@ -89,6 +89,21 @@ describe("a saved state file", () => {
     expect(why(() => readStateFile(path, expected()))).toBe("its disk changed since it was saved");
   });
 
+  it("is one whole state when two runs of the guest save it at the same time", async () => {
+    const built = fileURLToPath(new URL("../../../dist/main/state/state-file.js", import.meta.url));
+    expect(existsSync(built), "run npm run build first").toBe(true);
+    const script = (n: number): string => `
+      import { writeStateFile } from ${JSON.stringify(built)};
+      const payload = new Uint8Array(2 * 1024 * 1024).fill(${n});
+      payload.set([0x28, 0xb5, 0x2f, 0xfd]);
+      for (let i = 0; i < 40; i++) writeStateFile(${JSON.stringify(path)}, ${JSON.stringify(state())}, payload);`;
+    const run = (n: number): Promise<number | null> =>
+      new Promise((done) => spawn(process.execPath, ["--input-type=module", "-e", script(n)], { stdio: ["ignore", "ignore", "inherit"] }).on("exit", done));
+    expect(await Promise.all([run(1), run(2)])).toEqual([0, 0]);
+    expect(readStateFile(path, expected()).payload.length).toBe(2 * 1024 * 1024);
+    expect(readdirSync(dir).sort()).toEqual(["disk.overlay", "suspend.state"]);
+  }, 30_000);
+
   it("is left whole when a save is killed midway", async () => {
     const built = fileURLToPath(new URL("../../../dist/main/state/state-file.js", import.meta.url));
     expect(existsSync(built), "run npm run build first").toBe(true);

@@ -109,7 +109,9 @@ describe("links planted where states are written", () => {
     const victim = join(data, "victim.txt");
     writeFileSync(victim, "the user's own file\n");
     const path = join(data, "suspend.state");
+    // Where a killed save of an older build, and where this process, writes aside.
     linkSync(victim, `${path}.partial`);
+    linkSync(victim, `${path}.${process.pid}.partial`);
     writeStateFile(path, newState(), payload);
     expect(readFileSync(victim, "utf8")).toBe("the user's own file\n");
   });
