@@ -294,13 +294,17 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
     await finish("suspend");
     return code;
   };
-  // Interrupted by the user: stop quietly, with the shell's status for the signal.
+  // Interrupted by the user: stop quietly, with the shell's status for the signal. A second
+  // Ctrl-C while the guest is being saved waits for the save (bounded by SUSPEND_MS), never cuts it short.
+  let signalled = false;
   const onSignal = (code: number) => () => {
+    if (signalled) return;
+    signalled = true;
     interrupted = true;
     void stopAndExit(code).then((c) => process.exit(c));
   };
-  process.once("SIGINT", onSignal(130));
-  process.once("SIGTERM", onSignal(143));
+  process.on("SIGINT", onSignal(130));
+  process.on("SIGTERM", onSignal(143));
   const report = (error: unknown): void => {
     if (interrupted) return;
     process.stderr.write(`unmachine: ${describeEnd(target.name, error)}\n`);
