@@ -55,15 +55,36 @@ export function machineIdentity(machine: LaunchMachine, sizeOf: (source: MediaSo
 
 /** What differs between two identities, for a message: "memory 128 -> 256". */
 export function identityDifference(saved: string, now: string): string {
-  let a: Record<string, unknown>;
-  let b: Record<string, unknown>;
-  try {
-    a = JSON.parse(saved) as Record<string, unknown>;
-    b = JSON.parse(now) as Record<string, unknown>;
-  } catch {
-    return "another hardware description";
-  }
+  // `saved` comes from a file: anything at all, of any depth and length. The line stays short.
+  const other = "another hardware description";
+  const record = (text: string): Record<string, unknown> | undefined => {
+    try {
+      const value: unknown = JSON.parse(text);
+      return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const a = record(saved);
+  const b = record(now);
+  if (!a || !b) return other;
+  const shown = (value: unknown): string => {
+    let text: string;
+    try {
+      text = value === undefined ? "none" : canonical(value);
+    } catch {
+      text = "?"; // nested too deep to write out
+    }
+    return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  };
+  const same = (x: unknown, y: unknown): boolean => {
+    try {
+      return canonical(x) === canonical(y);
+    } catch {
+      return false;
+    }
+  };
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
-  const parts = keys.filter((k) => canonical(a[k]) !== canonical(b[k])).map((k) => (k === "memory" ? `${String(a[k])} MiB, now ${String(b[k])} MiB` : `${k} ${canonical(a[k])}, now ${canonical(b[k])}`));
-  return parts.join("; ") || "another hardware description";
+  const parts = keys.filter((k) => !same(a[k], b[k])).map((k) => (k === "memory" ? `${shown(a[k])} MiB, now ${shown(b[k])} MiB` : `${k.slice(0, 20)} ${shown(a[k])}, now ${shown(b[k])}`));
+  return parts.slice(0, 3).join("; ") || other;
 }

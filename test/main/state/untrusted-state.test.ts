@@ -52,6 +52,25 @@ describe("a crafted state in a guest's folder", () => {
     });
   }
 
+  const machines: [string, string][] = [
+    ["null", "null"],
+    ["a list", "[1,2]"],
+    ["nested deeper than any machine", `{"media":${"[".repeat(20000)}${"]".repeat(20000)}}`],
+    ["a very long value", `{"cmdline":${JSON.stringify("x".repeat(100_000))}}`],
+  ];
+  for (const [what, machine] of machines) {
+    it(`made for a machine that is ${what} is set aside with one short line`, () => {
+      const states = GuestStates.of("tiny", data);
+      mkdirSync(states.folder, { recursive: true });
+      plant(states.suspendPath, (h) => (h.machine = machine));
+      const lines: string[] = [];
+      expect(states.load({ ...expected, machine: '{"cmdline":"console=ttyS0","memory":128}' }, (line) => lines.push(line))).toBeUndefined();
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^tiny: its saved state cannot be used \(made for another machine \(.*\)\); it starts cold$/);
+      expect(lines[0]!.length).toBeLessThan(400);
+    });
+  }
+
   it("listed as a snapshot, shows as unreadable rather than a time no clock has", () => {
     const states = GuestStates.of("tiny", data);
     mkdirSync(join(states.folder, "snapshots"), { recursive: true });
