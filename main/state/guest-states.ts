@@ -183,7 +183,8 @@ export class GuestStates {
     const state = join(this.#snapshots, `${tag}.state`);
     if (!existsSync(state)) throw new SnapshotError(`${this.name} has no snapshot "${tag}"${this.#known()}`);
     try {
-      readStateFile(state);
+      const { header } = readStateFile(state);
+      if (header.guest !== this.name) throw new StateError("guest", `saved for guest ${JSON.stringify(header.guest.slice(0, 64))}`);
     } catch (error) {
       if (error instanceof StateError) throw new SnapshotError(`${this.name}: snapshot "${tag}" cannot be used (${error.message})`);
       throw error;

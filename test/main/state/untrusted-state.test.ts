@@ -94,6 +94,25 @@ describe("a crafted state in a guest's folder", () => {
   });
 });
 
+describe("a snapshot copied from another guest's folder", () => {
+  it("is not restored: this guest's disk changes and state stay as they were", () => {
+    const other = GuestStates.of("other", data);
+    other.save(newState("other"), payload);
+    other.snapshotSuspended("theirs", {});
+    const tiny = GuestStates.of("tiny", data);
+    tiny.save(newState("tiny"), payload);
+    const mine = readFileSync(tiny.suspendPath);
+    mkdirSync(join(tiny.folder, "snapshots"));
+    writeFileSync(join(tiny.folder, "snapshots", "theirs.state"), readFileSync(join(other.folder, "snapshots", "theirs.state")));
+    writeFileSync(join(tiny.folder, "snapshots", "theirs.hda.overlay"), "their disk");
+    const overlay = join(data, "tiny.overlay");
+    writeFileSync(overlay, "my disk");
+    expect(() => tiny.restoreSnapshot("theirs", { hda: overlay })).toThrow('tiny: snapshot "theirs" cannot be used (saved for guest "other")');
+    expect(readFileSync(overlay, "utf8")).toBe("my disk");
+    expect(readFileSync(tiny.suspendPath)).toEqual(mine);
+  });
+});
+
 describe("links planted where states are written", () => {
   it("a snapshots folder that is a symlink elsewhere is refused, nothing written there", () => {
     const states = GuestStates.of("tiny", data);
