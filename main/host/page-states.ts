@@ -8,6 +8,7 @@ import type { DiskRole, LaunchMachine, ServedDisk } from "../../core/guest/launc
 import type { SnapshotInfo } from "../../core/ipc/contract.js";
 import type { GuestLibrary } from "../guests/library.js";
 import { overlayHolder } from "../disk/overlay.js";
+import { isCompressedState } from "../../core/v86/state-codec.js";
 import { builtStatePath, expectationFor, GuestStates } from "../state/guest-states.js";
 import { overlayLength, type NewState, type StateHeader } from "../state/state-file.js";
 import type { SessionHostState } from "./sessions.js";
@@ -88,6 +89,8 @@ export function pageStates(data: string, library: GuestLibrary, tell: (line: str
     },
     served: (guest) => served.get(guest),
     save(guest, machine, payload, host, tag) {
+      // It replaces the state saved before: never with bytes no start could resume.
+      if (!isCompressedState(payload)) throw new Error("what the page sent is not a compressed saved state");
       const own = states(guest);
       const expected = expectationFor(machine);
       const state: NewState = { emulator: expected.emulator, machine: expected.machine, guest: own.name, disks: {} };

@@ -4,7 +4,7 @@
 // exactly the compressed state the page sent. A refusal is one line; a damaged state is set
 // aside with one line and the guest boots.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { request } from "node:http";
 import type { WebSocket } from "ws";
@@ -105,6 +105,21 @@ describe("a page's saved state in the web shell", () => {
     expect((await call(rpc, "snapshots:remove", ["demo", "before-change"])).ok).toBe(true);
     expect((await call(rpc, "snapshots:list", ["demo"])).value).toEqual([]);
     expect(await call(rpc, "snapshots:remove", ["demo", "before-change"])).toMatchObject({ ok: false, error: 'demo has no snapshot "before-change" (snapshots: none)' });
+  });
+
+  it("refuses bytes that are not a compressed state, keeping the state saved before", async () => {
+    await call(rpc, "guests:plan", ["demo", 0]);
+    const session = (await call(rpc, "sessions:open", ["demo"])).value as { id: string };
+    const good = await compressState(new Uint8Array(4096).fill(5));
+    expect((await put(`${shell.origin}/state/${session.id}?tag=`, good, { cookie, origin: shell.origin })).status).toBe(204);
+    const saved = readFileSync(join(dataDir, "guests", "demo", "suspend.state"));
+    expect(await put(`${shell.origin}/state/${session.id}?tag=`, new TextEncoder().encode("<html>not a state</html>"), { cookie, origin: shell.origin })).toEqual({
+      status: 400,
+      body: "what the page sent is not a compressed saved state",
+    });
+    expect(readFileSync(join(dataDir, "guests", "demo", "suspend.state"))).toEqual(saved);
+    await call(rpc, "sessions:close", [session.id]);
+    expect((await call(rpc, "guests:discardState", ["demo"])).ok).toBe(true);
   });
 
   it("sets a damaged state aside with one line, and the plan boots", async () => {
