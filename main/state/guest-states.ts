@@ -189,6 +189,11 @@ export class GuestStates {
       if (error instanceof StateError) throw new SnapshotError(`${this.name}: snapshot "${tag}" cannot be used (${error.message})`);
       throw error;
     }
+    // Each kept copy is a file (a pipe would be read for ever), before any disk is touched.
+    for (const role of Object.keys(overlays)) {
+      const kept = statSync(join(this.#snapshots, `${tag}.${role}.overlay`), { throwIfNoEntry: false });
+      if (kept && !kept.isFile()) throw new SnapshotError(`${this.name}: snapshot "${tag}" cannot be used (its copy of ${role} is not a file)`);
+    }
     for (const [role, overlay] of Object.entries(overlays) as [DiskRole, string][]) {
       const kept = join(this.#snapshots, `${tag}.${role}.overlay`);
       if (existsSync(kept)) this.#copy(kept, overlay);

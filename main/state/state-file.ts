@@ -194,8 +194,11 @@ export function checkState(header: StateHeader, expected: StateExpectation): voi
 export function readStateFile(path: string, expected?: StateExpectation): SavedState {
   let bytes: Uint8Array;
   try {
+    // A pipe or a device would be read for ever (a start that hangs): only a file is a state.
+    if (!statSync(path).isFile()) throw damaged("it is not a file");
     bytes = readFileSync(path);
   } catch (error) {
+    if (error instanceof StateError) throw error;
     throw damaged(`cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
   const saved = decodeStateFile(bytes);

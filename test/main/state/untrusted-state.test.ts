@@ -3,7 +3,9 @@
 // set aside or refused with one line; nothing crashes and no write lands outside the folder.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { emulatorBuild, encodeStateFile, stateHeader, writeStateFile, type NewState, type StateHeader } from "../../../main/state/state-file.js";
@@ -91,6 +93,52 @@ describe("a crafted state in a guest's folder", () => {
     expect(lines).toEqual(['tiny: its saved state cannot be used (saved for guest "other"); it starts cold']);
     // Its own state still resumes.
     expect(other.load(expected, () => undefined)?.from).toBe("suspend");
+  });
+});
+
+describe("something other than a file where the state should be", () => {
+  const cases: [string, (path: string) => void][] = [
+    ["a named pipe", (path) => execFileSync("mkfifo", [path])],
+    ["a link to an endless device", (path) => symlinkSync("/dev/zero", path)],
+  ];
+  for (const [what, make] of cases) {
+    it(`${what} is set aside with one line at once, never waited on`, () => {
+      const built = fileURLToPath(new URL("../../../dist/main/state/guest-states.js", import.meta.url));
+      expect(existsSync(built), "run npm run build first").toBe(true);
+      const states = GuestStates.of("tiny", data);
+      mkdirSync(states.folder, { recursive: true });
+      make(states.suspendPath);
+      // In a process of its own: a read that blocks would block this one for good.
+      const script = `
+        import { GuestStates } from ${JSON.stringify(built)};
+        const loaded = GuestStates.of("tiny", ${JSON.stringify(data)}).load(${JSON.stringify(expected)}, (line) => console.log(line));
+        console.log(loaded === undefined ? "cold" : "resumed");`;
+      const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 10_000 });
+      expect(r.stdout).toBe("tiny: its saved state cannot be used (damaged: it is not a file); it starts cold\ncold\n");
+      expect(readdirSync(states.folder)).toEqual(["suspend.state.unusable"]);
+    });
+  }
+});
+
+describe("a snapshot whose copy of the disk is a named pipe", () => {
+  it("is refused at once, the guest's disk changes as they were", () => {
+    const built = fileURLToPath(new URL("../../../dist/main/state/guest-states.js", import.meta.url));
+    const states = GuestStates.of("tiny", data);
+    states.save(newState(), payload);
+    states.snapshotSuspended("piped", {});
+    execFileSync("mkfifo", [join(states.folder, "snapshots", "piped.hda.overlay")]);
+    const overlay = join(data, "tiny.overlay");
+    writeFileSync(overlay, "my disk");
+    const script = `
+      import { GuestStates } from ${JSON.stringify(built)};
+      try {
+        GuestStates.of("tiny", ${JSON.stringify(data)}).restoreSnapshot("piped", { hda: ${JSON.stringify(overlay)} });
+      } catch (error) {
+        console.log(error.message);
+      }`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 10_000 });
+    expect(r.stdout).toBe('tiny: snapshot "piped" cannot be used (its copy of hda is not a file)\n');
+    expect(readFileSync(overlay, "utf8")).toBe("my disk");
   });
 });
 
