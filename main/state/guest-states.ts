@@ -162,6 +162,12 @@ export class GuestStates {
   snapshotSuspended(tag: string, overlays: Partial<Record<DiskRole, string>>): void {
     this.#checkTag(tag);
     if (!this.suspended) throw new SnapshotError(`${this.name} has no saved state to keep; start it, then save a snapshot while it runs`);
+    try {
+      readStateFile(this.suspendPath); // a damaged one (or a pipe) is not kept
+    } catch (error) {
+      if (error instanceof StateError) throw new SnapshotError(`${this.name}: its saved state cannot be kept (${error.message})`);
+      throw error;
+    }
     stateFolder(this.folder);
     stateFolder(this.#snapshots);
     for (const [role, overlay] of Object.entries(overlays) as [DiskRole, string][]) if (existsSync(overlay)) this.#copy(overlay, join(this.#snapshots, `${tag}.${role}.overlay`));

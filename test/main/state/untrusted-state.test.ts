@@ -142,6 +142,25 @@ describe("a snapshot whose copy of the disk is a named pipe", () => {
   });
 });
 
+describe("a snapshot of a suspended guest whose state is a named pipe", () => {
+  it("is refused at once, nothing kept", () => {
+    const built = fileURLToPath(new URL("../../../dist/main/state/guest-states.js", import.meta.url));
+    const states = GuestStates.of("tiny", data);
+    mkdirSync(states.folder, { recursive: true });
+    execFileSync("mkfifo", [states.suspendPath]);
+    const script = `
+      import { GuestStates } from ${JSON.stringify(built)};
+      try {
+        GuestStates.of("tiny", ${JSON.stringify(data)}).snapshotSuspended("kept", {});
+      } catch (error) {
+        console.log(error.message);
+      }`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 10_000 });
+    expect(r.stdout).toBe("tiny: its saved state cannot be kept (damaged: it is not a file)\n");
+    expect(states.snapshots()).toEqual([]);
+  });
+});
+
 describe("a snapshot copied from another guest's folder", () => {
   it("is not restored: this guest's disk changes and state stay as they were", () => {
     const other = GuestStates.of("other", data);
