@@ -8,6 +8,9 @@ import { join } from "node:path";
 import { test, expect, root, cacheDir } from "./fixtures.js";
 import { dropFile } from "./drop.js";
 
+// Boots cold: what a boot shows is what this file checks, and tiny's kept state would skip it.
+test.use({ coldCache: true });
+
 test("a kernel that panics shows failed with the panic's reason, and Restart marks a new run", async ({ page, served }) => {
   await page.goto(served.url);
   await expect(page.getByRole("button", { name: /Tiny Linux/ })).toBeVisible();
@@ -75,7 +78,8 @@ test("a stopped guest is off on screen and console; Restart says how long the la
   expect(page.isClosed()).toBe(false);
   await expect(badge).toHaveText("running");
 
-  await page.getByRole("button", { name: "Stop" }).click();
+  // Power off: off, with nothing kept (Stop would suspend it: suspend.spec.ts).
+  await page.getByRole("button", { name: "Power off" }).click();
   await expect(badge).toHaveText("stopped");
   await expect(console).toContainText("── stopped; the guest is off ──");
   await expect(page.getByTestId("console-off")).toContainText("off: start the guest again to type here");

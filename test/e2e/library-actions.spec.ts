@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { test, expect } from "./fixtures.js";
+import { test, expect, builtInGuests } from "./fixtures.js";
 import { buildFatImage, materialize } from "../../core/fat/image.js";
 import { fileFromBytes } from "../../core/fat/tree.js";
 import { OverlayDisk } from "../../main/disk/overlay.js";
@@ -16,7 +16,7 @@ test("a guest is added with Add guest…, edited in the page and exported with i
   const image = Buffer.from(materialize(buildFatImage([fileFromBytes("IO.SYS", new Uint8Array(4), 0), fileFromBytes("COMMAND.COM", new Uint8Array(4), 0)])));
   await page.goto(served.url);
   const entries = page.getByTestId("library-entry");
-  await expect(entries).toHaveCount(1);
+  await expect(entries).toHaveCount(builtInGuests);
 
   const chooser = page.waitForEvent("filechooser");
   await page.getByRole("button", { name: "Add guest…" }).click();

@@ -4,14 +4,14 @@
 // list; Remove takes it out of the library (after asking). Noise adds nothing.
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { test, expect, cacheDir } from "./fixtures.js";
+import { test, expect, cacheDir, builtInGuests } from "./fixtures.js";
 import { dropFile } from "./drop.js";
 
 test("a dropped image becomes a library entry that survives a reload and boots", async ({ page, served }) => {
   await page.goto(served.url);
   await expect(page.getByRole("button", { name: /Tiny Linux/ })).toBeVisible();
   const entries = page.getByTestId("library-entry");
-  await expect(entries).toHaveCount(1);
+  await expect(entries).toHaveCount(builtInGuests);
   const console = page.getByTestId("serial-console");
   const badge = page.getByTestId("guest-state");
 
@@ -19,7 +19,7 @@ test("a dropped image becomes a library entry that survives a reload and boots",
   for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
   await dropFile(page, "holiday-photos.img", noise);
   await expect(page.getByRole("status")).toContainText("holiday-photos.img: not a disk image or kernel this can boot");
-  await expect(entries).toHaveCount(1);
+  await expect(entries).toHaveCount(builtInGuests);
 
   await dropFile(page, "My Kernel.bin", readFileSync(join(cacheDir, "guests", "tiny", "vmlinuz")));
   await expect(page.getByRole("status")).toContainText("My Kernel.bin: Linux kernel");
@@ -40,7 +40,7 @@ test("a dropped image becomes a library entry that survives a reload and boots",
   expect(readdirSync(join(served.dataDir, "guests")).filter((n) => n.startsWith("."))).toEqual([]);
 
   await page.reload();
-  await expect(entries).toHaveCount(2);
+  await expect(entries).toHaveCount(builtInGuests + 1);
   await expect(entry).toContainText("Linux · 128 MiB");
   await entry.click();
   await expect(entry).toHaveClass(/selected/);
@@ -63,5 +63,5 @@ test("a dropped image becomes a library entry that survives a reload and boots",
   expect(asked).toEqual(["Remove My Kernel.bin from your guests? Its image file is kept."]);
   await expect(page.getByRole("status")).toContainText("My Kernel.bin: removed");
   expect(existsSync(join(served.dataDir, "guests", "my-kernel"))).toBe(false);
-  await expect(entries).toHaveCount(1);
+  await expect(entries).toHaveCount(builtInGuests);
 });
