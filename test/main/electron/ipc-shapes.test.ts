@@ -2,9 +2,12 @@
 // reaches the page as its own plain message (not "Error invoking remote method ..."), and a
 // page's session listeners are added once and removed when it goes away, however often it reloads.
 import { EventEmitter } from "node:events";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PageSessions, replyOf } from "../../../main/electron/ipc-shapes.js";
 import { unwrapReply } from "../../../renderer/bridge/electron-bridge.js";
+import { checkCommand } from "../../../core/ipc/contract.js";
 
 describe("replyOf", () => {
   it("answers a result as {ok: true, value}", async () => {
@@ -64,5 +67,20 @@ describe("PageSessions", () => {
     second.emit("render-process-gone");
     expect(closed).toEqual(["one", "two"]);
     expect(listeners(first) + listeners(second)).toBe(0);
+  });
+});
+
+describe("a page's saved state through Electron's IPC", () => {
+  it("relies on Electron 45: ipcRenderer.invoke serializes its arguments with the Structured Clone Algorithm, which carries bytes whole", () => {
+    const types = readFileSync(join(import.meta.dirname, "..", "..", "..", "node_modules", "electron", "electron.d.ts"), "utf8");
+    expect(types).toMatch(/expect a result\s*\*\s*asynchronously\. Arguments will be serialized with the Structured Clone\s*\*\s*Algorithm/);
+    const state = Uint8Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24);
+    const received = structuredClone(state);
+    expect(received).toBeInstanceOf(Uint8Array);
+    expect(received).toEqual(state);
+    // The main process checks what arrives as a Uint8Array (a Node Buffer is one too).
+    expect(checkCommand("sessions:saveState", ["s1", "", received]).args[2]).toBe(received);
+    expect(checkCommand("sessions:saveState", ["s1", "", Buffer.from(state)]).args[2]).toEqual(Buffer.from(state));
+    expect(() => checkCommand("sessions:saveState", ["s1", "", Array.from(state)])).toThrow("sessions:saveState: argument 3 must be a bytes");
   });
 });
