@@ -25,11 +25,15 @@ umask 022
 
 SCRIPT=$(readlink -f "${BASH_SOURCE[0]}")
 LIB=$(dirname "$SCRIPT")/../lib/debian-apt.sh
+RECIPE_LIB=$(dirname "$SCRIPT")/../lib/recipe.sh
 INITRAMFS_LIB=$(dirname "$SCRIPT")/../lib/initramfs.sh
 # shellcheck source=../lib/debian-apt.sh
 . "$LIB"
 # shellcheck source=../lib/initramfs.sh
 . "$INITRAMFS_LIB"
+# shellcheck source=../lib/recipe.sh
+. "$RECIPE_LIB"
+GUEST_NAME=desktop
 OUT=${UNMACHINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/unmachine}
 GUEST_DIR=$OUT/guests/desktop
 APT_DIR=$OUT/apt-desktop
@@ -72,7 +76,7 @@ AGENT_BIN=$OUT/guests/agent/umagent
 bash "$(dirname "$SCRIPT")/../agent/build.sh" >/dev/null
 # The firmware (SeaBIOS) and the kernel package are tiny's: built (or found current) first.
 bash "$(dirname "$SCRIPT")/../tiny/build.sh" >/dev/null
-RECIPE=$(cat "$SCRIPT" "$LIB" "$INITRAMFS_LIB" "$AGENT_BIN" | sha256sum)
+RECIPE=$(cat "$SCRIPT" "$LIB" "$INITRAMFS_LIB" "$RECIPE_LIB" "$AGENT_BIN" | sha256sum)
 RECIPE=${RECIPE%% *}
 
 up_to_date() {
@@ -89,54 +93,10 @@ if [ "$FORCE" = 0 ] && up_to_date; then
 fi
 
 # ---------------------------------------------------------------------------
-# helpers
+# prerequisites (guests/lib/recipe.sh)
 
-die() {
-  echo "desktop: $*" >&2
-  exit 1
-}
-
-step_no=0
-step() {
-  step_no=$((step_no + 1))
-  echo "[$step_no/$STEPS] $*" >&2
-}
-
-need() { # need TOOL PACKAGE
-  command -v "$1" >/dev/null 2>&1 ||
-    die "missing tool '$1'; install it with: apt-get install $2"
-}
-
-mib() { # bytes -> "12 MiB" / "0.9 MiB"
-  awk -v b="$1" 'BEGIN { m = b / 1048576; if (m >= 10) printf "%d MiB", m + 0.5; else printf "%.1f MiB", m }'
-}
-
-# ---------------------------------------------------------------------------
-# prerequisites
-
-need apt-get apt
-need apt-cache apt
-need dpkg-deb dpkg
-need cpio cpio
-need gzip gzip
-need awk mawk
-KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-[ -r "$KEYRING" ] || die "missing $KEYRING; install it with: apt-get install debian-archive-keyring"
-
-mkdir -p "$OUT" || die "cannot create $OUT"
-
-# One build at a time per output folder.
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$OUT/.desktop.lock"
-  if ! flock -n 9; then
-    echo "desktop: waiting for another build in $OUT…" >&2
-    flock 9
-    if [ "$FORCE" = 0 ] && up_to_date; then
-      echo "desktop: up to date ($OUT)"
-      exit 0
-    fi
-  fi
-fi
+recipe_prerequisites
+recipe_lock
 
 debian_source
 
@@ -144,15 +104,7 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 private_apt "$APT_DIR" "$BUSYBOX_SUITE:busybox-static"
 
-finished=0
-on_exit() {
-  local rc=$?
-  if [ "$finished" != 1 ]; then
-    [ "$rc" = 0 ] && rc=1
-    echo "desktop: build failed (exit $rc); work files kept in $WORK" >&2
-  fi
-}
-trap on_exit EXIT
+trap recipe_on_exit EXIT
 
 # ---------------------------------------------------------------------------
 step "Updating package lists ($MIRROR $SUITE $SUITE-updates, busybox from $BUSYBOX_SUITE, i386)…"
