@@ -389,12 +389,13 @@ export class GuestRun {
     if (id) await this.#host.invoke("sessions:close", id).catch(() => {});
   }
 
-  async stop(): Promise<void> {
+  /** Stops without saving; `why` is the line the console shows. */
+  async stop(why = "stopped; the guest is off"): Promise<void> {
     this.#generation++;
     if (!this.#emulator && !this.#sessionId) {
       if (this.state === "booting") {
         this.state = "stopped";
-        this.#mark({ kind: "stop", text: "stopped; the guest is off" });
+        this.#mark({ kind: "stop", text: why });
       }
       return;
     }
@@ -403,7 +404,7 @@ export class GuestRun {
     if (wasOn) {
       this.state = "stopped";
       this.reason = "";
-      this.#mark({ kind: "stop", text: "stopped; the guest is off" });
+      this.#mark({ kind: "stop", text: why });
     }
   }
 

@@ -68,6 +68,9 @@ test("Stop then Start resumes tiny: its shell answers with its /tmp kept, withou
   await run(page, console, "echo after > /tmp/f; cat /tmp/f; echo chan''ged", "changed");
   await page.screenshot({ path: join(root, "test-results", "e2e", "suspend-snapshots.png") });
   await page.getByRole("button", { name: "Restore before-change" }).click();
+  // The running guest stops first (the badge may still say "running" for a moment): its line, then the snapshot running.
+  await expect(console).toContainText("stopped to restore the snapshot before-change");
+  await expect(page.getByRole("button", { name: "Restore before-change" })).toBeEnabled({ timeout: 20_000 });
   await expect(badge).toHaveText("running", { timeout: 20_000 });
   await run(page, console, "cat /tmp/f; echo rest''ored", "restored");
   const text = (await console.textContent()) ?? "";
