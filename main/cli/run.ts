@@ -18,7 +18,7 @@ import { fileSource, firmwareSources, libraryPlan } from "../guests/launch.js";
 import { ensureGuestBuilt } from "../guests/builder.js";
 import { openImage } from "../media/image-file.js";
 import { ImageError } from "../../core/media/detect.js";
-import { launchPlan, LaunchError, type LaunchOverrides, type LaunchPlan, type MediaSource } from "../../core/guest/launch-plan.js";
+import { launchPlan, plannedServices, LaunchError, type LaunchOverrides, type LaunchPlan, type MediaSource } from "../../core/guest/launch-plan.js";
 import { HeadlessGuest, GuestFaultError, GuestStoppedError, GuestTimeoutError } from "../headless/runner.js";
 import { openConsolePty } from "./pty.js";
 import { ControlError, serveControl, type ControlRun } from "./control.js";
@@ -150,10 +150,27 @@ function describeEnd(name: string, error: unknown): string {
 
 type End = "suspend" | "poweroff";
 
-/** Starts the plan's guest with its host services, from a saved state when given one. */
-async function startGuest(plan: LaunchPlan, resume: LoadedState | undefined): Promise<{ services: ServiceSet; guest: HeadlessGuest }> {
-  if (resume) plan.machine.initialState = { kind: "bytes", bytes: resume.payload };
-  else delete plan.machine.initialState;
+/**
+ * Starts the plan's guest with its host services, from a saved state when `load` gives one. The
+ * emulator is set up first, so it loads while the state is read and the services readied.
+ */
+async function startGuest(plan: LaunchPlan, mayResume: boolean, load: () => LoadedState | undefined): Promise<{ services: ServiceSet; guest: HeadlessGuest; resume: LoadedState | undefined }> {
+  const planned = plannedServices(plan);
+  let guest = new HeadlessGuest(plan, { startLater: { services: planned, resumes: mayResume } });
+  let resume: LoadedState | undefined;
+  try {
+    resume = mayResume ? load() : undefined;
+  } catch (error) {
+    await guest.stop();
+    guest.dispose();
+    throw error;
+  }
+  if (mayResume && !resume) {
+    // The state was not this machine's, or was set aside: a machine set up to boot instead.
+    await guest.stop();
+    guest.dispose();
+    guest = new HeadlessGuest(plan, { startLater: { services: planned, resumes: false } });
+  }
   const options: ServiceSetOptions = { onError: (message) => process.stderr.write(`unmachine: ${plan.guest}: ${message}\n`) };
   if (resume) options.resumed = resume.header.host ? { host: resume.header.host } : {};
   const services = hostServiceSet(plan, options);
@@ -161,9 +178,12 @@ async function startGuest(plan: LaunchPlan, resume: LoadedState | undefined): Pr
     await services.ready;
   } catch (error) {
     services.dispose();
+    await guest.stop();
+    guest.dispose();
     throw new UsageError((error as Error).message);
   }
-  return { services, guest: new HeadlessGuest(plan, { services: services.attach }) };
+  guest.start(services.attach, resume?.payload);
+  return { services, guest, resume };
 }
 
 function newState(expected: StateExpectation, overlays: Partial<Record<DiskRole, string>>, host: NewState["host"]): NewState {
@@ -215,11 +235,10 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
   const states = isLibrary ? GuestStates.of(plan.guest) : undefined;
   const disks = (plan.services.disks ?? {}) as Partial<Record<DiskRole, { overlay: string }>>;
   const expected: StateExpectation | undefined = states ? expectationFor(plan.machine, disks) : undefined;
-  let resume: LoadedState | undefined;
   if (states && flags.cold) states.discard();
-  else if (states && expected) resume = states.load(expected, tell, library.isBuiltIn(plan.guest) ? builtStatePath(library.resolve(plan.guest).media) : undefined);
-
-  let { services, guest } = await startGuest(plan, resume);
+  const built = states && library.isBuiltIn(plan.guest) ? builtStatePath(library.resolve(plan.guest).media) : undefined;
+  const loadState = states && expected && !flags.cold ? () => states.load(expected, tell, built) : undefined;
+  let { services, guest, resume } = await startGuest(plan, loadState !== undefined && states?.hasState(built) === true, loadState ?? (() => undefined));
   if (resume) {
     // Restored: running at once. A state v86 cannot restore is set aside and the guest starts cold.
     const restored = await guest.waitForShell(RESUME_MS).then(
@@ -231,8 +250,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
       await guest.stop();
       guest.dispose();
       if (resume.from === "suspend") states!.setAside(`the emulator could not restore it: ${restored}`, tell);
-      resume = undefined;
-      ({ services, guest } = await startGuest(plan, undefined));
+      ({ services, guest, resume } = await startGuest(plan, false, () => undefined));
     }
   }
   // Without a private control folder the guest still runs, only without media commands.

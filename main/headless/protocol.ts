@@ -1,6 +1,7 @@
 // Messages between the headless runner (main thread) and the worker that runs v86. Bulk
 // console bytes do not travel here: they go through the console FramePipe's own port.
 
+import type { MessagePort } from "node:worker_threads";
 import type { LaunchMachine } from "../../core/guest/launch-plan.js";
 import type { SwapDrive } from "../../core/media/drives.js";
 
@@ -9,7 +10,10 @@ export const HEADLESS_SERVICES = ["p9", "net", "agent", "disk"] as const;
 export type HeadlessService = (typeof HEADLESS_SERVICES)[number];
 
 export interface WorkerInit {
-  machine: LaunchMachine;
+  /** The machine, without its initial state: a saved state comes with "start". */
+  machine: Omit<LaunchMachine, "initialState">;
+  /** Whether "start" brings a saved state (the guest printed its prompt before it was saved). */
+  resumes: boolean;
   prompt?: string;
   /** How often the worker reports a changed text screen, in ms. */
   screenInterval: number;
@@ -17,7 +21,17 @@ export interface WorkerInit {
   services: HeadlessService[];
 }
 
+/** WorkerInit with the ports it travels with: the console's and each service's (transferred). */
+export interface WorkerStart extends WorkerInit {
+  consolePort: MessagePort;
+  ports: Partial<Record<HeadlessService, MessagePort>>;
+}
+
 export type ToWorker =
+  /** The first message: the machine to run, with the console's and each service's port (transferred). */
+  | { type: "init"; init: WorkerStart }
+  /** Run the machine: restored from `state` (a saved state's payload) if it was set up to resume. */
+  | { type: "start"; state?: Uint8Array | undefined }
   | { type: "stop" }
   /** Stop the emulator, let the host's answers in flight land, save the state, then end as on stop. */
   | { type: "suspend" }

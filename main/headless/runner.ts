@@ -2,26 +2,17 @@
 // the host end of the console pipe, the latest text screen and a bounded serial transcript,
 // and offers what the CLI and the vm tests need: wait for text, run a command, stop.
 
-import { Worker, MessageChannel } from "node:worker_threads";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { appRoot } from "../paths.js";
+import { MessageChannel, type Worker } from "node:worker_threads";
+import { claimWorker } from "./worker-start.js";
 import type { CarrierPipe, FramePipe } from "../../core/pipe/frame-pipe.js";
 import { DisposableStore, Emitter, type Disposable } from "../../core/disposable.js";
 import { nodePortPipe } from "./node-port-pipe.js";
 import { execLines, ExecReader, stripAnsi, type ExecResult } from "../../core/console/serial-exec.js";
 import type { LaunchPlan } from "../../core/guest/launch-plan.js";
 import { DRIVE_NAMES, type SwapDrive } from "../../core/media/drives.js";
-import type { FromWorker, HeadlessService, ToWorker, WorkerInit } from "./protocol.js";
+import type { FromWorker, HeadlessService, ToWorker, WorkerStart } from "./protocol.js";
 
 const TRANSCRIPT_LIMIT = 256 * 1024;
-
-/** The compiled worker: beside this file in dist/, or in dist/ when this runs from source (tests). */
-function workerPath(): string {
-  const beside = fileURLToPath(new URL("./worker.js", import.meta.url));
-  return existsSync(beside) ? beside : join(appRoot, "dist", "main", "headless", "worker.js");
-}
 
 export class GuestFaultError extends Error {
   override name = "GuestFaultError";
@@ -38,6 +29,12 @@ export interface HeadlessOptions {
   screenInterval?: number;
   /** Host services to serve: each gets the host end of its pipe and returns what to dispose. */
   services?: Partial<Record<HeadlessService, (pipe: FramePipe) => Disposable>>;
+  /**
+   * Set the machine up now and run it on start(): the services it will have, and whether it
+   * will be started from a saved state. Its emulator then loads while the caller reads that
+   * state and readies the services.
+   */
+  startLater?: { services: readonly HeadlessService[]; resumes: boolean };
 }
 
 export type GuestEnd = { kind: "stopped" } | { kind: "fault"; message: string };
@@ -57,40 +54,42 @@ export class HeadlessGuest implements Disposable {
   readonly exited: Promise<GuestEnd>;
   #execCount = 0;
   readonly #services = new DisposableStore();
+  readonly #pipes = new Map<HeadlessService, FramePipe>();
+  #resumes: boolean;
+  #started = false;
 
   /**
-   * Boots the plan's machine; its ready prompt, if it has one, makes the guest "running". A
-   * machine with an initial state is "running" as soon as it is restored.
+   * Boots the plan's machine (from its initial state if it has one) unless options.startLater
+   * says to wait for start(). Its ready prompt, if it has one, makes the guest "running"; a
+   * machine started from a saved state is "running" as soon as it is restored.
    */
   constructor(plan: Pick<LaunchPlan, "machine" | "ready">, options: HeadlessOptions = {}) {
+    const { initialState, ...machine } = plan.machine;
+    if (initialState && initialState.kind !== "bytes") throw new Error("a headless guest resumes from a saved state's bytes");
     const channel = new MessageChannel();
-    const ports: Partial<Record<HeadlessService, unknown>> = {};
+    const ports: WorkerStart["ports"] = {};
     const transfer = [channel.port2];
-    for (const [service, attach] of Object.entries(options.services ?? {}) as [HeadlessService, (pipe: FramePipe) => Disposable][]) {
+    const services = options.startLater?.services ?? (Object.keys(options.services ?? {}) as HeadlessService[]);
+    for (const service of services) {
       const { port1, port2 } = new MessageChannel();
       const pipe = nodePortPipe(port1);
       this.#services.add(pipe);
-      this.#services.add(attach(pipe));
+      this.#pipes.set(service, pipe);
       ports[service] = port2;
       transfer.push(port2);
     }
-    const init: WorkerInit & { consolePort: unknown; ports: typeof ports } = {
-      machine: plan.machine,
+    const init: WorkerStart = {
+      machine,
+      resumes: options.startLater?.resumes ?? initialState !== undefined,
       screenInterval: options.screenInterval ?? 100,
-      services: Object.keys(ports) as HeadlessService[],
+      services: [...services],
       consolePort: channel.port2,
       ports,
     };
     if (plan.ready.kind === "prompt") init.prompt = plan.ready.prompt;
-    this.#worker = new Worker(workerPath(), {
-      workerData: init,
-      transferList: transfer,
-      stdout: true,
-      stderr: true,
-    });
-    // v86 writes its own diagnostics to the console; keep them off the user's terminal.
-    this.#worker.stdout.resume();
-    this.#worker.stderr.resume();
+    this.#resumes = init.resumes;
+    this.#worker = claimWorker();
+    this.#worker.postMessage({ type: "init", init } satisfies ToWorker, transfer);
 
     this.console = nodePortPipe(channel.port1);
     this.console.onFrame((frame) => {
@@ -118,6 +117,22 @@ export class HeadlessGuest implements Disposable {
       this.#worker.on("error", (error) => finish({ kind: "fault", message: error.message }));
       this.#worker.on("exit", (code) => finish(code === 0 ? { kind: "stopped" } : { kind: "fault", message: `the emulator exited with code ${code}` }));
     });
+    if (!options.startLater) this.start(options.services ?? {}, initialState?.bytes);
+  }
+
+  /**
+   * Runs the machine: each service attached to its pipe first, then the emulator started from
+   * `state` (a saved state's payload, when it was set up to resume) or from power-on.
+   */
+  start(services: Partial<Record<HeadlessService, (pipe: FramePipe) => Disposable>>, state?: Uint8Array): void {
+    if (this.#started) throw new Error("the guest was started already");
+    if ((state !== undefined) !== this.#resumes) throw new Error(this.#resumes ? "this guest was set up to resume: give it its state" : "this guest was set up to boot: it takes no state");
+    this.#started = true;
+    for (const [service, pipe] of this.#pipes) {
+      const attach = services[service];
+      if (attach) this.#services.add(attach(pipe));
+    }
+    this.#worker.postMessage({ type: "start", state } satisfies ToWorker);
   }
 
   /** Serial output so far (the last 256 KiB), escape sequences removed. */

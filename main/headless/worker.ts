@@ -3,7 +3,7 @@
 // faults through the worker's own port (protocol.ts). An exception inside v86 ends up here
 // as a "fault" message, never as a stack trace on the user's terminal.
 
-import { parentPort, workerData, type MessagePort } from "node:worker_threads";
+import { parentPort } from "node:worker_threads";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { V86 } from "v86";
@@ -17,9 +17,8 @@ import type { Disposable } from "../../core/disposable.js";
 import { loadMachine } from "./machine-files.js";
 import { nodePortPipe } from "./node-port-pipe.js";
 import { v86Dir } from "../paths.js";
-import type { FromWorker, HeadlessService, ToWorker, WorkerInit } from "./protocol.js";
+import type { FromWorker, ToWorker, WorkerStart } from "./protocol.js";
 
-const init = workerData as WorkerInit & { consolePort: MessagePort; ports: Partial<Record<HeadlessService, MessagePort>> };
 const parent = parentPort!;
 const post = (message: FromWorker): void => parent.postMessage(message);
 
@@ -37,10 +36,24 @@ process.on("unhandledRejection", (error) => {
   process.exit(1);
 });
 
-// lib.dom is not loaded for main/, so the one WebAssembly call is typed here.
-declare const WebAssembly: { instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: { exports: object } }> };
+// lib.dom is not loaded for main/, so the WebAssembly calls used are typed here.
+interface WasmModule {
+  readonly compiled: unique symbol;
+}
+declare const WebAssembly: {
+  compile(bytes: Uint8Array): Promise<WasmModule>;
+  instantiate(module: WasmModule, imports: object): Promise<{ exports: object }>;
+};
 
-const wasm = readFileSync(join(v86Dir, "v86.wasm"));
+// Compiled while the host still reads the guest's plan and state (a worker may start early:
+// worker-start.ts); the machine comes with the first message.
+const compiled = WebAssembly.compile(readFileSync(join(v86Dir, "v86.wasm")));
+const init = await new Promise<WorkerStart>((resolveInit) => {
+  parent.once("message", (message: ToWorker) => {
+    if (message.type === "init") resolveInit(message.init);
+    else process.exit(0); // told to stop before it was given a machine
+  });
+});
 const spec = loadMachine(init.machine);
 const pipes = Object.fromEntries(Object.entries(init.ports).map(([service, port]) => [service, nodePortPipe(port)]));
 const owns: Disposable[] = [];
@@ -51,11 +64,30 @@ if (relay && pipes.p9) {
 }
 const disks = pipes.disk ? new DiskClient(pipes.disk, (message) => fault(new Error(message))) : undefined;
 if (disks && pipes.disk) owns.push(pipes.disk, disks); // disposed in reverse: the client lets go before its pipe closes
-const options = withServedDisks(buildV86Options(spec), init.machine, disks);
+// Set up now, run on "start": a saved state, if any, arrives with it.
+const options = { ...withServedDisks(buildV86Options(spec), init.machine, disks), autostart: false };
 const emulator = new V86({
   ...options,
-  wasm_fn: async (imports: object) => (await WebAssembly.instantiate(wasm, imports)).instance.exports,
+  wasm_fn: async (imports: object) => (await WebAssembly.instantiate(await compiled, imports)).exports,
 } as ConstructorParameters<typeof V86>[0]);
+const loaded = new Promise<void>((resolveLoaded) => emulator.add_listener("emulator-loaded", () => resolveLoaded()));
+
+/** Restores the saved state if one came, then runs; a state v86 refuses is a fault (the host boots cold). */
+async function start(state: Uint8Array | undefined): Promise<void> {
+  await loaded;
+  if (ending) return;
+  if (state) {
+    const own = state.byteOffset === 0 && state.byteLength === state.buffer.byteLength ? state : state.slice();
+    try {
+      await emulator.restore_state(own.buffer as ArrayBuffer);
+    } catch (error) {
+      fault(error); // the host sets the state aside, saying why, and boots cold
+      end();
+      return;
+    }
+  }
+  await emulator.run();
+}
 
 const bootMiB = bootMemory(spec);
 const now = (): number => performance.now();
@@ -85,7 +117,7 @@ if (pipes.net) sessionOptions.net = pipes.net;
 if (pipes.agent) sessionOptions.agent = pipes.agent;
 if (pipes.agent && init.machine.agentPort) sessionOptions.agentPort = init.machine.agentPort;
 // A restored machine printed its prompt before it was saved: it runs as soon as it is restored.
-if (init.prompt !== undefined && !init.machine.initialState) sessionOptions.prompt = init.prompt;
+if (init.prompt !== undefined && !init.resumes) sessionOptions.prompt = init.prompt;
 const session = new GuestSession(emulator, sessionOptions);
 session.onPhase((phase) => post({ type: "phase", phase }));
 
@@ -111,6 +143,10 @@ async function swap(message: Extract<ToWorker, { type: "insert" | "eject" }>): P
 }
 
 parent.on("message", (message: ToWorker) => {
+  if (message.type === "start") {
+    void start(message.state);
+    return;
+  }
   if (message.type === "insert" || message.type === "eject") {
     void swap(message);
     return;

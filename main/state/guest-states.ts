@@ -74,6 +74,11 @@ export class GuestStates {
     return existsSync(this.suspendPath);
   }
 
+  /** Whether load() has a state to read (whether it can be used is load's to find out). */
+  hasState(built?: string): boolean {
+    return this.suspended || (built !== undefined && existsSync(built));
+  }
+
   /**
    * The state to resume from: the guest's own, else `built` (a built guest's) when it matches.
    * The guest's own that cannot be used is set aside and told in one line through `tell`.

@@ -42,6 +42,33 @@ function pageImage(source: MediaSource): V86Image {
   return SERVED_PLACEHOLDER;
 }
 
+/**
+ * v86's WebAssembly, fetched and compiled once for every guest this page starts; begun when the
+ * page loads, so a first Start (most often a resume) does not wait for it.
+ */
+let compiledV86: Promise<WebAssembly.Module> | undefined;
+function v86Module(): Promise<WebAssembly.Module> {
+  compiledV86 ??= fetch(wasmUrl)
+    .then((response) => {
+      if (!response.ok) throw new Error(`could not load the emulator (HTTP ${response.status})`);
+      return response.arrayBuffer();
+    })
+    .then((bytes) => WebAssembly.compile(bytes))
+    .catch((error: unknown) => {
+      compiledV86 = undefined; // the next start tries again
+      throw error;
+    });
+  return compiledV86;
+}
+void v86Module().catch(() => {});
+
+/** A saved state's bytes from the host; started with the plan, so they arrive while the pipes open. */
+async function fetchState(url: string): Promise<ArrayBuffer> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`could not load its saved state (HTTP ${response.status})`);
+  return response.arrayBuffer();
+}
+
 const BOOT_TIME_KEY = "unmachine.boot-seconds.";
 /** How long a guest that stopped by itself still runs, to print the rest of what it says. */
 const STOP_GRACE_MS = 1500;
@@ -196,6 +223,8 @@ export class GuestRun {
       const spec = machineSpec(plan.machine, pageImage);
       const initial = plan.machine.initialState;
       this.resumed = initial !== undefined;
+      const stateBytes = initial?.kind === "url" ? fetchState(initial.url) : undefined;
+      stateBytes?.catch(() => {}); // awaited below; a failure is told there
       const services = plannedServices(plan);
       // The page's clipboard is read only for a guest the user shares it with.
       const clipboard = plan.services.agent?.clipboard === true;
@@ -266,9 +295,21 @@ export class GuestRun {
       const options = buildV86Options(spec);
       // A resumed machine has its kernel and initrd in the memory it restores: not fetched again.
       if (initial) for (const role of ["bzimage", "initrd", "multiboot"] as const) delete options[role];
+      let compiled: WebAssembly.Module;
+      try {
+        if (stateBytes) options.initial_state = { buffer: await stateBytes };
+        compiled = await v86Module();
+      } catch (error) {
+        for (const owned of owns) owned.dispose();
+        throw error;
+      }
+      if (!current()) {
+        for (const owned of owns) owned.dispose();
+        return;
+      }
       const emulator = new V86({
         ...withServedDisks(options, plan.machine, disks),
-        wasm_path: wasmUrl,
+        wasm_fn: async (imports: WebAssembly.Imports) => (await WebAssembly.instantiate(compiled, imports)).exports,
         screen_container: screen,
       });
       this.#emulator = emulator;

@@ -7,6 +7,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { createHash } from "node:crypto";
 
 const bin = resolve(import.meta.dirname, "../../bin/unmachine.js");
 let data: string;
@@ -97,6 +98,25 @@ describe("a library guest's run ends suspended and the next one resumes it", () 
     expect(answered).toBe("answered");
     expect(id).not.toBe(bootId);
     expect(existsSync(`${state()}.unusable`)).toBe(true);
+    bootId = id!;
+  });
+
+  it("sets aside a state the emulator cannot restore (whole and checksummed, but not a machine's) and boots cold, answering", async () => {
+    // Made as a save makes one: this run's header, a compressed payload, its checksum; inside, noise.
+    const { decodeStateFile, encodeStateFile } = await import("../../dist/main/state/state-file.js");
+    const { compressState } = await import("../../dist/core/v86/state-codec.js");
+    const { header } = decodeStateFile(readFileSync(state()));
+    const noise = new Uint8Array(1 << 20).map((_, i) => (i * 2654435761) >>> 24);
+    const payload = await compressState(noise);
+    const forged = { ...header, payloadLength: payload.length, payloadSha256: createHash("sha256").update(payload).digest("hex") };
+    writeFileSync(state(), encodeStateFile(forged, payload));
+    const r = exec(`echo answered; ${BOOT_ID}`);
+    expect(r.stderr).toMatch(/^unmachine: tiny: its saved state cannot be used \(the emulator could not restore it: .+\); it starts cold\n$/);
+    expect(r.status).toBe(0);
+    const [answered, id] = r.stdout.trim().split("\n");
+    expect(answered).toBe("answered");
+    expect(id).not.toBe(bootId);
+    expect(readFileSync(`${state()}.unusable`).length).toBe(encodeStateFile(forged, payload).length);
     bootId = id!;
   });
 
