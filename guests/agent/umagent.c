@@ -941,15 +941,16 @@ static long x_packet(void)
 	return avail >= len ? (long)len : 0;
 }
 
-static const uint32_t *watched_atom(uint32_t atom)
+/* Whether a change of this property changes the list (a title, a state, the stack). */
+static int watched_atom(uint32_t atom)
 {
 	static const int watched[] = {A_CLIENT_LIST, A_CLIENT_LIST_STACKING, A_NET_WM_NAME, A_NET_WM_STATE, A_WM_STATE, A_ACTIVE};
 	if (atom == XA_WM_NAME)
-		return &x_root;
+		return 1;
 	for (size_t i = 0; i < sizeof watched / sizeof watched[0]; i++)
 		if (atoms[watched[i]] == atom)
-			return &atoms[watched[i]];
-	return NULL;
+			return 1;
+	return 0;
 }
 
 static void x_event(const unsigned char *p)
@@ -1350,10 +1351,12 @@ static void x_connect(void)
 	}
 	const unsigned char *s = xbuf;
 	if (s[0] != 1) {
+		static int told; /* retried every second: said once */
 		unsigned reason = s[0] == 0 ? s[1] : 0;
 		if (reason > need - 8)
 			reason = (unsigned)(need - 8);
-		logmsg("the X server refused the connection: %.*s", (int)reason, (const char *)s + 8);
+		if (!told++)
+			logmsg("the X server refused the connection (it must run without -auth, or with -ac): %.*s", (int)reason, (const char *)s + 8);
 		x_close(NULL);
 		return;
 	}
