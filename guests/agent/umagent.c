@@ -829,6 +829,8 @@ static uint32_t atoms[A_COUNT];
 
 struct xwin {
 	uint32_t id, flags, pid;
+	uint32_t frame; /* the child of the root that holds it; not sent */
+	long stack;     /* its place among the root's children, bottom first; not sent */
 	int32_t x, y, fx, fy;
 	uint32_t w, h, fw, fh;
 	size_t title_len, class_len;
@@ -1229,6 +1231,7 @@ static int x_read_window(uint32_t id, uint32_t active, struct xwin *w)
 		return -1;
 	if (frame == id && x_translate(id, &w->fx, &w->fy) < 0)
 		return -1;
+	w->frame = frame;
 	w->fw = w->fw + 2 * border > 65535 ? 65535 : w->fw + 2 * border;
 	w->fh = w->fh + 2 * border > 65535 ? 65535 : w->fh + 2 * border;
 	long n = x_property(id, atoms[A_NET_WM_NAME], atoms[A_UTF8_STRING], prop, sizeof prop, &format, NULL);
@@ -1277,6 +1280,41 @@ static int x_known(const uint32_t *ids, int n, uint32_t id)
 static void send_windows(void);
 static void launches_check(void);
 
+static int stack_compare(const void *a, const void *b)
+{
+	long x = ((const struct xwin *)a)->stack, y = ((const struct xwin *)b)->stack;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Orders the windows as their frames stack: QueryTree lists the root's children bottom first
+ * (protocol, QueryTree), whatever order the window manager's list has.
+ */
+static void x_sort_by_stack(struct xwin *w, int n)
+{
+	unsigned char req[8];
+	req[0] = 15; /* QueryTree */
+	req[1] = 0;
+	put_le16(req + 2, 2);
+	put_le32(req + 4, x_root);
+	const unsigned char *r;
+	size_t rlen;
+	if (x_call(req, sizeof req, &r, &rlen) != 1)
+		return;
+	size_t children = get_le16(r + 16);
+	if (children > (rlen - 32) / 4)
+		return;
+	for (int i = 0; i < n; i++) {
+		w[i].stack = -1;
+		for (size_t k = 0; k < children; k++)
+			if (get_le32(r + 32 + 4 * k) == w[i].frame) {
+				w[i].stack = (long)k;
+				break;
+			}
+	}
+	qsort(w, (size_t)n, sizeof w[0], stack_compare);
+}
+
 /* Reads the client list and every client, then sends the list if it changed. */
 static void x_scan(void)
 {
@@ -1303,6 +1341,8 @@ static void x_scan(void)
 		if (x_read_window(ids[i], active, &fresh[kept]) == 0)
 			kept++;
 	}
+	if (x_fd >= 0)
+		x_sort_by_stack(fresh, kept);
 	if (x_fd < 0)
 		return;
 	memcpy(xwins, fresh, (size_t)kept * sizeof fresh[0]);

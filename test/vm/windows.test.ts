@@ -92,6 +92,9 @@ describe.skipIf(problem !== undefined)(title, () => {
     expect(listed!.title).toBe("Calculator");
     expect(listed!.className).toBe("XCalc");
     expect(listed!.width).toBeGreaterThan(100);
+    // The new window has the focus and is on top: last in the list, which is bottom first.
+    expect(listed!.focused).toBe(true);
+    expect(agent.windows!.at(-1)!.id).toBe(launched.window);
     console.log(`windows: launch xcalc answered in ${answered - started} ms with window ${launched.window} (pid ${launched.pid})`);
 
     // Latency of a change reaching the host: from sending the agent a kill of xcalc to the list
@@ -107,6 +110,17 @@ describe.skipIf(problem !== undefined)(title, () => {
     const { windows: after, at: goneAt } = await gone;
     expect(after.some((w) => w.className === "XTerm")).toBe(true);
     console.log(`windows: xcalc's window left the host's list ${goneAt - killAt} ms after the kill was sent (agent ping ${rtt} ms, an exec of true ${execMs} ms)`);
+
+    // A title set in the guest (xprop, as an app would) reaches the host's list; the time from
+    // sending the command to the event, beside the time its exec answer took (its upper bound).
+    const xterm = agent.windows!.find((w) => w.className === "XTerm")!;
+    const renamed = listWhere(agent, (list) => list.some((w) => w.id === xterm.id && w.title === "renamed ✓"), 60_000);
+    const renameAt = Date.now();
+    const rename = agent.exec(`DISPLAY=:0 xprop -id ${xterm.id} -f _NET_WM_NAME 8u -set _NET_WM_NAME 'renamed ✓'`).then((r) => ({ ...r, at: Date.now() }));
+    const { at: renamedAt } = await renamed;
+    const renameDone = await rename;
+    expect(renameDone.status).toBe(0);
+    console.log(`windows: a title set by xprop was in the host's list ${renamedAt - renameAt} ms after the command was sent; the command's own answer took ${renameDone.at - renameAt} ms`);
 
     // And a window appearing: from sending the command that starts an xterm to the list event
     // with it (includes the xterm's own start-up in the emulated guest).
