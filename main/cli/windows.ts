@@ -61,6 +61,7 @@ export async function windowsCommand(args: string[]): Promise<number> {
   const windows = checked<GuestWindow>(await ask(name, { type: "windows" }), isWindow, "windows");
   if (json) process.stdout.write(`${JSON.stringify(windows, null, 2)}\n`);
   else for (const w of [...windows].reverse()) process.stdout.write(`${windowLine(w)}\n`);
+  if (!json && windows.length === 0) process.stderr.write(`${name}: no windows (none shown yet, or the guest has no X display)\n`);
   return 0;
 }
 
