@@ -18,6 +18,11 @@ export const MESSAGE_TYPES = {
   display: 7,
   error: 8,
   setTime: 9,
+  windows: 10,
+  appsRequest: 11,
+  apps: 12,
+  launch: 13,
+  launched: 14,
 } as const;
 export type MessageType = keyof typeof MESSAGE_TYPES;
 
@@ -32,6 +37,16 @@ export const LIMITS = {
   capabilities: 64,
   capabilityBytes: 32,
   displaySize: 65535,
+  windows: 256,
+  titleBytes: 1024,
+  classBytes: 256,
+  /** X11 coordinates are 16-bit signed. */
+  coordinate: 32768,
+  apps: 128,
+  appIdBytes: 128,
+  appNameBytes: 256,
+  appExecBytes: 1024,
+  iconBytes: 64 * 1024,
 } as const;
 
 /** u8 version, u8 type, u32 id. */
@@ -116,7 +131,88 @@ export interface SetTime {
   nanoseconds: number;
 }
 
-export type AgentMessage = Hello | Ping | Pong | Exec | ExecResult | Clipboard | Display | ErrorReply | SetTime;
+/** A rectangle in the guest's screen (root window) coordinates, in pixels. */
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** One top-level window: a client the guest's window manager manages. */
+export interface GuestWindow extends Rect {
+  /** The X window id of the client. x, y, width and height are its content, in root coordinates. */
+  id: number;
+  title: string;
+  minimized: boolean;
+  focused: boolean;
+  /** _NET_WM_PID, when the client sets it. */
+  pid?: number;
+  /** WM_CLASS's class, e.g. "XTerm". */
+  className?: string;
+  /** The window manager's frame around it (title bar and borders included). */
+  frame: Rect;
+}
+
+/** The guest's top-level windows, bottom of the stack first; sent whenever anything changes. */
+export interface Windows {
+  type: "windows";
+  windows: GuestWindow[];
+}
+
+/** Asks for the apps the guest can launch. */
+export interface AppsRequest {
+  type: "appsRequest";
+  id: number;
+}
+
+/** An app from one of the guest's .desktop files. */
+export interface GuestApp {
+  /** The .desktop file's name without the suffix, e.g. "xcalc". */
+  id: string;
+  name: string;
+  /** The command, field codes removed. */
+  exec: string;
+  /** A PNG icon, when the guest has a small one. */
+  icon?: Uint8Array;
+}
+
+export interface Apps {
+  type: "apps";
+  id: number;
+  apps: GuestApp[];
+}
+
+/** Starts an app (by its id, name or command) and answers with its first window. */
+export interface Launch {
+  type: "launch";
+  id: number;
+  app: string;
+}
+
+export interface Launched {
+  type: "launched";
+  id: number;
+  /** The new window's X id (as in the windows list). */
+  window: number;
+  pid: number;
+}
+
+export type AgentMessage =
+  | Hello
+  | Ping
+  | Pong
+  | Exec
+  | ExecResult
+  | Clipboard
+  | Display
+  | ErrorReply
+  | SetTime
+  | Windows
+  | AppsRequest
+  | Apps
+  | Launch
+  | Launched;
 
 /** A type this side does not know: skipped by the receiver. */
 export interface UnknownMessage {
@@ -137,13 +233,24 @@ const FIELD = {
   display: { mode: 1, width: 2, height: 3 },
   error: { message: 1 },
   setTime: { seconds: 1, nanoseconds: 2 },
+  windows: { window: 1 },
+  window: { id: 1, title: 2, x: 3, y: 4, width: 5, height: 6, flags: 7, pid: 8, className: 9, frameX: 10, frameY: 11, frameWidth: 12, frameHeight: 13 },
+  apps: { app: 1 },
+  app: { id: 1, name: 2, exec: 3, icon: 4 },
+  launch: { app: 1 },
+  launched: { window: 1, pid: 2 },
 } as const;
+
+const WINDOW_FLAGS = { minimized: 1, focused: 2 } as const;
 
 const DISPLAY_MODES = ["text", "graphics"] as const;
 const CAPABILITY = /^[a-z][a-z0-9.-]*$/;
 const U32_MAX = 0xffffffff;
 
-class MessageError extends Error {}
+/** Why a payload was refused: it is short, lying, or out of range. */
+export class MessageError extends Error {
+  override name = "MessageError";
+}
 
 // ---------------------------------------------------------------------------
 // encoding
@@ -168,6 +275,12 @@ class Writer {
   u32(tag: number, value: number): void {
     const bytes = new Uint8Array(4);
     new DataView(bytes.buffer).setUint32(0, value, true);
+    this.field(tag, bytes);
+  }
+
+  i32(tag: number, value: number): void {
+    const bytes = new Uint8Array(4);
+    new DataView(bytes.buffer).setInt32(0, value, true);
     this.field(tag, bytes);
   }
 
@@ -197,8 +310,57 @@ function checkText(name: string, value: string, maxBytes: number): void {
   if (size > maxBytes) throw new RangeError(`agent message field ${name} is ${size} bytes, more than the limit of ${maxBytes}`);
 }
 
-function needsId(message: AgentMessage): message is Ping | Pong | Exec | ExecResult | ErrorReply {
-  return message.type === "ping" || message.type === "pong" || message.type === "exec" || message.type === "execResult" || message.type === "error";
+function needsId(message: AgentMessage): message is Ping | Pong | Exec | ExecResult | ErrorReply | AppsRequest | Apps | Launch | Launched {
+  return "id" in message;
+}
+
+function encodeRect(w: Writer, rect: Rect, tags: { x: number; y: number; width: number; height: number }, what: string): void {
+  checkInt(`${what} x`, rect.x, -LIMITS.coordinate, LIMITS.coordinate - 1);
+  checkInt(`${what} y`, rect.y, -LIMITS.coordinate, LIMITS.coordinate - 1);
+  checkInt(`${what} width`, rect.width, 0, LIMITS.displaySize);
+  checkInt(`${what} height`, rect.height, 0, LIMITS.displaySize);
+  w.i32(tags.x, rect.x);
+  w.i32(tags.y, rect.y);
+  w.u32(tags.width, rect.width);
+  w.u32(tags.height, rect.height);
+}
+
+function encodeWindow(window: GuestWindow): Uint8Array {
+  const f = FIELD.window;
+  const w = new Writer();
+  checkInt("window id", window.id, 1, U32_MAX);
+  checkText("window title", window.title, LIMITS.titleBytes);
+  w.u32(f.id, window.id);
+  w.text(f.title, window.title);
+  encodeRect(w, window, f, "window");
+  w.u32(f.flags, (window.minimized ? WINDOW_FLAGS.minimized : 0) | (window.focused ? WINDOW_FLAGS.focused : 0));
+  if (window.pid !== undefined) {
+    checkInt("window pid", window.pid, 1, U32_MAX);
+    w.u32(f.pid, window.pid);
+  }
+  if (window.className !== undefined) {
+    checkText("window className", window.className, LIMITS.classBytes);
+    w.text(f.className, window.className);
+  }
+  encodeRect(w, window.frame, { x: f.frameX, y: f.frameY, width: f.frameWidth, height: f.frameHeight }, "window frame");
+  return w.finish();
+}
+
+function encodeApp(app: GuestApp): Uint8Array {
+  const f = FIELD.app;
+  const w = new Writer();
+  checkText("app id", app.id, LIMITS.appIdBytes);
+  checkText("app name", app.name, LIMITS.appNameBytes);
+  checkText("app exec", app.exec, LIMITS.appExecBytes);
+  if (app.id === "") throw new RangeError("agent app id is empty");
+  w.text(f.id, app.id);
+  w.text(f.name, app.name);
+  w.text(f.exec, app.exec);
+  if (app.icon !== undefined) {
+    if (app.icon.length > LIMITS.iconBytes) throw new RangeError(`agent app icon is ${app.icon.length} bytes, more than ${LIMITS.iconBytes}`);
+    w.field(f.icon, app.icon);
+  }
+  return w.finish();
 }
 
 /**
@@ -301,6 +463,27 @@ export function encodeMessage(message: AgentMessage, version: number = PROTOCOL_
       w.u32(FIELD.setTime.seconds, message.seconds);
       w.u32(FIELD.setTime.nanoseconds, message.nanoseconds);
       break;
+    case "windows":
+      if (message.windows.length > LIMITS.windows) throw new RangeError(`agent windows lists ${message.windows.length} windows, more than ${LIMITS.windows}`);
+      for (const window of message.windows) w.field(FIELD.windows.window, encodeWindow(window));
+      break;
+    case "appsRequest":
+      break;
+    case "apps":
+      if (message.apps.length > LIMITS.apps) throw new RangeError(`agent apps lists ${message.apps.length} apps, more than ${LIMITS.apps}`);
+      for (const app of message.apps) w.field(FIELD.apps.app, encodeApp(app));
+      break;
+    case "launch":
+      checkText("app", message.app, LIMITS.appNameBytes);
+      if (message.app === "" || message.app.includes("\0")) throw new RangeError("agent launch names no app, or contains a NUL character");
+      w.text(FIELD.launch.app, message.app);
+      break;
+    case "launched":
+      checkInt("window", message.window, 1, U32_MAX);
+      checkInt("pid", message.pid, 1, U32_MAX);
+      w.u32(FIELD.launched.window, message.window);
+      w.u32(FIELD.launched.pid, message.pid);
+      break;
   }
   return w.finish();
 }
@@ -359,6 +542,21 @@ class Fields {
     return this.#need(this.u32(tag, name, min, max), name);
   }
 
+  needI32(tag: number, name: string, min: number, max: number): number {
+    const raw = this.#need(this.#one(tag, name), name);
+    if (raw.length !== 4) throw new MessageError(`${this.#type}: field ${name} must be 4 bytes, got ${raw.length}`);
+    const value = new DataView(raw.buffer, raw.byteOffset, 4).getInt32(0, true);
+    if (value < min || value > max) throw new MessageError(`${this.#type}: field ${name} is ${value}, expected ${min}..${max}`);
+    return value;
+  }
+
+  /** A repeated field whose values are nested fields, at most maxCount of them. */
+  nested(tag: number, name: string, maxCount: number): Fields[] {
+    const list = this.#byTag.get(tag) ?? [];
+    if (list.length > maxCount) throw new MessageError(`${this.#type}: ${list.length} ${name} entries, more than ${maxCount}`);
+    return list.map((raw, i) => new Fields(`${this.#type} ${name} ${i}`, raw, 0));
+  }
+
   flag(tag: number, name: string): boolean {
     return this.needU32(tag, name, 0, 1) === 1;
   }
@@ -388,6 +586,46 @@ class Fields {
       return decodeText(raw, `${this.#type}: field ${name}`);
     });
   }
+}
+
+function decodeRect(f: Fields, tags: { x: number; y: number; width: number; height: number }, prefix: string): Rect {
+  return {
+    x: f.needI32(tags.x, `${prefix}x`, -LIMITS.coordinate, LIMITS.coordinate - 1),
+    y: f.needI32(tags.y, `${prefix}y`, -LIMITS.coordinate, LIMITS.coordinate - 1),
+    width: f.needU32(tags.width, `${prefix}width`, 0, LIMITS.displaySize),
+    height: f.needU32(tags.height, `${prefix}height`, 0, LIMITS.displaySize),
+  };
+}
+
+function decodeWindow(f: Fields): GuestWindow {
+  const k = FIELD.window;
+  const flags = f.needU32(k.flags, "flags", 0, U32_MAX);
+  const window: GuestWindow = {
+    id: f.needU32(k.id, "id", 1, U32_MAX),
+    title: f.text(k.title, "title", LIMITS.titleBytes) ?? "",
+    ...decodeRect(f, k, ""),
+    minimized: (flags & WINDOW_FLAGS.minimized) !== 0,
+    focused: (flags & WINDOW_FLAGS.focused) !== 0,
+    frame: decodeRect(f, { x: k.frameX, y: k.frameY, width: k.frameWidth, height: k.frameHeight }, "frame "),
+  };
+  const pid = f.u32(k.pid, "pid", 1, U32_MAX);
+  if (pid !== undefined) window.pid = pid;
+  const className = f.text(k.className, "className", LIMITS.classBytes);
+  if (className !== undefined) window.className = className;
+  return window;
+}
+
+function decodeApp(f: Fields): GuestApp {
+  const k = FIELD.app;
+  const app: GuestApp = {
+    id: f.needText(k.id, "id", LIMITS.appIdBytes),
+    name: f.needText(k.name, "name", LIMITS.appNameBytes),
+    exec: f.needText(k.exec, "exec", LIMITS.appExecBytes),
+  };
+  if (app.id === "") throw new MessageError("apps: an app has an empty id");
+  const icon = f.bytes(k.icon, "icon", LIMITS.iconBytes);
+  if (icon !== undefined) app.icon = icon.slice();
+  return app;
 }
 
 function decodeText(raw: Uint8Array, what: string): string {
@@ -505,6 +743,33 @@ function decodeOrThrow(payload: Uint8Array): DecodeResult {
         type,
         seconds: f.needU32(FIELD.setTime.seconds, "seconds", 0, U32_MAX),
         nanoseconds: f.needU32(FIELD.setTime.nanoseconds, "nanoseconds", 0, 999_999_999),
+      };
+      break;
+    case "windows": {
+      const windows = f.nested(FIELD.windows.window, "window", LIMITS.windows).map(decodeWindow);
+      const ids = new Set(windows.map((window) => window.id));
+      if (ids.size !== windows.length) throw new MessageError("windows: a window id appears twice");
+      message = { type, windows };
+      break;
+    }
+    case "appsRequest":
+      message = { type, id: needId() };
+      break;
+    case "apps":
+      message = { type, id: needId(), apps: f.nested(FIELD.apps.app, "app", LIMITS.apps).map(decodeApp) };
+      break;
+    case "launch": {
+      const app = f.needText(FIELD.launch.app, "app", LIMITS.appNameBytes);
+      if (app === "" || app.includes("\0")) throw new MessageError("launch: the app name is empty or contains a NUL character");
+      message = { type, id: needId(), app };
+      break;
+    }
+    case "launched":
+      message = {
+        type,
+        id: needId(),
+        window: f.needU32(FIELD.launched.window, "window", 1, U32_MAX),
+        pid: f.needU32(FIELD.launched.pid, "pid", 1, U32_MAX),
       };
       break;
   }

@@ -14,9 +14,13 @@ import {
   MIN_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
   type AgentMessage,
+  type AppsRequest,
   type Display,
   type Exec,
+  type GuestApp,
+  type GuestWindow,
   type Hello,
+  type Launch,
   type Ping,
 } from "./messages.js";
 
@@ -56,6 +60,9 @@ export const AGENT_DEFAULTS = {
   execMaxOutput: 64 * 1024,
   /** Extra wait after an exec's own timeout, for the guest's report of it to arrive. */
   execGraceMs: 5_000,
+  appsTimeoutMs: 10_000,
+  /** The agent waits 10 s for a launched app's window; this adds room for its answer. */
+  launchTimeoutMs: 15_000,
 } as const;
 
 export interface AgentSessionOptions {
@@ -93,6 +100,12 @@ export interface ExecOutcome {
   outputBytes: Uint8Array;
 }
 
+/** What `launch` answers: the app's first window (in `windows` by then) and its process. */
+export interface LaunchOutcome {
+  window: number;
+  pid: number;
+}
+
 /** Why a request failed: the agent answered with an error, went away, or did not answer. */
 export class AgentError extends Error {
   override name = "AgentError";
@@ -100,9 +113,13 @@ export class AgentError extends Error {
 
 type Pending =
   | { kind: "ping"; resolve: (ms: number) => void; reject: (error: Error) => void; timer: unknown; sentAt: number }
-  | { kind: "exec"; resolve: (outcome: ExecOutcome) => void; reject: (error: Error) => void; timer: unknown; sentAt: number };
+  | { kind: "exec"; resolve: (outcome: ExecOutcome) => void; reject: (error: Error) => void; timer: unknown; sentAt: number }
+  | { kind: "apps"; resolve: (apps: GuestApp[]) => void; reject: (error: Error) => void; timer: unknown; sentAt: number }
+  | { kind: "launch"; resolve: (outcome: LaunchOutcome) => void; reject: (error: Error) => void; timer: unknown; sentAt: number };
 
-const HOST_CAPABILITIES = ["ping", "exec", "clipboard", "display"];
+type Request = Ping | Exec | AppsRequest | Launch;
+
+const HOST_CAPABILITIES = ["ping", "exec", "clipboard", "display", "windows", "apps", "launch"];
 
 export class AgentSession implements Disposable {
   readonly #store = new DisposableStore();
@@ -110,12 +127,15 @@ export class AgentSession implements Disposable {
   readonly #clipboards = this.#store.add(new Emitter<string>());
   readonly #displays = this.#store.add(new Emitter<Display>());
   readonly #disconnects = this.#store.add(new Emitter<string>());
+  readonly #windowLists = this.#store.add(new Emitter<readonly GuestWindow[]>());
   /** The guest's hello, each time an agent introduces itself (again after a restart). */
   readonly onHello = this.#hellos.event;
   /** Text the guest put on its clipboard. */
   readonly onClipboard = this.#clipboards.event;
   /** The guest's screen size, when it first reports it and whenever it changes. */
   readonly onDisplay = this.#displays.event;
+  /** The guest's top-level windows (bottom of the stack first), each time the list changes. */
+  readonly onWindows = this.#windowLists.event;
   /** Why the session ended; it then ignores the stream and fails every request. */
   readonly onDisconnect = this.#disconnects.event;
 
@@ -134,9 +154,11 @@ export class AgentSession implements Disposable {
   #info: Hello | undefined;
   #infoKey = "";
   #display: Display | undefined;
+  #windows: readonly GuestWindow[] | undefined;
+  #windowsKey = "";
   #nextId = 1;
   /** Requests made before the handshake, sent once it is done. */
-  #queued: (Ping | Exec)[] = [];
+  #queued: Request[] = [];
   #queuedClipboard: string | undefined;
 
   constructor(transport: AgentTransport, options: AgentSessionOptions = {}) {
@@ -172,6 +194,11 @@ export class AgentSession implements Disposable {
 
   get display(): Display | undefined {
     return this.#display;
+  }
+
+  /** The guest's latest window list, bottom of the stack first; undefined until it reports one. */
+  get windows(): readonly GuestWindow[] | undefined {
+    return this.#windows;
   }
 
   /** Why the session was disconnected, once it is. */
@@ -229,6 +256,33 @@ export class AgentSession implements Disposable {
       const wait = timeoutMs + AGENT_DEFAULTS.execGraceMs;
       const id = this.#request(wait, "exec", reject, (timer) => ({ kind: "exec", resolve, reject, timer, sentAt: Date.now() }));
       if (id !== undefined) this.#dispatch({ type: "exec", id, command, timeoutMs, maxOutput });
+    });
+  }
+
+  /** The apps the guest can launch, from its .desktop files. */
+  apps(timeoutMs: number = AGENT_DEFAULTS.appsTimeoutMs): Promise<GuestApp[]> {
+    const missing = this.#lacks("apps");
+    if (missing) return Promise.reject(missing);
+    return new Promise((resolve, reject) => {
+      const id = this.#request(timeoutMs, "apps", reject, (timer) => ({ kind: "apps", resolve, reject, timer, sentAt: Date.now() }));
+      if (id !== undefined) this.#dispatch({ type: "appsRequest", id });
+    });
+  }
+
+  /**
+   * Starts `app` (an app's id, name or command, as `apps` lists them) in the guest and
+   * resolves with its first window once the guest maps it.
+   */
+  launch(app: string, timeoutMs: number = AGENT_DEFAULTS.launchTimeoutMs): Promise<LaunchOutcome> {
+    const size = new TextEncoder().encode(app).length;
+    if (app === "" || size > LIMITS.appNameBytes || app.includes("\0")) {
+      return Promise.reject(new RangeError(`an app name is 1..${LIMITS.appNameBytes} bytes with no NUL character, got ${JSON.stringify(app.slice(0, 64))}`));
+    }
+    const missing = this.#lacks("launch");
+    if (missing) return Promise.reject(missing);
+    return new Promise((resolve, reject) => {
+      const id = this.#request(timeoutMs, "launch", reject, (timer) => ({ kind: "launch", resolve, reject, timer, sentAt: Date.now() }));
+      if (id !== undefined) this.#dispatch({ type: "launch", id, app });
     });
   }
 
@@ -306,7 +360,14 @@ export class AgentSession implements Disposable {
     return id;
   }
 
-  #dispatch(message: Ping | Exec): void {
+  /** An error if the agent said hello without `capability` (an older agent ignores the request). */
+  #lacks(capability: string): AgentError | undefined {
+    const info = this.#info;
+    if (this.#state !== "ready" || !info || info.capabilities.includes(capability)) return undefined;
+    return new AgentError(`the guest agent (${info.software}) cannot ${capability === "apps" ? "list apps" : capability}; install the agent that comes with this host`);
+  }
+
+  #dispatch(message: Request): void {
     if (this.#state === "ready") this.#send(message, this.#version);
     else this.#queued.push(message);
   }
@@ -416,9 +477,29 @@ export class AgentSession implements Disposable {
         this.#displays.fire(message);
         return;
       }
+      case "windows": {
+        const key = JSON.stringify(message.windows);
+        if (this.#windows !== undefined && key === this.#windowsKey) return;
+        this.#windows = message.windows;
+        this.#windowsKey = key;
+        this.#windowLists.fire(message.windows);
+        return;
+      }
+      case "apps": {
+        const pending = this.#settle(message.id, "apps", "apps");
+        if (pending?.kind === "apps") pending.resolve(message.apps);
+        return;
+      }
+      case "launched": {
+        const pending = this.#settle(message.id, "launch", "launched");
+        if (pending?.kind === "launch") pending.resolve({ window: message.window, pid: message.pid });
+        return;
+      }
       // The host runs nothing on the guest's behalf; other types are for newer hosts.
       case "exec":
       case "setTime":
+      case "appsRequest":
+      case "launch":
       case "unknown":
         return;
     }

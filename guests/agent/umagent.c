@@ -1,8 +1,9 @@
 /*
  * umagent: the Unmachine guest agent. Holds its port (virtio-console /dev/hvc0, or COM2) open
  * and raw, and speaks core/agent/'s framed protocol with the host's session.ts: hello, ping,
- * exec, clipboard, display, setTime (the clock, after a resume). Frames are "UM" + u32 LE length + payload (capped at MAX_PAYLOAD);
- * every length from the host is checked against what is left. One process, one poll loop.
+ * exec, clipboard, display, setTime (the clock, after a resume), and on an X display the
+ * window list, the apps and launching them. Frames are "UM" + u32 LE length + payload (capped
+ * at MAX_PAYLOAD); every length from the host or the X server is checked. One poll loop.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,8 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -48,6 +52,22 @@
 #define T_DISPLAY 7
 #define T_ERROR 8
 #define T_SET_TIME 9
+#define T_WINDOWS 10
+#define T_APPS_REQUEST 11
+#define T_APPS 12
+#define T_LAUNCH 13
+#define T_LAUNCHED 14
+
+/* Windows and apps: the same caps as LIMITS in messages.ts. */
+#define MAX_WINDOWS 256
+#define MAX_TITLE 1024
+#define MAX_CLASS 256
+#define MAX_APPS 128
+#define MAX_APP_ID 128
+#define MAX_APP_NAME 256
+#define MAX_APP_EXEC 1024
+#define MAX_ICON (64 * 1024)
+#define APPS_ICON_BUDGET (768 * 1024)
 
 #define MAX_JOBS 8
 #define TICK_MS 300
@@ -237,6 +257,23 @@ static void msg_cstr(unsigned tag, const char *s, size_t max)
 	msg_text(tag, s, strlen(s), max);
 }
 
+/* Opens a field whose value is nested fields; msg_close sets its length. */
+static size_t msg_open(unsigned tag)
+{
+	if (!msg_room(0))
+		return 0;
+	size_t at = out_len;
+	out[at] = (unsigned char)tag;
+	out_len += 5;
+	return at;
+}
+
+static void msg_close(size_t at)
+{
+	if (!out_overflow && at > 0)
+		put_le32(out + at + 1, (uint32_t)(out_len - at - 5));
+}
+
 static void msg_send(void)
 {
 	if (out_overflow) {
@@ -311,7 +348,7 @@ static uint32_t field_u32(const struct field *fields, int count, unsigned tag, u
 static void send_hello(void)
 {
 	struct utsname u;
-	static const char *caps[] = {"ping", "exec", "clipboard", "display", "time"};
+	static const char *caps[] = {"ping", "exec", "clipboard", "display", "time", "windows", "apps", "launch"};
 	msg_begin(PROTO_MAX, T_HELLO, 0);
 	msg_u32(1, PROTO_MIN);
 	msg_u32(2, PROTO_MAX);
@@ -749,6 +786,1052 @@ static void jobs_check_deadlines(uint64_t now)
 }
 
 /* ------------------------------------------------------------------------ */
+/*
+ * windows: a small X11 client on the raw wire protocol (X Window System Protocol, X11R7),
+ * connected to display :0 over its Unix socket with no authorization data (the desktop guest
+ * starts X without -auth). It reads the window manager's client list (EWMH
+ * _NET_CLIENT_LIST_STACKING) and each client's title, geometry and state, and sends the list
+ * whenever it changes, 30 ms after the first event of a burst. Every length and count from
+ * the server is checked; a server that breaks the protocol or stalls is dropped and retried.
+ */
+
+#define X_SOCKET "/tmp/.X11-unix/X0"
+#define X_BUF (320 * 1024)
+#define X_TIMEOUT_MS 2000
+#define X_RETRY_MS 1000
+#define X_COALESCE_MS 30
+#define X_LAUNCH_MS 10000
+#define MAX_LAUNCHES 8
+
+/* Predefined atoms (protocol appendix B). */
+#define XA_CARDINAL 6
+#define XA_STRING 31
+#define XA_WINDOW 33
+#define XA_WM_CLASS 67
+#define XA_WM_NAME 39
+
+/* Event masks and codes (protocol section 10 and appendix). */
+#define X_PROPERTY_CHANGE 0x400000u
+#define X_STRUCTURE_NOTIFY 0x20000u
+#define X_SUBSTRUCTURE_NOTIFY 0x80000u
+
+static int x_fd = -1;
+static uint32_t x_root;
+static unsigned x_seq;
+static uint64_t x_retry_at;
+static uint64_t x_scan_at; /* 0: no change waiting */
+static unsigned char xbuf[X_BUF];
+static size_t xb_start, xb_end;
+
+enum { A_CLIENT_LIST, A_CLIENT_LIST_STACKING, A_NET_WM_NAME, A_UTF8_STRING, A_NET_WM_STATE, A_HIDDEN, A_WM_STATE, A_NET_WM_PID, A_ACTIVE, A_COUNT };
+static const char *const atom_names[A_COUNT] = {"_NET_CLIENT_LIST", "_NET_CLIENT_LIST_STACKING", "_NET_WM_NAME", "UTF8_STRING", "_NET_WM_STATE", "_NET_WM_STATE_HIDDEN", "WM_STATE", "_NET_WM_PID", "_NET_ACTIVE_WINDOW"};
+static uint32_t atoms[A_COUNT];
+
+struct xwin {
+	uint32_t id, flags, pid;
+	uint32_t frame; /* the child of the root that holds it; not sent */
+	long stack;     /* its place among the root's children, bottom first; not sent */
+	int32_t x, y, fx, fy;
+	uint32_t w, h, fw, fh;
+	size_t title_len, class_len;
+	unsigned char title[MAX_TITLE];
+	unsigned char cls[MAX_CLASS];
+};
+
+#define WIN_MINIMIZED 1u
+#define WIN_FOCUSED 2u
+
+static struct xwin xwins[MAX_WINDOWS];
+static int n_xwins;
+static unsigned char *win_sent; /* the last windows payload sent, to send only changes */
+static size_t win_sent_len;
+static int win_sent_valid;
+
+struct launch {
+	int used;
+	uint32_t id;
+	unsigned version;
+	pid_t pid;
+	char match[MAX_APP_ID];
+	uint64_t deadline;
+	int n_known;
+	uint32_t known[MAX_WINDOWS];
+};
+static struct launch launches[MAX_LAUNCHES];
+
+static void put_le16(unsigned char *p, unsigned v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+
+static unsigned get_le16(const unsigned char *p)
+{
+	return (unsigned)p[0] | (unsigned)p[1] << 8;
+}
+
+static int32_t get_s16(const unsigned char *p)
+{
+	return (int16_t)get_le16(p);
+}
+
+static void x_changed(void)
+{
+	if (x_fd >= 0 && x_scan_at == 0)
+		x_scan_at = now_ms() + X_COALESCE_MS;
+}
+
+static void x_close(const char *why)
+{
+	if (x_fd < 0)
+		return;
+	if (why)
+		logmsg("leaving the X display: %s", why);
+	close(x_fd);
+	x_fd = -1;
+	xb_start = xb_end = 0;
+	x_scan_at = 0;
+	x_retry_at = now_ms() + X_RETRY_MS;
+	n_xwins = 0;
+	/* The host's list empties with the display; launches waiting fail at the next check. */
+	if (negotiated && win_sent_valid) {
+		msg_begin(negotiated, T_WINDOWS, 0);
+		msg_send();
+	}
+	win_sent_valid = 0;
+}
+
+/* Reads what the socket has within timeout_ms: 1 something, 0 nothing, -1 closed. */
+static int x_fill(int timeout_ms)
+{
+	if (xb_start > 0) {
+		memmove(xbuf, xbuf + xb_start, xb_end - xb_start);
+		xb_end -= xb_start;
+		xb_start = 0;
+	}
+	if (xb_end == sizeof xbuf)
+		return -1;
+	struct pollfd pfd = {.fd = x_fd, .events = POLLIN};
+	int r = poll(&pfd, 1, timeout_ms);
+	if (r < 0)
+		return errno == EINTR ? 0 : -1;
+	if (r == 0)
+		return 0;
+	ssize_t n = read(x_fd, xbuf + xb_end, sizeof xbuf - xb_end);
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -1;
+	if (n == 0)
+		return -1;
+	xb_end += (size_t)n;
+	return 1;
+}
+
+/* The whole packet at the front of the buffer: its length, 0 if not all here, -1 if too big. */
+static long x_packet(void)
+{
+	size_t avail = xb_end - xb_start;
+	if (avail < 32)
+		return 0;
+	const unsigned char *p = xbuf + xb_start;
+	size_t len = 32;
+	if (p[0] == 1) {
+		uint32_t extra = get_le32(p + 4);
+		if (extra > (X_BUF - 32) / 4)
+			return -1;
+		len += (size_t)extra * 4;
+	}
+	return avail >= len ? (long)len : 0;
+}
+
+/* Whether a change of this property changes the list (a title, a state, the stack). */
+static int watched_atom(uint32_t atom)
+{
+	static const int watched[] = {A_CLIENT_LIST, A_CLIENT_LIST_STACKING, A_NET_WM_NAME, A_NET_WM_STATE, A_WM_STATE, A_ACTIVE};
+	if (atom == XA_WM_NAME)
+		return 1;
+	for (size_t i = 0; i < sizeof watched / sizeof watched[0]; i++)
+		if (atoms[watched[i]] == atom)
+			return 1;
+	return 0;
+}
+
+static void x_event(const unsigned char *p)
+{
+	switch (p[0] & 0x7f) {
+	case 28: /* PropertyNotify */
+		if (watched_atom(get_le32(p + 8)))
+			x_changed();
+		break;
+	case 16: /* CreateNotify */
+	case 17: /* DestroyNotify */
+	case 18: /* UnmapNotify */
+	case 19: /* MapNotify */
+	case 21: /* ReparentNotify */
+	case 22: /* ConfigureNotify */
+		x_changed();
+		break;
+	default:
+		break;
+	}
+}
+
+/* Handles the events (and stray replies) already received; -1 if the connection broke. */
+static int x_drain(void)
+{
+	for (;;) {
+		long len = x_packet();
+		if (len < 0) {
+			x_close("the X server sent an oversized reply");
+			return -1;
+		}
+		if (len == 0)
+			return 0;
+		const unsigned char *p = xbuf + xb_start;
+		if (p[0] > 1)
+			x_event(p);
+		xb_start += (size_t)len;
+	}
+}
+
+/* Reads and handles what the X server sent; called when its socket is readable. */
+static void x_pump(void)
+{
+	if (x_fd < 0)
+		return;
+	int r = x_fill(0);
+	if (r < 0) {
+		x_close("the X server closed the connection");
+		return;
+	}
+	x_drain();
+}
+
+static int x_write(const unsigned char *req, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(x_fd, req, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			x_close("cannot write to the X server");
+			return -1;
+		}
+		req += w;
+		n -= (size_t)w;
+	}
+	x_seq = (x_seq + 1) & 0xffff;
+	return 0;
+}
+
+/*
+ * Sends a request and waits for its reply, handling events that come first. 1 and the reply
+ * (valid until the next X call), 0 on an X error for it (a window that went away), -1 if the
+ * connection is gone.
+ */
+static int x_call(const unsigned char *req, size_t n, const unsigned char **reply, size_t *reply_len)
+{
+	if (x_fd < 0 || x_write(req, n) < 0)
+		return -1;
+	uint64_t deadline = now_ms() + X_TIMEOUT_MS;
+	for (;;) {
+		long len = x_packet();
+		if (len < 0) {
+			x_close("the X server sent an oversized reply");
+			return -1;
+		}
+		if (len > 0) {
+			const unsigned char *p = xbuf + xb_start;
+			xb_start += (size_t)len;
+			if (p[0] > 1) {
+				x_event(p);
+				continue;
+			}
+			if (get_le16(p + 2) != x_seq)
+				continue; /* an error for a request without a reply */
+			if (p[0] == 0)
+				return 0;
+			*reply = p;
+			*reply_len = (size_t)len;
+			return 1;
+		}
+		uint64_t now = now_ms();
+		if (now >= deadline) {
+			x_close("the X server did not answer within 2 s");
+			return -1;
+		}
+		if (x_fill((int)(deadline - now)) < 0) {
+			x_close("the X server closed the connection");
+			return -1;
+		}
+	}
+}
+
+static int x_intern(const char *name, uint32_t *atom)
+{
+	unsigned char req[8 + 64];
+	size_t n = strlen(name);
+	if (n > 64)
+		return -1;
+	size_t padded = (n + 3) & ~(size_t)3;
+	memset(req, 0, sizeof req);
+	req[0] = 16; /* InternAtom, only-if-exists false */
+	put_le16(req + 2, (unsigned)(2 + padded / 4));
+	put_le16(req + 4, (unsigned)n);
+	memcpy(req + 8, name, n);
+	const unsigned char *r;
+	size_t rlen;
+	if (x_call(req, 8 + padded, &r, &rlen) != 1)
+		return -1;
+	*atom = get_le32(r + 8);
+	return 0;
+}
+
+static void x_select(uint32_t window, uint32_t mask)
+{
+	unsigned char req[16];
+	req[0] = 2; /* ChangeWindowAttributes */
+	req[1] = 0;
+	put_le16(req + 2, 4);
+	put_le32(req + 4, window);
+	put_le32(req + 8, 0x800); /* CWEventMask */
+	put_le32(req + 12, mask);
+	x_write(req, sizeof req);
+}
+
+/*
+ * GetProperty of at most max bytes into dst: the bytes copied, or -1 if the property is
+ * absent, of another type (when type is not 0) or the window is gone. *format gets 8, 16 or 32.
+ */
+static long x_property(uint32_t window, uint32_t prop, uint32_t type, void *dst, size_t max, unsigned *format, uint32_t *type_out)
+{
+	unsigned char req[24];
+	req[0] = 20; /* GetProperty, delete false */
+	req[1] = 0;
+	put_le16(req + 2, 6);
+	put_le32(req + 4, window);
+	put_le32(req + 8, prop);
+	put_le32(req + 12, type);
+	put_le32(req + 16, 0);
+	put_le32(req + 20, (uint32_t)((max + 3) / 4));
+	const unsigned char *r;
+	size_t rlen;
+	if (x_call(req, sizeof req, &r, &rlen) != 1)
+		return -1;
+	unsigned fmt = r[1];
+	uint32_t got_type = get_le32(r + 8), count = get_le32(r + 16);
+	if (got_type == 0 || (type != 0 && got_type != type) || (fmt != 8 && fmt != 16 && fmt != 32))
+		return -1;
+	if (count > X_BUF)
+		return -1;
+	size_t bytes = (size_t)count * (fmt / 8);
+	if (bytes > rlen - 32)
+		return -1;
+	if (bytes > max)
+		bytes = max;
+	memcpy(dst, r + 32, bytes);
+	if (format)
+		*format = fmt;
+	if (type_out)
+		*type_out = got_type;
+	return (long)bytes;
+}
+
+static int x_geometry(uint32_t drawable, int32_t *x, int32_t *y, uint32_t *w, uint32_t *h, uint32_t *border)
+{
+	unsigned char req[8];
+	req[0] = 14; /* GetGeometry */
+	req[1] = 0;
+	put_le16(req + 2, 2);
+	put_le32(req + 4, drawable);
+	const unsigned char *r;
+	size_t rlen;
+	if (x_call(req, sizeof req, &r, &rlen) != 1)
+		return -1;
+	*x = get_s16(r + 12);
+	*y = get_s16(r + 14);
+	*w = get_le16(r + 16);
+	*h = get_le16(r + 18);
+	*border = get_le16(r + 20);
+	return 0;
+}
+
+/* The window's origin in root coordinates. */
+static int x_translate(uint32_t window, int32_t *x, int32_t *y)
+{
+	unsigned char req[16];
+	req[0] = 40; /* TranslateCoordinates */
+	req[1] = 0;
+	put_le16(req + 2, 4);
+	put_le32(req + 4, window);
+	put_le32(req + 8, x_root);
+	put_le32(req + 12, 0);
+	const unsigned char *r;
+	size_t rlen;
+	if (x_call(req, sizeof req, &r, &rlen) != 1)
+		return -1;
+	*x = get_s16(r + 12);
+	*y = get_s16(r + 14);
+	return 0;
+}
+
+static int x_parent(uint32_t window, uint32_t *parent)
+{
+	unsigned char req[8];
+	req[0] = 15; /* QueryTree */
+	req[1] = 0;
+	put_le16(req + 2, 2);
+	put_le32(req + 4, window);
+	const unsigned char *r;
+	size_t rlen;
+	if (x_call(req, sizeof req, &r, &rlen) != 1)
+		return -1;
+	*parent = get_le32(r + 12);
+	return 0;
+}
+
+/* Latin-1 (a STRING property) as UTF-8, capped at max bytes. */
+static size_t latin1_to_utf8(unsigned char *dst, size_t max, const unsigned char *src, size_t n)
+{
+	size_t out_n = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (src[i] < 0x80) {
+			if (out_n + 1 > max)
+				break;
+			dst[out_n++] = src[i];
+		} else {
+			if (out_n + 2 > max)
+				break;
+			dst[out_n++] = (unsigned char)(0xc0 | src[i] >> 6);
+			dst[out_n++] = (unsigned char)(0x80 | (src[i] & 0x3f));
+		}
+	}
+	return out_n;
+}
+
+/* Reads one client; -1 if it went away meanwhile. */
+static int x_read_window(uint32_t id, uint32_t active, struct xwin *w)
+{
+	static unsigned char prop[MAX_TITLE];
+	uint32_t border, type;
+	unsigned format;
+	memset(w, 0, sizeof *w);
+	w->id = id;
+	if (x_geometry(id, &w->x, &w->y, &w->w, &w->h, &border) < 0 || x_translate(id, &w->x, &w->y) < 0)
+		return -1;
+	/* The frame: the ancestor that is a child of the root (the client itself if unframed). */
+	uint32_t frame = id, parent = 0;
+	for (int depth = 0; depth < 8; depth++) {
+		if (x_parent(frame, &parent) < 0)
+			return -1;
+		if (parent == x_root || parent == 0)
+			break;
+		frame = parent;
+	}
+	if (x_geometry(frame, &w->fx, &w->fy, &w->fw, &w->fh, &border) < 0)
+		return -1;
+	if (frame == id && x_translate(id, &w->fx, &w->fy) < 0)
+		return -1;
+	w->frame = frame;
+	w->fw = w->fw + 2 * border > 65535 ? 65535 : w->fw + 2 * border;
+	w->fh = w->fh + 2 * border > 65535 ? 65535 : w->fh + 2 * border;
+	long n = x_property(id, atoms[A_NET_WM_NAME], atoms[A_UTF8_STRING], prop, sizeof prop, &format, NULL);
+	if (n >= 0 && format == 8)
+		w->title_len = utf8_clean(w->title, sizeof w->title, prop, (size_t)n);
+	else if ((n = x_property(id, XA_WM_NAME, 0, prop, sizeof prop, &format, &type)) >= 0 && format == 8) {
+		if (type == XA_STRING)
+			w->title_len = latin1_to_utf8(w->title, sizeof w->title, prop, (size_t)n);
+		else
+			w->title_len = utf8_clean(w->title, sizeof w->title, prop, (size_t)n);
+	}
+	n = x_property(id, XA_WM_CLASS, XA_STRING, prop, sizeof prop, &format, NULL);
+	if (n > 0 && format == 8) {
+		/* "instance\0class\0": the class names the program. */
+		size_t first = strnlen((const char *)prop, (size_t)n);
+		if (first + 1 < (size_t)n) {
+			size_t len = strnlen((const char *)prop + first + 1, (size_t)n - first - 1);
+			w->class_len = latin1_to_utf8(w->cls, sizeof w->cls, prop + first + 1, len);
+		}
+	}
+	uint32_t values[64];
+	n = x_property(id, atoms[A_NET_WM_PID], XA_CARDINAL, values, 4, &format, NULL);
+	if (n == 4 && format == 32)
+		w->pid = values[0];
+	n = x_property(id, atoms[A_NET_WM_STATE], 0, values, sizeof values, &format, NULL);
+	if (n > 0 && format == 32)
+		for (long i = 0; i < n / 4; i++)
+			if (values[i] == atoms[A_HIDDEN])
+				w->flags |= WIN_MINIMIZED;
+	n = x_property(id, atoms[A_WM_STATE], 0, values, 4, &format, NULL);
+	if (n == 4 && format == 32 && values[0] == 3) /* IconicState (ICCCM 4.1.3.1) */
+		w->flags |= WIN_MINIMIZED;
+	if (id == active)
+		w->flags |= WIN_FOCUSED;
+	return 0;
+}
+
+static int x_known(const uint32_t *ids, int n, uint32_t id)
+{
+	for (int i = 0; i < n; i++)
+		if (ids[i] == id)
+			return 1;
+	return 0;
+}
+
+static void send_windows(void);
+static void launches_check(void);
+
+static int stack_compare(const void *a, const void *b)
+{
+	long x = ((const struct xwin *)a)->stack, y = ((const struct xwin *)b)->stack;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Orders the windows as their frames stack: QueryTree lists the root's children bottom first
+ * (protocol, QueryTree), whatever order the window manager's list has.
+ */
+static void x_sort_by_stack(struct xwin *w, int n)
+{
+	unsigned char req[8];
+	req[0] = 15; /* QueryTree */
+	req[1] = 0;
+	put_le16(req + 2, 2);
+	put_le32(req + 4, x_root);
+	const unsigned char *r;
+	size_t rlen;
+	if (x_call(req, sizeof req, &r, &rlen) != 1)
+		return;
+	size_t children = get_le16(r + 16);
+	if (children > (rlen - 32) / 4)
+		return;
+	for (int i = 0; i < n; i++) {
+		w[i].stack = -1;
+		for (size_t k = 0; k < children; k++)
+			if (get_le32(r + 32 + 4 * k) == w[i].frame) {
+				w[i].stack = (long)k;
+				break;
+			}
+	}
+	qsort(w, (size_t)n, sizeof w[0], stack_compare);
+}
+
+/* Reads the client list and every client, then sends the list if it changed. */
+static void x_scan(void)
+{
+	static uint32_t ids[MAX_WINDOWS], old[MAX_WINDOWS];
+	static struct xwin fresh[MAX_WINDOWS];
+	x_scan_at = 0;
+	unsigned format;
+	long n = x_property(x_root, atoms[A_CLIENT_LIST_STACKING], XA_WINDOW, ids, sizeof ids, &format, NULL);
+	if (n < 0 && x_fd >= 0)
+		n = x_property(x_root, atoms[A_CLIENT_LIST], XA_WINDOW, ids, sizeof ids, &format, NULL);
+	if (x_fd < 0)
+		return;
+	int count = n > 0 && format == 32 ? (int)(n / 4) : 0;
+	uint32_t active = 0;
+	if (x_property(x_root, atoms[A_ACTIVE], XA_WINDOW, &active, 4, &format, NULL) != 4)
+		active = 0;
+	int n_old = n_xwins;
+	for (int i = 0; i < n_old; i++)
+		old[i] = xwins[i].id;
+	int kept = 0;
+	for (int i = 0; i < count && x_fd >= 0; i++) {
+		if (!x_known(old, n_old, ids[i]))
+			x_select(ids[i], X_STRUCTURE_NOTIFY | X_PROPERTY_CHANGE);
+		if (x_read_window(ids[i], active, &fresh[kept]) == 0)
+			kept++;
+	}
+	if (x_fd >= 0)
+		x_sort_by_stack(fresh, kept);
+	if (x_fd < 0)
+		return;
+	memcpy(xwins, fresh, (size_t)kept * sizeof fresh[0]);
+	n_xwins = kept;
+	send_windows();
+	launches_check();
+}
+
+static void x_connect(void)
+{
+	x_retry_at = now_ms() + X_RETRY_MS;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, X_SOCKET, sizeof X_SOCKET);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		close(fd);
+		return;
+	}
+	x_fd = fd;
+	xb_start = xb_end = 0;
+	x_seq = 0;
+	/* Connection setup (protocol section 8): little-endian, 11.0, no authorization. */
+	static const unsigned char setup[12] = {'l', 0, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	if (write(fd, setup, sizeof setup) != (ssize_t)sizeof setup) {
+		x_close(NULL);
+		return;
+	}
+	uint64_t deadline = now_ms() + X_TIMEOUT_MS;
+	size_t need = 8;
+	while (xb_end < need) {
+		uint64_t now = now_ms();
+		if (now >= deadline || x_fill((int)(deadline - now)) < 0) {
+			x_close("no answer to the connection setup");
+			return;
+		}
+		if (xb_end >= 8)
+			need = 8 + (size_t)get_le16(xbuf + 6) * 4;
+		if (need > sizeof xbuf) {
+			x_close("the connection setup is too large");
+			return;
+		}
+	}
+	const unsigned char *s = xbuf;
+	if (s[0] != 1) {
+		static int told; /* retried every second: said once */
+		unsigned reason = s[0] == 0 ? s[1] : 0;
+		if (reason > need - 8)
+			reason = (unsigned)(need - 8);
+		if (!told++)
+			logmsg("the X server refused the connection (it must run without -auth, or with -ac): %.*s", (int)reason, (const char *)s + 8);
+		x_close(NULL);
+		return;
+	}
+	size_t vendor = get_le16(s + 24), formats = s[29], screens = s[28];
+	size_t at = 40 + ((vendor + 3) & ~(size_t)3) + 8 * formats;
+	if (screens < 1 || need < 40 || at + 40 > need) {
+		x_close("the connection setup is malformed");
+		return;
+	}
+	x_root = get_le32(s + at);
+	xb_start = need;
+	for (int i = 0; i < A_COUNT; i++)
+		if (x_intern(atom_names[i], &atoms[i]) < 0) {
+			x_close("cannot look up the window manager's atoms");
+			return;
+		}
+	x_select(x_root, X_PROPERTY_CHANGE | X_SUBSTRUCTURE_NOTIFY);
+	if (verbose)
+		logmsg("connected to X display :0, root window 0x%x", (unsigned)x_root);
+	x_changed();
+}
+
+/* A window as nested fields (messages.ts: WINDOW_FIELD). */
+static void msg_window(const struct xwin *w)
+{
+	size_t at = msg_open(1);
+	msg_u32(1, w->id);
+	msg_bytes(2, w->title, w->title_len);
+	msg_u32(3, (uint32_t)w->x);
+	msg_u32(4, (uint32_t)w->y);
+	msg_u32(5, w->w);
+	msg_u32(6, w->h);
+	msg_u32(7, w->flags);
+	if (w->pid)
+		msg_u32(8, w->pid);
+	if (w->class_len)
+		msg_bytes(9, w->cls, w->class_len);
+	msg_u32(10, (uint32_t)w->fx);
+	msg_u32(11, (uint32_t)w->fy);
+	msg_u32(12, w->fw);
+	msg_u32(13, w->fh);
+	msg_close(at);
+}
+
+/* The client list, bottom of the stack first, if it differs from what the host has. */
+static void send_windows(void)
+{
+	if (!negotiated)
+		return;
+	msg_begin(negotiated, T_WINDOWS, 0);
+	for (int i = 0; i < n_xwins; i++)
+		msg_window(&xwins[i]);
+	if (out_overflow)
+		return;
+	const unsigned char *payload = out + FRAME_HEADER;
+	size_t len = out_len - FRAME_HEADER;
+	if (win_sent_valid && len == win_sent_len && memcmp(payload, win_sent, len) == 0)
+		return;
+	unsigned char *copy = realloc(win_sent, len);
+	if (copy) {
+		memcpy(copy, payload, len);
+		win_sent = copy;
+		win_sent_len = len;
+		win_sent_valid = 1;
+	}
+	msg_send();
+	if (verbose)
+		logmsg("sent %d windows", n_xwins);
+}
+
+/* ------------------------------------------------------------------------ */
+/* apps: the .desktop files of /usr/share/applications (Desktop Entry Specification 1.5) */
+
+#define APPS_DIR "/usr/share/applications"
+
+struct app {
+	char id[MAX_APP_ID];
+	char name[MAX_APP_NAME];
+	char exec[MAX_APP_EXEC];
+	char icon[256];
+	char wmclass[MAX_APP_ID];
+};
+
+static void copy_value(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
+/* Exec without its field codes (%f %U ...; %% is a percent sign). */
+static void strip_field_codes(char *s)
+{
+	char *w = s;
+	for (const char *r = s; *r; r++) {
+		if (*r == '%' && r[1]) {
+			if (r[1] == '%')
+				*w++ = '%';
+			r++;
+			continue;
+		}
+		*w++ = *r;
+	}
+	while (w > s && (w[-1] == ' ' || w[-1] == '\t'))
+		w--;
+	*w = 0;
+}
+
+/* One .desktop file; 0 if it is a launchable application. */
+static int app_read(const char *file, struct app *a)
+{
+	static char text[64 * 1024 + 1];
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof path, "%s/%s", APPS_DIR, file) >= (int)sizeof path)
+		return -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -1;
+	}
+	ssize_t n = read(fd, text, sizeof text - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	text[n] = 0;
+	memset(a, 0, sizeof *a);
+	size_t id_len = strlen(file) - strlen(".desktop");
+	if (id_len == 0 || id_len >= sizeof a->id)
+		return -1;
+	memcpy(a->id, file, id_len);
+	int in_entry = 0, application = 0;
+	for (char *line = text, *next; line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		size_t len = strlen(line);
+		if (len && line[len - 1] == '\r')
+			line[--len] = 0;
+		if (line[0] == '[') {
+			if (in_entry)
+				break;
+			in_entry = strcmp(line, "[Desktop Entry]") == 0;
+			continue;
+		}
+		char *eq = strchr(line, '=');
+		if (!in_entry || line[0] == '#' || !eq)
+			continue;
+		char *key_end = eq;
+		while (key_end > line && (key_end[-1] == ' ' || key_end[-1] == '\t'))
+			key_end--;
+		*key_end = 0;
+		char *value = eq + 1;
+		while (*value == ' ' || *value == '\t')
+			value++;
+		if (strcmp(line, "Type") == 0)
+			application = strcmp(value, "Application") == 0;
+		else if (strcmp(line, "Name") == 0)
+			copy_value(a->name, sizeof a->name, value);
+		else if (strcmp(line, "Exec") == 0)
+			copy_value(a->exec, sizeof a->exec, value);
+		else if (strcmp(line, "Icon") == 0)
+			copy_value(a->icon, sizeof a->icon, value);
+		else if (strcmp(line, "StartupWMClass") == 0)
+			copy_value(a->wmclass, sizeof a->wmclass, value);
+		else if ((strcmp(line, "NoDisplay") == 0 || strcmp(line, "Hidden") == 0) && strcmp(value, "true") == 0)
+			return -1;
+	}
+	strip_field_codes(a->exec);
+	return application && a->name[0] && a->exec[0] ? 0 : -1;
+}
+
+static int app_compare(const void *a, const void *b)
+{
+	return strcmp(((const struct app *)a)->id, ((const struct app *)b)->id);
+}
+
+/* The launchable apps, sorted by id. */
+static int apps_list(struct app *apps, int max)
+{
+	DIR *dir = opendir(APPS_DIR);
+	if (!dir)
+		return 0;
+	int count = 0;
+	struct dirent *e;
+	while (count < max && (e = readdir(dir)) != NULL) {
+		size_t len = strlen(e->d_name);
+		if (len <= 8 || strcmp(e->d_name + len - 8, ".desktop") != 0)
+			continue;
+		if (app_read(e->d_name, &apps[count]) == 0)
+			count++;
+	}
+	closedir(dir);
+	qsort(apps, (size_t)count, sizeof apps[0], app_compare);
+	return count;
+}
+
+/* The icon's PNG bytes (at most MAX_ICON), from a path or a name; 0 if there is none. */
+static size_t app_icon(const char *icon, unsigned char *dst)
+{
+	static const char *const places[] = {
+		"/usr/share/icons/hicolor/48x48/apps/%s.png", "/usr/share/icons/hicolor/32x32/apps/%s.png",
+		"/usr/share/icons/hicolor/64x64/apps/%s.png", "/usr/share/icons/hicolor/24x24/apps/%s.png",
+		"/usr/share/icons/hicolor/128x128/apps/%s.png", "/usr/share/icons/hicolor/16x16/apps/%s.png",
+		"/usr/share/pixmaps/%s.png",
+	};
+	char path[PATH_MAX];
+	if (!icon[0] || strstr(icon, ".."))
+		return 0;
+	for (size_t i = 0; i < sizeof places / sizeof places[0] + 1; i++) {
+		if (i == 0) {
+			if (icon[0] != '/')
+				continue;
+			copy_value(path, sizeof path, icon);
+		} else if (icon[0] == '/' || snprintf(path, sizeof path, places[i - 1], icon) >= (int)sizeof path)
+			continue;
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
+			continue;
+		struct stat st;
+		ssize_t n = -1;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 8 && st.st_size <= MAX_ICON)
+			n = read(fd, dst, MAX_ICON);
+		close(fd);
+		if (n > 8 && memcmp(dst, "\x89PNG\r\n\x1a\n", 8) == 0)
+			return (size_t)n;
+	}
+	return 0;
+}
+
+static struct app apps_buf[MAX_APPS];
+
+static void handle_apps(unsigned version, uint32_t id)
+{
+	static unsigned char icon[MAX_ICON];
+	int count = apps_list(apps_buf, MAX_APPS);
+	size_t icons = 0;
+	msg_begin(version, T_APPS, id);
+	for (int i = 0; i < count; i++) {
+		const struct app *a = &apps_buf[i];
+		size_t at = msg_open(1);
+		msg_cstr(1, a->id, MAX_APP_ID);
+		msg_cstr(2, a->name, MAX_APP_NAME);
+		msg_cstr(3, a->exec, MAX_APP_EXEC);
+		size_t n = app_icon(a->icon, icon);
+		if (n > 0 && icons + n <= APPS_ICON_BUDGET) {
+			msg_bytes(4, icon, n);
+			icons += n;
+		}
+		msg_close(at);
+	}
+	msg_send();
+}
+
+/* ------------------------------------------------------------------------ */
+/* launch: an app's Exec, detached, with DISPLAY=:0; answered with its first window */
+
+static pid_t spawn_detached(const char *exec)
+{
+	char command[MAX_APP_EXEC + 8];
+	snprintf(command, sizeof command, "exec %s", exec);
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return -1;
+	pid_t child = fork();
+	if (child < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (child == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		setsid();
+		pid_t app = fork();
+		if (app == 0) {
+			int null = open("/dev/null", O_RDWR);
+			if (null >= 0) {
+				dup2(null, 0);
+				dup2(null, 1);
+				dup2(null, 2);
+			}
+			setenv("DISPLAY", ":0", 1);
+			execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+			_exit(127);
+		}
+		if (write(fds[1], &app, sizeof app) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	pid_t app = -1;
+	while (read(fds[0], &app, sizeof app) < 0 && errno == EINTR) {
+	}
+	close(fds[0]);
+	while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {
+	}
+	return app;
+}
+
+/* The app a launch names: its id, else its name (any case), else its command's first word. */
+static const struct app *app_find(const struct app *apps, int count, const char *want)
+{
+	for (int i = 0; i < count; i++)
+		if (strcmp(apps[i].id, want) == 0)
+			return &apps[i];
+	for (int i = 0; i < count; i++)
+		if (strcasecmp(apps[i].name, want) == 0)
+			return &apps[i];
+	for (int i = 0; i < count; i++) {
+		size_t n = strcspn(apps[i].exec, " \t");
+		if (strlen(want) == n && strncmp(apps[i].exec, want, n) == 0)
+			return &apps[i];
+	}
+	return NULL;
+}
+
+static void handle_launch(unsigned version, uint32_t id, const struct field *fields, int count)
+{
+	char want[MAX_APP_NAME + 1];
+	const struct field *f = find_field(fields, count, 1);
+	if (!f || f->len == 0 || f->len >= sizeof want || memchr(f->value, 0, f->len)) {
+		send_error(version, id, "malformed launch request");
+		return;
+	}
+	memcpy(want, f->value, f->len);
+	want[f->len] = 0;
+	if (x_fd < 0) {
+		send_error(version, id, "the guest has no X display (:0) to show an app on");
+		return;
+	}
+	struct launch *l = NULL;
+	for (int i = 0; i < MAX_LAUNCHES; i++)
+		if (!launches[i].used) {
+			l = &launches[i];
+			break;
+		}
+	if (!l) {
+		send_error(version, id, "too many launches waiting for their window (8); try again soon");
+		return;
+	}
+	int n = apps_list(apps_buf, MAX_APPS);
+	const struct app *a = app_find(apps_buf, n, want);
+	if (!a) {
+		char message[MAX_APP_NAME + 96];
+		snprintf(message, sizeof message, "no app named \"%s\" in " APPS_DIR, want);
+		send_error(version, id, message);
+		return;
+	}
+	pid_t pid = spawn_detached(a->exec);
+	if (pid <= 0) {
+		send_error(version, id, "cannot start a process in the guest (fork failed)");
+		return;
+	}
+	memset(l, 0, sizeof *l);
+	l->used = 1;
+	l->id = id;
+	l->version = version;
+	l->pid = pid;
+	if (a->wmclass[0])
+		copy_value(l->match, sizeof l->match, a->wmclass);
+	else {
+		size_t w = strcspn(a->exec, " \t");
+		const char *base = a->exec;
+		for (size_t i = 0; i < w; i++)
+			if (a->exec[i] == '/')
+				base = a->exec + i + 1;
+		size_t len = (size_t)(a->exec + w - base);
+		if (len >= sizeof l->match)
+			len = sizeof l->match - 1;
+		memcpy(l->match, base, len);
+	}
+	l->deadline = now_ms() + X_LAUNCH_MS;
+	for (int i = 0; i < n_xwins; i++)
+		l->known[l->n_known++] = xwins[i].id;
+	if (verbose)
+		logmsg("launched %s (pid %ld)", a->exec, (long)pid);
+}
+
+/* Answers each launch whose window has appeared: the new client with its pid, else its class, else any. */
+static void launches_check(void)
+{
+	uint64_t now = now_ms();
+	for (int i = 0; i < MAX_LAUNCHES; i++) {
+		struct launch *l = &launches[i];
+		if (!l->used)
+			continue;
+		const struct xwin *best = NULL;
+		int best_score = 0;
+		for (int k = 0; k < n_xwins; k++) {
+			const struct xwin *w = &xwins[k];
+			if (x_known(l->known, l->n_known, w->id))
+				continue;
+			int score = 1;
+			if (w->pid && (pid_t)w->pid == l->pid)
+				score = 3;
+			else if (w->class_len && strlen(l->match) == w->class_len && strncasecmp(l->match, (const char *)w->cls, w->class_len) == 0)
+				score = 2;
+			if (score > best_score) {
+				best = w;
+				best_score = score;
+			}
+		}
+		if (best) {
+			msg_begin(l->version, T_LAUNCHED, l->id);
+			msg_u32(1, best->id);
+			msg_u32(2, (uint32_t)l->pid);
+			msg_send();
+			l->used = 0;
+		} else if (now >= l->deadline || x_fd < 0) {
+			char message[MAX_APP_ID + 96];
+			snprintf(message, sizeof message, "%s started (pid %ld) but showed no window within %d s", l->match, (long)l->pid, X_LAUNCH_MS / 1000);
+			send_error(l->version, l->id, message);
+			l->used = 0;
+		}
+	}
+}
+
+static uint64_t launches_deadline(void)
+{
+	uint64_t wake = UINT64_MAX;
+	for (int i = 0; i < MAX_LAUNCHES; i++)
+		if (launches[i].used && launches[i].deadline < wake)
+			wake = launches[i].deadline;
+	return wake;
+}
+
+/* ------------------------------------------------------------------------ */
 /* one received message */
 
 static void handle_hello(const struct field *fields, int count)
@@ -766,6 +1849,9 @@ static void handle_hello(const struct field *fields, int count)
 	negotiated = chosen;
 	disp_w = 0; /* report the display to this host */
 	check_display();
+	win_sent_valid = 0; /* and the windows */
+	if (x_fd >= 0)
+		x_scan();
 }
 
 static void handle_exec(unsigned version, uint32_t id, const struct field *fields, int count)
@@ -843,6 +1929,14 @@ static void handle_payload(const unsigned char *p, size_t n)
 	}
 	case T_SET_TIME:
 		handle_set_time(fields, count);
+		break;
+	case T_APPS_REQUEST:
+		if (id != 0)
+			handle_apps(version, id);
+		break;
+	case T_LAUNCH:
+		if (id != 0)
+			handle_launch(version, id, fields, count);
 		break;
 	default:
 		break; /* unknown types are for newer agents */
@@ -1014,15 +2108,24 @@ int main(int argc, char **argv)
 
 	uint64_t next_tick = now_ms() + TICK_MS;
 	for (;;) {
-		struct pollfd pfd[2 + MAX_JOBS];
-		int slot[2 + MAX_JOBS];
+		struct pollfd pfd[3 + MAX_JOBS];
+		int slot[3 + MAX_JOBS];
 		int nfds = 0;
 		pfd[nfds].fd = port_fd;
 		pfd[nfds++].events = POLLIN;
 		pfd[nfds].fd = sigchld_pipe[0];
 		pfd[nfds++].events = POLLIN;
+		/* Slot 2 is the X connection; -1 (ignored by poll) while there is none. */
+		pfd[nfds].fd = x_fd;
+		pfd[nfds++].events = POLLIN;
 		uint64_t now = now_ms();
 		uint64_t wake = next_tick;
+		if (x_fd < 0 && x_retry_at < wake)
+			wake = x_retry_at;
+		if (x_scan_at && x_scan_at < wake)
+			wake = x_scan_at;
+		if (launches_deadline() < wake)
+			wake = launches_deadline();
 		for (int i = 0; i < MAX_JOBS; i++) {
 			if (!jobs[i].used)
 				continue;
@@ -1046,11 +2149,13 @@ int main(int argc, char **argv)
 				while (read(sigchld_pipe[0], drain, sizeof drain) > 0) {
 				}
 			}
-			for (int k = 2; k < nfds; k++)
+			for (int k = 3; k < nfds; k++)
 				if (pfd[k].revents)
 					job_read(&jobs[slot[k]]);
 			if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
 				read_port();
+			if (pfd[2].revents && x_fd >= 0 && pfd[2].fd == x_fd)
+				x_pump();
 		}
 		jobs_reap();
 		now = now_ms();
@@ -1058,6 +2163,12 @@ int main(int argc, char **argv)
 		for (int i = 0; i < MAX_JOBS; i++)
 			if (jobs[i].used && jobs[i].exited)
 				job_finish(&jobs[i]);
+		if (x_fd < 0 && now >= x_retry_at)
+			x_connect();
+		if (x_fd >= 0 && x_scan_at && now_ms() >= x_scan_at)
+			x_scan();
+		if (launches_deadline() <= now_ms())
+			launches_check();
 		if (now >= next_tick) {
 			check_clipboard();
 			check_display();

@@ -286,6 +286,26 @@ Section "Screen"
 EndSection
 EOF
 
+# The apps the agent lists and launches (unmachine apps/launch): xterm ships its .desktop
+# file; the editor and the calculator get small ones here.
+mkdir -p "$ROOT/usr/share/applications"
+cat >"$ROOT/usr/share/applications/xedit.desktop" <<'EOF'
+[Desktop Entry]
+Type=Application
+Name=Xedit
+Comment=A simple text editor
+Exec=xedit %f
+StartupWMClass=Xedit
+EOF
+cat >"$ROOT/usr/share/applications/xcalc.desktop" <<'EOF'
+[Desktop Entry]
+Type=Application
+Name=Xcalc
+Comment=A scientific calculator
+Exec=xcalc
+StartupWMClass=XCalc
+EOF
+
 # jwm: a menu of the guest's apps on a click on the desktop, a task bar with a clock.
 mkdir -p "$ROOT/etc/jwm"
 cat >"$ROOT/etc/jwm/system.jwmrc" <<'EOF'

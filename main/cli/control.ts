@@ -1,5 +1,6 @@
 // A running `unmachine run` takes commands from other terminals (`unmachine media NAME ...`,
-// `unmachine balloon NAME MiB`, `unmachine suspend|poweroff NAME`, `unmachine snapshot NAME save TAG`)
+// `unmachine balloon NAME MiB`, `unmachine suspend|poweroff NAME`, `unmachine snapshot NAME save TAG`,
+// `unmachine windows|apps|launch NAME` through the guest's agent)
 // on a Unix socket in a folder only this user can enter: <runtime dir>/unmachine-<uid>/NAME.sock
 // (a name too long for a socket path is cut and given a hash). One JSON line in, one JSON line
 // out, one request per connection. The running side re-checks everything it is sent.
@@ -13,6 +14,8 @@ import type { Disposable } from "../../core/disposable.js";
 import { isSwapDrive, checkFitsDrive, type SwapDrive } from "../../core/media/drives.js";
 import { openImage } from "../media/image-file.js";
 import type { HeadlessGuest } from "../headless/runner.js";
+import type { AgentSession } from "../../core/agent/session.js";
+import type { GuestWindow } from "../../core/agent/messages.js";
 import { checkPrivateDir, ensurePrivateDir, PrivateFolderError } from "../private-files.js";
 
 export type ControlRequest =
@@ -21,15 +24,40 @@ export type ControlRequest =
   | { type: "balloon"; memory: number }
   | { type: "suspend" }
   | { type: "poweroff" }
-  | { type: "snapshot"; tag: string };
-export type ControlReply = { ok: true; message: string } | { ok: false; error: string; usage?: boolean };
+  | { type: "snapshot"; tag: string }
+  | { type: "windows" }
+  | { type: "apps" }
+  | { type: "launch"; app: string };
+/** `data`: the guest's windows (GuestWindow[]), apps (ControlApp[]) or launched window (ControlLaunched). */
+export type ControlReply = { ok: true; message: string; data?: unknown } | { ok: false; error: string; usage?: boolean };
+/** An app as the control socket carries it: the icon's PNG bytes in base64. */
+export interface ControlApp {
+  id: string;
+  name: string;
+  exec: string;
+  iconPng?: string;
+}
+export interface ControlLaunched {
+  window: number;
+  pid: number;
+  /** The window as the guest listed it, when the list has it. */
+  listed?: GuestWindow;
+}
+/** What the window commands use of the guest's agent session. */
+export type ControlAgent = Pick<AgentSession, "state" | "whenReady" | "windows" | "apps" | "launch">;
 /** What a command acts on: the running guest's drives and its balloon. */
 export type ControlGuest = Pick<HeadlessGuest, "eject" | "insert" | "balloon">;
 /** What a command asks of the run itself: end it (suspended or powered off), or keep a snapshot. */
 export interface ControlRun {
   end(how: "suspend" | "poweroff"): Promise<string>;
   snapshot(tag: string): Promise<string>;
+  /** The guest's agent session, once its agent has a port (windows, apps, launch). */
+  agent?(): ControlAgent | undefined;
 }
+
+/** How long a window command waits for an agent that has not said hello yet. */
+const AGENT_WAIT_MS = 10_000;
+const APP_NAME_LIMIT = 256;
 
 /** The longest socket path every Unix takes: sun_path is 104 bytes on macOS, 108 on Linux, with its NUL. */
 const SOCKET_PATH_MAX = 103;
@@ -87,7 +115,13 @@ function nameOf(path: string): string {
 function parseRequest(line: string): ControlRequest {
   const r = JSON.parse(line) as Record<string, unknown>;
   if (typeof r !== "object" || r === null) throw new Error("unknown request");
-  if (r.type === "suspend" || r.type === "poweroff") return { type: r.type };
+  if (r.type === "suspend" || r.type === "poweroff" || r.type === "windows" || r.type === "apps") return { type: r.type };
+  if (r.type === "launch") {
+    if (typeof r.app !== "string" || r.app === "" || Buffer.byteLength(r.app) > APP_NAME_LIMIT || r.app.includes("\0")) {
+      throw new Error(`app must be a name of 1..${APP_NAME_LIMIT} bytes`);
+    }
+    return { type: "launch", app: r.app };
+  }
   if (r.type === "snapshot") {
     if (typeof r.tag !== "string") throw new Error("tag must be a string");
     return { type: "snapshot", tag: r.tag };
@@ -102,7 +136,31 @@ function parseRequest(line: string): ControlRequest {
   throw new Error("unknown request");
 }
 
+async function handleAgent(request: { type: "windows" } | { type: "apps" } | { type: "launch"; app: string }, run: ControlRun | undefined): Promise<ControlReply> {
+  const agent = run?.agent?.();
+  if (!agent || agent.state === "disconnected") return { ok: false, error: "the guest has no agent to ask (its profile has none, or it went away)" };
+  try {
+    if (agent.state !== "ready") await agent.whenReady(AGENT_WAIT_MS);
+    if (request.type === "windows") {
+      const windows = agent.windows ?? [];
+      return { ok: true, message: `${windows.length} window${windows.length === 1 ? "" : "s"}`, data: windows };
+    }
+    if (request.type === "apps") {
+      const apps = await agent.apps();
+      const data: ControlApp[] = apps.map((app) => ({ id: app.id, name: app.name, exec: app.exec, ...(app.icon ? { iconPng: Buffer.from(app.icon).toString("base64") } : {}) }));
+      return { ok: true, message: `${apps.length} app${apps.length === 1 ? "" : "s"}`, data };
+    }
+    const launched = await agent.launch(request.app);
+    const listed = agent.windows?.find((w) => w.id === launched.window);
+    const data: ControlLaunched = { ...launched, ...(listed ? { listed } : {}) };
+    return { ok: true, message: `launched ${request.app}: window 0x${launched.window.toString(16)} (pid ${launched.pid})`, data };
+  } catch (error) {
+    return { ok: false, error: (error as Error).message };
+  }
+}
+
 async function handle(guest: ControlGuest, request: ControlRequest, run: ControlRun | undefined): Promise<ControlReply> {
+  if (request.type === "windows" || request.type === "apps" || request.type === "launch") return handleAgent(request, run);
   if (request.type === "suspend" || request.type === "poweroff" || request.type === "snapshot") {
     if (!run) return { ok: false, error: "this run cannot be suspended or snapshotted" };
     try {

@@ -1,7 +1,7 @@
 // The `unmachine` command line: run a guest or an image (console on the terminal, headless
 // with --until/--exec, or on a host PTY), serve the web shell, build guests, and keep the
 // library: add, set, list, rm, reset (main/cli/library.ts); suspend, power off and snapshot
-// guests (main/cli/states.ts).
+// guests (main/cli/states.ts); a running guest's windows and apps (main/cli/windows.ts).
 // Exit status: 0 ok, 1 the guest failed or timed out, 2 bad input (usage, image, guest name).
 
 import { realPath } from "../host/share-policy.js";
@@ -19,6 +19,7 @@ import { sendControl, ControlError, type ControlRequest } from "./control.js";
 import { checkFitsDrive, isSwapDrive } from "../../core/media/drives.js";
 import { openImage } from "../media/image-file.js";
 import { poweroffCommand, snapshotCommand, suspendCommand } from "./states.js";
+import { appsCommand, launchCommand, windowsCommand } from "./windows.js";
 import { addCommand, listCommand, exportCommand, resetCommand, rmCommand, setCommand } from "./library.js";
 import { LibraryError } from "../guests/user-guests.js";
 import { FAMILY_LIST } from "../../core/guest/families.js";
@@ -56,6 +57,11 @@ Usage:
                                           suspended), restore (stopped) or remove one
   unmachine balloon NAME MiB              give a running guest this much RAM, live (guests
                                           with a balloon driver, such as tiny)
+  unmachine windows NAME [--json]         a running guest's top-level windows (the desktop
+                                          guest's agent): id, WxH+X+Y, flags, title; topmost first
+  unmachine apps NAME [--json]            the apps a running guest can launch
+  unmachine launch NAME APP               start an app (id, name or command) in a running
+                                          guest; prints its window once it shows
   unmachine build [guest] [--force]       build a guest's files from Debian packages (default: tiny),
                                           then boot it once and keep its started state
   unmachine --help | --version
@@ -238,6 +244,12 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${name}: ${reply.message}\n`);
       return EXIT.ok;
     }
+    case "windows":
+      return await windowsCommand(rest);
+    case "apps":
+      return await appsCommand(rest);
+    case "launch":
+      return await launchCommand(rest);
     case "build": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { force: { type: "boolean", default: false } } });
       const name = positionals[0] ?? "tiny";

@@ -275,6 +275,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
       }
       return `snapshot "${tag}" saved`;
     },
+    agent: () => services.agent(),
   };
   const control = await serveControl(target.name.replace(/[^A-Za-z0-9_.-]/g, "_"), guest, undefined, run).catch((error: unknown) => {
     if (!(error instanceof ControlError)) throw error;

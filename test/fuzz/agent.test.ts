@@ -34,6 +34,16 @@ const SAMPLES: AgentMessage[] = [
   { type: "display", mode: "text", width: 80, height: 25 },
   { type: "error", id: 4, message: "no" },
   { type: "exec", id: 5, command: "ls", timeoutMs: 10, maxOutput: 10 },
+  {
+    type: "windows",
+    windows: [
+      { id: 7, title: "xcalc", x: 10, y: -5, width: 226, height: 320, minimized: false, focused: true, pid: 12, className: "XCalc", frame: { x: 5, y: -28, width: 236, height: 353 } },
+      { id: 9, title: "", x: 0, y: 0, width: 1, height: 1, minimized: true, focused: false, frame: { x: 0, y: 0, width: 1, height: 1 } },
+    ],
+  },
+  { type: "apps", id: 6, apps: [{ id: "xcalc", name: "Xcalc", exec: "xcalc", icon: new Uint8Array([0x89, 0x50]) }] },
+  { type: "launch", id: 7, app: "xcalc" },
+  { type: "launched", id: 7, window: 7, pid: 12 },
 ];
 
 /** A valid message payload with a few bytes changed, cut short or extended. */

@@ -92,7 +92,7 @@ describe.skipIf(problem !== undefined)("umagent on a pseudo-terminal, driven by 
       os: type(),
       hostname: hostname(),
       pid: agent.pid,
-      capabilities: ["ping", "exec", "clipboard", "display", "time"],
+      capabilities: ["ping", "exec", "clipboard", "display", "time", "windows", "apps", "launch"],
       minVersion: 1,
       maxVersion: 1,
     });
@@ -186,7 +186,7 @@ describe.skipIf(problem !== undefined)("umagent on a pseudo-terminal, driven by 
       return (seed >>> 8) % n;
     };
     for (let i = 0; i < 500; i++) {
-      const types = [1, 2, 3, 5, 6, 7, 8, 9, 200];
+      const types = [1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 200];
       const body = Buffer.alloc(next(64));
       for (let k = 0; k < body.length; k++) body[k] = next(256);
       const payload = Buffer.concat([Buffer.from([1 + next(2), types[next(types.length)]!, next(256), 0, 0, 0]), body]);
@@ -196,6 +196,23 @@ describe.skipIf(problem !== undefined)("umagent on a pseudo-terminal, driven by 
     }
     expect(await session.ping(5000)).toBeLessThan(5000);
     expect(agent.exitCode).toBeNull();
+  });
+
+  it.skipIf(existsSync("/tmp/.X11-unix/X0"))("without an X display, lists no windows and refuses a launch, saying why", async () => {
+    await new Promise((r) => setTimeout(r, 1500)); // past one of its retries to reach :0
+    expect(session.windows).toBeUndefined();
+    await expect(session.launch("xcalc", 5000)).rejects.toThrow("the guest agent refused launch: the guest has no X display (:0) to show an app on");
+    expect(agent.exitCode).toBeNull();
+  });
+
+  it("lists the apps of the system's .desktop files", async () => {
+    const apps = await session.apps(5000);
+    for (const app of apps) {
+      const entry = readFileSync(join("/usr/share/applications", `${app.id}.desktop`), "utf8");
+      expect(entry).toMatch(/^Type=Application$/m);
+      expect(app.exec).not.toMatch(/%[a-zA-Z]/);
+    }
+    expect(apps.map((app) => app.id)).toEqual([...apps.map((app) => app.id)].sort());
   });
 
   it("introduces itself again to a new session that asks (as after a restore)", async () => {

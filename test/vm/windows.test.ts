@@ -1,0 +1,134 @@
+// The desktop guest's agent reporting its X11 windows and apps, and launching one, for real in
+// v86 (a Node worker): the initial xterm is listed with its geometry, `launch` xcalc answers
+// with a window that the list then shows with its title, and killing it empties its place.
+// Prints the latency from the guest starting xcalc to the host's list event. Skipped, with
+// the reason in its title, when the desktop guest is not built (unmachine build desktop).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GuestLibrary } from "../../main/guests/library.js";
+import { libraryPlan } from "../../main/guests/launch.js";
+import { HeadlessGuest } from "../../main/headless/runner.js";
+import { hostServiceSet, type ServiceSet } from "../../main/host/services.js";
+import type { AgentSession } from "../../core/agent/session.js";
+import type { GuestWindow } from "../../core/agent/messages.js";
+
+const library = new GuestLibrary();
+const problem = library.problem("desktop");
+const title = problem === undefined ? "the desktop guest's windows" : `the desktop guest's windows (skipped: ${problem})`;
+
+/** Resolves with the first window list that satisfies `test` (the current one included). */
+function listWhere(agent: AgentSession, test: (windows: readonly GuestWindow[]) => boolean, timeoutMs: number): Promise<{ windows: readonly GuestWindow[]; at: number }> {
+  return new Promise((resolve, reject) => {
+    const now = agent.windows;
+    if (now !== undefined && test(now)) {
+      resolve({ windows: now, at: Date.now() });
+      return;
+    }
+    const timer = setTimeout(() => {
+      sub.dispose();
+      reject(new Error(`no such window list within ${timeoutMs} ms; the last: ${JSON.stringify(agent.windows)}`));
+    }, timeoutMs);
+    const sub = agent.onWindows((windows) => {
+      if (!test(windows)) return;
+      clearTimeout(timer);
+      sub.dispose();
+      resolve({ windows, at: Date.now() });
+    });
+  });
+}
+
+describe.skipIf(problem !== undefined)(title, () => {
+  let guest: HeadlessGuest;
+  let services: ServiceSet;
+  let agent: AgentSession;
+
+  beforeAll(async () => {
+    const plan = libraryPlan(library, "desktop", undefined, { net: false });
+    services = hostServiceSet(plan, { onError: (message) => console.log(`windows: a host service refused: ${message}`) });
+    guest = new HeadlessGuest(plan, { services: services.attach });
+    await guest.waitForShell(300_000);
+    const found = services.agent();
+    if (!found) throw new Error("the desktop guest has no agent session");
+    agent = found;
+    await agent.whenReady(120_000);
+  }, 400_000);
+  afterAll(async () => {
+    await guest?.stop();
+    guest?.dispose();
+    services?.dispose();
+  });
+
+  it("lists the initial xterm with its title and a geometry on the screen", { timeout: 300_000 }, async () => {
+    const { windows } = await listWhere(agent, (list) => list.some((w) => w.className === "XTerm"), 280_000);
+    const xterm = windows.find((w) => w.className === "XTerm")!;
+    console.log(`windows: ${JSON.stringify(windows)}`);
+    expect(xterm.title).toBe("xterm");
+    expect(xterm.minimized).toBe(false);
+    // 80x24 characters of a 6x13 font: about 484x316, inside its frame, on the 1024x768 screen.
+    expect(xterm.width).toBeGreaterThanOrEqual(400);
+    expect(xterm.height).toBeGreaterThanOrEqual(250);
+    expect(xterm.x).toBeGreaterThanOrEqual(0);
+    expect(xterm.y).toBeGreaterThanOrEqual(0);
+    expect(xterm.x + xterm.width).toBeLessThanOrEqual(1024);
+    expect(xterm.y + xterm.height).toBeLessThanOrEqual(768);
+    expect(xterm.frame.width).toBeGreaterThan(xterm.width);
+    expect(xterm.frame.height).toBeGreaterThan(xterm.height);
+    expect(xterm.frame.x).toBeLessThanOrEqual(xterm.x);
+    expect(xterm.frame.y).toBeLessThan(xterm.y);
+  });
+
+  it("lists the apps of the guest's .desktop files", { timeout: 60_000 }, async () => {
+    const apps = await agent.apps();
+    expect(apps.map((app) => app.id)).toEqual(expect.arrayContaining(["debian-xterm", "xcalc", "xedit"]));
+    expect(apps.find((app) => app.id === "xedit")).toMatchObject({ name: "Xedit", exec: "xedit" });
+  });
+
+  it("launches xcalc, reports its window, and its closing", { timeout: 200_000 }, async () => {
+    const started = Date.now();
+    const launched = await agent.launch("xcalc", 60_000);
+    const answered = Date.now();
+    const listed = agent.windows?.find((w) => w.id === launched.window);
+    expect(launched.pid).toBeGreaterThan(1);
+    expect(listed, `window ${launched.window} is not in ${JSON.stringify(agent.windows)}`).toBeDefined();
+    expect(listed!.title).toBe("Calculator");
+    expect(listed!.className).toBe("XCalc");
+    expect(listed!.width).toBeGreaterThan(100);
+    // The new window has the focus and is on top: last in the list, which is bottom first.
+    expect(listed!.focused).toBe(true);
+    expect(agent.windows!.at(-1)!.id).toBe(launched.window);
+    console.log(`windows: launch xcalc answered in ${answered - started} ms with window ${launched.window} (pid ${launched.pid})`);
+
+    // Latency of a change reaching the host: from sending the agent a kill of xcalc to the list
+    // event without its window (an upper bound: it includes the exec's start and X's cleanup).
+    const rtt = await agent.ping();
+    const execStart = Date.now();
+    await agent.exec("true");
+    const execMs = Date.now() - execStart;
+    const gone = listWhere(agent, (list) => !list.some((w) => w.id === launched.window), 60_000);
+    const killAt = Date.now();
+    const kill = await agent.exec(`kill ${launched.pid}`);
+    expect(kill.status).toBe(0);
+    const { windows: after, at: goneAt } = await gone;
+    expect(after.some((w) => w.className === "XTerm")).toBe(true);
+    console.log(`windows: xcalc's window left the host's list ${goneAt - killAt} ms after the kill was sent (agent ping ${rtt} ms, an exec of true ${execMs} ms)`);
+
+    // A title set in the guest (xprop, as an app would) reaches the host's list; the time from
+    // sending the command to the event, beside the time its exec answer took (its upper bound).
+    const xterm = agent.windows!.find((w) => w.className === "XTerm")!;
+    const renamed = listWhere(agent, (list) => list.some((w) => w.id === xterm.id && w.title === "renamed ✓"), 60_000);
+    const renameAt = Date.now();
+    const rename = agent.exec(`DISPLAY=:0 xprop -id ${xterm.id} -f _NET_WM_NAME 8u -set _NET_WM_NAME 'renamed ✓'`).then((r) => ({ ...r, at: Date.now() }));
+    const { at: renamedAt } = await renamed;
+    const renameDone = await rename;
+    expect(renameDone.status).toBe(0);
+    console.log(`windows: a title set by xprop was in the host's list ${renamedAt - renameAt} ms after the command was sent; the command's own answer took ${renameDone.at - renameAt} ms`);
+
+    // And a window appearing: from sending the command that starts an xterm to the list event
+    // with it (includes the xterm's own start-up in the emulated guest).
+    const before = new Set(agent.windows?.map((w) => w.id));
+    const appear = listWhere(agent, (list) => list.some((w) => w.title === "second" && !before.has(w.id)), 120_000);
+    const execAt = Date.now();
+    await agent.exec("DISPLAY=:0 xterm -title second >/dev/null 2>&1 &");
+    const { at: appearedAt } = await appear;
+    console.log(`windows: a new xterm was in the host's list ${appearedAt - execAt} ms after the command to start it was sent`);
+  });
+});
