@@ -37,6 +37,8 @@ export interface GuestProfile {
   balloon: boolean;
   /** What kind of system it is (core/guest/families.ts): its boot order follows from it. */
   family?: Family;
+  /** Its agent reports app windows (an X11 desktop): its kept started state is taken once one shows. */
+  windows?: boolean;
 }
 
 export const MEMORY_LIMITS = { min: 16, max: 2048, defaultMiB: 128 } as const;
@@ -118,5 +120,10 @@ export function parseProfile(json: unknown, source: string): GuestProfile {
   if (cmdline !== undefined) profile.cmdline = cmdline;
   if (prompt !== undefined) profile.prompt = prompt;
   if (root !== undefined) profile.root = root;
+  if (o.windows !== undefined && typeof o.windows !== "boolean") fail(`"windows" must be true or false`);
+  if (o.windows === true) {
+    if (o.agent !== true) fail(`"windows" needs "agent": the agent reports them`);
+    profile.windows = true;
+  }
   return profile;
 }

@@ -17,6 +17,7 @@ import { readStateFile, StateError, writeStateFile } from "../state/state-file.j
 import { hostServiceSet } from "../host/services.js";
 import { HeadlessGuest } from "../headless/runner.js";
 import { compressState } from "../../core/v86/state-codec.js";
+import type { AgentSession } from "../../core/agent/session.js";
 
 export class BuildError extends Error {
   override name = "BuildError";
@@ -35,6 +36,25 @@ export interface BuildOptions {
 /** How long the guest may take to boot to its prompt, and to settle after it (its agent's hello). */
 const BOOT_MS = 180_000;
 const SETTLE_MS = 1500;
+/** How long a guest with windows may take to show its first one after its prompt. */
+const WINDOW_MS = 180_000;
+
+/** Resolves once the agent reports at least one window; rejects after `ms`. */
+function firstWindow(agent: AgentSession, ms: number): Promise<void> {
+  if ((agent.windows?.length ?? 0) > 0) return Promise.resolve();
+  return new Promise((resolveShown, reject) => {
+    const timer = setTimeout(() => {
+      shown.dispose();
+      reject(new Error(`no window showed within ${ms / 1000} s of its prompt`));
+    }, ms);
+    const shown = agent.onWindows((windows) => {
+      if (windows.length === 0) return;
+      clearTimeout(timer);
+      shown.dispose();
+      resolveShown();
+    });
+  });
+}
 
 export async function buildGuest(library: GuestLibrary, name: string, options: BuildOptions = {}): Promise<void> {
   const script = library.buildScript(name);
@@ -71,7 +91,8 @@ export async function keepBuiltState(library: GuestLibrary, name: string, progre
   const inCache = path !== undefined && !relative(cacheDir(), path).startsWith("..") && !isAbsolute(relative(cacheDir(), path));
   if (!path || !inCache) return; // a packaged app's prebuilt guest is not written to
   const expected = expectationFor(plan.machine);
-  const files = [...Object.values(resolved.media), resolved.firmware.bios, resolved.firmware.vgaBios].filter((f): f is string => f !== undefined);
+  // Its files, and its profile (how it is kept, e.g. once a window shows, is the profile's to say).
+  const files = [...Object.values(resolved.media), resolved.firmware.bios, resolved.firmware.vgaBios, library.profileFile(name)].filter((f): f is string => f !== undefined);
   try {
     const saved = readStateFile(path, expected);
     const newest = Math.max(...files.map((f) => statSync(f).mtimeMs));
@@ -91,7 +112,15 @@ export async function keepBuiltState(library: GuestLibrary, name: string, progre
     await guest.waitForShell(BOOT_MS);
     const agent = services.agent();
     if (agent) await agent.whenReady(10_000).catch(() => undefined);
+    // A desktop is kept once it shows a window, so a start resumes to an app, not to X starting.
+    if (resolved.profile.windows) {
+      if (!agent) throw new Error("its agent did not start");
+      await firstWindow(agent, WINDOW_MS);
+    }
     await new Promise((r) => setTimeout(r, SETTLE_MS));
+    // What the guest cached of files it reads from the host is read again when needed: with its
+    // freed memory zeroed (init_on_free), the kept state does not carry it.
+    if (agent?.state === "ready") await agent.exec("sync; echo 3 > /proc/sys/vm/drop_caches", { timeoutMs: 30_000, maxOutput: 4096 }).catch(() => undefined);
     const raw = await guest.suspend();
     const host = services.saveState?.();
     const payload = await compressState(raw);

@@ -97,6 +97,11 @@ export class GuestLibrary {
     return parseProfile(JSON.parse(readFileSync(file, "utf8")), file);
   }
 
+  /** A built-in guest's profile file (guests/NAME/guest.json). */
+  profileFile(name: string): string | undefined {
+    return this.isBuiltIn(name) ? join(this.#dir, name, "guest.json") : undefined;
+  }
+
   /** The build script that makes this guest's files, if it has one. */
   buildScript(name: string): string | undefined {
     const script = join(this.#dir, name, "build.sh");

@@ -3,8 +3,10 @@
 // Skipped, with the reason in its title, when the desktop guest is not built
 // (unmachine build desktop).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { GuestLibrary } from "../../main/guests/library.js";
 import { libraryPlan } from "../../main/guests/launch.js";
 import { HeadlessGuest } from "../../main/headless/runner.js";
@@ -96,4 +98,24 @@ describe.skipIf(problem !== undefined)(title, () => {
     expect(existsSync(join(root, "usr", "share", "from-the-guest"))).toBe(false);
     expect((await sh("echo nope > /mnt/root/etc/hostname 2>&1; cat /mnt/root/etc/hostname")).output).toMatch(/Read-only file system\ndesktop\n$/);
   });
+});
+
+describe.skipIf(problem !== undefined)(`${title}: a user's first start`, () => {
+  it("resumes to its desktop with the xterm's window already shown (its state was kept once a window showed)", () => {
+    const data = mkdtempSync(join(tmpdir(), "unm-desktop-first-"));
+    try {
+      const bin = resolve(import.meta.dirname, "../../bin/unmachine.js");
+      // Run at once after the start: a cold boot would not have X up yet, let alone the xterm.
+      const r = spawnSync(process.execPath, [bin, "run", "desktop", "--headless", "--exec", `DISPLAY=:0 xwininfo -root -tree | grep -c '"XTerm")'`], {
+        encoding: "utf8",
+        timeout: 300_000,
+        env: { ...process.env, UNMACHINE_DATA: data },
+      });
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toBe("1\n");
+      expect(r.status).toBe(0);
+    } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
+  }, 320_000);
 });

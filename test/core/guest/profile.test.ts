@@ -46,7 +46,16 @@ describe("parseProfile", () => {
     expect(profile.root).toBe("root");
     expect(profile.shares).toBe(true);
     expect(profile.agent).toBe(true);
+    expect(profile.windows).toBe(true);
     expect(new RegExp(`(?:${profile.prompt})$`).test("desktop:/# ")).toBe(true);
+  });
+
+  it("takes \"windows\" as true or false, for a guest with the agent that reports them", () => {
+    const base = { name: "d", media: { bzimage: "vmlinuz" }, agent: true };
+    expect(parseProfile({ ...base, windows: true }, SOURCE).windows).toBe(true);
+    expect(parseProfile({ ...base, windows: false }, SOURCE).windows).toBeUndefined();
+    expect(() => parseProfile({ ...base, windows: "yes" }, SOURCE)).toThrow(/"windows" must be true or false/);
+    expect(() => parseProfile({ ...base, agent: false, windows: true }, SOURCE)).toThrow(/"windows" needs "agent"/);
   });
 
   it("takes a root folder only as a plain folder name, for a guest that mounts 9P", () => {
