@@ -115,6 +115,10 @@ async function pageSession(env) {
   };
 }
 
+/** The desktop guest, when it is built: from the command to its xterm's window being there (a first start: no state of its own). */
+const desktopBuilt = library.problem("desktop") === undefined;
+const WINDOW_COMMAND = `DISPLAY=:0 xwininfo -root -tree | grep -c '"XTerm")'`;
+
 const contenders = {
   "headless resume": () => cli(["run", "tiny", "--headless", "--exec", COMMAND]),
   "headless cold": () => cli(["run", "tiny", "--cold", "--headless", "--exec", COMMAND]),
@@ -133,6 +137,18 @@ const contenders = {
       await session.close();
     }
   },
+  ...(desktopBuilt
+    ? {
+        "desktop window": async () => {
+          const own = mkdtempSync(join(tmpdir(), "unmachine-bench-desktop-"));
+          try {
+            return await timeTo(process.execPath, ["bin/unmachine.js", "run", "desktop", "--headless", "--exec", WINDOW_COMMAND], /^1$/m, { env: { UNMACHINE_DATA: own } });
+          } finally {
+            rmSync(own, { recursive: true, force: true });
+          }
+        },
+      }
+    : {}),
   "page cold": async () => {
     // A data folder with no state and a cache without tiny's kept state: Start can only boot.
     const session = await pageSession({ UNMACHINE_CACHE: coldCache, UNMACHINE_DATA: mkdtempSync(join(tmpdir(), "unmachine-bench-cold-data-")) });
@@ -164,6 +180,8 @@ console.log(`\nFrom the command (or the click) to tiny answering "${COMMAND}" (m
 for (const [name, s] of Object.entries(seconds)) console.log(`  ${name.padEnd(16)} ${s.toFixed(2).padStart(7)} s`);
 console.log(`  headless resume: ${ratio("qemu tcg cold", "headless resume").toFixed(1)}x faster than QEMU TCG's cold boot (goal: at least 7x), ${ratio("headless cold", "headless resume").toFixed(1)}x faster than a cold boot`);
 console.log(`  page resume: ${ratio("page resume", "headless resume").toFixed(2)}x the headless resume (goal: at most 1.2x), ${ratio("page cold", "page resume").toFixed(1)}x faster than the page's cold boot`);
+if (desktopBuilt) console.log(`  the desktop guest: its xterm's window is there ${seconds["desktop window"].toFixed(2)} s after the command (a first start, resumed from its kept state)`);
+else console.log("  the desktop guest: not built (unmachine build desktop), not measured");
 console.log(`  tiny's saved state (${profile.memory} MiB of RAM): ${stateBytes === undefined ? "missing" : `${(stateBytes / 2 ** 20).toFixed(1)} MiB`} on disk (goal: at most 15 MiB)`);
 
 const outDir = join(root, "test-results", "bench");
