@@ -278,7 +278,7 @@ export class GuestRun {
         return;
       }
       // The web shell's clipboard is the page's: kept in step with the guest through the host.
-      if (clipboard && extra.agent && this.#host.onEvent && navigator.clipboard) {
+      if (clipboard && extra.agent && this.#host.pageClipboard && this.#host.onEvent && navigator.clipboard) {
         const id = info.id;
         const events = this.#host.onEvent;
         owns.push(
