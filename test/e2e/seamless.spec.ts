@@ -95,4 +95,22 @@ test("the desktop guest's xterm as a seamless panel: its size and place, typing 
   // Closing it from its panel closes the guest's window: the panel goes.
   await panels.filter({ has: page.getByText("probe") }).getByTestId("seamless-close").click();
   await expect(panels).toHaveCount(1, { timeout: 20_000 });
+
+  // Dragging a title bar moves the guest's window: the guest reports it at the new place, and
+  // the panel stays there.
+  const title = xterm.getByTestId("seamless-title");
+  const titleBox = (await title.boundingBox())!;
+  await page.mouse.move(titleBox.x + 60, titleBox.y + 10);
+  await page.mouse.down();
+  await page.mouse.move(titleBox.x + 110, titleBox.y + 40, { steps: 5 });
+  await page.mouse.move(titleBox.x + 160, titleBox.y + 60, { steps: 5 });
+  await page.mouse.up();
+  await expect(async () => {
+    await serial(page, console, "DISPLAY=:0 xwininfo -root -tree | grep '\"XTerm\")' | awk '{print \"moved=\" $NF}'; echo mo''ved-listed", "moved-listed", 5_000);
+    expect((await console.textContent()) ?? "").toContain(`moved=+${x + 100}+${y + 50}`);
+  }).toPass({ timeout: 30_000 });
+  await page.waitForTimeout(2500);
+  const movedBox = (await body.boundingBox())!;
+  const planeNow = (await plane.boundingBox())!;
+  expect({ x: movedBox.x - planeNow.x, y: movedBox.y - planeNow.y }).toEqual({ x: x + 100, y: y + 50 });
 });
