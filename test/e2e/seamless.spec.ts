@@ -91,6 +91,8 @@ test("the desktop guest's xterm as a seamless panel: its size and place, typing 
   const latency = Math.round((marks["panel"] ?? Number.NaN) - (marks["mapped"] ?? Number.NaN));
   process.stdout.write(`seamless: window mapped in the guest -> panel shown in the page: ${latency} ms\n`);
   expect(Number.isFinite(latency)).toBe(true);
+  const agentNotes = ((await console.textContent()) ?? "").match(/umagent: [^\n]*?(?=umagent:|desktop:|$)/g) ?? [];
+  if (agentNotes.length > 0) process.stdout.write(`seamless: the agent said: ${agentNotes.join(" | ").slice(0, 600)}\n`);
 
   // Closing it from its panel closes the guest's window: the panel goes.
   await panels.filter({ has: page.getByText("probe") }).getByTestId("seamless-close").click();
