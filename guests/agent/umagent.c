@@ -1882,6 +1882,20 @@ static int x_root_message(uint32_t window, const char *type, const uint32_t data
 	return x_write(req, sizeof req);
 }
 
+/* ConfigureWindow of the client's width and height (protocol, ConfigureWindow). */
+static int x_configure_size(uint32_t window, uint32_t width, uint32_t height)
+{
+	unsigned char req[20];
+	memset(req, 0, sizeof req);
+	req[0] = 12; /* ConfigureWindow */
+	put_le16(req + 2, 5);
+	put_le32(req + 4, window);
+	put_le16(req + 8, 4 | 8); /* width, height */
+	put_le32(req + 12, width);
+	put_le32(req + 16, height);
+	return x_write(req, sizeof req);
+}
+
 static void handle_window_action(unsigned version, uint32_t id, const struct field *fields, int count)
 {
 	int ok = 1;
@@ -1925,11 +1939,14 @@ static void handle_window_action(unsigned version, uint32_t id, const struct fie
 			send_error(version, id, "malformed windowAction resize (width, height)");
 			return;
 		}
-		data[0] = X_NORTH_WEST_GRAVITY | 12u << 8 | (uint32_t)X_SOURCE_PAGER << 12;
-		data[3] = width;
-		data[4] = height;
-		type = "_NET_MOVERESIZE_WINDOW";
-		break;
+		/* As the app itself would: the window manager gets it as a ConfigureRequest (ICCCM 4.1.5). */
+		if (x_configure_size(window, width, height) < 0) {
+			send_error(version, id, "the X display went away");
+			return;
+		}
+		msg_begin(version, T_PONG, id);
+		msg_send();
+		return;
 	}
 	case WA_RAISE:
 		data[0] = X_SOURCE_PAGER; /* then the timestamp 0 (CurrentTime), no active window of ours */

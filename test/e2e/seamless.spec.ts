@@ -115,4 +115,16 @@ test("the desktop guest's xterm as a seamless panel: its size and place, typing 
   const movedBox = (await body.boundingBox())!;
   const planeNow = (await plane.boundingBox())!;
   expect({ x: movedBox.x - planeNow.x, y: movedBox.y - planeNow.y }).toEqual({ x: x + 100, y: y + 50 });
+
+  // Dragging the corner resizes it: the guest's xterm grows (by whole character cells), the panel with it.
+  await xterm.getByTestId("seamless-resize").scrollIntoViewIfNeeded();
+  const grip = (await xterm.getByTestId("seamless-resize").boundingBox())!;
+  await page.mouse.move(grip.x + 6, grip.y + 6);
+  await page.mouse.down();
+  await page.mouse.move(grip.x + 86, grip.y + 66, { steps: 8 });
+  await page.mouse.up();
+  await expect.poll(async () => Number(await body.getAttribute("width")), { timeout: 30_000 }).toBeGreaterThan(width + 40);
+  expect(Number(await body.getAttribute("height"))).toBeGreaterThan(height + 30);
+  await serial(page, console, "DISPLAY=:0 xwininfo -root -tree | grep '\"XTerm\")' | awk '{print \"sized=\" $(NF-1)}'; echo si''zed-listed", "sized-listed");
+  expect((await console.textContent()) ?? "").toContain(`sized=${await body.getAttribute("width")}x${await body.getAttribute("height")}+`);
 });
