@@ -23,6 +23,7 @@ export const MESSAGE_TYPES = {
   apps: 12,
   launch: 13,
   launched: 14,
+  windowAction: 15,
 } as const;
 export type MessageType = keyof typeof MESSAGE_TYPES;
 
@@ -198,6 +199,26 @@ export interface Launched {
   pid: number;
 }
 
+/** What the host asks of one guest window: its content moved or resized (root coordinates), raised, closed. */
+export type WindowActionRequest =
+  | { kind: "move"; x: number; y: number }
+  | { kind: "resize"; width: number; height: number }
+  | { kind: "raise" }
+  | { kind: "close" };
+
+export const WINDOW_ACTIONS = ["move", "resize", "raise", "close"] as const;
+
+/**
+ * Acts on one window of the current list (umagent.c refuses an id it does not list). The agent
+ * answers a pong of the same id once the window manager has been asked, or an error.
+ */
+export interface WindowAction {
+  type: "windowAction";
+  id: number;
+  window: number;
+  action: WindowActionRequest;
+}
+
 export type AgentMessage =
   | Hello
   | Ping
@@ -212,7 +233,8 @@ export type AgentMessage =
   | AppsRequest
   | Apps
   | Launch
-  | Launched;
+  | Launched
+  | WindowAction;
 
 /** A type this side does not know: skipped by the receiver. */
 export interface UnknownMessage {
@@ -239,6 +261,7 @@ const FIELD = {
   app: { id: 1, name: 2, exec: 3, icon: 4 },
   launch: { app: 1 },
   launched: { window: 1, pid: 2 },
+  windowAction: { window: 1, action: 2, x: 3, y: 4, width: 5, height: 6 },
 } as const;
 
 const WINDOW_FLAGS = { minimized: 1, focused: 2 } as const;
@@ -310,7 +333,7 @@ function checkText(name: string, value: string, maxBytes: number): void {
   if (size > maxBytes) throw new RangeError(`agent message field ${name} is ${size} bytes, more than the limit of ${maxBytes}`);
 }
 
-function needsId(message: AgentMessage): message is Ping | Pong | Exec | ExecResult | ErrorReply | AppsRequest | Apps | Launch | Launched {
+function needsId(message: AgentMessage): message is Ping | Pong | Exec | ExecResult | ErrorReply | AppsRequest | Apps | Launch | Launched | WindowAction {
   return "id" in message;
 }
 
@@ -484,8 +507,30 @@ export function encodeMessage(message: AgentMessage, version: number = PROTOCOL_
       w.u32(FIELD.launched.window, message.window);
       w.u32(FIELD.launched.pid, message.pid);
       break;
+    case "windowAction":
+      encodeWindowAction(w, message);
+      break;
   }
   return w.finish();
+}
+
+function encodeWindowAction(w: Writer, message: WindowAction): void {
+  const f = FIELD.windowAction;
+  const { action } = message;
+  checkInt("window", message.window, 1, U32_MAX);
+  w.u32(f.window, message.window);
+  w.u32(f.action, WINDOW_ACTIONS.indexOf(action.kind));
+  if (action.kind === "move") {
+    checkInt("x", action.x, -LIMITS.coordinate, LIMITS.coordinate - 1);
+    checkInt("y", action.y, -LIMITS.coordinate, LIMITS.coordinate - 1);
+    w.i32(f.x, action.x);
+    w.i32(f.y, action.y);
+  } else if (action.kind === "resize") {
+    checkInt("width", action.width, 1, LIMITS.displaySize);
+    checkInt("height", action.height, 1, LIMITS.displaySize);
+    w.u32(f.width, action.width);
+    w.u32(f.height, action.height);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -555,6 +600,10 @@ class Fields {
     const list = this.#byTag.get(tag) ?? [];
     if (list.length > maxCount) throw new MessageError(`${this.#type}: ${list.length} ${name} entries, more than ${maxCount}`);
     return list.map((raw, i) => new Fields(`${this.#type} ${name} ${i}`, raw, 0));
+  }
+
+  has(tag: number): boolean {
+    return this.#byTag.has(tag);
   }
 
   flag(tag: number, name: string): boolean {
@@ -772,6 +821,31 @@ function decodeOrThrow(payload: Uint8Array): DecodeResult {
         pid: f.needU32(FIELD.launched.pid, "pid", 1, U32_MAX),
       };
       break;
+    case "windowAction":
+      message = { type, id: needId(), ...decodeWindowAction(f) };
+      break;
   }
   return { ok: true, version, message };
+}
+
+/** A windowAction's fields: the ones its action needs, and no others. */
+function decodeWindowAction(f: Fields): { window: number; action: WindowActionRequest } {
+  const k = FIELD.windowAction;
+  const window = f.needU32(k.window, "window", 1, U32_MAX);
+  const kind = WINDOW_ACTIONS[f.needU32(k.action, "action", 0, WINDOW_ACTIONS.length - 1)]!;
+  const extra = (tags: number[], names: string): void => {
+    if (tags.some((tag) => f.has(tag))) throw new MessageError(`windowAction: ${kind} takes no ${names}`);
+  };
+  switch (kind) {
+    case "move":
+      extra([k.width, k.height], "width or height");
+      return { window, action: { kind, x: f.needI32(k.x, "x", -LIMITS.coordinate, LIMITS.coordinate - 1), y: f.needI32(k.y, "y", -LIMITS.coordinate, LIMITS.coordinate - 1) } };
+    case "resize":
+      extra([k.x, k.y], "x or y");
+      return { window, action: { kind, width: f.needU32(k.width, "width", 1, LIMITS.displaySize), height: f.needU32(k.height, "height", 1, LIMITS.displaySize) } };
+    case "raise":
+    case "close":
+      extra([k.x, k.y, k.width, k.height], "position or size");
+      return { window, action: { kind } };
+  }
 }

@@ -22,6 +22,8 @@ import {
   type Hello,
   type Launch,
   type Ping,
+  type WindowAction,
+  type WindowActionRequest,
 } from "./messages.js";
 
 /** A byte stream to and from the agent's port: v86's virtio-console events, or a FramePipe. */
@@ -63,6 +65,7 @@ export const AGENT_DEFAULTS = {
   appsTimeoutMs: 10_000,
   /** The agent waits 10 s for a launched app's window; this adds room for its answer. */
   launchTimeoutMs: 15_000,
+  windowActionTimeoutMs: 5_000,
 } as const;
 
 export interface AgentSessionOptions {
@@ -115,11 +118,12 @@ type Pending =
   | { kind: "ping"; resolve: (ms: number) => void; reject: (error: Error) => void; timer: unknown; sentAt: number }
   | { kind: "exec"; resolve: (outcome: ExecOutcome) => void; reject: (error: Error) => void; timer: unknown; sentAt: number }
   | { kind: "apps"; resolve: (apps: GuestApp[]) => void; reject: (error: Error) => void; timer: unknown; sentAt: number }
-  | { kind: "launch"; resolve: (outcome: LaunchOutcome) => void; reject: (error: Error) => void; timer: unknown; sentAt: number };
+  | { kind: "launch"; resolve: (outcome: LaunchOutcome) => void; reject: (error: Error) => void; timer: unknown; sentAt: number }
+  | { kind: "windowAction"; resolve: () => void; reject: (error: Error) => void; timer: unknown; sentAt: number };
 
-type Request = Ping | Exec | AppsRequest | Launch;
+type Request = Ping | Exec | AppsRequest | Launch | WindowAction;
 
-const HOST_CAPABILITIES = ["ping", "exec", "clipboard", "display", "windows", "apps", "launch"];
+const HOST_CAPABILITIES = ["ping", "exec", "clipboard", "display", "windows", "apps", "launch", "window-action"];
 
 export class AgentSession implements Disposable {
   readonly #store = new DisposableStore();
@@ -286,6 +290,29 @@ export class AgentSession implements Disposable {
     });
   }
 
+  /**
+   * Moves, resizes, raises (and focuses) or closes one of the guest's windows, by its id in the
+   * latest list; resolves once the guest's window manager has been asked (the next list shows it).
+   */
+  windowAction(window: number, action: WindowActionRequest, timeoutMs: number = AGENT_DEFAULTS.windowActionTimeoutMs): Promise<void> {
+    if (!this.#windows?.some((w) => w.id === window)) {
+      return Promise.reject(new AgentError(`the guest shows no window ${window}`));
+    }
+    const missing = this.#lacks("window-action");
+    if (missing) return Promise.reject(missing);
+    let message: WindowAction;
+    try {
+      message = { type: "windowAction", id: 1, window, action };
+      encodeMessage(message);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new RangeError(String(error)));
+    }
+    return new Promise((resolve, reject) => {
+      const id = this.#request(timeoutMs, "windowAction", reject, (timer) => ({ kind: "windowAction", resolve, reject, timer, sentAt: Date.now() }));
+      if (id !== undefined) this.#dispatch({ ...message, id });
+    });
+  }
+
   /** Puts `text` on the guest's clipboard (the latest text wins if the agent is not ready yet). */
   setClipboard(text: string): void {
     const size = new TextEncoder().encode(text).length;
@@ -441,8 +468,11 @@ export class AgentSession implements Disposable {
         this.#send({ type: "pong", id: message.id }, this.#version);
         return;
       case "pong": {
-        const pending = this.#settle(message.id, "ping", "pong");
+        // A pong answers a ping, or acknowledges a window action.
+        const kind = this.#pending.get(message.id)?.kind === "windowAction" ? "windowAction" : "ping";
+        const pending = this.#settle(message.id, kind, "pong");
         if (pending?.kind === "ping") pending.resolve(Date.now() - pending.sentAt);
+        if (pending?.kind === "windowAction") pending.resolve();
         return;
       }
       case "execResult": {
@@ -500,6 +530,7 @@ export class AgentSession implements Disposable {
       case "setTime":
       case "appsRequest":
       case "launch":
+      case "windowAction":
       case "unknown":
         return;
     }

@@ -8,6 +8,10 @@ import type { FramePipe, PipeService } from "../pipe/frame-pipe.js";
 import type { Disposable } from "../disposable.js";
 import { parseSettings, type GuestSettings } from "../guest/settings.js";
 import type { Family } from "../guest/families.js";
+import { LIMITS, type GuestWindow, type WindowActionRequest } from "../agent/messages.js";
+
+/** A guest's top-level window as its agent reports it (core/agent/messages.ts). */
+export type { GuestWindow, WindowActionRequest };
 
 export interface HostInfo {
   version: string;
@@ -145,10 +149,15 @@ export interface Commands {
   /** Makes a snapshot the guest's saved state (its next start resumes it); refused while it runs. */
   "snapshots:restore": { args: [guest: string, tag: string]; result: void };
   "snapshots:remove": { args: [guest: string, tag: string]; result: void };
+  /** Moves, resizes, raises (and focuses) or closes a window of a session's guest, by its id in the guest's list. */
+  "agent:windowAction": { args: [session: string, window: number, action: WindowActionRequest]; result: void };
 }
 
 /** What the host tells the page without being asked. */
-export type HostEvent = { type: "clipboard"; session: string; text: string };
+export type HostEvent =
+  | { type: "clipboard"; session: string; text: string }
+  /** A session's guest windows, bottom of the stack first: when the page opens it, and each change. */
+  | { type: "windows"; session: string; windows: GuestWindow[] };
 
 /** A guest's files being built in the background: each progress line, then done or failed. */
 export interface BuildProgress {
@@ -161,7 +170,7 @@ export type CommandName = keyof Commands;
 export type CommandArgs<C extends CommandName> = Commands[C]["args"];
 export type CommandResult<C extends CommandName> = Commands[C]["result"];
 
-type ArgKind = "string" | "text" | "number" | "boolean" | "session-state" | "settings" | "bytes";
+type ArgKind = "string" | "text" | "number" | "boolean" | "session-state" | "settings" | "bytes" | "window-action";
 type KindsOf<T extends readonly unknown[]> = { [I in keyof T]: ArgKind };
 
 /**
@@ -193,6 +202,7 @@ export const ARG_KINDS = {
   "snapshots:list": ["string"],
   "snapshots:restore": ["string", "string"],
   "snapshots:remove": ["string", "string"],
+  "agent:windowAction": ["string", "number", "window-action"],
 } as const satisfies { [C in CommandName]: KindsOf<CommandArgs<C>> };
 
 export class ContractError extends Error {
@@ -213,6 +223,7 @@ export function checkCommand(name: unknown, args: unknown): { name: CommandName;
   }
   const checked = kinds.map((kind, i) => {
     const value: unknown = args[i];
+    if (kind === "window-action") return parseWindowAction(value, `${name}: argument ${i + 1}`);
     if (kind === "settings") {
       try {
         return parseSettings(value, `${name}: argument ${i + 1}`);
@@ -236,6 +247,35 @@ export function checkCommand(name: unknown, args: unknown): { name: CommandName;
     return value;
   });
   return { name, args: checked };
+}
+
+/** A window action as it arrived from the page: exactly one of the four shapes, in the agent's ranges. */
+export function parseWindowAction(value: unknown, what: string): WindowActionRequest {
+  const v = (typeof value === "object" && value !== null ? value : {}) as Record<string, unknown>;
+  const int = (key: string, min: number, max: number): number => {
+    const n = v[key];
+    if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) throw new ContractError(`${what}: ${key} must be an integer in ${min}..${max}`);
+    return n;
+  };
+  const only = (...keys: string[]): void => {
+    const extra = Object.keys(v).filter((key) => key !== "kind" && !keys.includes(key));
+    if (extra.length > 0) throw new ContractError(`${what}: ${String(v["kind"])} takes no ${extra.join(", ")}`);
+  };
+  const coordinate = [-LIMITS.coordinate, LIMITS.coordinate - 1] as const;
+  switch (v["kind"]) {
+    case "move":
+      only("x", "y");
+      return { kind: "move", x: int("x", ...coordinate), y: int("y", ...coordinate) };
+    case "resize":
+      only("width", "height");
+      return { kind: "resize", width: int("width", 1, LIMITS.displaySize), height: int("height", 1, LIMITS.displaySize) };
+    case "raise":
+    case "close":
+      only();
+      return { kind: v["kind"] };
+    default:
+      throw new ContractError(`${what}: a window action is move, resize, raise or close`);
+  }
 }
 
 /** What the page knows of a dropped file (a DOM File, seen from core). */
@@ -271,8 +311,10 @@ export interface HostBridge {
   saveState(session: string, tag: string, state: Uint8Array): Promise<void>;
   /** The window is closing: the page saves its guests, and the promise says when they are (Electron only). */
   onSuspendAll?(listener: () => Promise<void>): void;
-  /** Events the host pushes (the guest's clipboard); the web shell only. */
+  /** Events the host pushes: the guest's clipboard (the web shell only), its windows (both shells). */
   onEvent?(listener: (event: HostEvent) => void): Disposable;
+  /** The page keeps the guest's clipboard in step (the web shell); Electron's host shares its own. */
+  readonly pageClipboard?: boolean;
 }
 
 /** Runs a checked command against the handlers. */

@@ -57,6 +57,7 @@
 #define T_APPS 12
 #define T_LAUNCH 13
 #define T_LAUNCHED 14
+#define T_WINDOW_ACTION 15
 
 /* Windows and apps: the same caps as LIMITS in messages.ts. */
 #define MAX_WINDOWS 256
@@ -348,7 +349,7 @@ static uint32_t field_u32(const struct field *fields, int count, unsigned tag, u
 static void send_hello(void)
 {
 	struct utsname u;
-	static const char *caps[] = {"ping", "exec", "clipboard", "display", "time", "windows", "apps", "launch"};
+	static const char *caps[] = {"ping", "exec", "clipboard", "display", "time", "windows", "apps", "launch", "window-action"};
 	msg_begin(PROTO_MAX, T_HELLO, 0);
 	msg_u32(1, PROTO_MIN);
 	msg_u32(2, PROTO_MAX);
@@ -1834,6 +1835,138 @@ static uint64_t launches_deadline(void)
 /* ------------------------------------------------------------------------ */
 /* one received message */
 
+/* ------------------------------------------------------------------------ */
+/* window actions: the host moves, resizes, raises or closes a listed window (EWMH 1.5) */
+
+#define WA_MOVE 0
+#define WA_RESIZE 1
+#define WA_RAISE 2
+#define WA_CLOSE 3
+#define X_SUBSTRUCTURE_REDIRECT 0x100000u
+#define X_SOURCE_PAGER 2 /* EWMH "source indication": a pager, i.e. the user's direct action */
+#define X_NORTH_WEST_GRAVITY 1
+
+/* An i32 field in [-32768, 32767]; 0 and *ok = 0 when absent or out of range. */
+static int32_t field_coord(const struct field *fields, int count, unsigned tag, int *ok)
+{
+	const struct field *f = find_field(fields, count, tag);
+	if (!f || f->len != 4) {
+		*ok = 0;
+		return 0;
+	}
+	int32_t v = (int32_t)get_le32(f->value);
+	if (v < -32768 || v > 32767)
+		*ok = 0;
+	return v;
+}
+
+/* A ClientMessage of format 32 to the root, as EWMH asks clients to send their requests. */
+static int x_root_message(uint32_t window, const char *type, const uint32_t data[5])
+{
+	uint32_t atom;
+	if (x_intern(type, &atom) < 0)
+		return -1;
+	unsigned char req[44];
+	memset(req, 0, sizeof req);
+	req[0] = 25; /* SendEvent, propagate false */
+	put_le16(req + 2, 11);
+	put_le32(req + 4, x_root);
+	put_le32(req + 8, X_SUBSTRUCTURE_REDIRECT | X_SUBSTRUCTURE_NOTIFY);
+	unsigned char *e = req + 12;
+	e[0] = 33; /* ClientMessage */
+	e[1] = 32; /* format */
+	put_le32(e + 4, window);
+	put_le32(e + 8, atom);
+	for (int i = 0; i < 5; i++)
+		put_le32(e + 12 + 4 * i, data[i]);
+	return x_write(req, sizeof req);
+}
+
+/* ConfigureWindow of the client's width and height (protocol, ConfigureWindow). */
+static int x_configure_size(uint32_t window, uint32_t width, uint32_t height)
+{
+	unsigned char req[20];
+	memset(req, 0, sizeof req);
+	req[0] = 12; /* ConfigureWindow */
+	put_le16(req + 2, 5);
+	put_le32(req + 4, window);
+	put_le16(req + 8, 4 | 8); /* width, height */
+	put_le32(req + 12, width);
+	put_le32(req + 16, height);
+	return x_write(req, sizeof req);
+}
+
+static void handle_window_action(unsigned version, uint32_t id, const struct field *fields, int count)
+{
+	int ok = 1;
+	uint32_t window = field_u32(fields, count, 1, 1, UINT32_MAX, &ok);
+	uint32_t action = field_u32(fields, count, 2, WA_MOVE, WA_CLOSE, &ok);
+	if (!ok) {
+		send_error(version, id, "malformed windowAction request");
+		return;
+	}
+	if (x_fd < 0) {
+		send_error(version, id, "the guest has no X display (:0)");
+		return;
+	}
+	const struct xwin *w = NULL;
+	for (int i = 0; i < n_xwins; i++)
+		if (xwins[i].id == window)
+			w = &xwins[i];
+	if (!w) {
+		send_error(version, id, "no such window in the guest's list");
+		return;
+	}
+	uint32_t data[5] = {0, 0, 0, 0, 0};
+	const char *type = NULL;
+	switch (action) {
+	case WA_MOVE: {
+		int32_t x = field_coord(fields, count, 3, &ok), y = field_coord(fields, count, 4, &ok);
+		if (!ok) {
+			send_error(version, id, "malformed windowAction move (x, y)");
+			return;
+		}
+		/* North-west gravity places the frame's corner; the host names the content's. */
+		data[0] = X_NORTH_WEST_GRAVITY | 3u << 8 | (uint32_t)X_SOURCE_PAGER << 12;
+		data[1] = (uint32_t)(x - (w->x - w->fx));
+		data[2] = (uint32_t)(y - (w->y - w->fy));
+		type = "_NET_MOVERESIZE_WINDOW";
+		break;
+	}
+	case WA_RESIZE: {
+		uint32_t width = field_u32(fields, count, 5, 1, 65535, &ok), height = field_u32(fields, count, 6, 1, 65535, &ok);
+		if (!ok) {
+			send_error(version, id, "malformed windowAction resize (width, height)");
+			return;
+		}
+		/* As the app itself would: the window manager gets it as a ConfigureRequest (ICCCM 4.1.5). */
+		if (x_configure_size(window, width, height) < 0) {
+			send_error(version, id, "the X display went away");
+			return;
+		}
+		msg_begin(version, T_PONG, id);
+		msg_send();
+		return;
+	}
+	case WA_RAISE:
+		data[0] = X_SOURCE_PAGER; /* then the timestamp 0 (CurrentTime), no active window of ours */
+		type = "_NET_ACTIVE_WINDOW";
+		break;
+	default:
+		data[1] = X_SOURCE_PAGER; /* the timestamp 0 first */
+		type = "_NET_CLOSE_WINDOW";
+		break;
+	}
+	if (x_root_message(window, type, data) < 0) {
+		send_error(version, id, "the X display went away");
+		return;
+	}
+	if (verbose)
+		logmsg("window 0x%x: %s", (unsigned)window, type);
+	msg_begin(version, T_PONG, id);
+	msg_send();
+}
+
 static void handle_hello(const struct field *fields, int count)
 {
 	int ok = 1;
@@ -1937,6 +2070,10 @@ static void handle_payload(const unsigned char *p, size_t n)
 	case T_LAUNCH:
 		if (id != 0)
 			handle_launch(version, id, fields, count);
+		break;
+	case T_WINDOW_ACTION:
+		if (id != 0)
+			handle_window_action(version, id, fields, count);
 		break;
 	default:
 		break; /* unknown types are for newer agents */

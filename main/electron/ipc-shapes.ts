@@ -1,7 +1,8 @@
 // What the Electron shell answers the page, kept free of Electron's runtime so it is tested
 // without it: a command's reply ({ok, value|error}, since Electron wraps a thrown error as
 // "Error invoking remote method ..."), the answer to a pipe request, and the sessions each page
-// opened, closed when that page goes away and forgotten with their listeners.
+// opened, closed when that page goes away and forgotten with their listeners (and the page a
+// session's host events go to).
 
 import type { InvokeReply } from "../../core/ipc/contract.js";
 
@@ -38,6 +39,12 @@ export class PageSessions<C extends TrackedContents> {
 
   constructor(close: (id: string) => void) {
     this.#close = close;
+  }
+
+  /** The page that opened a session, while it is open: where that session's events go. */
+  pageOf(id: string): C | undefined {
+    for (const [contents, ids] of this.#opened) if (ids.has(id)) return contents;
+    return undefined;
   }
 
   track(contents: C, id: string): void {

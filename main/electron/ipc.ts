@@ -3,6 +3,7 @@
 // commands go to the shared host API and answer {ok, value|error}, and each FramePipe is a
 // MessageChannelMain whose far port goes to the page; a pipe that cannot be had is refused.
 // A closing window asks its page to suspend its guests and hears back when they are saved.
+// Host events of a session (its guest's windows) are sent to the page that opened it.
 
 import { ipcMain, MessageChannelMain, type IpcMainEvent, type IpcMainInvokeEvent, type MessagePortMain, type WebContents } from "electron";
 import { dispatch, type CommandHandlers } from "../../core/ipc/contract.js";
@@ -11,6 +12,9 @@ import type { HostSessions } from "../host/sessions.js";
 import type { Disposable } from "../../core/disposable.js";
 import { isAppUrl } from "./app-url.js";
 import { PageSessions, replyOf, type PipeAnswer } from "./ipc-shapes.js";
+import type { HostEvent } from "../../core/ipc/contract.js";
+import type { HostServices } from "../host/services.js";
+import { currentWindows, forwardWindows } from "../host/window-events.js";
 
 function trusted(event: IpcMainEvent | IpcMainInvokeEvent): boolean {
   const frame = event.senderFrame;
@@ -51,13 +55,24 @@ export function askToSuspend(contents: WebContents): Promise<void> {
   });
 }
 
-export function serveIpc(api: CommandHandlers, sessions: HostSessions): Disposable {
+export function serveIpc(api: CommandHandlers, sessions: HostSessions, services: HostServices): Disposable {
   const pages = new PageSessions<WebContents>((id) => sessions.close(id));
+  // A session's host events (its guest's windows) go to the page that opened it.
+  const pushEvent = (event: HostEvent): void => {
+    const contents = pages.pageOf(event.session);
+    if (contents && !contents.isDestroyed()) contents.send("unmachine:event", event);
+  };
+  const windowEvents = forwardWindows(services, pushEvent);
   ipcMain.handle("unmachine:invoke", (event, name: unknown, args: unknown) =>
     replyOf(async () => {
       if (!trusted(event)) throw new Error("refused: not the Unmachine page");
       const result = await dispatch(api, name, args);
-      if (name === "sessions:open") pages.track(event.sender, (result as { id: string }).id);
+      if (name === "sessions:open") {
+        const id = (result as { id: string }).id;
+        pages.track(event.sender, id);
+        const current = currentWindows(services, id);
+        if (current) setImmediate(() => pushEvent(current));
+      }
       return result;
     }),
   );
@@ -77,6 +92,7 @@ export function serveIpc(api: CommandHandlers, sessions: HostSessions): Disposab
     dispose() {
       ipcMain.removeHandler("unmachine:invoke");
       ipcMain.removeListener("unmachine:pipe", onPipe);
+      windowEvents.dispose();
     },
   };
 }

@@ -167,7 +167,7 @@ function startShell(): void {
         state: (guest) => `${SCHEME}://state/${encodeURIComponent(guest)}`,
       },
     });
-    serveIpc(api, sessions);
+    serveIpc(api, sessions, services);
     showWindow();
     await Promise.all([buildTray(), buildDefaultGuest()]);
   });

@@ -3,7 +3,7 @@
 // contract; each answers {ok, value|error}), build progress, a dropped file's path (Electron's
 // webUtils.getPathForFile, which only a preload may call), and FramePipes as MessagePorts
 // handed to the page with window.postMessage (or an explicit refusal), and the closing window's
-// request to suspend the page's guests (answered once they are saved).
+// request to suspend the page's guests (answered once they are saved), and host events.
 // Counterparts: main/electron/ipc.ts (host), renderer/bridge/electron-bridge.ts (page).
 
 const { contextBridge, ipcRenderer, webUtils } = require("electron") as typeof import("electron");
@@ -40,5 +40,11 @@ contextBridge.exposeInMainWorld("unmachine", {
     const relay = (_event: unknown, progress: unknown): void => listener(progress);
     ipcRenderer.on("unmachine:build", relay);
     return () => void ipcRenderer.removeListener("unmachine:build", relay);
+  },
+  /** Host events of the page's sessions (a guest's windows); returns the way to stop listening. */
+  onEvent: (listener: (event: unknown) => void): (() => void) => {
+    const relay = (_event: unknown, event: unknown): void => listener(event);
+    ipcRenderer.on("unmachine:event", relay);
+    return () => void ipcRenderer.removeListener("unmachine:event", relay);
   },
 });

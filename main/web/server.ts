@@ -27,6 +27,7 @@ import { receiveUpload } from "./upload.js";
 import { sendExport } from "./download.js";
 import { receiveState } from "./state-upload.js";
 import { pageStates, type PageStates } from "../host/page-states.js";
+import { currentWindows, forwardWindows } from "../host/window-events.js";
 
 export interface WebShellOptions {
   library: GuestLibrary;
@@ -81,6 +82,12 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
       }
     });
   });
+  // Each session's guest windows, to the page that runs it.
+  const pushEvent = (session: string, event: EventMessage["event"]): void => {
+    const ws = pages.get(session);
+    if (ws && ws.readyState === ws.OPEN) ws.send(JSON.stringify({ event } satisfies EventMessage));
+  };
+  const windowEvents = forwardWindows(services, (event) => pushEvent(event.session, event));
   let origin = "";
   let hosts: string[] = [];
   const auth = new WebAuth(options.now);
@@ -318,6 +325,10 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
             pages.set((value as { id: string }).id, ws);
           }
           reply({ id: request.id, ok: true, value: value ?? null });
+          if (request.name === "sessions:open") {
+            const current = currentWindows(services, (value as { id: string }).id);
+            if (current) pushEvent(current.session, current);
+          }
         },
         (error: unknown) => reply({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) }),
       );
@@ -347,6 +358,7 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
     close: async () => {
       for (const client of wss.clients) client.terminate();
       wss.close();
+      windowEvents.dispose();
       sessions.dispose();
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();

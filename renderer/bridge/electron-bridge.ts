@@ -2,8 +2,9 @@
 // `window.unmachine`; commands go through it and answer {ok, value|error} (the plain message
 // becomes the Error), and each FramePipe is a MessagePort that the main process hands over in
 // answer to openPipe, or refuses explicitly. A guest's saved state goes as a command's argument.
+// Host events (a guest's windows) arrive through the preload, checked before the page sees them.
 
-import type { BuildProgress, CommandArgs, CommandName, CommandResult, GuestSummary, HostBridge, InvokeReply } from "../../core/ipc/contract.js";
+import type { BuildProgress, CommandArgs, CommandName, CommandResult, GuestSummary, HostBridge, HostEvent, InvokeReply } from "../../core/ipc/contract.js";
 import { toDisposable, type Disposable } from "../../core/disposable.js";
 import { portPipe, portMessageToFrame, type FramePipe, type PipeService } from "../../core/pipe/frame-pipe.js";
 
@@ -18,6 +19,8 @@ export interface PreloadApi {
   onSuspendAll(listener: () => Promise<void>): void;
   /** The path of a dropped file on this computer ("" for one made in the page). */
   pathForFile(file: File): string;
+  /** Host events of the page's sessions; returns the way to stop listening. */
+  onEvent(listener: (event: unknown) => void): () => void;
 }
 
 /** A reply from the host, checked: its value, or an Error carrying the host's own message. */
@@ -31,6 +34,17 @@ export function unwrapReply(reply: unknown): unknown {
 function isBuildProgress(value: unknown): value is BuildProgress {
   const v = value as Partial<BuildProgress> | null;
   return typeof v?.guest === "string" && typeof v.line === "string" && (v.state === "building" || v.state === "done" || v.state === "failed");
+}
+
+/** A host event Electron's main process sent: only a guest's windows travel this way (the host shares its own clipboard). */
+export function isWindowsEvent(value: unknown): value is Extract<HostEvent, { type: "windows" }> {
+  const v = value as { type?: unknown; session?: unknown; windows?: unknown } | null;
+  if (v?.type !== "windows" || typeof v.session !== "string" || !Array.isArray(v.windows)) return false;
+  return v.windows.every((w: unknown) => {
+    const g = w as Record<string, unknown> | null;
+    const rect = (r: unknown): boolean => ["x", "y", "width", "height"].every((k) => typeof (r as Record<string, unknown> | null)?.[k] === "number");
+    return typeof g?.["id"] === "number" && typeof g["title"] === "string" && typeof g["minimized"] === "boolean" && typeof g["focused"] === "boolean" && rect(g) && rect(g["frame"]);
+  });
 }
 
 function portFor(id: number): Promise<MessagePort> {
@@ -86,6 +100,10 @@ export class ElectronBridge implements HostBridge {
 
   onBuild(listener: (progress: BuildProgress) => void): Disposable {
     return toDisposable(this.#api.onBuild((progress) => isBuildProgress(progress) && listener(progress)));
+  }
+
+  onEvent(listener: (event: HostEvent) => void): Disposable {
+    return toDisposable(this.#api.onEvent((event) => isWindowsEvent(event) && listener(event)));
   }
 
   async openPipe(session: string, service: PipeService): Promise<FramePipe> {

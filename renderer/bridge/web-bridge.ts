@@ -29,6 +29,7 @@ export class WebBridge implements HostBridge {
   readonly #waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   readonly #events = new Emitter<HostEvent>();
   readonly onEvent = this.#events.event;
+  readonly pageClipboard = true;
 
   #connect(): Promise<WebSocket> {
     if (this.#rpc) return this.#rpc;

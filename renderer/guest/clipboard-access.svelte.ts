@@ -11,7 +11,7 @@ export class ClipboardAccess {
   state: ClipboardAccessState = $state("prompt");
 
   constructor(host: HostBridge) {
-    if (!host.onEvent) {
+    if (!host.pageClipboard) {
       this.state = "host";
       return;
     }

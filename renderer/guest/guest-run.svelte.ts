@@ -6,11 +6,12 @@
 // A library guest's Stop suspends it: the emulator stops, its requests to the host drain, its
 // state is saved (compressed) with the host, and the next start resumes it, running as soon as
 // it is restored. Power off stops without saving and discards the state; a dropped image has
-// nothing to keep, so its Stop powers it off.
+// nothing to keep, so its Stop powers it off. Its guest's windows (the host's "windows" events)
+// are rune state for the seamless view, which acts on them and points the guest's mouse.
 
 import { V86 } from "v86";
 import wasmUrl from "v86/build/v86.wasm?url";
-import { DROPPED_IMAGE, type BootPlan, type HostBridge, type SessionState } from "../../core/ipc/contract.js";
+import { DROPPED_IMAGE, type BootPlan, type GuestWindow, type HostBridge, type SessionState, type WindowActionRequest } from "../../core/ipc/contract.js";
 import { GuestSession } from "../../core/guest/session.js";
 import { bootMemory, buildV86Options, machineSpec } from "../../core/v86/options.js";
 import { balloonRange, setBalloon } from "../../core/v86/balloon.js";
@@ -19,7 +20,7 @@ import { launchPlan, plannedServices, SETTLED_MS, type MediaSource } from "../..
 import type { V86Image } from "v86";
 import type { FramePipe } from "../../core/pipe/frame-pipe.js";
 import type { Disposable } from "../../core/disposable.js";
-import { p9Relay } from "../../core/guest/relays.js";
+import { p9Relay, type EmulatorBus } from "../../core/guest/relays.js";
 import { DiskClient, SERVED_PLACEHOLDER, withServedDisks } from "../../core/disk/served-disk.js";
 import { ClipboardSync } from "../../core/agent/clipboard-sync.js";
 import { detectImage, HEADER_BYTES, type DetectedImage } from "../../core/media/detect.js";
@@ -158,6 +159,41 @@ export class GuestRun {
     this.#host = host;
   }
 
+  /** The guest's top-level windows as its agent reports them, bottom of the stack first. */
+  windows: GuestWindow[] = $state([]);
+  #windowsSub: Disposable | undefined;
+
+  #watchWindows(session: string): void {
+    this.#windowsSub?.dispose();
+    this.#windowsSub = this.#host.onEvent?.((event) => {
+      if (event.type === "windows" && event.session === session) this.windows = event.windows;
+    });
+  }
+
+  #unwatchWindows(): void {
+    this.#windowsSub?.dispose();
+    this.#windowsSub = undefined;
+    this.windows = [];
+  }
+
+  /** Moves, resizes, raises or closes one of the guest's windows (by its agent, through the host). */
+  async windowAction(window: number, action: WindowActionRequest): Promise<void> {
+    if (!this.#sessionId) throw new Error("the guest is not running");
+    await this.#host.invoke("agent:windowAction", this.#sessionId, window, action);
+  }
+
+  /**
+   * Points the guest's absolute mouse (v86's VMware mouse) at (x, y) of its screen with the
+   * buttons held (MouseEvent.buttons: 1 left, 2 right, 4 middle); the guest reads it on its next
+   * PS/2 interrupt. The screen size is the canvas's: v86 scales the position to it.
+   */
+  pointGuest(x: number, y: number, buttons: number, screen: { width: number; height: number }): void {
+    const bus = (this.#emulator as unknown as { bus?: EmulatorBus } | undefined)?.bus;
+    if (!bus || !this.running || screen.width <= 0 || screen.height <= 0) return;
+    bus.send("mouse-absolute", [x, y, screen.width, screen.height]);
+    bus.send("mouse-click", [(buttons & 1) !== 0, (buttons & 4) !== 0, (buttons & 2) !== 0]);
+  }
+
   get running(): boolean {
     return this.state === "booting" || this.state === "running";
   }
@@ -242,6 +278,7 @@ export class GuestRun {
         return;
       }
       this.#sessionId = info.id;
+      this.#watchWindows(info.id);
       this.#pipe = await this.#host.openPipe(info.id, "console");
       const owns: Disposable[] = [];
       const extra: { agent?: FramePipe; net?: FramePipe } = {};
@@ -278,7 +315,7 @@ export class GuestRun {
         return;
       }
       // The web shell's clipboard is the page's: kept in step with the guest through the host.
-      if (clipboard && extra.agent && this.#host.onEvent && navigator.clipboard) {
+      if (clipboard && extra.agent && this.#host.pageClipboard && this.#host.onEvent && navigator.clipboard) {
         const id = info.id;
         const events = this.#host.onEvent;
         owns.push(
@@ -407,6 +444,7 @@ export class GuestRun {
   }
 
   async #teardown(): Promise<void> {
+    this.#unwatchWindows();
     clearInterval(this.#ticker);
     this.#ticker = undefined;
     window.removeEventListener("error", this.#onWindowError);

@@ -122,6 +122,35 @@ describe("settings arguments", () => {
   });
 });
 
+describe("window action arguments", () => {
+  it("pass in exactly one of the four shapes, within the agent's ranges", () => {
+    expect(checkCommand("agent:windowAction", ["s1", 7, { kind: "move", x: -5, y: 20 }]).args).toEqual(["s1", 7, { kind: "move", x: -5, y: 20 }]);
+    expect(checkCommand("agent:windowAction", ["s1", 7, { kind: "resize", width: 300, height: 200 }]).args[2]).toEqual({ kind: "resize", width: 300, height: 200 });
+    expect(checkCommand("agent:windowAction", ["s1", 7, { kind: "raise" }]).args[2]).toEqual({ kind: "raise" });
+    expect(checkCommand("agent:windowAction", ["s1", 7, { kind: "close" }]).args[2]).toEqual({ kind: "close" });
+  });
+
+  it("refuse anything else, naming what is wrong", () => {
+    const action = (value: unknown): string => {
+      try {
+        checkCommand("agent:windowAction", ["s1", 7, value]);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ContractError);
+        return (error as Error).message;
+      }
+      throw new Error(`accepted ${JSON.stringify(value)}`);
+    };
+    expect(action({ kind: "minimize" })).toBe("agent:windowAction: argument 3: a window action is move, resize, raise or close");
+    expect(action(null)).toMatch(/a window action is move/);
+    expect(action({ kind: "move", x: 1 })).toBe("agent:windowAction: argument 3: y must be an integer in -32768..32767");
+    expect(action({ kind: "move", x: 1.5, y: 1 })).toMatch(/x must be an integer/);
+    expect(action({ kind: "move", x: 40000, y: 1 })).toMatch(/x must be an integer/);
+    expect(action({ kind: "resize", width: 0, height: 1 })).toBe("agent:windowAction: argument 3: width must be an integer in 1..65535");
+    expect(action({ kind: "close", x: 1 })).toBe("agent:windowAction: argument 3: close takes no x");
+    expect(() => checkCommand("agent:windowAction", ["s1", "7", { kind: "raise" }])).toThrow("argument 2 must be a number");
+  });
+});
+
 function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unknown[]][] } {
   const calls: [string, unknown[]][] = [];
   const session = (id: string): SessionInfo => ({ id, guest: "tiny", state: "running" });
@@ -209,6 +238,7 @@ function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unkno
     },
     "snapshots:restore": (guest, tag) => void calls.push(["snapshots:restore", [guest, tag]]),
     "snapshots:remove": (guest, tag) => void calls.push(["snapshots:remove", [guest, tag]]),
+    "agent:windowAction": (session, window, action) => void calls.push(["agent:windowAction", [session, window, action]]),
   };
   return { handlers, calls };
 }

@@ -6,7 +6,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PageSessions, replyOf } from "../../../main/electron/ipc-shapes.js";
-import { unwrapReply } from "../../../renderer/bridge/electron-bridge.js";
+import { ElectronBridge, unwrapReply, type PreloadApi } from "../../../renderer/bridge/electron-bridge.js";
+import type { HostEvent } from "../../../core/ipc/contract.js";
 import { checkCommand } from "../../../core/ipc/contract.js";
 
 describe("replyOf", () => {
@@ -56,6 +57,19 @@ describe("PageSessions", () => {
     expect(closed.slice(-2)).toEqual(["a19", "b19"]);
   });
 
+  it("knows which page opened a session, for its host events, until that page goes away", () => {
+    const pages = new PageSessions<EventEmitter>(() => {});
+    const first = page();
+    const second = page();
+    pages.track(first, "one");
+    pages.track(second, "two");
+    expect(pages.pageOf("one")).toBe(first);
+    expect(pages.pageOf("two")).toBe(second);
+    expect(pages.pageOf("three")).toBeUndefined();
+    first.navigate();
+    expect(pages.pageOf("one")).toBeUndefined();
+  });
+
   it("closes them when the page is destroyed or its renderer is gone", () => {
     const closed: string[] = [];
     const pages = new PageSessions<EventEmitter>((id) => closed.push(id));
@@ -67,6 +81,25 @@ describe("PageSessions", () => {
     second.emit("render-process-gone");
     expect(closed).toEqual(["one", "two"]);
     expect(listeners(first) + listeners(second)).toBe(0);
+  });
+});
+
+describe("host events through Electron's preload", () => {
+  it("reach the page as a guest's windows, checked; anything else sent there is dropped", () => {
+    let relay: (event: unknown) => void = () => {};
+    let stopped = false;
+    const api = { onEvent: (listener: (event: unknown) => void) => ((relay = listener), () => void (stopped = true)) } as unknown as PreloadApi;
+    const seen: HostEvent[] = [];
+    const subscription = new ElectronBridge(api).onEvent((event) => seen.push(event));
+    const xterm = { id: 7, title: "xterm", x: 5, y: 20, width: 484, height: 316, minimized: false, focused: true, frame: { x: 0, y: 0, width: 494, height: 340 } };
+    relay({ type: "windows", session: "s1", windows: [xterm] });
+    relay({ type: "windows", session: "s1", windows: [{ ...xterm, frame: null }] });
+    relay({ type: "windows", session: "s1", windows: [{ ...xterm, id: "7" }] });
+    relay({ type: "clipboard", session: "s1", text: "x" });
+    relay(null);
+    expect(seen).toEqual([{ type: "windows", session: "s1", windows: [xterm] }]);
+    subscription.dispose();
+    expect(stopped).toBe(true);
   });
 });
 

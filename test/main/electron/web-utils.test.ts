@@ -20,6 +20,7 @@ function bridge(path: string, asked: unknown[][]): ElectronBridge {
     onBuild: () => () => {},
     onSuspendAll: () => {},
     pathForFile: () => path,
+    onEvent: () => () => {},
   };
   return new ElectronBridge(api);
 }
