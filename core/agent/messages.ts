@@ -23,6 +23,7 @@ export const MESSAGE_TYPES = {
   apps: 12,
   launch: 13,
   launched: 14,
+  setDisplay: 16,
 } as const;
 export type MessageType = keyof typeof MESSAGE_TYPES;
 
@@ -198,6 +199,13 @@ export interface Launched {
   pid: number;
 }
 
+/** Asks the guest for a screen of this size (the agent clamps it and sets it with xrandr). */
+export interface SetDisplay {
+  type: "setDisplay";
+  width: number;
+  height: number;
+}
+
 export type AgentMessage =
   | Hello
   | Ping
@@ -212,7 +220,8 @@ export type AgentMessage =
   | AppsRequest
   | Apps
   | Launch
-  | Launched;
+  | Launched
+  | SetDisplay;
 
 /** A type this side does not know: skipped by the receiver. */
 export interface UnknownMessage {
@@ -239,6 +248,7 @@ const FIELD = {
   app: { id: 1, name: 2, exec: 3, icon: 4 },
   launch: { app: 1 },
   launched: { window: 1, pid: 2 },
+  setDisplay: { width: 1, height: 2 },
 } as const;
 
 const WINDOW_FLAGS = { minimized: 1, focused: 2 } as const;
@@ -483,6 +493,12 @@ export function encodeMessage(message: AgentMessage, version: number = PROTOCOL_
       checkInt("pid", message.pid, 1, U32_MAX);
       w.u32(FIELD.launched.window, message.window);
       w.u32(FIELD.launched.pid, message.pid);
+      break;
+    case "setDisplay":
+      checkInt("width", message.width, 1, LIMITS.displaySize);
+      checkInt("height", message.height, 1, LIMITS.displaySize);
+      w.u32(FIELD.setDisplay.width, message.width);
+      w.u32(FIELD.setDisplay.height, message.height);
       break;
   }
   return w.finish();
@@ -770,6 +786,13 @@ function decodeOrThrow(payload: Uint8Array): DecodeResult {
         id: needId(),
         window: f.needU32(FIELD.launched.window, "window", 1, U32_MAX),
         pid: f.needU32(FIELD.launched.pid, "pid", 1, U32_MAX),
+      };
+      break;
+    case "setDisplay":
+      message = {
+        type,
+        width: f.needU32(FIELD.setDisplay.width, "width", 1, LIMITS.displaySize),
+        height: f.needU32(FIELD.setDisplay.height, "height", 1, LIMITS.displaySize),
       };
       break;
   }

@@ -7,6 +7,7 @@
 import { DisposableStore, Emitter, type Disposable } from "../disposable.js";
 import type { FramePipe } from "../pipe/frame-pipe.js";
 import { encodeFrame, FrameDecoder } from "./frame.js";
+import { clampDisplaySize } from "./display-size.js";
 import {
   decodeMessage,
   encodeMessage,
@@ -119,7 +120,7 @@ type Pending =
 
 type Request = Ping | Exec | AppsRequest | Launch;
 
-const HOST_CAPABILITIES = ["ping", "exec", "clipboard", "display", "windows", "apps", "launch"];
+const HOST_CAPABILITIES = ["ping", "exec", "clipboard", "display", "windows", "apps", "launch", "display.size"];
 
 export class AgentSession implements Disposable {
   readonly #store = new DisposableStore();
@@ -284,6 +285,19 @@ export class AgentSession implements Disposable {
       const id = this.#request(timeoutMs, "launch", reject, (timer) => ({ kind: "launch", resolve, reject, timer, sentAt: Date.now() }));
       if (id !== undefined) this.#dispatch({ type: "launch", id, app });
     });
+  }
+
+  /**
+   * Asks the guest for a screen of `width` x `height` pixels, clamped to what its VGA shows
+   * (display-size.ts); the guest's `display` report says when it has it. Whether it was sent:
+   * nothing is queued (only the latest size matters), and an agent without "display.size" is not asked.
+   */
+  setDisplaySize(width: number, height: number): boolean {
+    const info = this.#info;
+    if (this.#state !== "ready" || !info?.capabilities.includes("display.size")) return false;
+    const size = clampDisplaySize(width, height);
+    this.#send({ type: "setDisplay", ...size }, this.#version);
+    return true;
   }
 
   /** Puts `text` on the guest's clipboard (the latest text wins if the agent is not ready yet). */
@@ -500,6 +514,7 @@ export class AgentSession implements Disposable {
       case "setTime":
       case "appsRequest":
       case "launch":
+      case "setDisplay":
       case "unknown":
         return;
     }
