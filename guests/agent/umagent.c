@@ -1858,10 +1858,13 @@ static uint64_t launches_deadline(void)
 /* v86's VGA memory (8 MiB) at 32 bits a pixel. */
 #define DISPLAY_MAX_PIXELS (8u * 1024 * 1024 / 4)
 
-/* The X screen's size while X runs (the framebuffer device keeps its boot size); 0 if none. */
+/*
+ * The X screen's size once X has run (the framebuffer device keeps its boot size); 0 before.
+ * Kept while the agent reconnects (a mode change can keep the server busy past X_TIMEOUT_MS).
+ */
 static int x_screen_size(unsigned *w, unsigned *h)
 {
-	if (x_fd < 0 || x_root_w == 0 || x_root_h == 0)
+	if (x_root_w == 0 || x_root_h == 0)
 		return 0;
 	*w = x_root_w;
 	*h = x_root_h;

@@ -73,7 +73,9 @@ export function agentHandlers(deps: AgentApiDeps): AgentHandlers {
       const remembered = apps.load(guest);
       const running = sessions.list().find((s) => s.guest === guest && s.state === "running");
       const agent = running ? services.agent(running.id) : undefined;
-      if (!agent || agent.state !== "ready" || !agent.info?.capabilities.includes("apps")) return { guest, live: false, apps: remembered };
+      if (!agent || agent.state !== "ready") return { guest, live: false, apps: remembered };
+      // An agent that cannot list apps (no X display, an older agent) has none to offer.
+      if (!agent.info?.capabilities.includes("apps")) return { guest, live: true, apps: [] };
       return { guest, live: true, apps: apps.save(guest, await agent.apps()) };
     },
     "agent:launch": async (session, app) => {

@@ -158,6 +158,18 @@ export class GuestRun {
     this.#host = host;
   }
 
+  /** The host's session of the guest running here, if one is open (what "agent:*" commands name). */
+  get sessionId(): string | undefined {
+    return this.#sessionId;
+  }
+
+  /** Asks the running guest for a screen of this size (its agent sets it); whether it was asked. */
+  async requestDisplaySize(width: number, height: number): Promise<boolean> {
+    const id = this.#sessionId;
+    if (id === undefined || !this.running) return false;
+    return await this.#host.invoke("agent:display", id, width, height);
+  }
+
   get running(): boolean {
     return this.state === "booting" || this.state === "running";
   }

@@ -44,6 +44,7 @@ const SAMPLES: AgentMessage[] = [
   { type: "apps", id: 6, apps: [{ id: "xcalc", name: "Xcalc", exec: "xcalc", icon: new Uint8Array([0x89, 0x50]) }] },
   { type: "launch", id: 7, app: "xcalc" },
   { type: "launched", id: 7, window: 7, pid: 12 },
+  { type: "setDisplay", width: 800, height: 600 },
 ];
 
 /** A valid message payload with a few bytes changed, cut short or extended. */
