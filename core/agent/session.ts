@@ -62,8 +62,8 @@ export const AGENT_DEFAULTS = {
   /** Extra wait after an exec's own timeout, for the guest's report of it to arrive. */
   execGraceMs: 5_000,
   appsTimeoutMs: 10_000,
-  /** The agent waits 10 s for a launched app's window; this adds room for its answer. */
-  launchTimeoutMs: 15_000,
+  /** The agent waits 30 s for a launched app's window; this adds room for its answer. */
+  launchTimeoutMs: 35_000,
 } as const;
 
 export interface AgentSessionOptions {

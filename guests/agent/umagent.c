@@ -802,10 +802,12 @@ static void jobs_check_deadlines(uint64_t now)
 
 #define X_SOCKET "/tmp/.X11-unix/X0"
 #define X_BUF (320 * 1024)
-#define X_TIMEOUT_MS 2000
+#define XSTR2(x) #x
+#define XSTR(x) XSTR2(x)
+#define X_TIMEOUT_MS 5000 /* an emulated X server busy with a mode change or a start answers late */
 #define X_RETRY_MS 1000
 #define X_COALESCE_MS 30
-#define X_LAUNCH_MS 10000
+#define X_LAUNCH_MS 30000 /* an emulated guest busy resizing its screen or starting can take that long */
 #define MAX_LAUNCHES 8
 
 /* Predefined atoms (protocol appendix B). */
@@ -1067,7 +1069,7 @@ static int x_call(const unsigned char *req, size_t n, const unsigned char **repl
 		}
 		uint64_t now = now_ms();
 		if (now >= deadline) {
-			x_close("the X server did not answer within 2 s");
+			x_close("the X server did not answer within " XSTR(X_TIMEOUT_MS) " ms");
 			return -1;
 		}
 		if (x_fill((int)(deadline - now)) < 0) {

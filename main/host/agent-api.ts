@@ -44,6 +44,22 @@ export async function readyAgent(services: HostServices, session: string, guest:
   return attached;
 }
 
+/** Resolves once the agent has an X display (it has reported a window list), within `timeoutMs`. */
+function xDisplay(agent: AgentSession, guest: string, timeoutMs: number): Promise<void> {
+  if (agent.windows !== undefined) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      sub.dispose();
+      reject(new Error(`${guest}: its X display did not start within ${Math.round(timeoutMs / 1000)} s`));
+    }, timeoutMs);
+    const sub = agent.onWindows(() => {
+      clearTimeout(timer);
+      sub.dispose();
+      resolve();
+    });
+  });
+}
+
 /** Remembers each guest's apps when its agent says hello (and can list them). */
 export function rememberApps(deps: AgentApiDeps): Disposable {
   const { sessions, services, apps } = deps;
@@ -80,7 +96,10 @@ export function agentHandlers(deps: AgentApiDeps): AgentHandlers {
     },
     "agent:launch": async (session, app) => {
       const guest = sessions.guest(session);
+      const started = Date.now();
       const agent = await readyAgent(services, session, guest, wait);
+      // A guest resumed or booting may have its agent before its X display: the app waits for X.
+      if (agent.info?.capabilities.includes("windows")) await xDisplay(agent, guest, Math.max(1, wait - (Date.now() - started)));
       try {
         return await agent.launch(app);
       } catch (error) {
@@ -89,7 +108,10 @@ export function agentHandlers(deps: AgentApiDeps): AgentHandlers {
     },
     "agent:display": (session, width, height) => {
       sessions.guest(session);
-      return services.agent(session)?.setDisplaySize(width, height) ?? false;
+      const agent = services.agent(session);
+      // Only a guest with an X display can change its screen's size; until it has one, the page asks again.
+      if (agent?.windows === undefined) return false;
+      return agent.setDisplaySize(width, height);
     },
   };
 }

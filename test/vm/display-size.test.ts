@@ -87,6 +87,11 @@ describe.skipIf(problem !== undefined)(title, () => {
     });
   }
 
+  it("launches an app on the resized screen", { timeout: 120_000 }, async () => {
+    const launched = await agent.launch("xcalc", 60_000);
+    expect(agent.windows?.find((w) => w.id === launched.window)?.title).toBe("Calculator");
+  });
+
   it("clamps a size the VGA cannot show", { timeout: 120_000 }, async () => {
     const reported = displayOf(agent, 640, 480, 60_000);
     expect(agent.setDisplaySize(320, 200)).toBe(true);

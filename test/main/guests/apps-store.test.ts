@@ -157,6 +157,19 @@ describe("the host's agent commands", () => {
     await expect(handlers["agent:launch"]("s1", "nothing")).rejects.toThrow('desktop: nothing did not start: the guest agent refused launch: no app named "nothing"');
   });
 
+  it("asks for a screen size only of a guest whose agent has an X display (the page asks again until then)", () => {
+    const { store } = fresh();
+    const list: SessionInfo[] = [{ id: "s1", guest: "desktop", state: "running" }];
+    const { services, live } = host();
+    const handlers = agentHandlers({ sessions: sessionsOf(list), services, apps: store });
+    expect(handlers["agent:display"]("s1", 800, 600)).toBe(false);
+    const { agent } = fakeAgent([]);
+    live.set("s1", agent);
+    expect(handlers["agent:display"]("s1", 800, 600)).toBe(false);
+    (agent as unknown as { windows: unknown[] }).windows = [];
+    expect(handlers["agent:display"]("s1", 800, 600)).toBe(true);
+  });
+
   it("says so when a guest's agent never comes", async () => {
     const { store } = fresh();
     const list: SessionInfo[] = [{ id: "s1", guest: "tiny", state: "booting" }];
