@@ -24,6 +24,7 @@ export const MESSAGE_TYPES = {
   launch: 13,
   launched: 14,
   windowAction: 15,
+  setDisplay: 16,
 } as const;
 export type MessageType = keyof typeof MESSAGE_TYPES;
 
@@ -219,6 +220,13 @@ export interface WindowAction {
   action: WindowActionRequest;
 }
 
+/** Asks the guest for a screen of this size (the agent clamps it and sets it with xrandr). */
+export interface SetDisplay {
+  type: "setDisplay";
+  width: number;
+  height: number;
+}
+
 export type AgentMessage =
   | Hello
   | Ping
@@ -234,7 +242,8 @@ export type AgentMessage =
   | Apps
   | Launch
   | Launched
-  | WindowAction;
+  | WindowAction
+  | SetDisplay;
 
 /** A type this side does not know: skipped by the receiver. */
 export interface UnknownMessage {
@@ -262,6 +271,7 @@ const FIELD = {
   launch: { app: 1 },
   launched: { window: 1, pid: 2 },
   windowAction: { window: 1, action: 2, x: 3, y: 4, width: 5, height: 6 },
+  setDisplay: { width: 1, height: 2 },
 } as const;
 
 const WINDOW_FLAGS = { minimized: 1, focused: 2 } as const;
@@ -509,6 +519,12 @@ export function encodeMessage(message: AgentMessage, version: number = PROTOCOL_
       break;
     case "windowAction":
       encodeWindowAction(w, message);
+      break;
+    case "setDisplay":
+      checkInt("width", message.width, 1, LIMITS.displaySize);
+      checkInt("height", message.height, 1, LIMITS.displaySize);
+      w.u32(FIELD.setDisplay.width, message.width);
+      w.u32(FIELD.setDisplay.height, message.height);
       break;
   }
   return w.finish();
@@ -823,6 +839,13 @@ function decodeOrThrow(payload: Uint8Array): DecodeResult {
       break;
     case "windowAction":
       message = { type, id: needId(), ...decodeWindowAction(f) };
+      break;
+    case "setDisplay":
+      message = {
+        type,
+        width: f.needU32(FIELD.setDisplay.width, "width", 1, LIMITS.displaySize),
+        height: f.needU32(FIELD.setDisplay.height, "height", 1, LIMITS.displaySize),
+      };
       break;
   }
   return { ok: true, version, message };

@@ -7,6 +7,7 @@
 import { DisposableStore, Emitter, type Disposable } from "../disposable.js";
 import type { FramePipe } from "../pipe/frame-pipe.js";
 import { encodeFrame, FrameDecoder } from "./frame.js";
+import { clampDisplaySize } from "./display-size.js";
 import {
   decodeMessage,
   encodeMessage,
@@ -63,8 +64,8 @@ export const AGENT_DEFAULTS = {
   /** Extra wait after an exec's own timeout, for the guest's report of it to arrive. */
   execGraceMs: 5_000,
   appsTimeoutMs: 10_000,
-  /** The agent waits 10 s for a launched app's window; this adds room for its answer. */
-  launchTimeoutMs: 15_000,
+  /** The agent waits 30 s for a launched app's window; this adds room for its answer. */
+  launchTimeoutMs: 35_000,
   windowActionTimeoutMs: 5_000,
 } as const;
 
@@ -123,7 +124,7 @@ type Pending =
 
 type Request = Ping | Exec | AppsRequest | Launch | WindowAction;
 
-const HOST_CAPABILITIES = ["ping", "exec", "clipboard", "display", "windows", "apps", "launch", "window-action"];
+const HOST_CAPABILITIES = ["ping", "exec", "clipboard", "display", "windows", "apps", "launch", "window-action", "display.size"];
 
 export class AgentSession implements Disposable {
   readonly #store = new DisposableStore();
@@ -311,6 +312,19 @@ export class AgentSession implements Disposable {
       const id = this.#request(timeoutMs, "windowAction", reject, (timer) => ({ kind: "windowAction", resolve, reject, timer, sentAt: Date.now() }));
       if (id !== undefined) this.#dispatch({ ...message, id });
     });
+  }
+
+  /**
+   * Asks the guest for a screen of `width` x `height` pixels, clamped to what its VGA shows
+   * (display-size.ts); the guest's `display` report says when it has it. Whether it was sent:
+   * nothing is queued (only the latest size matters), and an agent without "display.size" is not asked.
+   */
+  setDisplaySize(width: number, height: number): boolean {
+    const info = this.#info;
+    if (this.#state !== "ready" || !info?.capabilities.includes("display.size")) return false;
+    const size = clampDisplaySize(width, height);
+    this.#send({ type: "setDisplay", ...size }, this.#version);
+    return true;
   }
 
   /** Puts `text` on the guest's clipboard (the latest text wins if the agent is not ready yet). */
@@ -531,6 +545,7 @@ export class AgentSession implements Disposable {
       case "appsRequest":
       case "launch":
       case "windowAction":
+      case "setDisplay":
       case "unknown":
         return;
     }

@@ -98,6 +98,28 @@ export interface SessionInfo {
   memory?: number;
 }
 
+/** An app a guest can launch, as the launcher and the tray list it (main/guests/apps-store.ts). */
+export interface LauncherApp {
+  /** What `agent:launch` takes: the .desktop file's name, e.g. "xcalc". */
+  id: string;
+  name: string;
+  /** A PNG icon, base64. */
+  icon?: string;
+}
+
+/** A guest's apps: asked of its running agent (`live`), else as it last reported them. */
+export interface GuestApps {
+  guest: string;
+  live: boolean;
+  apps: LauncherApp[];
+}
+
+/** What `agent:launch` answers: the app's first window (the X window id) and its process. */
+export interface LaunchedApp {
+  window: number;
+  pid: number;
+}
+
 /** Every command: its argument tuple and its result. */
 export interface Commands {
   "host:info": { args: []; result: HostInfo };
@@ -151,6 +173,12 @@ export interface Commands {
   "snapshots:remove": { args: [guest: string, tag: string]; result: void };
   /** Moves, resizes, raises (and focuses) or closes a window of a session's guest, by its id in the guest's list. */
   "agent:windowAction": { args: [session: string, window: number, action: WindowActionRequest]; result: void };
+  /** A guest's apps: from its running session's agent (and remembered), else as last remembered. */
+  "agent:apps": { args: [guest: string]; result: GuestApps };
+  /** Launches an app in a session's guest, once its agent is there (the session may still be booting). */
+  "agent:launch": { args: [session: string, app: string]; result: LaunchedApp };
+  /** Asks a session's guest for a screen of this size (clamped); whether its agent was asked. */
+  "agent:display": { args: [session: string, width: number, height: number]; result: boolean };
 }
 
 /** What the host tells the page without being asked. */
@@ -203,6 +231,9 @@ export const ARG_KINDS = {
   "snapshots:restore": ["string", "string"],
   "snapshots:remove": ["string", "string"],
   "agent:windowAction": ["string", "number", "window-action"],
+  "agent:apps": ["string"],
+  "agent:launch": ["string", "string"],
+  "agent:display": ["string", "number", "number"],
 } as const satisfies { [C in CommandName]: KindsOf<CommandArgs<C>> };
 
 export class ContractError extends Error {
@@ -293,8 +324,11 @@ export type CommandHandlers = {
 export interface HostBridge {
   invoke<C extends CommandName>(name: C, ...args: CommandArgs<C>): Promise<CommandResult<C>>;
   openPipe(session: string, service: PipeService): Promise<FramePipe>;
-  /** The host asks the page to start a guest, or bring its tab forward where it runs (the tray); Electron only. */
-  onStartGuest?(listener: (guest: string) => void): void;
+  /**
+   * The host asks the page to start a guest, or bring its tab forward where it runs (the tray),
+   * and then to launch one of its apps when `app` is given; Electron only.
+   */
+  onStartGuest?(listener: (guest: string, app?: string) => void): void;
   /** Build progress of the default guest, built in the background after the window shows; Electron only. */
   onBuild?(listener: (progress: BuildProgress) => void): Disposable;
   /** Adds a dropped image file to the library: by its path (Electron) or its bytes (the web shell). */

@@ -58,6 +58,7 @@
 #define T_LAUNCH 13
 #define T_LAUNCHED 14
 #define T_WINDOW_ACTION 15
+#define T_SET_DISPLAY 16
 
 /* Windows and apps: the same caps as LIMITS in messages.ts. */
 #define MAX_WINDOWS 256
@@ -349,7 +350,7 @@ static uint32_t field_u32(const struct field *fields, int count, unsigned tag, u
 static void send_hello(void)
 {
 	struct utsname u;
-	static const char *caps[] = {"ping", "exec", "clipboard", "display", "time", "windows", "apps", "launch", "window-action"};
+	static const char *caps[] = {"ping", "exec", "clipboard", "display", "time", "windows", "apps", "launch", "window-action", "display.size"};
 	msg_begin(PROTO_MAX, T_HELLO, 0);
 	msg_u32(1, PROTO_MIN);
 	msg_u32(2, PROTO_MAX);
@@ -371,12 +372,16 @@ static void send_hello(void)
 /* display */
 
 static unsigned disp_mode, disp_w, disp_h; /* last sent; disp_w == 0: nothing sent yet */
+static int x_screen_size(unsigned *w, unsigned *h);
 
 static void check_display(void)
 {
 	unsigned mode = 0, w = 80, h = 25;
 	char buf[64];
-	int fd = open(FB_SIZE, O_RDONLY | O_CLOEXEC);
+	int from_x = x_screen_size(&w, &h);
+	int fd = from_x ? -1 : open(FB_SIZE, O_RDONLY | O_CLOEXEC);
+	if (from_x)
+		mode = 1;
 	if (fd >= 0) {
 		ssize_t n = read(fd, buf, sizeof buf - 1);
 		close(fd);
@@ -798,10 +803,12 @@ static void jobs_check_deadlines(uint64_t now)
 
 #define X_SOCKET "/tmp/.X11-unix/X0"
 #define X_BUF (320 * 1024)
-#define X_TIMEOUT_MS 2000
+#define XSTR2(x) #x
+#define XSTR(x) XSTR2(x)
+#define X_TIMEOUT_MS 5000 /* an emulated X server busy with a mode change or a start answers late */
 #define X_RETRY_MS 1000
 #define X_COALESCE_MS 30
-#define X_LAUNCH_MS 10000
+#define X_LAUNCH_MS 30000 /* an emulated guest busy resizing its screen or starting can take that long */
 #define MAX_LAUNCHES 8
 
 /* Predefined atoms (protocol appendix B). */
@@ -818,6 +825,7 @@ static void jobs_check_deadlines(uint64_t now)
 
 static int x_fd = -1;
 static uint32_t x_root;
+static unsigned x_root_w, x_root_h; /* the X screen's size, as the server last said */
 static unsigned x_seq;
 static uint64_t x_retry_at;
 static uint64_t x_scan_at; /* 0: no change waiting */
@@ -956,6 +964,8 @@ static int watched_atom(uint32_t atom)
 	return 0;
 }
 
+static void x_root_resized(unsigned w, unsigned h);
+
 static void x_event(const unsigned char *p)
 {
 	switch (p[0] & 0x7f) {
@@ -969,7 +979,10 @@ static void x_event(const unsigned char *p)
 	case 19: /* MapNotify */
 	case 21: /* ReparentNotify */
 	case 22: /* ConfigureNotify */
-		x_changed();
+		if (get_le32(p + 8) == x_root)
+			x_root_resized(get_le16(p + 20), get_le16(p + 22));
+		else
+			x_changed();
 		break;
 	default:
 		break;
@@ -1057,7 +1070,7 @@ static int x_call(const unsigned char *req, size_t n, const unsigned char **repl
 		}
 		uint64_t now = now_ms();
 		if (now >= deadline) {
-			x_close("the X server did not answer within 2 s");
+			x_close("the X server did not answer within " XSTR(X_TIMEOUT_MS) " ms");
 			return -1;
 		}
 		if (x_fill((int)(deadline - now)) < 0) {
@@ -1408,13 +1421,16 @@ static void x_connect(void)
 		return;
 	}
 	x_root = get_le32(s + at);
+	x_root_w = get_le16(s + at + 20);
+	x_root_h = get_le16(s + at + 22);
 	xb_start = need;
 	for (int i = 0; i < A_COUNT; i++)
 		if (x_intern(atom_names[i], &atoms[i]) < 0) {
 			x_close("cannot look up the window manager's atoms");
 			return;
 		}
-	x_select(x_root, X_PROPERTY_CHANGE | X_SUBSTRUCTURE_NOTIFY);
+	x_select(x_root, X_PROPERTY_CHANGE | X_SUBSTRUCTURE_NOTIFY | X_STRUCTURE_NOTIFY);
+	check_display();
 	if (verbose)
 		logmsg("connected to X display :0, root window 0x%x", (unsigned)x_root);
 	x_changed();
@@ -1967,6 +1983,142 @@ static void handle_window_action(unsigned version, uint32_t id, const struct fie
 	msg_send();
 }
 
+/* display size: the host asks for a screen size, xrandr sets it (RandR on the bochs DRM output) */
+
+#define DISPLAY_MIN_W 640
+#define DISPLAY_MIN_H 480
+#define DISPLAY_MAX_W 1920
+#define DISPLAY_MAX_H 1200
+/* v86's VGA memory (8 MiB) at 32 bits a pixel. */
+#define DISPLAY_MAX_PIXELS (8u * 1024 * 1024 / 4)
+
+/*
+ * The X screen's size once X has run (the framebuffer device keeps its boot size); 0 before.
+ * Kept while the agent reconnects (a mode change can keep the server busy past X_TIMEOUT_MS).
+ */
+static int x_screen_size(unsigned *w, unsigned *h)
+{
+	if (x_root_w == 0 || x_root_h == 0)
+		return 0;
+	*w = x_root_w;
+	*h = x_root_h;
+	return 1;
+}
+
+/* The root window's ConfigureNotify: the screen changed size (RandR); the host hears it at once. */
+static void x_root_resized(unsigned w, unsigned h)
+{
+	if (w == 0 || h == 0)
+		return;
+	x_root_w = w;
+	x_root_h = h;
+	check_display();
+}
+
+/* Clamps a requested size to what the guest's VGA shows: within the bounds above, width a multiple of 8. */
+static void display_clamp(unsigned *w, unsigned *h)
+{
+	if (*w < DISPLAY_MIN_W)
+		*w = DISPLAY_MIN_W;
+	if (*w > DISPLAY_MAX_W)
+		*w = DISPLAY_MAX_W;
+	*w &= ~7u;
+	if (*h < DISPLAY_MIN_H)
+		*h = DISPLAY_MIN_H;
+	if (*h > DISPLAY_MAX_H)
+		*h = DISPLAY_MAX_H;
+	if (*w * *h > DISPLAY_MAX_PIXELS)
+		*h = DISPLAY_MAX_PIXELS / *w;
+}
+
+/*
+ * A 60 Hz mode line for w x h with the VESA Coordinated Video Timings (CVT 1.1, standard
+ * blanking): clock in MHz, then the horizontal and vertical timings, as xrandr --newmode takes
+ * them. 1024x768 gives 63.50 1024 1072 1176 1328 768 771 775 798.
+ */
+static void display_modeline(unsigned w, unsigned h, char *dst, size_t cap)
+{
+	const double min_vsync_bp = 550.0, c_prime = 30.0, m_prime = 300.0, clock_step = 0.25;
+	const unsigned cell = 8, v_porch = 3, min_v_bporch = 6;
+	unsigned hp = w / cell * cell;
+	unsigned vsync = w * 3 == h * 4 ? 4 : w * 9 == h * 16 ? 5 : w * 10 == h * 16 ? 6 : (w * 4 == h * 5 || w * 9 == h * 15) ? 7 : 10;
+	double h_period = (1000000.0 / 60.0 - min_vsync_bp) / (h + v_porch);
+	unsigned vsync_bp = (unsigned)(min_vsync_bp / h_period) + 1;
+	if (vsync_bp < vsync + min_v_bporch)
+		vsync_bp = vsync + min_v_bporch;
+	unsigned v_total = h + vsync_bp + v_porch;
+	double duty = c_prime - m_prime * h_period / 1000.0;
+	if (duty < 20.0)
+		duty = 20.0;
+	unsigned h_blank = (unsigned)(hp * duty / (100.0 - duty) / (2 * cell)) * 2 * cell;
+	unsigned h_total = hp + h_blank;
+	double clock = clock_step * (double)(unsigned)(h_total / h_period / clock_step);
+	unsigned h_sync = (unsigned)(0.08 * h_total / cell) * cell;
+	unsigned h_sync_end = hp + h_blank / 2;
+	snprintf(dst, cap, "%.2f %u %u %u %u %u %u %u %u -hsync +vsync", clock, hp, h_sync_end - h_sync, h_sync_end, h_total, h, h + v_porch,
+		 h + v_porch + vsync, v_total);
+}
+
+/* Runs a shell script detached, with DISPLAY=:0 and no output; the screen's new size comes as ConfigureNotify. */
+static void display_run(const char *script)
+{
+	pid_t child = fork();
+	if (child != 0) {
+		while (child > 0 && waitpid(child, NULL, 0) < 0 && errno == EINTR) {
+		}
+		return;
+	}
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	setsid();
+	if (fork() == 0) {
+		int null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		setenv("DISPLAY", ":0", 1);
+		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	_exit(0);
+}
+
+/* setDisplay (16): width (1) and height (2), clamped; the mode is the output's own, else one made here. */
+static void handle_set_display(const struct field *fields, int count)
+{
+	int ok = 1;
+	unsigned w = field_u32(fields, count, 1, 1, 65535, &ok);
+	unsigned h = field_u32(fields, count, 2, 1, 65535, &ok);
+	if (!ok || !find_field(fields, count, 1) || !find_field(fields, count, 2)) {
+		logmsg("ignoring a malformed display size request");
+		return;
+	}
+	if (x_fd < 0) {
+		logmsg("ignoring a display size request: X is not running");
+		return;
+	}
+	display_clamp(&w, &h);
+	unsigned cur_w, cur_h;
+	if (x_screen_size(&cur_w, &cur_h) && cur_w == w && cur_h == h)
+		return;
+	char modeline[160], script[768];
+	display_modeline(w, h, modeline, sizeof modeline);
+	snprintf(script, sizeof script,
+		 "o=$(xrandr | awk '/ connected/ { print $1; exit }'); [ -n \"$o\" ] || exit 1; "
+		 "xrandr --output \"$o\" --mode %ux%u && exit 0; "
+		 "xrandr --newmode um%ux%u %s 2>/dev/null; "
+		 "xrandr --addmode \"$o\" um%ux%u; xrandr --output \"$o\" --mode um%ux%u",
+		 w, h, w, h, modeline, w, h, w, h);
+	if (verbose)
+		logmsg("display size %ux%u: %s", w, h, modeline);
+	display_run(script);
+}
+
 static void handle_hello(const struct field *fields, int count)
 {
 	int ok = 1;
@@ -2074,6 +2226,9 @@ static void handle_payload(const unsigned char *p, size_t n)
 	case T_WINDOW_ACTION:
 		if (id != 0)
 			handle_window_action(version, id, fields, count);
+		break;
+	case T_SET_DISPLAY:
+		handle_set_display(fields, count);
 		break;
 	default:
 		break; /* unknown types are for newer agents */

@@ -1,7 +1,7 @@
 // The Electron shell: one window running the page, sandboxed and context-isolated with a
 // strict CSP; navigation and new windows locked; permissions refused; a tray icon that lists
-// the library with each guest's state (choosing one starts it or brings its tab forward in the
-// page), where a tray can be seen. Closing the window suspends its guests first. It serves the same contract as the web shell
+// the library with each guest's state and its remembered apps (choosing one starts it or brings
+// its tab forward in the page, and launches the app), where a tray can be seen. Closing the window suspends its guests first. It serves the same contract as the web shell
 // (host/host-api.ts). The window shows at once; in development the default guest is built in
 // the background with its progress on the page; a packaged app never builds (it is bundled).
 
@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BuildProgress } from "../../core/ipc/contract.js";
 import { GuestLibrary } from "../guests/library.js";
+import { AppsStore } from "../guests/apps-store.js";
 import { ensureGuestBuilt } from "../guests/builder.js";
 import { HostSessions } from "../host/sessions.js";
 import { SettingsStore } from "../guests/settings-store.js";
@@ -38,6 +39,7 @@ else startShell();
 function startShell(): void {
   const library = new GuestLibrary();
   const sessions = new HostSessions(join(dataDir(), "logs"));
+  const apps = new AppsStore(library.dataDir);
   let window: BrowserWindow | undefined;
   let tray: Tray | undefined;
   let lastBuild: BuildProgress | undefined;
@@ -68,10 +70,10 @@ function startShell(): void {
     return win;
   };
 
-  /** The page starts the guest, or brings its tab forward where it runs already. */
-  const openFromTray = (guest: string): void => {
+  /** The page starts the guest, or brings its tab forward where it runs already; then launches the app, if one is named. */
+  const openFromTray = (guest: string, app?: string): void => {
     const win = showWindow();
-    const send = (): void => win.webContents.send("unmachine:start-guest", guest);
+    const send = (): void => win.webContents.send("unmachine:start-guest", guest, app);
     if (win.webContents.isLoading()) win.webContents.once("did-finish-load", send);
     else send();
   };
@@ -79,10 +81,12 @@ function startShell(): void {
   const refreshTray = (): void => {
     if (!tray || tray.isDestroyed()) return;
     const states = guestStates(sessions.list());
-    tray.setContextMenu(Menu.buildFromTemplate(trayTemplate(library.summaries(), states, { open: openFromTray, show: () => void showWindow() })));
+    const remembered = new Map(library.summaries().map((g) => [g.name, apps.load(g.name)] as const));
+    tray.setContextMenu(Menu.buildFromTemplate(trayTemplate(library.summaries(), states, { open: openFromTray, show: () => void showWindow() }, remembered)));
   };
-  // A guest starting or stopping changes its state in the tray.
+  // A guest starting or stopping changes its state in the tray; a guest's agent reporting other apps, its apps.
   sessions.onChange(() => refreshTray());
+  apps.onChange(() => refreshTray());
 
   const reportBuild = (progress: BuildProgress): void => {
     lastBuild = progress;
@@ -150,6 +154,7 @@ function startShell(): void {
       settings,
       services,
       states,
+      apps,
       pickFolder: async () => {
         const options = { title: "Share a folder with the guest", properties: ["openDirectory" as const, "createDirectory" as const] };
         const result = window && !window.isDestroyed() ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);

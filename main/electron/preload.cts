@@ -24,8 +24,11 @@ contextBridge.exposeInMainWorld("unmachine", {
     ipcRenderer.send("unmachine:pipe", { id, session, service });
     return id;
   },
-  onStartGuest: (listener: (guest: string) => void): void => {
-    ipcRenderer.on("unmachine:start-guest", (_event, guest: string) => listener(guest));
+  /** The tray asks to start a guest, and to launch one of its apps when `app` is a string. */
+  onStartGuest: (listener: (guest: string, app?: string) => void): void => {
+    ipcRenderer.on("unmachine:start-guest", (_event, guest: unknown, app: unknown) => {
+      if (typeof guest === "string") listener(guest, typeof app === "string" ? app : undefined);
+    });
   },
   /** A closing window asks the page to save its guests; the host hears when they are. */
   onSuspendAll: (listener: () => Promise<void>): void => {

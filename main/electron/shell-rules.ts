@@ -7,7 +7,7 @@
 
 import { Writable } from "node:stream";
 import type { MenuItemConstructorOptions } from "electron";
-import type { BuildProgress, GuestSummary, SessionInfo } from "../../core/ipc/contract.js";
+import type { BuildProgress, GuestSummary, LauncherApp, SessionInfo } from "../../core/ipc/contract.js";
 
 export interface BuildSituation {
   /** app.isPackaged */
@@ -36,8 +36,8 @@ export function quitWhenAllClosed(trayShown: boolean): boolean {
 }
 
 export interface TrayActions {
-  /** Starts the guest in the page, or brings its tab forward where it runs. */
-  open(guest: string): void;
+  /** Starts the guest in the page, or brings its tab forward where it runs; then launches `app`, if given. */
+  open(guest: string, app?: string): void;
   show(): void;
 }
 
@@ -45,7 +45,7 @@ export interface TrayActions {
  * A tray menu item: only what Electron 45 documents for every platform (its `sublabel` is
  * macOS-only, so a guest's state goes in its label). Typed from Electron's own options.
  */
-export type TrayItem = Pick<MenuItemConstructorOptions, "label" | "enabled" | "type" | "role"> & { click?: () => void };
+export type TrayItem = Pick<MenuItemConstructorOptions, "label" | "enabled" | "type" | "role"> & { click?: () => void; submenu?: TrayItem[] };
 
 export type TrayGuestState = "running" | "starting" | "stopped";
 
@@ -61,19 +61,34 @@ export function guestStates(sessions: readonly SessionInfo[]): Map<string, TrayG
 
 /**
  * The tray's menu: the library with each guest's state; choosing a guest starts it, or brings
- * it forward where it runs. Rebuilt whenever a guest starts or stops (Linux shows a changed
+ * it forward where it runs. A guest with remembered apps has them in a submenu, under it. Rebuilt whenever a guest starts or stops (Linux shows a changed
  * menu only when it is set again).
  */
-export function trayTemplate(guests: GuestSummary[], states: ReadonlyMap<string, TrayGuestState>, actions: TrayActions): TrayItem[] {
+export function trayTemplate(guests: GuestSummary[], states: ReadonlyMap<string, TrayGuestState>, actions: TrayActions, apps: ReadonlyMap<string, readonly LauncherApp[]> = new Map()): TrayItem[] {
   return [
     ...guests.map((g): TrayItem => {
       const state = states.get(g.name) ?? "stopped";
       const on = state !== "stopped";
-      return { label: `${g.title} — ${on || g.ready ? state : "not built"}`, enabled: on || g.ready, click: () => actions.open(g.name) };
+      const label = `${g.title} — ${on || g.ready ? state : "not built"}`;
+      const launchable = g.ready || on ? (apps.get(g.name) ?? []) : [];
+      if (launchable.length === 0) return { label, enabled: on || g.ready, click: () => actions.open(g.name) };
+      return { label, submenu: trayApps(g, launchable, actions) };
     }),
     { type: "separator" as const },
     { label: "Show Unmachine", click: () => actions.show() },
     { label: "Quit", role: "quit" as const },
+  ];
+}
+
+/**
+ * A guest's submenu: the guest itself, then the apps it last reported (guests/apps-store.ts);
+ * choosing one starts (resumes) the guest if it is off and launches the app in it.
+ */
+function trayApps(guest: GuestSummary, apps: readonly LauncherApp[], actions: TrayActions): TrayItem[] {
+  return [
+    { label: `Open ${guest.title}`, click: () => actions.open(guest.name) },
+    { type: "separator" as const },
+    ...apps.map((app): TrayItem => ({ label: app.name, click: () => actions.open(guest.name, app.id) })),
   ];
 }
 

@@ -25,6 +25,8 @@ import { buildFatDrives } from "../fat/fat-drive.js";
 import { overlayHolder } from "../disk/overlay.js";
 import type { PageStates } from "./page-states.js";
 import type { ResumedSession } from "./sessions.js";
+import { AppsStore } from "../guests/apps-store.js";
+import { agentHandlers, rememberApps } from "./agent-api.js";
 
 /** How the page's user confirms a sensitive share, as the host's refusal says it. */
 const CONFIRM_IN_PAGE = "To share it anyway, add it again and confirm.";
@@ -48,6 +50,8 @@ export interface HostApiDeps {
   pickSaveFile?: (suggested: string) => Promise<string | null>;
   services: HostServices;
   states: PageStates;
+  /** Each guest's remembered apps (the tray reads them too); one in the library's data folder by default. */
+  apps?: AppsStore;
 }
 
 const MiB = 1024 * 1024;
@@ -110,7 +114,9 @@ function checkTag(tag: string): string {
   return tag;
 }
 
-export function createHostApi({ library, sessions, urls, shell, settings, pickFolder, pickSaveFile, services, states }: HostApiDeps): CommandHandlers {
+export function createHostApi({ library, sessions, urls, shell, settings, pickFolder, pickSaveFile, services, states, apps }: HostApiDeps): CommandHandlers {
+  const agentDeps = { sessions, services, apps: apps ?? new AppsStore(library.dataDir) };
+  rememberApps(agentDeps);
   const ref = (url: string, path: string): MediaSource => ({ kind: "url", url, size: statSync(path).size });
   // The services and RAM of the plan last given for each guest: its next session is served those.
   // (and, when the plan resumes a saved state, the host state saved with it).
@@ -253,5 +259,6 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
       if (!agent) throw new Error(sessions.has(session) ? "the guest's agent is not running; its windows cannot be moved or closed" : "no such running guest session");
       await agent.windowAction(window, action);
     },
+    ...agentHandlers(agentDeps),
   };
 }

@@ -13,7 +13,7 @@ export interface PreloadApi {
   invoke(name: string, args: unknown[]): Promise<unknown>;
   /** Asks for a pipe; its port (or a refusal) arrives as a window message {unmachinePipe: id}. */
   openPipe(session: string, service: string): number;
-  onStartGuest(listener: (guest: string) => void): void;
+  onStartGuest(listener: (guest: string, app?: string) => void): void;
   onBuild(listener: (progress: unknown) => void): () => void;
   /** A closing window asks the page to save its guests; the promise says when they are. */
   onSuspendAll(listener: () => Promise<void>): void;
@@ -94,7 +94,7 @@ export class ElectronBridge implements HostBridge {
     this.#api.onSuspendAll(listener);
   }
 
-  onStartGuest(listener: (guest: string) => void): void {
+  onStartGuest(listener: (guest: string, app?: string) => void): void {
     this.#api.onStartGuest(listener);
   }
 

@@ -194,6 +194,18 @@ export class GuestRun {
     bus.send("mouse-click", [(buttons & 1) !== 0, (buttons & 4) !== 0, (buttons & 2) !== 0]);
   }
 
+  /** The host's session of the guest running here, if one is open (what "agent:*" commands name). */
+  get sessionId(): string | undefined {
+    return this.#sessionId;
+  }
+
+  /** Asks the running guest for a screen of this size (its agent sets it); whether it was asked. */
+  async requestDisplaySize(width: number, height: number): Promise<boolean> {
+    const id = this.#sessionId;
+    if (id === undefined || !this.running) return false;
+    return await this.#host.invoke("agent:display", id, width, height);
+  }
+
   get running(): boolean {
     return this.state === "booting" || this.state === "running";
   }

@@ -45,6 +45,7 @@ const SAMPLES: AgentMessage[] = [
   { type: "launch", id: 7, app: "xcalc" },
   { type: "launched", id: 7, window: 7, pid: 12 },
   { type: "windowAction", id: 7, window: 7, action: { kind: "move", x: -3, y: 9 } },
+  { type: "setDisplay", width: 800, height: 600 },
 ];
 
 /** A valid message payload with a few bytes changed, cut short or extended. */

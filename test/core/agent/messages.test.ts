@@ -94,7 +94,7 @@ describe("agent messages on the wire", () => {
   it("uses the type codes of umagent.c", () => {
     expect(MESSAGE_TYPES).toEqual({
       hello: 1, ping: 2, pong: 3, exec: 4, execResult: 5, clipboard: 6, display: 7, error: 8, setTime: 9,
-      windows: 10, appsRequest: 11, apps: 12, launch: 13, launched: 14, windowAction: 15,
+      windows: 10, appsRequest: 11, apps: 12, launch: 13, launched: 14, windowAction: 15, setDisplay: 16,
     });
   });
 

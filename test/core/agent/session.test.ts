@@ -141,7 +141,7 @@ describe("AgentSession handshake", () => {
     expect(hellos).toHaveLength(1);
     await settle();
     expect(guest.of("hello")).toEqual([
-      { type: "hello", minVersion: 1, maxVersion: 1, version: 1, software: "unmachine 0.1.0", capabilities: ["ping", "exec", "clipboard", "display", "windows", "apps", "launch", "window-action"] },
+      { type: "hello", minVersion: 1, maxVersion: 1, version: 1, software: "unmachine 0.1.0", capabilities: ["ping", "exec", "clipboard", "display", "windows", "apps", "launch", "window-action", "display.size"] },
     ]);
   });
 

@@ -239,6 +239,18 @@ function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unkno
     "snapshots:restore": (guest, tag) => void calls.push(["snapshots:restore", [guest, tag]]),
     "snapshots:remove": (guest, tag) => void calls.push(["snapshots:remove", [guest, tag]]),
     "agent:windowAction": (session, window, action) => void calls.push(["agent:windowAction", [session, window, action]]),
+    "agent:apps": (guest) => {
+      calls.push(["agent:apps", [guest]]);
+      return { guest, live: false, apps: [] };
+    },
+    "agent:launch": (id, app) => {
+      calls.push(["agent:launch", [id, app]]);
+      return { window: 1, pid: 2 };
+    },
+    "agent:display": (id, width, height) => {
+      calls.push(["agent:display", [id, width, height]]);
+      return true;
+    },
   };
   return { handlers, calls };
 }

@@ -63,6 +63,29 @@ describe("trays and quitting", () => {
     expect(after.at(-1)).toEqual({ label: "Quit", role: "quit" });
   });
 
+  it("lists each guest's remembered apps under it; choosing one starts the guest and launches the app", () => {
+    const guest = (name: string, ready: boolean) => ({ name, title: name.toUpperCase(), description: "", memory: 64, family: "other" as const, builtIn: true, ready });
+    const opened: [string, string | undefined][] = [];
+    const actions = { open: (g: string, app?: string) => void opened.push([g, app]), show: () => {} };
+    const apps = new Map([
+      ["desktop", [{ id: "xterm", name: "XTerm" }, { id: "xcalc", name: "Calculator", icon: "iVBORw0KGgo=" }]],
+      ["old", [{ id: "edit", name: "Edit" }]],
+    ]);
+    const menu = trayTemplate([guest("desktop", true), guest("tiny", true), guest("old", false)], guestStates([{ id: "1", guest: "desktop", state: "running" }]), actions, apps);
+    expect(menu[0]).toEqual({ label: "DESKTOP — running", submenu: expect.any(Array) });
+    const submenu = menu[0]!.submenu!;
+    expect(submenu.map((i) => i.label)).toEqual(["Open DESKTOP", undefined, "XTerm", "Calculator"]);
+    expect(submenu[1]).toEqual({ type: "separator" });
+    // A guest with no apps, or one not built (whatever it remembered), stays a plain item.
+    expect(menu[1]).toMatchObject({ label: "TINY — stopped", enabled: true });
+    expect(menu[2]).toMatchObject({ label: "OLD — not built", enabled: false });
+    expect(menu[2]).not.toHaveProperty("submenu");
+    submenu[3]!.click!();
+    submenu[0]!.click!();
+    menu[1]!.click!();
+    expect(opened).toEqual([["desktop", "xcalc"], ["desktop", undefined], ["tiny", undefined]]);
+  });
+
   it("counts a guest running once any of its sessions runs, and stopped once none is on", () => {
     const states = guestStates([
       { id: "1", guest: "tiny", state: "running" },
