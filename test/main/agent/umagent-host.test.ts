@@ -92,7 +92,7 @@ describe.skipIf(problem !== undefined)("umagent on a pseudo-terminal, driven by 
       os: type(),
       hostname: hostname(),
       pid: agent.pid,
-      capabilities: ["ping", "exec", "clipboard", "display", "time", "windows", "apps", "launch"],
+      capabilities: ["ping", "exec", "clipboard", "display", "time", "windows", "apps", "launch", "window-action", "display.size"],
       minVersion: 1,
       maxVersion: 1,
     });
