@@ -1150,16 +1150,22 @@ static long x_property(uint32_t window, uint32_t prop, uint32_t type, void *dst,
 	return (long)bytes;
 }
 
-static int x_geometry(uint32_t drawable, int32_t *x, int32_t *y, uint32_t *w, uint32_t *h, uint32_t *border)
+/* A request whose only argument is one window (GetGeometry, QueryTree), and its reply. */
+static int x_call_on(unsigned char opcode, uint32_t window, const unsigned char **reply, size_t *reply_len)
 {
 	unsigned char req[8];
-	req[0] = 14; /* GetGeometry */
+	req[0] = opcode;
 	req[1] = 0;
 	put_le16(req + 2, 2);
-	put_le32(req + 4, drawable);
+	put_le32(req + 4, window);
+	return x_call(req, sizeof req, reply, reply_len);
+}
+
+static int x_geometry(uint32_t drawable, int32_t *x, int32_t *y, uint32_t *w, uint32_t *h, uint32_t *border)
+{
 	const unsigned char *r;
 	size_t rlen;
-	if (x_call(req, sizeof req, &r, &rlen) != 1)
+	if (x_call_on(14 /* GetGeometry */, drawable, &r, &rlen) != 1)
 		return -1;
 	*x = get_s16(r + 12);
 	*y = get_s16(r + 14);
@@ -1190,14 +1196,9 @@ static int x_translate(uint32_t window, int32_t *x, int32_t *y)
 
 static int x_parent(uint32_t window, uint32_t *parent)
 {
-	unsigned char req[8];
-	req[0] = 15; /* QueryTree */
-	req[1] = 0;
-	put_le16(req + 2, 2);
-	put_le32(req + 4, window);
 	const unsigned char *r;
 	size_t rlen;
-	if (x_call(req, sizeof req, &r, &rlen) != 1)
+	if (x_call_on(15 /* QueryTree */, window, &r, &rlen) != 1)
 		return -1;
 	*parent = get_le32(r + 12);
 	return 0;
@@ -1306,14 +1307,9 @@ static int stack_compare(const void *a, const void *b)
  */
 static void x_sort_by_stack(struct xwin *w, int n)
 {
-	unsigned char req[8];
-	req[0] = 15; /* QueryTree */
-	req[1] = 0;
-	put_le16(req + 2, 2);
-	put_le32(req + 4, x_root);
 	const unsigned char *r;
 	size_t rlen;
-	if (x_call(req, sizeof req, &r, &rlen) != 1)
+	if (x_call_on(15 /* QueryTree */, x_root, &r, &rlen) != 1)
 		return;
 	size_t children = get_le16(r + 16);
 	if (children > (rlen - 32) / 4)
