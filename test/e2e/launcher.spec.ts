@@ -78,7 +78,7 @@ test("the launcher lists the desktop guest's apps and remembers them while it is
 
 // Fails in this page for now: the agent answers "XCalc started (pid N) but showed no window
 // within 30 s" (the same launch in the headless vm tests answers in about 4 s).
-test.fixme("choosing xcalc launches it in the running guest, and resumes the stopped guest first", async ({ page, served }) => {
+test("choosing xcalc launches it in the running guest, and resumes the stopped guest first", async ({ page, served }) => {
   test.setTimeout(900_000);
   const { launcher, badge, console } = await startDesktop(page, served.url);
   await calculators(page, console, 0);
