@@ -1668,6 +1668,21 @@ static void handle_apps(unsigned version, uint32_t id)
 	msg_send();
 }
 
+/* In a child about to become a program of the guest's desktop: `sh -c command` on display :0, its
+ * standard files /dev/null. Never returns. */
+__attribute__((noreturn)) static void exec_on_display(const char *command)
+{
+	int null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+	}
+	setenv("DISPLAY", ":0", 1);
+	execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+	_exit(127);
+}
+
 /* ------------------------------------------------------------------------ */
 /* launch: an app's Exec, detached, with DISPLAY=:0; answered with its first window */
 
@@ -1692,17 +1707,8 @@ static pid_t spawn_detached(const char *exec)
 		signal(SIGCHLD, SIG_DFL);
 		setsid();
 		pid_t app = fork();
-		if (app == 0) {
-			int null = open("/dev/null", O_RDWR);
-			if (null >= 0) {
-				dup2(null, 0);
-				dup2(null, 1);
-				dup2(null, 2);
-			}
-			setenv("DISPLAY", ":0", 1);
-			execl("/bin/sh", "sh", "-c", command, (char *)NULL);
-			_exit(127);
-		}
+		if (app == 0)
+			exec_on_display(command);
 		if (write(fds[1], &app, sizeof app) < 0)
 			_exit(1);
 		_exit(0);
@@ -2070,17 +2076,8 @@ static void display_run(const char *script)
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
 	setsid();
-	if (fork() == 0) {
-		int null = open("/dev/null", O_RDWR);
-		if (null >= 0) {
-			dup2(null, 0);
-			dup2(null, 1);
-			dup2(null, 2);
-		}
-		setenv("DISPLAY", ":0", 1);
-		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
-		_exit(127);
-	}
+	if (fork() == 0)
+		exec_on_display(script);
 	_exit(0);
 }
 

@@ -5,9 +5,7 @@
 // reason in its title, when the desktop guest is not built (unmachine build desktop).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GuestLibrary } from "../../main/guests/library.js";
-import { libraryPlan } from "../../main/guests/launch.js";
-import { HeadlessGuest } from "../../main/headless/runner.js";
-import { hostServiceSet, type ServiceSet } from "../../main/host/services.js";
+import { startDesktop, type RunningDesktop } from "../support/desktop.js";
 import type { AgentSession } from "../../core/agent/session.js";
 import type { Display } from "../../core/agent/messages.js";
 
@@ -46,29 +44,15 @@ async function guestSize(agent: AgentSession): Promise<{ xrandr: string; root: s
 }
 
 describe.skipIf(problem !== undefined)(title, () => {
-  let guest: HeadlessGuest;
-  let services: ServiceSet;
+  let desktop: RunningDesktop;
   let agent: AgentSession;
 
   beforeAll(async () => {
-    const plan = libraryPlan(library, "desktop", undefined, { net: false });
-    services = hostServiceSet(plan, { onError: (message) => console.log(`display-size: a host service refused: ${message}`) });
-    guest = new HeadlessGuest(plan, { services: services.attach });
-    await guest.waitForShell(300_000);
-    const found = services.agent();
-    if (!found) throw new Error("the desktop guest has no agent session");
-    agent = found;
-    await agent.whenReady(120_000);
-    // X is up once the agent lists a window (the initial xterm).
-    await new Promise<void>((resolve) => {
-      if (agent.windows?.length) resolve();
-      else agent.onWindows((list) => list.length > 0 && resolve());
-    });
+    desktop = await startDesktop(library, "display-size", { windowShown: true });
+    agent = desktop.agent;
   }, 400_000);
   afterAll(async () => {
-    await guest?.stop();
-    guest?.dispose();
-    services?.dispose();
+    await desktop?.stop();
   });
 
   it("starts at 1024x768, as X reports it", { timeout: 60_000 }, async () => {

@@ -5,9 +5,7 @@
 // the reason in its title, when the desktop guest is not built (unmachine build desktop).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GuestLibrary } from "../../main/guests/library.js";
-import { libraryPlan } from "../../main/guests/launch.js";
-import { HeadlessGuest } from "../../main/headless/runner.js";
-import { hostServiceSet, type ServiceSet } from "../../main/host/services.js";
+import { startDesktop, type RunningDesktop } from "../support/desktop.js";
 import type { AgentSession } from "../../core/agent/session.js";
 import type { GuestWindow } from "../../core/agent/messages.js";
 
@@ -37,24 +35,15 @@ function listWhere(agent: AgentSession, test: (windows: readonly GuestWindow[]) 
 }
 
 describe.skipIf(problem !== undefined)(title, () => {
-  let guest: HeadlessGuest;
-  let services: ServiceSet;
+  let desktop: RunningDesktop;
   let agent: AgentSession;
 
   beforeAll(async () => {
-    const plan = libraryPlan(library, "desktop", undefined, { net: false });
-    services = hostServiceSet(plan, { onError: (message) => console.log(`windows: a host service refused: ${message}`) });
-    guest = new HeadlessGuest(plan, { services: services.attach });
-    await guest.waitForShell(300_000);
-    const found = services.agent();
-    if (!found) throw new Error("the desktop guest has no agent session");
-    agent = found;
-    await agent.whenReady(120_000);
+    desktop = await startDesktop(library, "windows");
+    agent = desktop.agent;
   }, 400_000);
   afterAll(async () => {
-    await guest?.stop();
-    guest?.dispose();
-    services?.dispose();
+    await desktop?.stop();
   });
 
   it("lists the initial xterm with its title and a geometry on the screen", { timeout: 300_000 }, async () => {

@@ -4,11 +4,10 @@
 // agent that said it can ("display.size"), never queued before the handshake.
 
 import { describe, expect, it } from "vitest";
-import { encodeFrame } from "../../../core/agent/frame.js";
 import { clampDisplaySize, DISPLAY_BOUNDS } from "../../../core/agent/display-size.js";
 import { decodeMessage, encodeMessage, MESSAGE_TYPES, type AgentMessage } from "../../../core/agent/messages.js";
-import { AgentSession, type AgentTransport } from "../../../core/agent/session.js";
-import { toDisposable } from "../../../core/disposable.js";
+import { AgentSession } from "../../../core/agent/session.js";
+import { helloAgent } from "../../support/fake-agent.js";
 
 const u32 = (v: number): number[] => [v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >>> 24) & 0xff];
 const field = (tag: number, value: number[]): number[] => [tag, ...u32(value.length), ...value];
@@ -58,25 +57,8 @@ describe("setDisplay message", () => {
 
 /** A session whose agent said hello with `capabilities`; `sent` collects what the host sends after. */
 function session(capabilities: string[], hello = true): { session: AgentSession; sent: AgentMessage[]; helloNow: () => void } {
-  const listeners = new Set<(bytes: Uint8Array) => void>();
-  const sent: AgentMessage[] = [];
-  const transport: AgentTransport = {
-    send: (bytes) => {
-      const decoded = decodeMessage(bytes.subarray(6));
-      if (decoded.ok && decoded.message.type !== "hello" && decoded.message.type !== "unknown") sent.push(decoded.message);
-    },
-    onData: (listener) => {
-      listeners.add(listener);
-      return toDisposable(() => listeners.delete(listener));
-    },
-  };
-  const agent = new AgentSession(transport);
-  const helloNow = (): void => {
-    const frame = encodeFrame(encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, software: "umagent 1.0.0", capabilities }));
-    for (const listener of listeners) listener(frame);
-  };
-  if (hello) helloNow();
-  return { session: agent, sent, helloNow };
+  const agent = helloAgent(capabilities, { hello });
+  return { session: agent.session, sent: agent.requests, helloNow: agent.hello };
 }
 
 describe("AgentSession.setDisplaySize", () => {

@@ -4,10 +4,9 @@
 // and AgentSession sends one only for a window of the latest list, resolving on the agent's pong.
 
 import { describe, expect, it } from "vitest";
-import { encodeFrame } from "../../../core/agent/frame.js";
-import { decodeMessage, encodeMessage, MESSAGE_TYPES, type AgentMessage, type GuestWindow, type WindowAction } from "../../../core/agent/messages.js";
-import { AgentError, AgentSession, type AgentTransport } from "../../../core/agent/session.js";
-import { toDisposable } from "../../../core/disposable.js";
+import { decodeMessage, encodeMessage, MESSAGE_TYPES, type GuestWindow, type WindowAction } from "../../../core/agent/messages.js";
+import { AgentError } from "../../../core/agent/session.js";
+import { helloAgent, type FakeAgent } from "../../support/fake-agent.js";
 
 const XTERM: GuestWindow = {
   id: 0x200004,
@@ -82,26 +81,7 @@ describe("windowAction messages", () => {
   });
 });
 
-function fakeAgent(capabilities = ["ping", "windows", "window-action"]): { session: AgentSession; send: (message: AgentMessage) => void; requests: AgentMessage[] } {
-  const listeners = new Set<(bytes: Uint8Array) => void>();
-  const requests: AgentMessage[] = [];
-  const send = (message: AgentMessage): void => {
-    for (const listener of listeners) listener(encodeFrame(encodeMessage(message)));
-  };
-  const transport: AgentTransport = {
-    send: (bytes) => {
-      const decoded = decodeMessage(bytes.subarray(6));
-      if (decoded.ok && decoded.message.type !== "hello" && decoded.message.type !== "unknown") requests.push(decoded.message);
-    },
-    onData: (listener) => {
-      listeners.add(listener);
-      return toDisposable(() => listeners.delete(listener));
-    },
-  };
-  const session = new AgentSession(transport);
-  send({ type: "hello", minVersion: 1, maxVersion: 1, software: "umagent 1.0.0", capabilities });
-  return { session, send, requests };
-}
+const fakeAgent = (capabilities = ["ping", "windows", "window-action"]): FakeAgent => helloAgent(capabilities);
 
 describe("AgentSession window actions", () => {
   it("sends an action for a listed window and resolves on the agent's pong", async () => {

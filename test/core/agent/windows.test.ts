@@ -7,8 +7,8 @@
 import { describe, expect, it } from "vitest";
 import { encodeFrame } from "../../../core/agent/frame.js";
 import { decodeMessage, encodeMessage, LIMITS, MESSAGE_TYPES, type AgentMessage, type GuestWindow } from "../../../core/agent/messages.js";
-import { AgentError, AgentSession, type AgentTransport } from "../../../core/agent/session.js";
-import { toDisposable } from "../../../core/disposable.js";
+import { AgentError } from "../../../core/agent/session.js";
+import { helloAgent, type FakeAgent } from "../../support/fake-agent.js";
 
 const XTERM: GuestWindow = {
   id: 0x200004,
@@ -142,32 +142,7 @@ describe("window, app and launch messages", () => {
 });
 
 /** A guest agent that has said hello; the test sends its messages and reads the host's requests. */
-function fakeAgent(capabilities = ["ping", "exec", "windows", "apps", "launch"]): {
-  session: AgentSession;
-  send: (message: AgentMessage) => void;
-  emit: (bytes: Uint8Array) => void;
-  requests: AgentMessage[];
-} {
-  const listeners = new Set<(bytes: Uint8Array) => void>();
-  const requests: AgentMessage[] = [];
-  const emit = (bytes: Uint8Array): void => {
-    for (const listener of listeners) listener(bytes);
-  };
-  const send = (message: AgentMessage): void => emit(encodeFrame(encodeMessage(message)));
-  const transport: AgentTransport = {
-    send: (bytes) => {
-      const decoded = decodeMessage(bytes.subarray(6));
-      if (decoded.ok && decoded.message.type !== "hello" && decoded.message.type !== "unknown") requests.push(decoded.message);
-    },
-    onData: (listener) => {
-      listeners.add(listener);
-      return toDisposable(() => listeners.delete(listener));
-    },
-  };
-  const session = new AgentSession(transport);
-  send({ type: "hello", minVersion: 1, maxVersion: 1, software: "umagent 1.0.0", capabilities });
-  return { session, send, emit, requests };
-}
+const fakeAgent = (capabilities = ["ping", "exec", "windows", "apps", "launch"]): FakeAgent => helloAgent(capabilities);
 
 describe("AgentSession windows, apps and launch", () => {
   it("keeps the latest window list and fires only when it changes", () => {
