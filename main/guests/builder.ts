@@ -17,7 +17,7 @@ import { readStateFile, StateError, writeStateFile } from "../state/state-file.j
 import { hostServiceSet } from "../host/services.js";
 import { HeadlessGuest } from "../headless/runner.js";
 import { compressState } from "../../core/v86/state-codec.js";
-import type { AgentSession } from "../../core/agent/session.js";
+import { windowsReported } from "../host/agent-api.js";
 
 export class BuildError extends Error {
   override name = "BuildError";
@@ -39,22 +39,6 @@ const SETTLE_MS = 1500;
 /** How long a guest with windows may take to show its first one after its prompt. */
 const WINDOW_MS = 180_000;
 
-/** Resolves once the agent reports at least one window; rejects after `ms`. */
-function firstWindow(agent: AgentSession, ms: number): Promise<void> {
-  if ((agent.windows?.length ?? 0) > 0) return Promise.resolve();
-  return new Promise((resolveShown, reject) => {
-    const timer = setTimeout(() => {
-      shown.dispose();
-      reject(new Error(`no window showed within ${ms / 1000} s of its prompt`));
-    }, ms);
-    const shown = agent.onWindows((windows) => {
-      if (windows.length === 0) return;
-      clearTimeout(timer);
-      shown.dispose();
-      resolveShown();
-    });
-  });
-}
 
 export async function buildGuest(library: GuestLibrary, name: string, options: BuildOptions = {}): Promise<void> {
   const script = library.buildScript(name);
@@ -115,7 +99,7 @@ export async function keepBuiltState(library: GuestLibrary, name: string, progre
     // A desktop is kept once it shows a window, so a start resumes to an app, not to X starting.
     if (resolved.profile.windows) {
       if (!agent) throw new Error("its agent did not start");
-      await firstWindow(agent, WINDOW_MS);
+      await windowsReported(agent, WINDOW_MS, `no window showed within ${WINDOW_MS / 1000} s of its prompt`, (windows) => windows.length > 0);
     }
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     // What the guest cached of files it reads from the host is read again when needed: with its

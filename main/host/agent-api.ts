@@ -1,10 +1,11 @@
 // The host's commands for a guest's agent (core/ipc/contract.ts "agent:*"): its apps, launching
-// one, and its screen size. Each guest's apps are remembered (guests/apps-store.ts) whenever its
+// one, its screen size, and moving, raising or closing its windows. Each guest's apps are remembered (guests/apps-store.ts) whenever its
 // agent says hello, so the launcher and the tray list them while it is off. A launch may come
 // while the session still boots (the launcher starts the guest first): it waits for the agent.
 
 import { DROPPED_IMAGE, type CommandHandlers, type GuestApps } from "../../core/ipc/contract.js";
 import type { AgentSession } from "../../core/agent/session.js";
+import type { GuestWindow } from "../../core/agent/messages.js";
 import type { Disposable } from "../../core/disposable.js";
 import type { AppsStore } from "../guests/apps-store.js";
 import type { HostServices } from "./services.js";
@@ -21,7 +22,7 @@ export interface AgentApiDeps {
   agentWaitMs?: number;
 }
 
-type AgentHandlers = Pick<CommandHandlers, "agent:apps" | "agent:launch" | "agent:display">;
+type AgentHandlers = Pick<CommandHandlers, "agent:apps" | "agent:launch" | "agent:display" | "agent:windowAction">;
 
 /** The agent of a session once it has said hello, waiting up to `timeoutMs` for it. */
 export async function readyAgent(services: HostServices, session: string, guest: string, timeoutMs: number): Promise<AgentSession> {
@@ -44,15 +45,19 @@ export async function readyAgent(services: HostServices, session: string, guest:
   return attached;
 }
 
-/** Resolves once the agent has an X display (it has reported a window list), within `timeoutMs`. */
-function xDisplay(agent: AgentSession, guest: string, timeoutMs: number): Promise<void> {
-  if (agent.windows !== undefined) return Promise.resolve();
+/**
+ * Resolves once the agent reports a window list that `enough` accepts (by default any: it has
+ * an X display), or rejects with `why` after `timeoutMs`.
+ */
+export function windowsReported(agent: AgentSession, timeoutMs: number, why: string, enough: (windows: readonly GuestWindow[]) => boolean = () => true): Promise<void> {
+  if (agent.windows !== undefined && enough(agent.windows)) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       sub.dispose();
-      reject(new Error(`${guest}: its X display did not start within ${Math.round(timeoutMs / 1000)} s`));
+      reject(new Error(why));
     }, timeoutMs);
-    const sub = agent.onWindows(() => {
+    const sub = agent.onWindows((windows) => {
+      if (!enough(windows)) return;
       clearTimeout(timer);
       sub.dispose();
       resolve();
@@ -99,12 +104,18 @@ export function agentHandlers(deps: AgentApiDeps): AgentHandlers {
       const started = Date.now();
       const agent = await readyAgent(services, session, guest, wait);
       // A guest resumed or booting may have its agent before its X display: the app waits for X.
-      if (agent.info?.capabilities.includes("windows")) await xDisplay(agent, guest, Math.max(1, wait - (Date.now() - started)));
+      if (agent.info?.capabilities.includes("windows")) await windowsReported(agent, Math.max(1, wait - (Date.now() - started)), `${guest}: its X display did not start within ${Math.round(wait / 1000)} s`);
       try {
         return await agent.launch(app);
       } catch (error) {
         throw new Error(`${guest}: ${app} did not start: ${(error as Error).message}`);
       }
+    },
+    "agent:windowAction": async (session, window, action) => {
+      const guest = sessions.guest(session);
+      const agent = services.agent(session);
+      if (!agent) throw new Error(`${guest}: its agent is not running; its windows cannot be moved or closed`);
+      await agent.windowAction(window, action);
     },
     "agent:display": (session, width, height) => {
       sessions.guest(session);

@@ -254,11 +254,6 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
       if (!services.sharesClipboard(session)) return;
       services.agent(session)?.setClipboard(text);
     },
-    "agent:windowAction": async (session, window, action) => {
-      const agent = services.agent(session);
-      if (!agent) throw new Error(sessions.has(session) ? "the guest's agent is not running; its windows cannot be moved or closed" : "no such running guest session");
-      await agent.windowAction(window, action);
-    },
     ...agentHandlers(agentDeps),
   };
 }

@@ -103,6 +103,16 @@ describe("host events through Electron's preload", () => {
   });
 });
 
+describe("what the host pushes to the page through Electron", () => {
+  it("relies on Electron 45: webContents.send serializes its arguments with the Structured Clone Algorithm (a window list arrives as plain data), and a tray item's submenu is an array of items", () => {
+    const types = readFileSync(join(import.meta.dirname, "..", "..", "..", "node_modules", "electron", "electron.d.ts"), "utf8");
+    expect(types).toMatch(/Send an asynchronous message to the renderer process via `channel`, along with\s*\*\s*arguments\. Arguments will be serialized with the Structured Clone Algorithm/);
+    expect(types).toMatch(/submenu\?: \(MenuItemConstructorOptions\[\]\) \| \(Menu\);/);
+    const event = { type: "windows", session: "s1", windows: [{ id: 7, title: "xterm", x: 1, y: 2, width: 3, height: 4, minimized: false, focused: true, frame: { x: 0, y: 0, width: 5, height: 6 } }] };
+    expect(structuredClone(event)).toEqual(event);
+  });
+});
+
 describe("a page's saved state through Electron's IPC", () => {
   it("relies on Electron 45: ipcRenderer.invoke serializes its arguments with the Structured Clone Algorithm, which carries bytes whole", () => {
     const types = readFileSync(join(import.meta.dirname, "..", "..", "..", "node_modules", "electron", "electron.d.ts"), "utf8");
