@@ -1,8 +1,9 @@
 // A speed cap in percent of one host core, for guests (DOS-era software) that run too fast.
 // v86's loop runs the CPU in slices (do_tick: one main_loop slice, then next_tick(delay) to
-// schedule the next). The cap times each slice and stretches the pause before the next one so
-// the emulator is busy at most `percent` of the time. It never stops the emulator: v86's
-// stop()/run() would tell every listener the emulator stopped. Time comes from the runtime.
+// schedule the next). The cap counts the guest instructions of each slice and stretches the
+// pause before the next one so the guest runs `percent` of the instructions it ran a busy ms
+// while uncapped (FullSpeed). It never stops the emulator: v86's stop()/run() would tell every
+// listener the emulator stopped. Time comes from the runtime.
 
 import type { Disposable } from "../disposable.js";
 import type { EmulatorLike } from "../guest/session.js";
@@ -11,10 +12,47 @@ import type { EmulatorLike } from "../guest/session.js";
 interface V86Loop {
   do_tick(): void;
   next_tick(delay: number): void;
+  /** v86's count of the guest instructions it has run, wrapping at 2^32 (a view of its memory). */
+  cpu?: { instruction_counter?: { readonly [index: number]: number | undefined } };
 }
 
-/** How long the cap keeps account of busy time before it starts a new account. */
+/** How long the cap keeps account of the guest's work before it starts a new account. */
 const BUDGET_WINDOW_MS = 1000;
+/** FullSpeed measures in spans of this much busy time of slices the guest ran to their end, */
+const SPAN_MS = 500;
+/** and keeps the fastest of the last few of them. */
+const SPANS = 4;
+
+/**
+ * How many guest instructions a busy ms runs at full speed, measured while the guest runs
+ * uncapped: of the slices the guest was busy through (v86 asked for no wait after them: a slice
+ * it idled in says nothing of its speed), the fastest of the last SPANS spans of SPAN_MS busy.
+ * Measured only uncapped: a host thread that sleeps most of the time runs slower per busy ms
+ * when it runs (cold caches, a host core shared with other programs), by a third or more at a
+ * quarter's cap, so busy time alone is no measure of the work a capped guest does.
+ */
+export class FullSpeed {
+  #spans: number[] = [];
+  #busy = 0;
+  #instructions = 0;
+
+  /** A slice run uncapped: `busyMs` long, `instructions` run, `idled` if the guest halted in it. */
+  add(busyMs: number, instructions: number, idled: boolean): void {
+    if (idled || busyMs <= 0) return;
+    this.#busy += busyMs;
+    this.#instructions += instructions;
+    if (this.#busy < SPAN_MS) return;
+    this.#spans.push(this.#instructions / this.#busy);
+    if (this.#spans.length > SPANS) this.#spans.shift();
+    this.#busy = 0;
+    this.#instructions = 0;
+  }
+
+  /** Instructions per busy ms at full speed, once a span has been measured. */
+  get rate(): number | undefined {
+    return this.#spans.length > 0 ? Math.max(...this.#spans) : undefined;
+  }
+}
 
 export class SpeedCapError extends Error {
   override name = "SpeedCapError";
@@ -35,11 +73,17 @@ export interface SpeedCap extends Disposable {
   readonly percent: number;
   /** Changes the cap while the guest runs (100: none). */
   set(percent: number): void;
+  /** The guest's full speed in instructions per busy ms, once measured while it ran uncapped. */
+  readonly fullRate: number | undefined;
 }
 
 /**
- * Caps a V86 instance's speed to `percent` of one host core; `now` is a monotonic clock in ms.
- * Disposing it gives the emulator its full speed back.
+ * Caps a V86 instance's speed to `percent` of what it does on one whole host core; `now` is a
+ * monotonic clock in ms. Where v86 counts the guest's instructions and the guest has run
+ * uncapped long enough to measure its full speed, the guest runs `percent` of the instructions
+ * it runs at full speed, so a busy loop in it does proportionally less work; otherwise (a guest
+ * booted capped) it is kept busy `percent` of the time, which gives it less than its share.
+ * At 100 it only measures. Disposing it gives the emulator its full speed back.
  */
 export function capSpeed(emulator: object, percent: number, now: () => number): SpeedCap {
   const loop = (emulator as { v86?: Partial<V86Loop> }).v86;
@@ -49,21 +93,27 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
   const inner = loop as V86Loop;
   const doTick = inner.do_tick;
   const nextTick = inner.next_tick;
+  const counter = typeof inner.cpu?.instruction_counter?.[0] === "number" ? inner.cpu.instruction_counter : undefined;
+  const count = (): number => (counter ? counter[0]! >>> 0 : 0);
+  const full = new FullSpeed();
   let cap = checkCpuPercent(percent);
   /** No slice starts before this time. */
   let resumeAt = 0;
   /**
-   * The busy time of the window begun at `windowStart`: the next slice waits until busy time is
-   * the cap's share of the window, so a wake-up the host makes late is made up by a shorter
-   * next pause instead of lowering the guest's share.
+   * The account begun at `windowStart`: the busy time and the instructions since. The next
+   * slice waits until they are the cap's share of the window, so a wake-up the host makes late
+   * is made up by a shorter next pause instead of lowering the guest's share.
    */
   let windowStart: number | undefined;
   let busy = 0;
-  /** When the slice running now began (do_tick schedules the next one from inside it). */
+  let instructions = 0;
+  /** When the slice running now began (do_tick schedules the next one from inside it), and the count then. */
   let sliceStart: number | undefined;
+  let sliceCount = 0;
   let disposed = false;
   inner.do_tick = function (this: V86Loop) {
     sliceStart = now();
+    sliceCount = count();
     try {
       doTick.call(this);
     } finally {
@@ -74,18 +124,30 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
   inner.next_tick = function (this: V86Loop, delay: number) {
     const at = now();
     if (sliceStart !== undefined) {
-      if (windowStart === undefined || at - windowStart > BUDGET_WINDOW_MS) {
-        windowStart = sliceStart;
-        busy = 0;
+      const sliceBusy = at - sliceStart;
+      const sliceInstructions = (count() - sliceCount + 2 ** 32) % 2 ** 32;
+      if (cap >= 100) {
+        if (counter) full.add(sliceBusy, sliceInstructions, delay > 0);
+      } else {
+        if (windowStart === undefined || at - windowStart > BUDGET_WINDOW_MS) {
+          windowStart = sliceStart;
+          busy = 0;
+          instructions = 0;
+        }
+        busy += sliceBusy;
+        instructions += sliceInstructions;
+        const rate = full.rate;
+        resumeAt = rate === undefined ? windowStart + busy + pauseAfter(busy, cap) : windowStart + (instructions * 100) / (rate * cap);
       }
-      busy += at - sliceStart;
-      resumeAt = windowStart + busy + pauseAfter(busy, cap);
     }
-    nextTick.call(this, Math.max(delay, resumeAt - at));
+    nextTick.call(this, cap >= 100 ? delay : Math.max(delay, resumeAt - at));
   };
   return {
     get percent() {
       return cap;
+    },
+    get fullRate() {
+      return full.rate;
     },
     set(value: number) {
       cap = checkCpuPercent(value);
@@ -104,8 +166,8 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
 
 /**
  * A guest's speed cap for its whole run, whichever runtime it is in: set at boot from the plan
- * and changed live by the user. v86 makes its loop only once its WebAssembly is loaded, so a
- * cap asked for before then is applied on "emulator-loaded".
+ * and changed live by the user. v86 makes its loop only once its WebAssembly is loaded, so the
+ * cap is put on then, at 100 too: uncapped, it measures the guest's full speed for later.
  */
 export class SpeedControl implements Disposable {
   #percent: number;
@@ -133,7 +195,13 @@ export class SpeedControl implements Disposable {
 
   #apply(): void {
     if (this.#cap) this.#cap.set(this.#percent);
-    else if (this.#percent < 100 && (this.#emulator as { v86?: unknown }).v86 !== undefined) this.#cap = capSpeed(this.#emulator, this.#percent, this.#now);
+    else if ((this.#emulator as { v86?: unknown }).v86 !== undefined) {
+      try {
+        this.#cap = capSpeed(this.#emulator, this.#percent, this.#now);
+      } catch (error) {
+        if (this.#percent < 100) throw error; // uncapped, nothing is lost without the measuring
+      }
+    }
   }
 
   dispose(): void {

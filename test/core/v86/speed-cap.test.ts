@@ -1,9 +1,10 @@
-// The speed cap paces v86's loop: after a slice that kept the emulator busy for B ms, the next
-// slice waits long enough that busy time is the cap's share of all time. Driven here with a
-// fake loop shaped like v86's (do_tick runs a slice and schedules the next with next_tick).
+// The speed cap paces v86's loop: after a slice, the next one waits long enough that the guest
+// runs the cap's share of the instructions it ran a busy ms uncapped (or, before that is known,
+// that busy time is the cap's share of all time). Driven here with a fake loop shaped like
+// v86's (do_tick runs a slice and schedules the next with next_tick).
 
 import { describe, expect, it } from "vitest";
-import { capSpeed, checkCpuPercent, pauseAfter, SpeedControl } from "../../../core/v86/speed-cap.js";
+import { capSpeed, checkCpuPercent, FullSpeed, pauseAfter, SpeedControl } from "../../../core/v86/speed-cap.js";
 
 /** A v86-shaped loop whose every slice is busy `sliceMs` on a manual clock and then asks for `delay`. */
 function fakeEmulator(sliceMs: number, delay = 0) {
@@ -96,6 +97,85 @@ describe("speed cap", () => {
 
   it("says so when the emulator has no loop it can pace", () => {
     expect(() => capSpeed({}, 25, () => 0)).toThrow(/no loop a speed cap can pace/);
+  });
+});
+
+/**
+ * A v86-shaped loop that counts instructions: every slice is busy 2 ms and runs `perMs()`
+ * instructions a ms (a host that runs a paused thread slower gives fewer), as v86's
+ * instruction_counter (a Uint32Array) counts them.
+ */
+function countingEmulator(perMs: (pausedBefore: boolean) => number) {
+  let clock = 0;
+  let lastEnd = 0;
+  const counter = new Uint32Array([2 ** 32 - 1000]); // wraps soon
+  const scheduled: number[] = [];
+  const loop = {
+    cpu: { instruction_counter: counter },
+    do_tick(this: { next_tick(delay: number): void }) {
+      counter[0] = counter[0]! + 2 * perMs(clock - lastEnd > 0.5);
+      clock += 2;
+      lastEnd = clock;
+      this.next_tick(0);
+    },
+    next_tick(wait: number) {
+      scheduled.push(wait);
+    },
+  };
+  const inner = Object.create(loop) as typeof loop;
+  /** Runs the loop for `wallMs`; returns the instructions run a ms. */
+  const run = (wallMs: number): number => {
+    const [start, first] = [clock, counter[0]!];
+    while (clock - start < wallMs) {
+      inner.do_tick();
+      clock += scheduled.at(-1)!;
+    }
+    return ((counter[0]! - first + 2 ** 32) % 2 ** 32) / (clock - start);
+  };
+  return { emulator: { v86: inner }, now: () => clock, run };
+}
+
+describe("speed cap by instructions", () => {
+  it("runs the capped share of the instructions the guest ran uncapped, though a paused host runs it slower", () => {
+    // 100 instructions a busy ms uncapped, 60 in a slice after a pause (what a quarter's cap gave).
+    const fake = countingEmulator((paused) => (paused ? 60 : 100));
+    const cap = capSpeed(fake.emulator, 100, fake.now);
+    expect(fake.run(2000)).toBeCloseTo(100, 0);
+    expect(cap.fullRate).toBeCloseTo(100, 5);
+    for (const percent of [25, 50, 10]) {
+      cap.set(percent);
+      fake.run(1000); // settles into the new cap
+      expect(fake.run(5000) / 100).toBeCloseTo(percent / 100, 2);
+    }
+    cap.set(100);
+    expect(fake.run(1000)).toBeCloseTo(100, 0);
+  });
+
+  it("keeps the busy share of the time for a guest never run uncapped (booted capped)", () => {
+    const fake = countingEmulator((paused) => (paused ? 60 : 100));
+    const cap = capSpeed(fake.emulator, 25, fake.now);
+    expect(fake.run(5000)).toBeCloseTo(60 * 0.25, 0);
+    expect(cap.fullRate).toBeUndefined();
+  });
+});
+
+describe("FullSpeed", () => {
+  it("is the fastest of its last spans of busy slices, leaving out slices the guest idled in", () => {
+    const full = new FullSpeed();
+    expect(full.rate).toBeUndefined();
+    for (let i = 0; i < 100; i++) full.add(2, 200, false); // 200 ms: not a span yet
+    expect(full.rate).toBeUndefined();
+    for (let i = 0; i < 150; i++) full.add(2, 200, false);
+    expect(full.rate).toBe(100);
+    for (let i = 0; i < 1000; i++) full.add(2, 2, true); // idling: no measure of speed
+    expect(full.rate).toBe(100);
+    for (let i = 0; i < 250; i++) full.add(2, 300, false);
+    expect(full.rate).toBe(150);
+    // Three more spans of 50 still keep the 150 span; a fourth pushes it out.
+    for (let i = 0; i < 3 * 250; i++) full.add(2, 100, false);
+    expect(full.rate).toBe(150);
+    for (let i = 0; i < 250; i++) full.add(2, 100, false);
+    expect(full.rate).toBe(50);
   });
 });
 
