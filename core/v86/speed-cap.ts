@@ -18,6 +18,11 @@ interface V86Loop {
 
 /** How long the cap keeps account of the guest's work before it starts a new account. */
 const BUDGET_WINDOW_MS = 1000;
+/**
+ * At most this many times the cap's share of the time busy: a quarter's cap needed 1.4 to 1.8
+ * times (the host runs a guest it pauses that much slower per busy ms).
+ */
+const MAX_BUSY_SHARE = 2.5;
 /** FullSpeed measures in spans of this much busy time of slices the guest ran to their end, */
 const SPAN_MS = 500;
 /** and keeps the fastest of the last few of them. */
@@ -83,6 +88,7 @@ export interface SpeedCap extends Disposable {
  * uncapped long enough to measure its full speed, the guest runs `percent` of the instructions
  * it runs at full speed, so a busy loop in it does proportionally less work; otherwise (a guest
  * booted capped) it is kept busy `percent` of the time, which gives it less than its share.
+ * Either way it is busy at most MAX_BUSY_SHARE times `percent` of the time.
  * At 100 it only measures. Disposing it gives the emulator its full speed back.
  */
 export function capSpeed(emulator: object, percent: number, now: () => number): SpeedCap {
@@ -137,7 +143,13 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
         busy += sliceBusy;
         instructions += sliceInstructions;
         const rate = full.rate;
-        resumeAt = rate === undefined ? windowStart + busy + pauseAfter(busy, cap) : windowStart + (instructions * 100) / (rate * cap);
+        // Paced by instructions, the guest is still busy at most MAX_BUSY_SHARE times its share
+        // of the time: a full speed measured on faster work (a kernel booting runs four times
+        // the instructions a ms of a shell's loop) would otherwise hardly slow it.
+        resumeAt =
+          rate === undefined
+            ? windowStart + busy + pauseAfter(busy, cap)
+            : Math.max(windowStart + (instructions * 100) / (rate * cap), windowStart + busy + pauseAfter(busy, Math.min(100, cap * MAX_BUSY_SHARE)));
       }
     }
     nextTick.call(this, cap >= 100 ? delay : Math.max(delay, resumeAt - at));

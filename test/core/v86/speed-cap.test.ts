@@ -151,6 +151,18 @@ describe("speed cap by instructions", () => {
     expect(fake.run(1000)).toBeCloseTo(100, 0);
   });
 
+  it("keeps a guest busy at most 2.5 times its share of the time, though its full speed was measured on faster work", () => {
+    let uncappedRate = 400; // a kernel booting
+    const fake = countingEmulator((paused) => (paused ? 60 : uncappedRate));
+    const cap = capSpeed(fake.emulator, 100, fake.now);
+    fake.run(2000);
+    expect(cap.fullRate).toBeCloseTo(400, 5);
+    uncappedRate = 100; // then a shell's loop, capped at once
+    cap.set(25);
+    fake.run(1000);
+    expect(fake.run(5000)).toBeCloseTo(60 * 0.25 * 2.5, 0);
+  });
+
   it("keeps the busy share of the time for a guest never run uncapped (booted capped)", () => {
     const fake = countingEmulator((paused) => (paused ? 60 : 100));
     const cap = capSpeed(fake.emulator, 25, fake.now);
