@@ -25,8 +25,10 @@ const BUDGET_WINDOW_MS = 1000;
 const MAX_BUSY_SHARE = 2.5;
 /** FullSpeed measures in spans of this much busy time of slices the guest ran to their end, */
 const SPAN_MS = 500;
-/** and keeps the fastest of the last few of them. */
+/** and keeps the fastest of the last few of them, */
 const SPANS = 4;
+/** as long as the last was measured this recently when the cap is set: older, it guesses. */
+const SPAN_FRESH_MS = 60_000;
 
 /**
  * How many guest instructions a busy ms runs at full speed, measured while the guest runs
@@ -34,28 +36,31 @@ const SPANS = 4;
  * it idled in says nothing of its speed), the fastest of the last SPANS spans of SPAN_MS busy.
  * Measured only uncapped: a host thread that sleeps most of the time runs slower per busy ms
  * when it runs (cold caches, a host core shared with other programs), by a third or more at a
- * quarter's cap, so busy time alone is no measure of the work a capped guest does.
+ * quarter's cap, so busy time alone is no measure of the work a capped guest does. A guest idle
+ * since (a minute at its prompt after booting) may run quite other work next: no rate then.
  */
 export class FullSpeed {
   #spans: number[] = [];
+  #lastSpanAt = Number.NEGATIVE_INFINITY;
   #busy = 0;
   #instructions = 0;
 
-  /** A slice run uncapped: `busyMs` long, `instructions` run, `idled` if the guest halted in it. */
-  add(busyMs: number, instructions: number, idled: boolean): void {
+  /** A slice run uncapped, ending at `at`: `busyMs` long, `instructions` run, `idled` if the guest halted in it. */
+  add(at: number, busyMs: number, instructions: number, idled: boolean): void {
     if (idled || busyMs <= 0) return;
     this.#busy += busyMs;
     this.#instructions += instructions;
     if (this.#busy < SPAN_MS) return;
     this.#spans.push(this.#instructions / this.#busy);
     if (this.#spans.length > SPANS) this.#spans.shift();
+    this.#lastSpanAt = at;
     this.#busy = 0;
     this.#instructions = 0;
   }
 
-  /** Instructions per busy ms at full speed, once a span has been measured. */
-  get rate(): number | undefined {
-    return this.#spans.length > 0 ? Math.max(...this.#spans) : undefined;
+  /** Instructions per busy ms at full speed, at time `at`, if measured recently enough. */
+  rate(at: number): number | undefined {
+    return at - this.#lastSpanAt <= SPAN_FRESH_MS ? Math.max(...this.#spans) : undefined;
   }
 }
 
@@ -78,14 +83,14 @@ export interface SpeedCap extends Disposable {
   readonly percent: number;
   /** Changes the cap while the guest runs (100: none). */
   set(percent: number): void;
-  /** The guest's full speed in instructions per busy ms, once measured while it ran uncapped. */
+  /** The guest's full speed in instructions per busy ms, measured while it ran uncapped (this last minute). */
   readonly fullRate: number | undefined;
 }
 
 /**
  * Caps a V86 instance's speed to `percent` of what it does on one whole host core; `now` is a
- * monotonic clock in ms. Where v86 counts the guest's instructions and the guest has run
- * uncapped long enough to measure its full speed, the guest runs `percent` of the instructions
+ * monotonic clock in ms. Where v86 counts the guest's instructions and the guest was busy
+ * uncapped in the minute before the cap was set (FullSpeed), the guest runs `percent` of the instructions
  * it runs at full speed, so a busy loop in it does proportionally less work; otherwise (a guest
  * booted capped) it is kept busy `percent` of the time, which gives it less than its share.
  * Either way it is busy at most MAX_BUSY_SHARE times `percent` of the time.
@@ -103,6 +108,8 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
   const count = (): number => (counter ? counter[0]! >>> 0 : 0);
   const full = new FullSpeed();
   let cap = checkCpuPercent(percent);
+  /** The full speed the cap paces by, taken when the guest was last capped from uncapped. */
+  let rate = cap < 100 ? full.rate(now()) : undefined;
   /** No slice starts before this time. */
   let resumeAt = 0;
   /**
@@ -133,7 +140,7 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
       const sliceBusy = at - sliceStart;
       const sliceInstructions = (count() - sliceCount + 2 ** 32) % 2 ** 32;
       if (cap >= 100) {
-        if (counter) full.add(sliceBusy, sliceInstructions, delay > 0);
+        if (counter) full.add(at, sliceBusy, sliceInstructions, delay > 0);
       } else {
         if (windowStart === undefined || at - windowStart > BUDGET_WINDOW_MS) {
           windowStart = sliceStart;
@@ -142,7 +149,6 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
         }
         busy += sliceBusy;
         instructions += sliceInstructions;
-        const rate = full.rate;
         // Paced by instructions, the guest is still busy at most MAX_BUSY_SHARE times its share
         // of the time: a full speed measured on faster work (a kernel booting runs four times
         // the instructions a ms of a shell's loop) would otherwise hardly slow it.
@@ -159,10 +165,12 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
       return cap;
     },
     get fullRate() {
-      return full.rate;
+      return full.rate(now());
     },
     set(value: number) {
+      const was = cap;
       cap = checkCpuPercent(value);
+      if (was >= 100 && cap < 100) rate = full.rate(now());
       windowStart = undefined;
       if (cap >= 100) resumeAt = 0;
     },

@@ -132,7 +132,7 @@ function countingEmulator(perMs: (pausedBefore: boolean) => number) {
     }
     return ((counter[0]! - first + 2 ** 32) % 2 ** 32) / (clock - start);
   };
-  return { emulator: { v86: inner }, now: () => clock, run };
+  return { emulator: { v86: inner }, now: () => clock, run, idle: (ms: number) => (clock += ms) };
 }
 
 describe("speed cap by instructions", () => {
@@ -174,20 +174,47 @@ describe("speed cap by instructions", () => {
 describe("FullSpeed", () => {
   it("is the fastest of its last spans of busy slices, leaving out slices the guest idled in", () => {
     const full = new FullSpeed();
-    expect(full.rate).toBeUndefined();
-    for (let i = 0; i < 100; i++) full.add(2, 200, false); // 200 ms: not a span yet
-    expect(full.rate).toBeUndefined();
-    for (let i = 0; i < 150; i++) full.add(2, 200, false);
-    expect(full.rate).toBe(100);
-    for (let i = 0; i < 1000; i++) full.add(2, 2, true); // idling: no measure of speed
-    expect(full.rate).toBe(100);
-    for (let i = 0; i < 250; i++) full.add(2, 300, false);
-    expect(full.rate).toBe(150);
+    let at = 0;
+    const add = (times: number, instructions: number, idled = false): void => {
+      for (let i = 0; i < times; i++) full.add((at += 2), 2, instructions, idled);
+    };
+    expect(full.rate(at)).toBeUndefined();
+    add(100, 200); // 200 ms: not a span yet
+    expect(full.rate(at)).toBeUndefined();
+    add(150, 200);
+    expect(full.rate(at)).toBe(100);
+    add(1000, 2, true); // idling: no measure of speed
+    expect(full.rate(at)).toBe(100);
+    add(250, 300);
+    expect(full.rate(at)).toBe(150);
     // Three more spans of 50 still keep the 150 span; a fourth pushes it out.
-    for (let i = 0; i < 3 * 250; i++) full.add(2, 100, false);
-    expect(full.rate).toBe(150);
-    for (let i = 0; i < 250; i++) full.add(2, 100, false);
-    expect(full.rate).toBe(50);
+    add(3 * 250, 100);
+    expect(full.rate(at)).toBe(150);
+    add(250, 100);
+    expect(full.rate(at)).toBe(50);
+    // A minute later (the guest idle at its prompt), its next work may be any other.
+    expect(full.rate(at + 60_000)).toBe(50);
+    expect(full.rate(at + 60_001)).toBeUndefined();
+  });
+
+  it("paces by the speed measured before the guest was capped however long it stays capped", () => {
+    const fake = countingEmulator((paused) => (paused ? 60 : 100));
+    const cap = capSpeed(fake.emulator, 100, fake.now);
+    fake.run(2000);
+    cap.set(25);
+    fake.run(120_000);
+    cap.set(50);
+    fake.run(1000);
+    expect(fake.run(5000) / 100).toBeCloseTo(0.5, 2);
+  });
+
+  it("paces by busy time when capped after a minute idle", () => {
+    const fake = countingEmulator((paused) => (paused ? 60 : 100));
+    const cap = capSpeed(fake.emulator, 100, fake.now);
+    fake.run(2000);
+    fake.idle(61_000);
+    cap.set(25);
+    expect(fake.run(5000)).toBeCloseTo(60 * 0.25, 0);
   });
 });
 
