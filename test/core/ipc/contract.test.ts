@@ -208,6 +208,10 @@ function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unkno
       calls.push(["host:checkShare", [path]]);
       return { path, sensitive: null };
     },
+    "clipboard:setImage": (session, png) => {
+      calls.push(["clipboard:setImage", [session, png]]);
+      return true;
+    },
     "clipboard:set": (session, text) => {
       calls.push(["clipboard:set", [session, text]]);
     },
