@@ -125,8 +125,9 @@ export class ClipboardSync implements Disposable {
     }
   }
 
+  /** The host's image; none when it cannot be read (text still syncs when images cannot). */
   async #readImage(): Promise<Uint8Array | undefined> {
-    const image = await this.#host.readImage?.();
+    const image = await this.#host.readImage?.().catch(() => undefined);
     return image !== undefined && image.length > 0 ? image : undefined;
   }
 

@@ -159,3 +159,24 @@ describe("ClipboardSync with images", () => {
     expect(s.hostImageWrites).toEqual([]);
   });
 });
+
+describe("ClipboardSync with a host whose images cannot be read", () => {
+  it("still carries text", async () => {
+    let text = "";
+    const guestTexts: string[] = [];
+    let tick: (() => void) | undefined;
+    new ClipboardSync(
+      { readText: async () => text, writeText: async () => {}, readImage: () => Promise.reject(new Error("not allowed")), writeImage: async () => {} },
+      { set: (t) => guestTexts.push(t), onChange: new Emitter<string>().event, setImage: () => true, onImage: new Emitter<Uint8Array>().event },
+      { setInterval: (fn) => (tick = fn), clearInterval: () => (tick = undefined) },
+    );
+    const poll = async (): Promise<void> => {
+      tick?.();
+      await new Promise((r) => setTimeout(r, 0));
+    };
+    await poll();
+    text = "copied on the host";
+    await poll();
+    expect(guestTexts).toEqual(["copied on the host"]);
+  });
+});
