@@ -2,7 +2,8 @@
  * umagent: the Unmachine guest agent. Holds its port (virtio-console /dev/hvc0, or COM2) open
  * and raw, and speaks core/agent/'s framed protocol with the host's session.ts: hello, ping,
  * exec, clipboard, display, setTime (the clock, after a resume), and on an X display the
- * window list, the apps and launching them. Frames are "UM" + u32 LE length + payload (capped
+ * window list, the apps and launching them, and the clipboard as X's CLIPBOARD selection
+ * (text and PNG images). Frames are "UM" + u32 LE length + payload (capped
  * at MAX_PAYLOAD); every length from the host or the X server is checked. One poll loop.
  */
 #define _GNU_SOURCE
@@ -1717,7 +1718,8 @@ static void xc_read_done(void)
 		}
 	} else if (negotiated) {
 		size_t len = xc_rlen > MAX_CLIPBOARD ? MAX_CLIPBOARD : xc_rlen;
-		size_t clean = utf8_clean(clip_clean, sizeof clip_clean, xc_rbuf ? xc_rbuf : clip_clean, len);
+		size_t clean = xc_rtarget == XA_STRING ? latin1_to_utf8(clip_clean, sizeof clip_clean, xc_rbuf ? xc_rbuf : clip_clean, len)
+		                                       : utf8_clean(clip_clean, sizeof clip_clean, xc_rbuf ? xc_rbuf : clip_clean, len);
 		msg_begin(negotiated, T_CLIPBOARD, 0);
 		msg_bytes(1, clip_clean, clean);
 		msg_send();
@@ -1837,7 +1839,23 @@ static void xc_selection_request(const unsigned char *e)
 	} else {
 		property = 0;
 	}
-	if (type && xc_len + 24 <= xc_req_bytes) {
+	if (type == XA_STRING && xc_len + 24 <= xc_req_bytes) {
+		/* STRING is Latin-1 (ICCCM): characters beyond it become '?'. */
+		static unsigned char latin1[XCLIP_REQ_MAX];
+		size_t n = 0;
+		for (size_t i = 0; i < xc_len && n < sizeof latin1;) {
+			size_t seq = utf8_seq(xc_data + i, xc_len - i);
+			unsigned c = xc_data[i];
+			if (seq == 2 && c < 0xc4)
+				latin1[n++] = (unsigned char)((c & 0x1f) << 6 | (xc_data[i + 1] & 0x3f));
+			else
+				latin1[n++] = seq == 1 ? (unsigned char)c : '?';
+			i += seq ? seq : 1;
+		}
+		xc_change_property(requestor, property, type, 8, latin1, n);
+	} else if (type == XA_STRING) {
+		property = 0; /* too large for one request: clients take UTF8_STRING, offered first */
+	} else if (type && xc_len + 24 <= xc_req_bytes) {
 		xc_change_property(requestor, property, type, 8, xc_data, xc_len);
 	} else if (type) {
 		int slot = -1;

@@ -53,6 +53,9 @@ describe.skipIf(problem !== undefined)(title, () => {
     expect(read.output).toBe("copied on the host: héllo ✓");
     const targets = await agent.exec("DISPLAY=:0 xclip -o -selection clipboard -t TARGETS");
     expect(targets.output.split("\n")).toEqual(expect.arrayContaining(["TARGETS", "UTF8_STRING", "STRING"]));
+    // STRING is Latin-1: é is one byte, ✓ has none.
+    const latin1 = await agent.exec("DISPLAY=:0 xclip -o -selection clipboard -t STRING | od -An -tx1 | tr -d ' \\n'");
+    expect(latin1.output).toBe(Buffer.from("copied on the host: héllo ?", "latin1").toString("hex"));
   });
 
   it("gives the guest's X clients the PNG the host copied, byte for byte", { timeout: 120_000 }, async () => {
