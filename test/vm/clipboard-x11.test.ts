@@ -1,7 +1,8 @@
 // The desktop guest's X clipboard (the CLIPBOARD selection) and the host's, for real in v86 (a
 // Node worker), both ways and both kinds: text and a PNG the host sets are what the guest's own
 // xclip reads, and text and a PNG copied with xclip in the guest reach the host byte for byte.
-// The PNG is larger than one X request (256 KiB), so X's INCR transfer is used. Skipped, with
+// The PNGs are larger than one X request (the host's 300 KiB than the agent's 256 KiB, the
+// guest's 1.2 MB than xclip's 1 MiB), so X's INCR transfer is used both ways. Skipped, with
 // the reason in its title, when the desktop guest is not built (unmachine build desktop).
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -75,7 +76,9 @@ describe.skipIf(problem !== undefined)(title, () => {
   });
 
   it("brings a PNG copied in the guest to the host, byte for byte", { timeout: 180_000 }, async () => {
-    const png = noisePng(256, 400, 11);
+    // 1.2 MB: more than xclip puts in one request even with BIG-REQUESTS, so it sends INCR.
+    const png = noisePng(640, 640, 11);
+    expect(png.length).toBeGreaterThan(1024 * 1024);
     const base64 = Buffer.from(png).toString("base64");
     await agent.exec("rm -f /tmp/copied.b64");
     for (let at = 0; at < base64.length; at += 48_000) {
