@@ -8,8 +8,8 @@
 export const FRAME_MAGIC = [0x55, 0x4d] as const;
 /** Magic plus the u32 LE payload length. */
 export const FRAME_HEADER_SIZE = 6;
-/** Largest payload: a 1 MiB clipboard or exec output plus room for the other fields. */
-export const MAX_FRAME_PAYLOAD = 1024 * 1024 + 64 * 1024;
+/** Largest payload: an 8 MiB clipboard image plus room for the other fields. */
+export const MAX_FRAME_PAYLOAD = 8 * 1024 * 1024 + 64 * 1024;
 
 /** One frame on the wire for `payload`. */
 export function encodeFrame(payload: Uint8Array): Uint8Array {

@@ -31,6 +31,9 @@ export type MessageType = keyof typeof MESSAGE_TYPES;
 /** Caps applied by both sides (umagent.c has the same numbers). */
 export const LIMITS = {
   clipboardBytes: 1024 * 1024,
+  /** A PNG on the clipboard (agents with the "clipboard.png" capability). */
+  clipboardImageBytes: 8 * 1024 * 1024,
+  mimeBytes: 64,
   commandBytes: 64 * 1024,
   execOutputBytes: 1024 * 1024,
   execTimeoutMs: 24 * 60 * 60 * 1000,
@@ -105,10 +108,31 @@ export interface ExecResult {
   output: Uint8Array;
 }
 
-/** The clipboard's text, either way: the guest's changes, or the host setting it. */
-export interface Clipboard {
+/** The clipboard, either way (the guest's changes, or the host setting it): text, or a PNG image. */
+export type Clipboard = ClipboardText | ClipboardImage;
+
+/** Text: every agent takes it. */
+export interface ClipboardText {
   type: "clipboard";
   text: string;
+}
+
+/** A PNG image: only for agents whose hello lists CLIPBOARD_IMAGE_CAPABILITY. */
+export interface ClipboardImage {
+  type: "clipboard";
+  mime: typeof CLIPBOARD_PNG;
+  data: Uint8Array;
+}
+
+export const CLIPBOARD_TEXT = "text/plain;charset=utf-8";
+export const CLIPBOARD_PNG = "image/png";
+/** The hello capability of a side that takes PNG images on the clipboard. */
+export const CLIPBOARD_IMAGE_CAPABILITY = "clipboard.png";
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** Whether `data` starts with the PNG signature (the image itself is left to the host's decoder). */
+export function isPng(data: Uint8Array): boolean {
+  return data.length >= PNG_SIGNATURE.length && PNG_SIGNATURE.every((byte, i) => data[i] === byte);
 }
 
 /** The guest's screen: columns and rows in text mode, pixels in graphics mode. */
@@ -260,7 +284,7 @@ const FIELD = {
   hello: { minVersion: 1, maxVersion: 2, version: 3, software: 4, os: 5, osRelease: 6, osVersion: 7, machine: 8, hostname: 9, capability: 10, pid: 11 },
   exec: { command: 1, timeoutMs: 2, maxOutput: 3 },
   execResult: { status: 1, signal: 2, timedOut: 3, truncated: 4, output: 5 },
-  clipboard: { text: 1 },
+  clipboard: { text: 1, mime: 2, data: 3 },
   display: { mode: 1, width: 2, height: 3 },
   error: { message: 1 },
   setTime: { seconds: 1, nanoseconds: 2 },
@@ -474,6 +498,15 @@ export function encodeMessage(message: AgentMessage, version: number = PROTOCOL_
       break;
     }
     case "clipboard":
+      if ("mime" in message) {
+        if (message.data.length > LIMITS.clipboardImageBytes) {
+          throw new RangeError(`agent clipboard image is ${message.data.length} bytes, more than the limit of ${LIMITS.clipboardImageBytes}`);
+        }
+        if (!isPng(message.data)) throw new RangeError("agent clipboard image is not a PNG");
+        w.text(FIELD.clipboard.mime, message.mime);
+        w.field(FIELD.clipboard.data, message.data);
+        break;
+      }
       checkText("text", message.text, LIMITS.clipboardBytes);
       w.text(FIELD.clipboard.text, message.text);
       break;
@@ -653,6 +686,17 @@ class Fields {
   }
 }
 
+function decodeClipboard(f: Fields): Clipboard {
+  const k = FIELD.clipboard;
+  const mime = f.text(k.mime, "mime", LIMITS.mimeBytes);
+  if (mime === undefined || mime === CLIPBOARD_TEXT) return { type: "clipboard", text: f.needText(k.text, "text", LIMITS.clipboardBytes) };
+  if (mime !== CLIPBOARD_PNG) throw new MessageError(`clipboard: MIME type ${JSON.stringify(mime)} is neither ${CLIPBOARD_TEXT} nor ${CLIPBOARD_PNG}`);
+  const data = f.bytes(k.data, "data", LIMITS.clipboardImageBytes);
+  if (data === undefined) throw new MessageError("clipboard: field data is missing");
+  if (!isPng(data)) throw new MessageError("clipboard: the image/png data does not start with the PNG signature");
+  return { type: "clipboard", mime, data: data.slice() };
+}
+
 function decodeRect(f: Fields, tags: { x: number; y: number; width: number; height: number }, prefix: string): Rect {
   return {
     x: f.needI32(tags.x, `${prefix}x`, -LIMITS.coordinate, LIMITS.coordinate - 1),
@@ -788,7 +832,7 @@ function decodeOrThrow(payload: Uint8Array): DecodeResult {
       break;
     }
     case "clipboard":
-      message = { type, text: f.needText(FIELD.clipboard.text, "text", LIMITS.clipboardBytes) };
+      message = decodeClipboard(f);
       break;
     case "display": {
       const k = FIELD.display;

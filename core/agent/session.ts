@@ -1,21 +1,26 @@
 // AgentSession: the host's end of the guest agent (guests/agent/umagent.c) over the byte
 // stream of its port. It answers the guest's hello with the agreed protocol version, matches
 // replies to requests by id, and never trusts the guest: a malformed, oversized or
-// wrong-version frame disconnects the agent with a reason, unknown types are skipped, and no
-// guest input can make it throw. Host-to-guest bytes go out in sends of at most 4096 bytes.
+// wrong-version frame disconnects the agent with a reason (a malformed clipboard is only
+// dropped, with its reason), unknown types are skipped, and no guest input can make it throw. Host-to-guest bytes go out in sends of at most 4096 bytes.
 
 import { DisposableStore, Emitter, type Disposable } from "../disposable.js";
 import type { FramePipe } from "../pipe/frame-pipe.js";
 import { encodeFrame, FrameDecoder } from "./frame.js";
 import { clampDisplaySize } from "./display-size.js";
 import {
+  CLIPBOARD_IMAGE_CAPABILITY,
+  CLIPBOARD_PNG,
   decodeMessage,
   encodeMessage,
+  isPng,
   LIMITS,
+  MESSAGE_TYPES,
   MIN_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
   type AgentMessage,
   type AppsRequest,
+  type Clipboard,
   type Display,
   type Exec,
   type GuestApp,
@@ -124,12 +129,14 @@ type Pending =
 
 type Request = Ping | Exec | AppsRequest | Launch | WindowAction;
 
-const HOST_CAPABILITIES = ["ping", "exec", "clipboard", "display", "windows", "apps", "launch", "window-action", "display.size"];
+const HOST_CAPABILITIES = ["ping", "exec", "clipboard", "display", "windows", "apps", "launch", "window-action", "display.size", CLIPBOARD_IMAGE_CAPABILITY];
 
 export class AgentSession implements Disposable {
   readonly #store = new DisposableStore();
   readonly #hellos = this.#store.add(new Emitter<Hello>());
   readonly #clipboards = this.#store.add(new Emitter<string>());
+  readonly #clipboardImages = this.#store.add(new Emitter<Uint8Array>());
+  readonly #dropped = this.#store.add(new Emitter<string>());
   readonly #displays = this.#store.add(new Emitter<Display>());
   readonly #disconnects = this.#store.add(new Emitter<string>());
   readonly #windowLists = this.#store.add(new Emitter<readonly GuestWindow[]>());
@@ -137,6 +144,10 @@ export class AgentSession implements Disposable {
   readonly onHello = this.#hellos.event;
   /** Text the guest put on its clipboard. */
   readonly onClipboard = this.#clipboards.event;
+  /** A PNG image the guest put on its clipboard (its signature checked, at most 8 MiB). */
+  readonly onClipboardImage = this.#clipboardImages.event;
+  /** A message from the guest that was dropped without ending the session, and why (for the log). */
+  readonly onDropped = this.#dropped.event;
   /** The guest's screen size, when it first reports it and whenever it changes. */
   readonly onDisplay = this.#displays.event;
   /** The guest's top-level windows (bottom of the stack first), each time the list changes. */
@@ -164,7 +175,7 @@ export class AgentSession implements Disposable {
   #nextId = 1;
   /** Requests made before the handshake, sent once it is done. */
   #queued: Request[] = [];
-  #queuedClipboard: string | undefined;
+  #queuedClipboard: Clipboard | undefined;
 
   constructor(transport: AgentTransport, options: AgentSessionOptions = {}) {
     this.#transport = transport;
@@ -335,10 +346,29 @@ export class AgentSession implements Disposable {
     }
     if (this.#state === "disconnected") return;
     if (this.#state === "waiting") {
-      this.#queuedClipboard = text;
+      this.#queuedClipboard = { type: "clipboard", text };
       return;
     }
     this.#send({ type: "clipboard", text }, this.#version);
+  }
+
+  /**
+   * Puts a PNG image on the guest's clipboard (the latest clipboard wins if the agent is not
+   * ready yet). False when the agent takes no images (its hello lacks "clipboard.png").
+   */
+  setClipboardImage(png: Uint8Array): boolean {
+    if (png.length > LIMITS.clipboardImageBytes) {
+      throw new RangeError(`clipboard image is ${png.length} bytes; the guest agent takes at most ${LIMITS.clipboardImageBytes}`);
+    }
+    if (!isPng(png)) throw new RangeError("clipboard image is not a PNG");
+    const message: Clipboard = { type: "clipboard", mime: CLIPBOARD_PNG, data: png };
+    if (this.#state === "waiting") {
+      this.#queuedClipboard = message;
+      return true;
+    }
+    if (this.#state === "disconnected" || !this.#info?.capabilities.includes(CLIPBOARD_IMAGE_CAPABILITY)) return false;
+    this.#send(message, this.#version);
+    return true;
   }
 
   /**
@@ -462,6 +492,11 @@ export class AgentSession implements Disposable {
 
   #handle(payload: Uint8Array): void {
     const decoded = decodeMessage(payload);
+    if (!decoded.ok && payload[1] === MESSAGE_TYPES.clipboard && this.#state === "ready") {
+      // A clipboard the guest got wrong is only its clipboard: the frame around it was whole.
+      this.#dropped.fire(`dropped the guest's clipboard: ${decoded.error}`);
+      return;
+    }
     if (!decoded.ok) {
       this.disconnect(`malformed message from the agent: ${decoded.error}`);
       return;
@@ -512,7 +547,8 @@ export class AgentSession implements Disposable {
         return;
       }
       case "clipboard":
-        this.#clipboards.fire(message.text);
+        if ("mime" in message) this.#clipboardImages.fire(message.data);
+        else this.#clipboards.fire(message.text);
         return;
       case "display": {
         const last = this.#display;
@@ -590,9 +626,9 @@ export class AgentSession implements Disposable {
     this.#queued = [];
     for (const message of queued) this.#send(message, version);
     if (this.#queuedClipboard !== undefined) {
-      const text = this.#queuedClipboard;
+      const clipboard = this.#queuedClipboard;
       this.#queuedClipboard = undefined;
-      this.#send({ type: "clipboard", text }, version);
+      if (!("mime" in clipboard) || info.capabilities.includes(CLIPBOARD_IMAGE_CAPABILITY)) this.#send(clipboard, version);
     }
     if (changed && !this.#closed) this.#hellos.fire(info);
   }

@@ -1,7 +1,9 @@
 // Relays between a running v86 and the host's service pipes, one per device: virtio-9p
 // (whole messages; v86 routes each reply to its request by tag, so replies may come in any
 // order), the NIC (one Ethernet frame per pipe frame) and the agent's virtio-console (bytes,
-// sent to the guest in pieces of at most 4096, since v86 cuts longer sends there).
+// sent to the guest in pieces of at most 4096, since v86 cuts longer sends there, and only
+// while the guest has a receive buffer posted: v86 drops input that finds none, and its queue
+// holds 16 buffers, so a large message, such as a clipboard image, waits for the guest).
 
 import { toDisposable, type Disposable } from "../disposable.js";
 import type { FramePipe } from "../pipe/frame-pipe.js";
@@ -141,6 +143,45 @@ export function serialAgentRelay(emulator: SerialHost, pipe: FramePipe): Disposa
 }
 
 /** The agent's port, virtio-console 0 (/dev/hvc0 in the guest). */
-export function agentRelay(emulator: ListenerHost, bus: EmulatorBus, pipe: FramePipe): Disposable {
-  return relay(emulator, bus, pipe, "virtio-console0-output-bytes", "virtio-console0-input-bytes", VIRTIO_CONSOLE_CHUNK);
+export function agentRelay(emulator: ListenerHost, bus: EmulatorBus, pipe: FramePipe, room: () => boolean = virtioConsoleRoom(emulator)): Disposable {
+  const out = "virtio-console0-output-bytes";
+  const onOut = (bytes: Uint8Array): void => pipe.send(bytes);
+  emulator.add_listener(out, onOut);
+  const waiting: Uint8Array[] = [];
+  const timers = globalThis as unknown as { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(handle: unknown): void };
+  let timer: unknown;
+  const pump = (): void => {
+    timer = undefined;
+    while (waiting.length > 0 && room()) bus.send("virtio-console0-input-bytes", waiting.shift()!);
+    if (waiting.length > 0) timer = timers.setTimeout(pump, AGENT_RETRY_MS);
+  };
+  const sub = pipe.onFrame((frame) => {
+    for (let at = 0; at < frame.length; at += VIRTIO_CONSOLE_CHUNK) waiting.push(frame.slice(at, at + VIRTIO_CONSOLE_CHUNK));
+    if (timer === undefined) pump();
+  });
+  return toDisposable(() => {
+    emulator.remove_listener(out, onOut);
+    sub.dispose();
+    if (timer !== undefined) timers.clearTimeout(timer);
+    waiting.length = 0;
+  });
+}
+
+/** How soon a send that found no receive buffer in the guest is tried again, in ms. */
+const AGENT_RETRY_MS = 2;
+
+interface VirtioQueue {
+  has_request(): boolean;
+}
+
+/**
+ * Whether the guest has a receive buffer posted on virtio-console 0 (v86's device, reached
+ * through the V86 instance; its queue 0 is port 0's receive queue). True when the device
+ * cannot be seen, so a v86 without it sends as before.
+ */
+export function virtioConsoleRoom(emulator: unknown): () => boolean {
+  return () => {
+    const queue = (emulator as { v86?: { cpu?: { devices?: { virtio_console?: { virtio?: { queues?: VirtioQueue[] } } } } } }).v86?.cpu?.devices?.virtio_console?.virtio?.queues?.[0];
+    return typeof queue?.has_request !== "function" || queue.has_request();
+  };
 }

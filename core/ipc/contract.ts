@@ -140,6 +140,8 @@ export interface Commands {
   "host:checkShare": { args: [path: string]; result: ShareCheck };
   /** The page's clipboard text, for the guest of a session (when its clipboard is shared). */
   "clipboard:set": { args: [session: string, text: string]; result: void };
+  /** The page's clipboard image (a PNG, base64), for the guest of a session; whether its agent took it. */
+  "clipboard:setImage": { args: [session: string, png: string]; result: boolean };
   /**
    * Adds an image file to the library as a user guest (Electron: the path of a dropped file, from
    * the preload's webUtils.getPathForFile). The web shell takes the file's bytes as an upload
@@ -184,6 +186,8 @@ export interface Commands {
 /** What the host tells the page without being asked. */
 export type HostEvent =
   | { type: "clipboard"; session: string; text: string }
+  /** A PNG image the guest copied (base64), for the page's clipboard (the web shell only). */
+  | { type: "clipboardImage"; session: string; png: string }
   /** A session's guest windows, bottom of the stack first: when the page opens it, and each change. */
   | { type: "windows"; session: string; windows: GuestWindow[] };
 
@@ -198,7 +202,7 @@ export type CommandName = keyof Commands;
 export type CommandArgs<C extends CommandName> = Commands[C]["args"];
 export type CommandResult<C extends CommandName> = Commands[C]["result"];
 
-type ArgKind = "string" | "text" | "number" | "boolean" | "session-state" | "settings" | "bytes" | "window-action";
+type ArgKind = "string" | "text" | "number" | "boolean" | "session-state" | "settings" | "bytes" | "window-action" | "png-base64";
 type KindsOf<T extends readonly unknown[]> = { [I in keyof T]: ArgKind };
 
 /**
@@ -220,6 +224,7 @@ export const ARG_KINDS = {
   "host:browse": ["string"],
   "host:checkShare": ["string"],
   "clipboard:set": ["string", "text"],
+  "clipboard:setImage": ["string", "png-base64"],
   "library:add": ["string"],
   "library:remove": ["string", "boolean"],
   "library:reset": ["string"],
@@ -235,6 +240,10 @@ export const ARG_KINDS = {
   "agent:launch": ["string", "string"],
   "agent:display": ["string", "number", "number"],
 } as const satisfies { [C in CommandName]: KindsOf<CommandArgs<C>> };
+
+/** A clipboard image as base64: at most LIMITS.clipboardImageBytes once decoded. */
+const PNG_BASE64_MAX = 4 * Math.ceil(LIMITS.clipboardImageBytes / 3);
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export class ContractError extends Error {
   override name = "ContractError";
@@ -267,7 +276,9 @@ export function checkCommand(name: unknown, args: unknown): { name: CommandName;
         ? typeof value === "string" && value.length <= 4096
         : kind === "text"
           ? typeof value === "string" && value.length <= 1024 * 1024
-          : kind === "number"
+          : kind === "png-base64"
+            ? typeof value === "string" && value.length <= PNG_BASE64_MAX && BASE64.test(value)
+            : kind === "number"
             ? typeof value === "number" && Number.isFinite(value)
             : kind === "boolean"
               ? typeof value === "boolean"

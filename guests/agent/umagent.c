@@ -2,7 +2,8 @@
  * umagent: the Unmachine guest agent. Holds its port (virtio-console /dev/hvc0, or COM2) open
  * and raw, and speaks core/agent/'s framed protocol with the host's session.ts: hello, ping,
  * exec, clipboard, display, setTime (the clock, after a resume), and on an X display the
- * window list, the apps and launching them. Frames are "UM" + u32 LE length + payload (capped
+ * window list, the apps and launching them, and the clipboard as X's CLIPBOARD selection
+ * (text and PNG images). Frames are "UM" + u32 LE length + payload (capped
  * at MAX_PAYLOAD); every length from the host or the X server is checked. One poll loop.
  */
 #define _GNU_SOURCE
@@ -33,9 +34,12 @@
 
 /* The same numbers as core/agent/frame.ts and messages.ts (LIMITS). */
 #define FRAME_HEADER 6
-#define MAX_PAYLOAD (1024 * 1024 + 64 * 1024)
+#define MAX_PAYLOAD (8 * 1024 * 1024 + 64 * 1024)
 #define MSG_HEADER 6
 #define MAX_CLIPBOARD (1024 * 1024)
+#define MAX_CLIP_IMAGE (8 * 1024 * 1024)
+#define MIME_TEXT "text/plain;charset=utf-8"
+#define MIME_PNG "image/png"
 #define MAX_COMMAND (64 * 1024)
 #define MAX_OUTPUT (1024 * 1024)
 #define MAX_TIMEOUT_MS (24u * 60 * 60 * 1000)
@@ -350,7 +354,7 @@ static uint32_t field_u32(const struct field *fields, int count, unsigned tag, u
 static void send_hello(void)
 {
 	struct utsname u;
-	static const char *caps[] = {"ping", "exec", "clipboard", "display", "time", "windows", "apps", "launch", "window-action", "display.size"};
+	static const char *caps[] = {"ping", "exec", "clipboard", "display", "time", "windows", "apps", "launch", "window-action", "display.size", "clipboard.png"};
 	msg_begin(PROTO_MAX, T_HELLO, 0);
 	msg_u32(1, PROTO_MIN);
 	msg_u32(2, PROTO_MAX);
@@ -890,12 +894,15 @@ static void x_changed(void)
 		x_scan_at = now_ms() + X_COALESCE_MS;
 }
 
+static void xclip_closed(void);
+
 static void x_close(const char *why)
 {
 	if (x_fd < 0)
 		return;
 	if (why)
 		logmsg("leaving the X display: %s", why);
+	xclip_closed();
 	close(x_fd);
 	x_fd = -1;
 	xb_start = xb_end = 0;
@@ -965,9 +972,11 @@ static int watched_atom(uint32_t atom)
 }
 
 static void x_root_resized(unsigned w, unsigned h);
+static void xclip_event(const unsigned char *p);
 
 static void x_event(const unsigned char *p)
 {
+	xclip_event(p);
 	switch (p[0] & 0x7f) {
 	case 28: /* PropertyNotify */
 		if (watched_atom(get_le32(p + 8)))
@@ -1361,6 +1370,9 @@ static void x_scan(void)
 	launches_check();
 }
 
+static void xclip_setup(uint32_t base, uint32_t mask, unsigned max_request);
+static void xclip_connected(void);
+
 static void x_connect(void)
 {
 	x_retry_at = now_ms() + X_RETRY_MS;
@@ -1419,6 +1431,7 @@ static void x_connect(void)
 	x_root = get_le32(s + at);
 	x_root_w = get_le16(s + at + 20);
 	x_root_h = get_le16(s + at + 22);
+	xclip_setup(get_le32(s + 12), get_le32(s + 16), get_le16(s + 26));
 	xb_start = need;
 	for (int i = 0; i < A_COUNT; i++)
 		if (x_intern(atom_names[i], &atoms[i]) < 0) {
@@ -1426,6 +1439,9 @@ static void x_connect(void)
 			return;
 		}
 	x_select(x_root, X_PROPERTY_CHANGE | X_SUBSTRUCTURE_NOTIFY | X_STRUCTURE_NOTIFY);
+	xclip_connected();
+	if (x_fd < 0)
+		return;
 	check_display();
 	if (verbose)
 		logmsg("connected to X display :0, root window 0x%x", (unsigned)x_root);
@@ -1478,6 +1494,593 @@ static void send_windows(void)
 	msg_send();
 	if (verbose)
 		logmsg("sent %d windows", n_xwins);
+}
+
+/* ------------------------------------------------------------------------ */
+/*
+ * The X clipboard (the CLIPBOARD selection), kept in step with the host's. The agent owns
+ * CLIPBOARD with what the host set (text or a PNG) and answers SelectionRequest for TARGETS,
+ * UTF8_STRING/STRING/TEXT or image/png, with INCR for data larger than one request. When
+ * another client takes CLIPBOARD (XFixes tells; without XFixes the owner is polled) the agent
+ * converts it, image/png first, else UTF8_STRING, INCR included, and sends it to the host.
+ * Events are queued as they arrive and handled from the main loop (an X call inside another
+ * would take its reply); every conversion and INCR transfer has a deadline, and sizes a cap.
+ */
+
+#define XCLIP_STEP_MS 3000   /* for a client to answer one step of a conversion */
+#define XCLIP_POLL_MS 250    /* the owner's poll without XFixes */
+#define XCLIP_QUEUE 64
+#define XCLIP_SENDS 4
+#define XCLIP_CHUNK (64 * 1024)
+#define XCLIP_REQ_MAX (256 * 1024)
+#define XA_ATOM 4
+
+enum { C_CLIPBOARD, C_TARGETS, C_INCR, C_PNG, C_TEXT, C_PROP, C_TIMESTAMP, C_COUNT };
+static const char *const xc_atom_names[C_COUNT] = {"CLIPBOARD", "TARGETS", "INCR", "image/png", "TEXT", "UMAGENT_SELECTION", "TIMESTAMP"};
+static uint32_t xc_atoms[C_COUNT];
+
+static uint32_t xc_id_base, xc_id_mask;
+static size_t xc_req_bytes;     /* the largest request the server takes, in bytes */
+static uint32_t xc_win;         /* the agent's own (unmapped) window; 0 without X */
+static unsigned xc_fixes_event; /* XFixes' first event code; 0 without XFixes */
+static uint32_t xc_owner_seen;  /* the polled owner */
+static uint64_t xc_poll_at;
+
+static int host_png; /* the host takes PNG clipboards ("clipboard.png") */
+
+/* What the host set: owned by the agent while xc_owning. */
+static int xc_kind; /* 0 nothing, 1 text, 2 PNG */
+static unsigned char *xc_data;
+static size_t xc_len;
+static int xc_owning;
+
+static unsigned char xc_queue[XCLIP_QUEUE][32];
+static int xc_queued;
+
+/* Converting another client's selection. */
+enum { R_IDLE, R_TARGETS, R_DATA, R_INCR };
+static int xc_rstate;
+static uint32_t xc_rtarget;
+static uint64_t xc_rdeadline;
+static int xc_ragain; /* the owner changed during a conversion: convert again after it */
+static unsigned char *xc_rbuf;
+static size_t xc_rlen;
+static int xc_rtoo_big;
+
+/* INCR transfers to requestors. */
+struct xc_send {
+	int used;
+	uint32_t requestor, property, type;
+	size_t at;
+	uint64_t deadline;
+};
+static struct xc_send xc_sends[XCLIP_SENDS];
+static unsigned char xc_req[24 + XCLIP_REQ_MAX];
+
+static void xclip_setup(uint32_t base, uint32_t mask, unsigned max_request)
+{
+	xc_id_base = base;
+	xc_id_mask = mask;
+	xc_req_bytes = (size_t)max_request * 4;
+	if (xc_req_bytes > sizeof xc_req)
+		xc_req_bytes = sizeof xc_req;
+}
+
+/* ChangeProperty (mode Replace) of n bytes in format 8 or 32. */
+static void xc_change_property(uint32_t window, uint32_t property, uint32_t type, unsigned format, const void *data, size_t n)
+{
+	size_t padded = (n + 3) & ~(size_t)3;
+	if (24 + padded > sizeof xc_req)
+		return;
+	memset(xc_req, 0, 24);
+	xc_req[0] = 18;
+	xc_req[1] = 0;
+	put_le16(xc_req + 2, (unsigned)((24 + padded) / 4));
+	put_le32(xc_req + 4, window);
+	put_le32(xc_req + 8, property);
+	put_le32(xc_req + 12, type);
+	xc_req[16] = (unsigned char)format;
+	put_le32(xc_req + 20, (uint32_t)(n / (format / 8)));
+	if (n)
+		memcpy(xc_req + 24, data, n);
+	memset(xc_req + 24 + n, 0, padded - n);
+	x_write(xc_req, 24 + padded);
+}
+
+static void xc_simple(unsigned char opcode, uint32_t a, uint32_t b, uint32_t c, unsigned words)
+{
+	unsigned char req[16];
+	memset(req, 0, sizeof req);
+	req[0] = opcode;
+	put_le16(req + 2, words);
+	put_le32(req + 4, a);
+	put_le32(req + 8, b);
+	put_le32(req + 12, c);
+	x_write(req, (size_t)words * 4);
+}
+
+static void xc_notify(uint32_t requestor, uint32_t time, uint32_t selection, uint32_t target, uint32_t property)
+{
+	unsigned char req[44];
+	memset(req, 0, sizeof req);
+	req[0] = 25; /* SendEvent, propagate false, no mask */
+	put_le16(req + 2, 11);
+	put_le32(req + 4, requestor);
+	req[12] = 31; /* SelectionNotify */
+	put_le32(req + 16, time);
+	put_le32(req + 20, requestor);
+	put_le32(req + 24, selection);
+	put_le32(req + 28, target);
+	put_le32(req + 32, property);
+	x_write(req, sizeof req);
+}
+
+static void xc_convert(uint32_t target)
+{
+	unsigned char req[24];
+	req[0] = 24; /* ConvertSelection */
+	req[1] = 0;
+	put_le16(req + 2, 6);
+	put_le32(req + 4, xc_win);
+	put_le32(req + 8, xc_atoms[C_CLIPBOARD]);
+	put_le32(req + 12, target);
+	put_le32(req + 16, xc_atoms[C_PROP]);
+	put_le32(req + 20, 0); /* CurrentTime */
+	x_write(req, sizeof req);
+	xc_rtarget = target;
+	xc_rdeadline = now_ms() + XCLIP_STEP_MS;
+}
+
+static void xc_start_read(void)
+{
+	if (x_fd < 0 || !xc_win)
+		return;
+	if (xc_rstate != R_IDLE) {
+		xc_ragain = 1;
+		return;
+	}
+	xc_rlen = 0;
+	xc_rtoo_big = 0;
+	xc_rstate = R_TARGETS;
+	xc_convert(xc_atoms[C_TARGETS]);
+}
+
+/* Appends the property C_PROP of the agent's window to xc_rbuf, then deletes it: its type, 0 if absent. */
+static uint32_t xc_read_property(size_t *added)
+{
+	uint32_t type = 0;
+	uint32_t offset = 0;
+	*added = 0;
+	for (;;) {
+		unsigned char req[24];
+		req[0] = 20; /* GetProperty, delete false */
+		req[1] = 0;
+		put_le16(req + 2, 6);
+		put_le32(req + 4, xc_win);
+		put_le32(req + 8, xc_atoms[C_PROP]);
+		put_le32(req + 12, 0);
+		put_le32(req + 16, offset);
+		put_le32(req + 20, XCLIP_CHUNK / 4);
+		const unsigned char *r;
+		size_t rlen;
+		if (x_call(req, sizeof req, &r, &rlen) != 1)
+			return 0;
+		unsigned fmt = r[1];
+		type = get_le32(r + 8);
+		uint32_t after = get_le32(r + 12), count = get_le32(r + 16);
+		if (type == 0)
+			break;
+		if ((fmt != 8 && fmt != 16 && fmt != 32) || count > XCLIP_CHUNK) {
+			type = 0;
+			break;
+		}
+		size_t bytes = (size_t)count * (fmt / 8);
+		if (bytes > rlen - 32) {
+			type = 0;
+			break;
+		}
+		if (xc_rlen + bytes > MAX_CLIP_IMAGE) {
+			xc_rtoo_big = 1;
+		} else if (bytes) {
+			unsigned char *grown = realloc(xc_rbuf, xc_rlen + bytes);
+			if (!grown) {
+				xc_rtoo_big = 1;
+			} else {
+				xc_rbuf = grown;
+				memcpy(xc_rbuf + xc_rlen, r + 32, bytes);
+				xc_rlen += bytes;
+				*added += bytes;
+			}
+		}
+		if (after == 0 || bytes == 0 || bytes % 4)
+			break;
+		offset += (uint32_t)(bytes / 4);
+	}
+	xc_simple(19, xc_win, xc_atoms[C_PROP], 0, 3); /* DeleteProperty */
+	return type;
+}
+
+static void xc_read_done(void)
+{
+	xc_rstate = R_IDLE;
+	if (xc_rtoo_big) {
+		logmsg("the X clipboard holds more than %d bytes; not sent", MAX_CLIP_IMAGE);
+	} else if (negotiated && xc_rtarget == xc_atoms[C_PNG]) {
+		if (!host_png)
+			logmsg("the host takes no images on the clipboard; not sent");
+		else if (xc_rlen < 8 || memcmp(xc_rbuf, "\x89PNG\r\n\x1a\n", 8) != 0)
+			logmsg("the X clipboard's image/png is not a PNG; not sent");
+		else {
+			msg_begin(negotiated, T_CLIPBOARD, 0);
+			msg_cstr(2, MIME_PNG, 64);
+			msg_bytes(3, xc_rbuf, xc_rlen);
+			msg_send();
+		}
+	} else if (negotiated) {
+		size_t len = xc_rlen > MAX_CLIPBOARD ? MAX_CLIPBOARD : xc_rlen;
+		size_t clean = xc_rtarget == XA_STRING ? latin1_to_utf8(clip_clean, sizeof clip_clean, xc_rbuf ? xc_rbuf : clip_clean, len)
+		                                       : utf8_clean(clip_clean, sizeof clip_clean, xc_rbuf ? xc_rbuf : clip_clean, len);
+		msg_begin(negotiated, T_CLIPBOARD, 0);
+		msg_bytes(1, clip_clean, clean);
+		msg_send();
+	}
+	xc_rlen = 0;
+	if (xc_ragain) {
+		xc_ragain = 0;
+		xc_start_read();
+	}
+}
+
+static void xc_selection_notify(const unsigned char *e)
+{
+	if (get_le32(e + 8) != xc_win || get_le32(e + 12) != xc_atoms[C_CLIPBOARD] || xc_rstate == R_IDLE || xc_rstate == R_INCR)
+		return;
+	uint32_t property = get_le32(e + 20);
+	if (xc_rstate == R_TARGETS) {
+		uint32_t want = atoms[A_UTF8_STRING];
+		if (property != 0) {
+			size_t added;
+			xc_rlen = 0;
+			uint32_t type = xc_read_property(&added);
+			int png = 0, utf8 = 0, str = 0;
+			for (size_t i = 0; type == XA_ATOM && i + 4 <= xc_rlen; i += 4) {
+				uint32_t a = get_le32(xc_rbuf + i);
+				png |= a == xc_atoms[C_PNG];
+				utf8 |= a == atoms[A_UTF8_STRING];
+				str |= a == XA_STRING;
+			}
+			want = png && host_png ? xc_atoms[C_PNG] : utf8 ? atoms[A_UTF8_STRING] : str ? XA_STRING : 0;
+		}
+		xc_rlen = 0;
+		if (!want) {
+			xc_rstate = R_IDLE;
+			if (verbose)
+				logmsg("the X clipboard offers neither text nor image/png");
+			return;
+		}
+		xc_rstate = R_DATA;
+		xc_convert(want);
+		return;
+	}
+	if (property == 0) {
+		logmsg("the X clipboard's owner refused to convert it");
+		xc_rstate = R_IDLE;
+		return;
+	}
+	size_t added;
+	uint32_t type = xc_read_property(&added);
+	if (type == xc_atoms[C_INCR]) {
+		xc_rlen = 0; /* the size announced; the data follows in pieces */
+		xc_rstate = R_INCR;
+		xc_rdeadline = now_ms() + XCLIP_STEP_MS;
+		return;
+	}
+	xc_read_done();
+}
+
+/* PropertyNotify: a piece of an INCR transfer to the agent, or a requestor ready for the next. */
+static void xc_property_notify(const unsigned char *e)
+{
+	uint32_t window = get_le32(e + 4), atom = get_le32(e + 8);
+	unsigned state = e[16];
+	if (window == xc_win && atom == xc_atoms[C_PROP] && state == 0 && xc_rstate == R_INCR) {
+		size_t added;
+		uint32_t type = xc_read_property(&added);
+		xc_rdeadline = now_ms() + XCLIP_STEP_MS;
+		if (type == 0 || added == 0)
+			xc_read_done();
+		return;
+	}
+	if (state != 1)
+		return;
+	for (int i = 0; i < XCLIP_SENDS; i++) {
+		struct xc_send *s = &xc_sends[i];
+		if (!s->used || s->requestor != window || s->property != atom)
+			continue;
+		size_t n = xc_len - s->at;
+		if (n > XCLIP_CHUNK)
+			n = XCLIP_CHUNK;
+		xc_change_property(window, atom, s->type, 8, xc_data + s->at, n);
+		s->at += n;
+		s->deadline = now_ms() + XCLIP_STEP_MS;
+		if (n == 0) {
+			s->used = 0;
+			xc_simple(2, window, 0x800, 0, 4); /* its events no longer wanted */
+		}
+		return;
+	}
+}
+
+static void xc_selection_request(const unsigned char *e)
+{
+	uint32_t time = get_le32(e + 4), requestor = get_le32(e + 12), selection = get_le32(e + 16);
+	uint32_t target = get_le32(e + 20), property = get_le32(e + 24);
+	if (property == 0)
+		property = target;
+	uint32_t type = 0;
+	if (!xc_owning || selection != xc_atoms[C_CLIPBOARD]) {
+		property = 0;
+	} else if (target == xc_atoms[C_TARGETS]) {
+		uint32_t list[6];
+		size_t n = 0;
+		list[n++] = xc_atoms[C_TARGETS];
+		if (xc_kind == 1) {
+			list[n++] = atoms[A_UTF8_STRING];
+			list[n++] = XA_STRING;
+			list[n++] = xc_atoms[C_TEXT];
+		} else {
+			list[n++] = xc_atoms[C_PNG];
+		}
+		xc_change_property(requestor, property, XA_ATOM, 32, list, n * 4);
+	} else if (xc_kind == 1 && (target == atoms[A_UTF8_STRING] || target == XA_STRING || target == xc_atoms[C_TEXT])) {
+		type = target == XA_STRING ? XA_STRING : atoms[A_UTF8_STRING];
+	} else if (xc_kind == 2 && target == xc_atoms[C_PNG]) {
+		type = xc_atoms[C_PNG];
+	} else {
+		property = 0;
+	}
+	if (type == XA_STRING && xc_len + 24 <= xc_req_bytes) {
+		/* STRING is Latin-1 (ICCCM): characters beyond it become '?'. */
+		static unsigned char latin1[XCLIP_REQ_MAX];
+		size_t n = 0;
+		for (size_t i = 0; i < xc_len && n < sizeof latin1;) {
+			size_t seq = utf8_seq(xc_data + i, xc_len - i);
+			unsigned c = xc_data[i];
+			if (seq == 2 && c < 0xc4)
+				latin1[n++] = (unsigned char)((c & 0x1f) << 6 | (xc_data[i + 1] & 0x3f));
+			else
+				latin1[n++] = seq == 1 ? (unsigned char)c : '?';
+			i += seq ? seq : 1;
+		}
+		xc_change_property(requestor, property, type, 8, latin1, n);
+	} else if (type == XA_STRING) {
+		property = 0; /* too large for one request: clients take UTF8_STRING, offered first */
+	} else if (type && xc_len + 24 <= xc_req_bytes) {
+		xc_change_property(requestor, property, type, 8, xc_data, xc_len);
+	} else if (type) {
+		int slot = -1;
+		for (int i = 0; i < XCLIP_SENDS && slot < 0; i++)
+			if (!xc_sends[i].used)
+				slot = i;
+		if (slot < 0) {
+			logmsg("too many clipboard transfers at once; one refused");
+			property = 0;
+		} else {
+			struct xc_send *s = &xc_sends[slot];
+			s->used = 1;
+			s->requestor = requestor;
+			s->property = property;
+			s->type = type;
+			s->at = 0;
+			s->deadline = now_ms() + XCLIP_STEP_MS;
+			xc_simple(2, requestor, 0x800, X_PROPERTY_CHANGE, 4); /* ChangeWindowAttributes: its deletions */
+			uint32_t size = (uint32_t)xc_len;
+			xc_change_property(requestor, property, xc_atoms[C_INCR], 32, &size, 4);
+		}
+	}
+	xc_notify(requestor, time, selection, target, property);
+}
+
+/* The host set the clipboard: the agent owns CLIPBOARD with it (kind 1 text, 2 PNG). */
+static void xclip_take(int kind, const unsigned char *data, size_t len)
+{
+	unsigned char *copy = malloc(len ? len : 1);
+	if (!copy) {
+		logmsg("out of memory for the clipboard");
+		return;
+	}
+	if (len)
+		memcpy(copy, data, len);
+	free(xc_data);
+	xc_data = copy;
+	xc_len = len;
+	xc_kind = kind;
+	for (int i = 0; i < XCLIP_SENDS; i++)
+		xc_sends[i].used = 0; /* transfers of the old content end */
+	if (x_fd < 0 || !xc_win)
+		return;
+	xc_simple(22, xc_win, xc_atoms[C_CLIPBOARD], 0, 4); /* SetSelectionOwner, CurrentTime */
+	xc_owning = 1;
+	xc_owner_seen = xc_win;
+}
+
+/* After the connection setup: the agent's window, its atoms, XFixes' selection events. */
+static void xclip_connected(void)
+{
+	for (int i = 0; i < C_COUNT; i++)
+		if (x_intern(xc_atom_names[i], &xc_atoms[i]) < 0)
+			return;
+	xc_win = xc_id_base | (0x10 & xc_id_mask);
+	unsigned char req[36];
+	memset(req, 0, sizeof req);
+	req[0] = 1; /* CreateWindow, depth CopyFromParent */
+	put_le16(req + 2, 9);
+	put_le32(req + 4, xc_win);
+	put_le32(req + 8, x_root);
+	put_le16(req + 12, (unsigned)-10 & 0xffff);
+	put_le16(req + 14, (unsigned)-10 & 0xffff);
+	put_le16(req + 16, 1);
+	put_le16(req + 18, 1);
+	put_le16(req + 22, 2); /* InputOnly */
+	put_le32(req + 28, 0x800);
+	put_le32(req + 32, X_PROPERTY_CHANGE);
+	x_write(req, sizeof req);
+	xc_fixes_event = 0;
+	static const char ext[] = "XFIXES";
+	unsigned char q[16];
+	memset(q, 0, sizeof q);
+	q[0] = 98; /* QueryExtension */
+	put_le16(q + 2, 4);
+	put_le16(q + 4, sizeof ext - 1);
+	memcpy(q + 8, ext, sizeof ext - 1);
+	const unsigned char *r;
+	size_t rlen;
+	if (x_call(q, sizeof q, &r, &rlen) == 1 && r[8]) {
+		unsigned major = r[9], first_event = r[10];
+		unsigned char v[12] = {(unsigned char)major, 0, 3, 0, 5, 0, 0, 0, 0, 0, 0, 0}; /* QueryVersion 5.0 */
+		if (x_call(v, sizeof v, &r, &rlen) == 1) {
+			unsigned char s[16];
+			s[0] = (unsigned char)major;
+			s[1] = 2; /* SelectSelectionInput */
+			put_le16(s + 2, 4);
+			put_le32(s + 4, xc_win);
+			put_le32(s + 8, xc_atoms[C_CLIPBOARD]);
+			put_le32(s + 12, 1); /* SetSelectionOwner */
+			x_write(s, sizeof s);
+			xc_fixes_event = first_event;
+		}
+	}
+	if (x_fd < 0)
+		return;
+	xc_owner_seen = 0;
+	xc_poll_at = now_ms() + XCLIP_POLL_MS;
+	if (verbose)
+		logmsg("X clipboard: window 0x%x, %s, requests up to %zu bytes", (unsigned)xc_win, xc_fixes_event ? "XFixes" : "polling the owner", xc_req_bytes);
+}
+
+static void xclip_closed(void)
+{
+	xc_win = 0;
+	xc_owning = 0;
+	xc_queued = 0;
+	xc_rstate = R_IDLE;
+	xc_ragain = 0;
+	for (int i = 0; i < XCLIP_SENDS; i++)
+		xc_sends[i].used = 0;
+}
+
+/* Called for each event as it arrives: the clipboard's are kept for xclip_process. */
+static void xclip_event(const unsigned char *p)
+{
+	unsigned code = p[0] & 0x7f;
+	int wanted = code == 28 || code == 29 || code == 30 || code == 31 || (xc_fixes_event && code == xc_fixes_event);
+	if (!wanted || !xc_win)
+		return;
+	if (code == 28) {
+		uint32_t window = get_le32(p + 4);
+		int ours = window == xc_win;
+		for (int i = 0; i < XCLIP_SENDS && !ours; i++)
+			ours = xc_sends[i].used && xc_sends[i].requestor == window;
+		if (!ours)
+			return;
+	}
+	if (xc_queued == XCLIP_QUEUE) {
+		logmsg("too many X clipboard events at once; one dropped");
+		return;
+	}
+	memcpy(xc_queue[xc_queued++], p, 32);
+}
+
+/* When the main loop must call xclip_process next. */
+static uint64_t xclip_wake(void)
+{
+	if (x_fd < 0 || !xc_win)
+		return UINT64_MAX;
+	if (xc_queued)
+		return 0;
+	uint64_t wake = xc_fixes_event ? UINT64_MAX : xc_poll_at;
+	if (xc_rstate != R_IDLE && xc_rdeadline < wake)
+		wake = xc_rdeadline;
+	for (int i = 0; i < XCLIP_SENDS; i++)
+		if (xc_sends[i].used && xc_sends[i].deadline < wake)
+			wake = xc_sends[i].deadline;
+	return wake;
+}
+
+static void xclip_process(void)
+{
+	if (x_fd < 0 || !xc_win)
+		return;
+	while (xc_queued > 0 && x_fd >= 0) {
+		unsigned char e[32];
+		memcpy(e, xc_queue[0], 32);
+		memmove(xc_queue[0], xc_queue[1], (size_t)(--xc_queued) * 32);
+		unsigned code = e[0] & 0x7f;
+		if (xc_fixes_event && code == xc_fixes_event) {
+			uint32_t owner = get_le32(e + 8);
+			if (get_le32(e + 12) == xc_atoms[C_CLIPBOARD] && owner != xc_win) {
+				xc_owning = 0;
+				if (owner)
+					xc_start_read();
+			}
+			continue;
+		}
+		switch (code) {
+		case 28:
+			xc_property_notify(e);
+			break;
+		case 29: /* SelectionClear */
+			if (get_le32(e + 12) == xc_atoms[C_CLIPBOARD])
+				xc_owning = 0;
+			break;
+		case 30:
+			xc_selection_request(e);
+			break;
+		case 31:
+			xc_selection_notify(e);
+			break;
+		default:
+			break;
+		}
+	}
+	if (x_fd < 0)
+		return;
+	uint64_t now = now_ms();
+	if (xc_rstate != R_IDLE && now >= xc_rdeadline) {
+		logmsg("the X clipboard's owner did not answer within %d ms", XCLIP_STEP_MS);
+		xc_rstate = R_IDLE;
+		xc_rlen = 0;
+		if (xc_ragain) {
+			xc_ragain = 0;
+			xc_start_read();
+		}
+	}
+	for (int i = 0; i < XCLIP_SENDS; i++)
+		if (xc_sends[i].used && now >= xc_sends[i].deadline) {
+			logmsg("a clipboard transfer to window 0x%x stalled; dropped", (unsigned)xc_sends[i].requestor);
+			xc_sends[i].used = 0;
+		}
+	if (!xc_fixes_event && now >= xc_poll_at) {
+		xc_poll_at = now + XCLIP_POLL_MS;
+		unsigned char req[8];
+		req[0] = 23; /* GetSelectionOwner */
+		req[1] = 0;
+		put_le16(req + 2, 2);
+		put_le32(req + 4, xc_atoms[C_CLIPBOARD]);
+		const unsigned char *r;
+		size_t rlen;
+		if (x_call(req, sizeof req, &r, &rlen) == 1) {
+			uint32_t owner = get_le32(r + 8);
+			if (owner != xc_owner_seen) {
+				xc_owner_seen = owner;
+				if (owner != xc_win) {
+					xc_owning = 0;
+					if (owner)
+						xc_start_read();
+				}
+			}
+		}
+	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2125,11 +2728,43 @@ static void handle_hello(const struct field *fields, int count)
 		return;
 	}
 	negotiated = chosen;
+	host_png = 0;
+	for (int i = 0; i < count; i++)
+		if (fields[i].tag == 10 && fields[i].len == 13 && memcmp(fields[i].value, "clipboard.png", 13) == 0)
+			host_png = 1;
 	disp_w = 0; /* report the display to this host */
 	check_display();
 	win_sent_valid = 0; /* and the windows */
 	if (x_fd >= 0)
 		x_scan();
+}
+
+/* The host's clipboard: text (field 1) for the file and X, or a PNG (fields 2 and 3) for X. */
+static void handle_clipboard(const struct field *fields, int count)
+{
+	const struct field *text = find_field(fields, count, 1);
+	const struct field *mime = find_field(fields, count, 2);
+	const struct field *data = find_field(fields, count, 3);
+	if (mime && mime->len == strlen(MIME_PNG) && memcmp(mime->value, MIME_PNG, mime->len) == 0) {
+		if (!data || data->len > MAX_CLIP_IMAGE || data->len < 8 || memcmp(data->value, "\x89PNG\r\n\x1a\n", 8) != 0) {
+			logmsg("ignoring a clipboard image that is not a PNG of at most %d bytes", MAX_CLIP_IMAGE);
+			return;
+		}
+		if (x_fd < 0)
+			logmsg("a clipboard image arrived, but there is no X display to hold it");
+		xclip_take(2, data->value, data->len);
+		return;
+	}
+	if (mime && !(mime->len == strlen(MIME_TEXT) && memcmp(mime->value, MIME_TEXT, mime->len) == 0)) {
+		logmsg("ignoring a clipboard of an unknown type");
+		return;
+	}
+	if (!text || text->len > MAX_CLIPBOARD) {
+		logmsg("ignoring a malformed clipboard message");
+		return;
+	}
+	clip_set(text->value, text->len);
+	xclip_take(1, text->value, text->len);
 }
 
 static void handle_exec(unsigned version, uint32_t id, const struct field *fields, int count)
@@ -2197,14 +2832,9 @@ static void handle_payload(const unsigned char *p, size_t n)
 		if (id != 0)
 			handle_exec(version, id, fields, count);
 		break;
-	case T_CLIPBOARD: {
-		const struct field *text = find_field(fields, count, 1);
-		if (text && text->len <= MAX_CLIPBOARD)
-			clip_set(text->value, text->len);
-		else
-			logmsg("ignoring a malformed clipboard message");
+	case T_CLIPBOARD:
+		handle_clipboard(fields, count);
 		break;
-	}
 	case T_SET_TIME:
 		handle_set_time(fields, count);
 		break;
@@ -2411,6 +3041,8 @@ int main(int argc, char **argv)
 			wake = x_scan_at;
 		if (launches_deadline() < wake)
 			wake = launches_deadline();
+		if (xclip_wake() < wake)
+			wake = xclip_wake();
 		for (int i = 0; i < MAX_JOBS; i++) {
 			if (!jobs[i].used)
 				continue;
@@ -2454,6 +3086,7 @@ int main(int argc, char **argv)
 			x_scan();
 		if (launches_deadline() <= now_ms())
 			launches_check();
+		xclip_process();
 		if (now >= next_tick) {
 			check_clipboard();
 			check_display();

@@ -42,7 +42,7 @@ WORK=$OUT/build/desktop
 # What the guest is made of; their dependencies come along (Recommends do not).
 PACKAGES=(
   xserver-xorg-core xserver-xorg-input-evdev x11-xkb-utils
-  jwm xterm x11-apps x11-utils x11-xserver-utils
+  jwm xterm x11-apps x11-utils x11-xserver-utils xclip
   xfonts-base fonts-dejavu-core
   busybox-static
 )

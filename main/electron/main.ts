@@ -5,7 +5,8 @@
 // (host/host-api.ts). The window shows at once; in development the default guest is built in
 // the background with its progress on the page; a packaged app never builds (it is bundled).
 
-import { app, BrowserWindow, clipboard, dialog, Menu, nativeImage, session, Tray } from "electron";
+import { app, BrowserWindow, clipboard, ClipboardItem, dialog, Menu, nativeImage, session, Tray } from "electron";
+import { electronHostClipboard } from "./host-clipboard.js";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -147,7 +148,7 @@ function startShell(): void {
     session.defaultSession.setPermissionCheckHandler(() => false);
     serveScheme(rendererDir, library, states);
     const settings = new SettingsStore(dataDir());
-    const services = registerHostServices(sessions, { readText: () => clipboard.readText(), writeText: (text) => clipboard.writeText(text) });
+    const services = registerHostServices(sessions, electronHostClipboard(clipboard, (items) => new ClipboardItem(items)));
     const api = createHostApi({
       library,
       sessions,

@@ -26,6 +26,7 @@ import { overlayHolder } from "../disk/overlay.js";
 import type { PageStates } from "./page-states.js";
 import type { ResumedSession } from "./sessions.js";
 import { AppsStore } from "../guests/apps-store.js";
+import { isPng } from "../../core/agent/messages.js";
 import { agentHandlers, rememberApps } from "./agent-api.js";
 
 /** How the page's user confirms a sensitive share, as the host's refusal says it. */
@@ -253,6 +254,12 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
     "clipboard:set": (session, text) => {
       if (!services.sharesClipboard(session)) return;
       services.agent(session)?.setClipboard(text);
+    },
+    "clipboard:setImage": (session, png) => {
+      if (!services.sharesClipboard(session)) return false;
+      const bytes = new Uint8Array(Buffer.from(png, "base64"));
+      if (!isPng(bytes)) throw new Error("clipboard:setImage: the image is not a PNG");
+      return services.agent(session)?.setClipboardImage(bytes) ?? false;
     },
     ...agentHandlers(agentDeps),
   };

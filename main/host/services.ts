@@ -90,8 +90,16 @@ export function hostServiceSet(plan: Pick<LaunchPlan, "guest" | "services">, opt
         own.add(setClockOnHello(session, options.onError));
       }
       if (options.clipboard && planned.clipboard) {
-        own.add(new ClipboardSync(options.clipboard, { set: (text) => session.setClipboard(text), onChange: (listener) => session.onClipboard(listener) }));
+        own.add(
+          new ClipboardSync(options.clipboard, {
+            set: (text) => session.setClipboard(text),
+            onChange: (listener) => session.onClipboard(listener),
+            setImage: (png) => session.setClipboardImage(png),
+            onImage: (listener) => session.onClipboardImage(listener),
+          }),
+        );
       }
+      own.add(session.onDropped((reason) => options.onError(reason)));
       agent = session;
       agents.fire(session);
       return {

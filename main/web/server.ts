@@ -81,6 +81,12 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
         ws.send(JSON.stringify({ event: { type: "clipboard", session, text } } satisfies EventMessage));
       }
     });
+    agent.onClipboardImage((png) => {
+      const ws = pages.get(session);
+      if (ws && ws.readyState === ws.OPEN && services.sharesClipboard(session)) {
+        ws.send(JSON.stringify({ event: { type: "clipboardImage", session, png: Buffer.from(png).toString("base64") } } satisfies EventMessage));
+      }
+    });
   });
   // Each session's guest windows, to the page that runs it.
   const pushEvent = (session: string, event: EventMessage["event"]): void => {

@@ -23,6 +23,7 @@ import type { Disposable } from "../../core/disposable.js";
 import { p9Relay, type EmulatorBus } from "../../core/guest/relays.js";
 import { DiskClient, SERVED_PLACEHOLDER, withServedDisks } from "../../core/disk/served-disk.js";
 import { ClipboardSync } from "../../core/agent/clipboard-sync.js";
+import { fromBase64, pageClipboard, toBase64 } from "./page-clipboard.js";
 import { detectImage, HEADER_BYTES, type DetectedImage } from "../../core/media/detect.js";
 import { checkFitsDrive, DRIVE_NAMES, type SwapDrive } from "../../core/media/drives.js";
 import type { GuestStop } from "../../core/guest/stop-detector.js";
@@ -332,10 +333,15 @@ export class GuestRun {
         const events = this.#host.onEvent;
         owns.push(
           new ClipboardSync(
-            { readText: () => navigator.clipboard.readText(), writeText: (text) => navigator.clipboard.writeText(text) },
+            pageClipboard(),
             {
               set: (text) => void this.#host.invoke("clipboard:set", id, text).catch(() => {}),
               onChange: (listener) => events((event) => event.type === "clipboard" && event.session === id && listener(event.text)),
+              setImage: (png) => {
+                void this.#host.invoke("clipboard:setImage", id, toBase64(png)).catch(() => {});
+                return true;
+              },
+              onImage: (listener) => events((event) => event.type === "clipboardImage" && event.session === id && listener(fromBase64(event.png))),
             },
             { canRead: () => document.hasFocus() },
           ),

@@ -4,12 +4,17 @@
 
 import { describe, expect, it } from "vitest";
 import {
+  CLIPBOARD_PNG,
+  CLIPBOARD_TEXT,
   decodeMessage,
   encodeMessage,
+  isPng,
   LIMITS,
   MESSAGE_TYPES,
   type AgentMessage,
 } from "../../../core/agent/messages.js";
+import { MAX_FRAME_PAYLOAD } from "../../../core/agent/frame.js";
+import { noisePng } from "../../support/png.js";
 
 function roundTrip(message: AgentMessage): unknown {
   const decoded = decodeMessage(encodeMessage(message));
@@ -203,5 +208,41 @@ describe("encodeMessage refuses what the far side would refuse", () => {
     expect(() => encodeMessage({ type: "display", mode: "text", width: 0, height: 25 })).toThrow(/width/);
     expect(() => encodeMessage({ type: "hello", minVersion: 1, maxVersion: 1, software: "x", capabilities: ["a b"] })).toThrow(/capability/);
     expect(() => encodeMessage({ type: "ping", id: 1 }, 256)).toThrow(/version/);
+  });
+});
+
+describe("clipboard images (the clipboard.png capability)", () => {
+  const png = noisePng(4, 3);
+
+  it("carries a PNG both ways, as a MIME type and bytes beside no text field", () => {
+    expect(roundTrip({ type: "clipboard", mime: CLIPBOARD_PNG, data: png })).toEqual({ type: "clipboard", mime: "image/png", data: png });
+    const payload = encodeMessage({ type: "clipboard", mime: CLIPBOARD_PNG, data: png });
+    expect([...payload.subarray(0, 6 + 5 + 9)]).toEqual([1, 6, 0, 0, 0, 0, 2, 9, 0, 0, 0, ...text("image/png")]);
+    expect(refused(raw(6, 0, [[2, text("image/png")]]))).toMatch(/clipboard: field data is missing/);
+  });
+
+  it("reads text that names its MIME type as text, and text without one as before", () => {
+    expect(decodeMessage(raw(6, 0, [[2, text(CLIPBOARD_TEXT)], [1, text("hi")]]))).toEqual({ ok: true, version: 1, message: { type: "clipboard", text: "hi" } });
+    expect(roundTrip({ type: "clipboard", text: "hi" })).toEqual({ type: "clipboard", text: "hi" });
+  });
+
+  it("refuses an unknown MIME type, data that is not a PNG, and an image over 8 MiB", () => {
+    expect(refused(raw(6, 0, [[2, text("image/gif")], [3, png]]))).toMatch(/clipboard: MIME type "image\/gif" is neither text\/plain;charset=utf-8 nor image\/png/);
+    expect(refused(raw(6, 0, [[2, text("image/png")], [3, text("GIF89a, not a PNG")]]))).toMatch(/does not start with the PNG signature/);
+    expect(refused(raw(6, 0, [[2, text("image/png")], [3, png.subarray(0, 7)]]))).toMatch(/PNG signature/);
+    const big = new Uint8Array(LIMITS.clipboardImageBytes + 1);
+    big.set(png.subarray(0, 8));
+    expect(refused(raw(6, 0, [[2, text("image/png")], [3, big]]))).toMatch(/field data is 8388609 bytes, more than the limit of 8388608/);
+    expect(() => encodeMessage({ type: "clipboard", mime: CLIPBOARD_PNG, data: big })).toThrow(/8388609 bytes, more than the limit of 8388608/);
+    expect(() => encodeMessage({ type: "clipboard", mime: CLIPBOARD_PNG, data: text("not a PNG") as unknown as Uint8Array })).toThrow(/not a PNG/);
+  });
+
+  it("takes an image of exactly 8 MiB in one frame", () => {
+    const big = new Uint8Array(LIMITS.clipboardImageBytes);
+    big.set(png.subarray(0, 8));
+    const payload = encodeMessage({ type: "clipboard", mime: CLIPBOARD_PNG, data: big });
+    expect(payload.length).toBeLessThanOrEqual(MAX_FRAME_PAYLOAD);
+    expect(isPng(big)).toBe(true);
+    expect(roundTrip({ type: "clipboard", mime: CLIPBOARD_PNG, data: big })).toMatchObject({ mime: "image/png" });
   });
 });

@@ -8,6 +8,7 @@ import { decodeMessage, encodeMessage, LIMITS, type AgentMessage, type Hello } f
 import { AGENT_SEND_CHUNK, AgentError, AgentSession, pipeTransport, type AgentTransport } from "../../../core/agent/session.js";
 import { createPipePair } from "../../../core/pipe/frame-pipe.js";
 import { toDisposable } from "../../../core/disposable.js";
+import { noisePng } from "../../support/png.js";
 
 const GUEST_HELLO: Hello = {
   type: "hello",
@@ -141,7 +142,7 @@ describe("AgentSession handshake", () => {
     expect(hellos).toHaveLength(1);
     await settle();
     expect(guest.of("hello")).toEqual([
-      { type: "hello", minVersion: 1, maxVersion: 1, version: 1, software: "unmachine 0.1.0", capabilities: ["ping", "exec", "clipboard", "display", "windows", "apps", "launch", "window-action", "display.size"] },
+      { type: "hello", minVersion: 1, maxVersion: 1, version: 1, software: "unmachine 0.1.0", capabilities: ["ping", "exec", "clipboard", "display", "windows", "apps", "launch", "window-action", "display.size", "clipboard.png"] },
     ]);
   });
 
@@ -391,6 +392,52 @@ describe("AgentSession clipboard and display", () => {
     expect(guest.of("clipboard")).toEqual([{ type: "clipboard", text: "second" }]);
   });
 
+  it("puts a PNG on the clipboard of an agent that takes images, and reports the guest's", async () => {
+    const guest = new FakeGuest();
+    const session = new AgentSession(guest.transport);
+    guest.hello({ capabilities: ["clipboard", "clipboard.png"] });
+    await session.whenReady(1000);
+    const png = noisePng(8, 8);
+    expect(session.setClipboardImage(png)).toBe(true);
+    await settle();
+    expect(guest.of("clipboard")).toEqual([{ type: "clipboard", mime: "image/png", data: png }]);
+    const images: Uint8Array[] = [];
+    session.onClipboardImage((image) => images.push(image));
+    guest.send({ type: "clipboard", mime: "image/png", data: png });
+    await settle();
+    expect(images).toEqual([png]);
+  });
+
+  it("sends no image to an agent without clipboard.png, and refuses bytes that are not a PNG", async () => {
+    const { guest, session } = await connected();
+    expect(session.setClipboardImage(noisePng(8, 8))).toBe(false);
+    await settle();
+    expect(guest.of("clipboard")).toEqual([]);
+    expect(() => session.setClipboardImage(new TextEncoder().encode("GIF89a"))).toThrow(/not a PNG/);
+    expect(() => session.setClipboardImage(new Uint8Array(LIMITS.clipboardImageBytes + 1))).toThrow(/8388609 bytes; the guest agent takes at most 8388608/);
+  });
+
+  it("drops a clipboard that lies about being a PNG, says why, and keeps the session", async () => {
+    const { guest, session } = await connected();
+    const dropped: string[] = [];
+    const images: Uint8Array[] = [];
+    session.onDropped((reason) => dropped.push(reason));
+    session.onClipboardImage((image) => images.push(image));
+    const mime = [...new TextEncoder().encode("image/png")];
+    const fake = [...new TextEncoder().encode("<svg>not a png</svg>")];
+    const field = (tag: number, value: number[]): number[] => [tag, value.length, 0, 0, 0, ...value];
+    guest.emit(encodeFrame(new Uint8Array([1, 6, 0, 0, 0, 0, ...field(2, mime), ...field(3, fake)])));
+    guest.emit(encodeFrame(new Uint8Array([1, 6, 0, 0, 0, 0, ...field(2, [...new TextEncoder().encode("image/gif")]), ...field(3, fake)])));
+    await settle();
+    expect(images).toEqual([]);
+    expect(dropped).toEqual([
+      "dropped the guest's clipboard: clipboard: the image/png data does not start with the PNG signature",
+      'dropped the guest\'s clipboard: clipboard: MIME type "image/gif" is neither text/plain;charset=utf-8 nor image/png',
+    ]);
+    expect(session.state).toBe("ready");
+    await expect(session.ping(1000)).resolves.toBeGreaterThanOrEqual(0);
+  });
+
   it("reports the display when it changes", async () => {
     const { guest, session } = await connected();
     const seen: string[] = [];
@@ -430,8 +477,8 @@ describe("AgentSession with a misbehaving guest", () => {
   it("disconnects on a malformed message", async () => {
     const { guest, session } = await connected();
     const reason = disconnection(session);
-    guest.emit(encodeFrame(new Uint8Array([1, 6, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0xc3, 0x28])));
-    expect(await reason).toBe("malformed message from the agent: clipboard: field text is not valid UTF-8");
+    guest.emit(encodeFrame(new Uint8Array([1, 8, 1, 0, 0, 0, 1, 2, 0, 0, 0, 0xc3, 0x28])));
+    expect(await reason).toBe("malformed message from the agent: error: field message is not valid UTF-8");
   });
 
   it("disconnects on a frame in another protocol version than agreed", async () => {

@@ -67,6 +67,16 @@ describe("checkCommand", () => {
     }
   });
 
+  it("takes a clipboard image as base64 of at most 8 MiB once decoded (the web shell's JSON carries it)", () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).toString("base64");
+    expect(checkCommand("clipboard:setImage", ["s1", png]).args).toEqual(["s1", png]);
+    const largest = "A".repeat(4 * Math.ceil((8 * 1024 * 1024) / 3));
+    expect(checkCommand("clipboard:setImage", ["s1", largest]).args[1]).toBe(largest);
+    for (const bad of [largest + "AAAA", "not base64!", new Uint8Array([0x89]), null]) {
+      expect(() => checkCommand("clipboard:setImage", ["s1", bad])).toThrow(/argument 2 must be a png-base64/);
+    }
+  });
+
   it("refuses NaN and infinities as numbers", () => {
     for (const n of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
       expect(() => checkCommand("guests:plan", ["tiny", n])).toThrow(ContractError);
@@ -207,6 +217,10 @@ function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unkno
     "host:checkShare": (path) => {
       calls.push(["host:checkShare", [path]]);
       return { path, sensitive: null };
+    },
+    "clipboard:setImage": (session, png) => {
+      calls.push(["clipboard:setImage", [session, png]]);
+      return true;
     },
     "clipboard:set": (session, text) => {
       calls.push(["clipboard:set", [session, text]]);

@@ -92,7 +92,7 @@ describe.skipIf(problem !== undefined)("umagent on a pseudo-terminal, driven by 
       os: type(),
       hostname: hostname(),
       pid: agent.pid,
-      capabilities: ["ping", "exec", "clipboard", "display", "time", "windows", "apps", "launch", "window-action", "display.size"],
+      capabilities: ["ping", "exec", "clipboard", "display", "time", "windows", "apps", "launch", "window-action", "display.size", "clipboard.png"],
       minVersion: 1,
       maxVersion: 1,
     });
@@ -148,6 +148,21 @@ describe.skipIf(problem !== undefined)("umagent on a pseudo-terminal, driven by 
     const parallel = await Promise.all([1, 2, 3, 4].map((n) => session.exec(`echo ${n}`)));
     expect(parallel.map((o) => o.output)).toEqual(["1\n", "2\n", "3\n", "4\n"]);
     expect((await slow).output).toBe("late\n");
+  });
+
+  it("drops a clipboard of an unknown type or a lying PNG, saying so, and keeps answering", async () => {
+    const field = (tag: number, value: Uint8Array): number[] => [tag, value.length & 0xff, (value.length >> 8) & 0xff, 0, 0, ...value];
+    const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+    const frame = (fields: number[]): Uint8Array => {
+      const payload = [1, 6, 0, 0, 0, 0, ...fields];
+      return Uint8Array.from([0x55, 0x4d, payload.length & 0xff, (payload.length >> 8) & 0xff, 0, 0, ...payload]);
+    };
+    transport.send(frame([...field(2, bytes("image/gif")), ...field(3, bytes("GIF89a"))]));
+    transport.send(frame([...field(2, bytes("image/png")), ...field(3, bytes("<svg/>, not a PNG"))]));
+    await vi.waitFor(() => expect(agentLog).toContain("ignoring a clipboard of an unknown type"), { timeout: 3000 });
+    await vi.waitFor(() => expect(agentLog).toContain("ignoring a clipboard image that is not a PNG of at most 8388608 bytes"), { timeout: 3000 });
+    expect(await session.ping(2000)).toBeLessThan(2000);
+    expect(existsSync(clipboard)).toBe(false);
   });
 
   it("sets the guest's clipboard file and does not send it back", async () => {
