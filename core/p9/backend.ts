@@ -127,6 +127,9 @@ export interface P9Backend {
    * such fids are not rebuilt.
    */
   scope?(path: readonly string[]): string | undefined;
+  /** Another name the same store had in sessions saved by earlier versions, if any: such a
+   * session is rebuilt against it too. */
+  formerScope?(path: readonly string[]): string | undefined;
   /** Gives back what the backend holds on the host (descriptors, a store to sync) when the
    * session ends; open files are closed by the server first. */
   close?(): Promise<void>;

@@ -732,7 +732,8 @@ export class P9Server implements Disposable {
       return { ...fid, stale: `${where} is gone since the guest was suspended` };
     }
     const scope = this.#backend.scope?.(f.path);
-    if (f.scope === null || scope !== f.scope) return { ...fid, stale: `${where} is in another folder than when the guest was suspended` };
+    const same = f.scope !== null && (scope === f.scope || this.#backend.formerScope?.(f.path) === f.scope);
+    if (!same) return { ...fid, stale: `${where} is in another folder than when the guest was suspended` };
     if (f.open === undefined) return fid;
     if ((f.open & OpenFlags.ACCMODE) === OpenFlags.ACCMODE || this.#openFiles >= this.#maxOpenFiles) return { ...fid, stale: `${where} cannot be opened again` };
     try {

@@ -302,6 +302,14 @@ export class SharesBackend implements P9Backend {
     return inner === undefined ? undefined : `share ${JSON.stringify(tag)} ${inner}`;
   }
 
+  /** A share's path as sessions saved by earlier versions named its store. */
+  formerScope(path: readonly string[]): string | undefined {
+    const [tag, ...rest] = path;
+    if (tag === undefined) return undefined;
+    const inner = this.#policies.find((p) => p.share.tag === tag)?.share.backend.formerScope?.(rest);
+    return inner === undefined ? undefined : `share ${JSON.stringify(tag)} ${inner}`;
+  }
+
   async usedBytes(): Promise<number> {
     let used = 0;
     for (const p of this.#policies) used += await p.share.backend.usedBytes();

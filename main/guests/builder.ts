@@ -15,6 +15,7 @@ import { libraryPlan } from "./launch.js";
 import { builtStatePath, expectationFor } from "../state/guest-states.js";
 import { readStateFile, StateError, writeStateFile } from "../state/state-file.js";
 import { hostServiceSet } from "../host/services.js";
+import { namesFoldersByPlace } from "../host/p9-service.js";
 import { HeadlessGuest } from "../headless/runner.js";
 import { compressState } from "../../core/v86/state-codec.js";
 import { windowsReported } from "../host/agent-api.js";
@@ -80,7 +81,8 @@ export async function keepBuiltState(library: GuestLibrary, name: string, progre
   try {
     const saved = readStateFile(path, expected);
     const newest = Math.max(...files.map((f) => statSync(f).mtimeMs));
-    if (saved.header.savedAt >= newest) {
+    // One kept before folders had ids is kept again: it would not resume from a copied cache.
+    if (saved.header.savedAt >= newest && !namesFoldersByPlace(saved.header.host?.p9)) {
       if (summary) progress.write(`${name}: started state up to date\n`);
       return;
     }

@@ -28,7 +28,7 @@ export const P9_SESSION_LIMITS = { maxFids: 16384, maxOpenFiles: 4096 } as const
 export function sharesBackend(shares: ShareSetting[]): SharesBackend {
   return new SharesBackend(
     shares.map((s) => {
-      const share: ConstructorParameters<typeof SharesBackend>[0][number] = { tag: s.tag, backend: new HostFolderBackend(s.hostPath), readOnly: s.readOnly };
+      const share: ConstructorParameters<typeof SharesBackend>[0][number] = { tag: s.tag, backend: new HostFolderBackend(s.hostPath, { identify: !s.readOnly }), readOnly: s.readOnly };
       if (s.quotaMiB !== undefined) share.quotaBytes = Math.floor(s.quotaMiB * MiB);
       return share;
     }),
@@ -39,6 +39,20 @@ export function sharesBackend(shares: ShareSetting[]): SharesBackend {
 export function rootFolderBackend(folder: string): HostFolderBackend {
   makePrivateDir(folder);
   return new HostFolderBackend(realpathSync(folder));
+}
+
+/**
+ * Whether a saved session names a folder by its bare path and inode, as sessions saved before
+ * folders had ids did (HostFolderBackend.formerScope): such a kept state works only in the very
+ * folder it was made in, not once its cache is moved or copied.
+ */
+export function namesFoldersByPlace(saved: unknown): boolean {
+  const fids = (saved as { fids?: unknown } | null)?.fids;
+  if (!Array.isArray(fids)) return false;
+  return fids.some((f: unknown) => {
+    const scope = (f as { scope?: unknown } | null)?.scope;
+    return typeof scope === "string" && /^(share ".*" )?\//.test(scope);
+  });
 }
 
 /** A served 9P session: its state can be saved with a suspended guest. */

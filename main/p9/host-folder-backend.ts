@@ -15,6 +15,7 @@ import { Errno, P9Error } from "../../core/p9/errno.js";
 import { DirentType, FileMode, OpenFlags, QidType } from "../../core/p9/messages.js";
 import type { Qid } from "../../core/p9/wire.js";
 import { AttrStore, ATTRS_FILE, ATTRS_LOG, type FileId, type MappedAttr } from "./attr-store.js";
+import { FOLDER_ID_FILE, folderId } from "./folder-id.js";
 import { descriptorPathsWork, hostDescriptors, Held, HeldDir, type DescriptorBudget } from "./host-dir.js";
 
 export { ATTRS_FILE, ATTRS_LOG } from "./attr-store.js";
@@ -24,6 +25,8 @@ export interface HostFolderBackendOptions {
   readonly defaultOwner?: { readonly uid: number; readonly gid: number };
   /** Where host descriptors come from; the process-wide budget unless given. */
   readonly descriptors?: DescriptorBudget;
+  /** Whether a folder without an id may be given one (folder-id.ts); true unless given. */
+  readonly identify?: boolean;
 }
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } = constants;
@@ -356,6 +359,7 @@ class HostTree {
       await this.inDir(rel, async (dir) => {
         for (const name of await fsp.readdir(dir.self)) {
           if (name === ATTRS_LOG) continue; // counted as the store's bytes
+          if (rel === "" && name === FOLDER_ID_FILE) continue; // the host's, not the guest's
           const st = await fsp.lstat(dir.at(name), { bigint: true }).catch(tolerateMissing);
           if (!st) continue;
           usage.set(this.id(st).key, charge(st));
@@ -813,27 +817,37 @@ class HostDirFile implements P9File {
 export class HostFolderBackend implements P9Backend {
   readonly folder: string;
   readonly #tree: Promise<{ tree: HostTree; root: HostNode }>;
-  #identity: string | undefined;
+  /** The folder's own id (folder-id.ts), if it has one. */
+  #id: string | undefined;
+  /** The folder actually held open: where its descriptor leads, and which inode it is. */
+  #place: string | undefined;
   #closed = false;
 
   constructor(folder: string, options: HostFolderBackendOptions = {}) {
     this.folder = folder;
     this.#tree = HostTree.start(folder, options).then(async (started) => {
-      // The folder actually held open: where its descriptor leads, and which inode it is.
       try {
         const st = await started.tree.root.held.handle.stat({ bigint: true });
-        this.#identity = `${await fsp.realpath(started.tree.root.self)} ${st.dev}:${st.ino}`;
+        this.#place = `${await fsp.realpath(started.tree.root.self)} ${st.dev}:${st.ino}`;
       } catch {
-        this.#identity = undefined;
+        this.#place = undefined;
       }
+      this.#id = await folderId(started.tree.root, options.identify ?? true);
       return started;
     });
     this.#tree.catch(() => undefined);
   }
 
-  /** The held root folder's real path, device and inode, known once it is open. */
+  /** The folder's own id, which moves and is copied with it; its real path, device and inode
+   * if it has none (a read-only share). Known once it is open. */
   scope(): string | undefined {
-    return this.#identity;
+    if (this.#id !== undefined) return `folder ${this.#id}`;
+    return this.#place === undefined ? undefined : `place ${this.#place}`;
+  }
+
+  /** Its real path, device and inode: how a session saved before folders had ids named it. */
+  formerScope(): string | undefined {
+    return this.#place;
   }
 
   async root(): Promise<P9Node> {

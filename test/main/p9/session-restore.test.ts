@@ -1,10 +1,11 @@
 // A guest's shared folders across a suspend, as the host serves them (hostServiceSet over a
 // frame pipe, real host folders): the 9P session saved with the guest (saveState) is rebuilt by
-// the next run's services (resumed). A held file in the same folder reads and writes on; the
-// same tag pointing at another folder, or a folder replaced since, errs and never shows its
-// files; a damaged saved session is told in one line and the guest's new mount works.
+// the next run's services (resumed). A held file in the same folder reads and writes on, also
+// once the folder was moved or copied elsewhere (a moved data or cache folder); the same tag
+// pointing at another folder, or a folder replaced since, errs and never shows its files; a
+// damaged saved session is told in one line and the guest's new mount works.
 
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -13,6 +14,7 @@ import { decodeMessage, encodeMessage, NOFID, NOTAG, OpenFlags, type RMessage, t
 import { createPipePair } from "../../../core/pipe/frame-pipe.js";
 import type { ShareSetting } from "../../../core/guest/settings.js";
 import { hostServiceSet, type HostState, type ServiceSet } from "../../../main/host/services.js";
+import { namesFoldersByPlace } from "../../../main/host/p9-service.js";
 
 const base = mkdtempSync(join(tmpdir(), "unmachine-p9-resume-"));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -104,6 +106,39 @@ describe("shared folders across a suspend", () => {
     expect(readFileSync(join(a, "held.txt"), "utf8")).toBe("written before, and after");
     await g.ok({ type: "Twalk", fid: 2, newfid: 3, wnames: ["held.txt"] });
     expect(g.errors).toEqual([]);
+    g.services.dispose();
+  });
+
+  it("the folder copied elsewhere (cp -a) and shared from there: the held file reads and writes on", async () => {
+    const a = folder("original", { "held.txt": "" });
+    const state = await suspendedWithHeldFile([share("A", a)]);
+    const copy = join(base, "moved", "copy");
+    cpSync(a, copy, { recursive: true, preserveTimestamps: true });
+    rmSync(a, { recursive: true });
+    const g = guestOf([share("A", copy)], state);
+    const read = await g.ok({ type: "Tread", fid: 1, offset: 0n, count: 100 });
+    expect(str((read as { data: Uint8Array }).data)).toBe("written before");
+    await g.ok({ type: "Twrite", fid: 1, offset: 14n, data: text(", and after") });
+    expect(readFileSync(join(copy, "held.txt"), "utf8")).toBe("written before, and after");
+    await g.ok({ type: "Twalk", fid: 2, newfid: 3, wnames: ["held.txt"] });
+    await g.ok({ type: "Tlopen", fid: 2, flags: OpenFlags.RDONLY | OpenFlags.DIRECTORY });
+    const listed = await g.ok({ type: "Treaddir", fid: 2, offset: 0n, count: 8192 });
+    expect((listed as Extract<RMessage, { type: "Rreaddir" }>).entries.map((e) => e.name).filter((n) => !n.startsWith(".")).sort()).toEqual(["held.txt"]);
+    expect((listed as Extract<RMessage, { type: "Rreaddir" }>).entries.map((e) => e.name).filter((n) => n.startsWith(".unmachine"))).toEqual([]);
+    expect(g.errors).toEqual([]);
+    g.services.dispose();
+  });
+
+  it("a session saved before folders had ids is rebuilt in the same folder", async () => {
+    const a = folder("older", { "held.txt": "" });
+    const state = await suspendedWithHeldFile([share("A", a)]);
+    const st = statSync(a, { bigint: true });
+    const older = JSON.parse(JSON.stringify(state).replace(/share \\"A\\" folder [0-9a-f-]+/g, `share \\"A\\" ${realpathSync(a)} ${st.dev}:${st.ino}`)) as HostState;
+    expect(namesFoldersByPlace(state.p9)).toBe(false);
+    expect(namesFoldersByPlace(older.p9)).toBe(true);
+    const g = guestOf([share("A", a)], older);
+    const read = await g.ok({ type: "Tread", fid: 1, offset: 0n, count: 100 });
+    expect(str((read as { data: Uint8Array }).data)).toBe("written before");
     g.services.dispose();
   });
 
