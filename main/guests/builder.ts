@@ -16,6 +16,8 @@ import { builtStatePath, expectationFor } from "../state/guest-states.js";
 import { readStateFile, StateError, writeStateFile } from "../state/state-file.js";
 import { hostServiceSet } from "../host/services.js";
 import { namesFoldersByPlace } from "../host/p9-service.js";
+import { giveFolderId } from "../p9/folder-id.js";
+import { ROOT_SHARE_TAG } from "../../core/guest/launch-plan.js";
 import { HeadlessGuest } from "../headless/runner.js";
 import { compressState } from "../../core/v86/state-codec.js";
 import { windowsReported } from "../host/agent-api.js";
@@ -90,6 +92,10 @@ export async function keepBuiltState(library: GuestLibrary, name: string, progre
     if (!(error instanceof StateError) && (error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
   progress.write(`${name}: booting once to keep its started state (so a first start resumes)...\n`);
+  // Its root folder is shared read-only: its id (which a copied cache keeps) is given here.
+  if (plan.services.p9?.kind === "shares") {
+    for (const share of plan.services.p9.shares) if (share.tag === ROOT_SHARE_TAG) await giveFolderId(share.hostPath);
+  }
   const started = Date.now();
   const services = hostServiceSet(plan, { onError: (message) => progress.write(`${name}: ${message}\n`) });
   await services.ready;

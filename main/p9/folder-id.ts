@@ -2,12 +2,14 @@
 // at the folder's root (.unmachine-attrs.id, never shown to the guest). It moves and is copied
 // with the folder (mv, cp -a, a moved data or cache folder) and is new in a folder made again at
 // the same path, so a suspended guest's files are found again in its folder wherever it now is.
+// A writable share is given one when first served; a read-only one (a guest's built root) only
+// by whoever owns it (giveFolderId, before its state is kept).
 
 import { constants } from "node:fs";
 import { randomUUID } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import { ATTRS_FILE } from "./attr-store.js";
-import type { HeldDir } from "./host-dir.js";
+import { hostDescriptors, HeldDir } from "./host-dir.js";
 
 /** The id's file in the folder's root (hidden from the guest with the attribute store's files). */
 export const FOLDER_ID_FILE = `${ATTRS_FILE}.id`;
@@ -60,4 +62,15 @@ export async function folderId(root: HeldDir, create: boolean): Promise<string |
     await handle.close().catch(() => undefined);
   }
   return id;
+}
+
+/** Gives the folder at `path` an id if it has none (for a folder the app owns, such as a built
+ * guest's root, shared read-only); resolves with it. */
+export async function giveFolderId(path: string): Promise<string | undefined> {
+  const root = await HeldDir.open(hostDescriptors, path);
+  try {
+    return await folderId(root, true);
+  } finally {
+    await root.close();
+  }
 }

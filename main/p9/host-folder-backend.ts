@@ -25,7 +25,8 @@ export interface HostFolderBackendOptions {
   readonly defaultOwner?: { readonly uid: number; readonly gid: number };
   /** Where host descriptors come from; the process-wide budget unless given. */
   readonly descriptors?: DescriptorBudget;
-  /** Whether a folder without an id may be given one (folder-id.ts); true unless given. */
+  /** Whether a folder without an id may be given one (folder-id.ts; an id it has is always
+   * used); true unless given. */
   readonly identify?: boolean;
 }
 

@@ -5,7 +5,7 @@
 // pointing at another folder, or a folder replaced since, errs and never shows its files; a
 // damaged saved session is told in one line and the guest's new mount works.
 
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -15,6 +15,7 @@ import { createPipePair } from "../../../core/pipe/frame-pipe.js";
 import type { ShareSetting } from "../../../core/guest/settings.js";
 import { hostServiceSet, type HostState, type ServiceSet } from "../../../main/host/services.js";
 import { namesFoldersByPlace } from "../../../main/host/p9-service.js";
+import { giveFolderId } from "../../../main/p9/folder-id.js";
 
 const base = mkdtempSync(join(tmpdir(), "unmachine-p9-resume-"));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -127,6 +128,36 @@ describe("shared folders across a suspend", () => {
     expect((listed as Extract<RMessage, { type: "Rreaddir" }>).entries.map((e) => e.name).filter((n) => n.startsWith(".unmachine"))).toEqual([]);
     expect(g.errors).toEqual([]);
     g.services.dispose();
+  });
+
+  it("a read-only folder given its id by its owner (a built root) is found again in a copied cache", async () => {
+    const root = folder("cache/guests/desktop/root", { "init": "#!/bin/sh" });
+    await giveFolderId(root);
+    const readOnly = (hostPath: string): ShareSetting => ({ tag: "root", hostPath, readOnly: true });
+    const g = guestOf([readOnly(root)]);
+    await g.ok({ type: "Tversion", msize: 65536, version: "9P2000.L" });
+    await g.ok({ type: "Tattach", fid: 0, afid: NOFID, uname: "", aname: "", nUname: 0 });
+    await g.ok({ type: "Twalk", fid: 0, newfid: 1, wnames: ["root", "init"] });
+    await g.ok({ type: "Tlopen", fid: 1, flags: OpenFlags.RDONLY });
+    await g.ok({ type: "Twalk", fid: 0, newfid: 2, wnames: ["root"] });
+    const state = JSON.parse(JSON.stringify(g.services.saveState())) as HostState;
+    g.services.dispose();
+    const copy = join(base, "copied-cache", "guests", "desktop", "root");
+    cpSync(root, copy, { recursive: true, preserveTimestamps: true });
+    const h = guestOf([readOnly(copy)], state);
+    const read = await h.ok({ type: "Tread", fid: 1, offset: 0n, count: 100 });
+    expect(str((read as { data: Uint8Array }).data)).toBe("#!/bin/sh");
+    await h.ok({ type: "Twalk", fid: 2, newfid: 3, wnames: ["init"] });
+    expect(h.errors).toEqual([]);
+    h.services.dispose();
+    // A read-only share is never written to: one without an id stays without.
+    const plain = folder("plain-read-only", { "init": "" });
+    const p = guestOf([readOnly(plain)]);
+    await p.ok({ type: "Tversion", msize: 65536, version: "9P2000.L" });
+    await p.ok({ type: "Tattach", fid: 0, afid: NOFID, uname: "", aname: "", nUname: 0 });
+    await p.ok({ type: "Twalk", fid: 0, newfid: 1, wnames: ["root", "init"] });
+    p.services.dispose();
+    expect(readdirSync(plain)).toEqual(["init"]);
   });
 
   it("a session saved before folders had ids is rebuilt in the same folder", async () => {
