@@ -3,7 +3,7 @@
 // It resolves a guest to host file paths and served hard disks (base image + overlay); the
 // shells turn those into what their runtime loads (URLs for the page, buffers for a worker).
 
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseProfile, type GuestProfile, type MediaRole } from "../../core/guest/profile.js";
 import type { DiskRole, ServedDisk } from "../../core/guest/launch-plan.js";
@@ -116,11 +116,12 @@ export class GuestLibrary {
     return undefined;
   }
 
-  /** A built folder with an /init in it, in the first root that has one. */
+  /** A built folder with an /init in it, in the first root that has one: its real path, as a
+   * share's folder is recorded (it is served without following links). */
   #findFolder(relative: string): string | undefined {
     for (const root of this.#roots) {
       const path = join(root, relative);
-      if (existsSync(join(path, "init")) && statSync(path).isDirectory()) return path;
+      if (existsSync(join(path, "init")) && statSync(path).isDirectory()) return realpathSync(path);
     }
     return undefined;
   }

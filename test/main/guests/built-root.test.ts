@@ -2,7 +2,7 @@
 // finds the folder or says to build it, and the CLI's plan and the page's plan both serve it
 // read-only over 9P as the share "root", beside the user's own shares.
 import { describe, expect, it } from "vitest";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, realpathSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GuestLibrary } from "../../../main/guests/library.js";
@@ -11,6 +11,7 @@ import { createHostApi } from "../../../main/host/host-api.js";
 import { HostSessions } from "../../../main/host/sessions.js";
 import { registerHostServices } from "../../../main/host/services.js";
 import { pageStates } from "../../../main/host/page-states.js";
+import { sharesBackend } from "../../../main/host/p9-service.js";
 
 function fixture(built: boolean): { library: GuestLibrary; root: string } {
   const top = mkdtempSync(join(tmpdir(), "unmachine-root-"));
@@ -59,5 +60,20 @@ describe("a guest with a built root folder", () => {
     const plan = await handlers["guests:plan"]("desk", 0);
     expect(plan.services.p9).toEqual({ kind: "shares", shares: [rootShare(root)] });
     expect(plan.machine.p9).toBe("host");
+  });
+
+  it("is served from a cache reached through a symbolic link (a cache moved and linked from its old place)", async () => {
+    const { library, root } = fixture(true);
+    const cache = join(root, "..", "..", "..");
+    const moved = join(cache, "..", "moved-cache");
+    renameSync(cache, moved);
+    symlinkSync(moved, cache);
+    const p9 = libraryPlan(library, "desk").services.p9;
+    if (p9?.kind !== "shares") throw new Error("no shares planned");
+    expect(p9.shares[0]!.hostPath).toBe(realpathSync(join(moved, "guests", "desk", "root")));
+    const backend = sharesBackend(p9.shares);
+    const init = await (await (await backend.root()).walk("root")).walk("init");
+    expect(init).toBeDefined();
+    await backend.close();
   });
 });
