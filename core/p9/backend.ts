@@ -122,7 +122,7 @@ export interface P9Backend {
   usedBytes(): Promise<number>;
   /**
    * Names the store that `path` (names from the root, not walked here) leads into, the same
-   * across runs only for the same store (a host folder: its real path, device and inode), so a
+   * across runs only for the same store (a host folder: its id, which a copy or move keeps), so a
    * guest's saved session is rebuilt only against it. Undefined if the backend cannot tell:
    * such fids are not rebuilt.
    */
