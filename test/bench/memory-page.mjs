@@ -3,10 +3,10 @@
 // shell, host services) and in a bare page that runs v86 on the same files with nothing else.
 // Prints one JSON line: { app: bytes, bare: bytes }.
 import { chromium } from "@playwright/test";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { startWebShell } from "./web-shell.mjs";
 
 const root = resolve(import.meta.dirname, "../..");
 const SETTLE_MS = 3000;
@@ -42,18 +42,7 @@ async function settle() {
 }
 
 async function appPage() {
-  const server = spawn(process.execPath, [join(root, "bin/unmachine.js"), "serve", "--no-open"], {
-    env: { ...process.env, UNMACHINE_DATA: mkdtempSync(join(tmpdir(), "unmachine-bench-")) },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const url = await new Promise((resolveUrl) => {
-    let out = "";
-    server.stdout.on("data", (d) => {
-      out += d;
-      const m = /http:\/\/127\.0\.0\.1:\d+\/\?token=\w+/.exec(out);
-      if (m) resolveUrl(m[0]);
-    });
-  });
+  const { server, url } = await startWebShell({ UNMACHINE_DATA: mkdtempSync(join(tmpdir(), "unmachine-bench-")) });
   const { context, page, marker } = await browser();
   await page.goto(url);
   await page.getByRole("button", { name: "Start", exact: true }).waitFor();

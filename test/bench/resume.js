@@ -10,6 +10,7 @@ import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { startWebShell } from "./web-shell.mjs";
 
 const root = resolve(import.meta.dirname, "../..");
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -65,20 +66,7 @@ const qemuCmdline = profile.cmdline.replace("console=tty0", "").replace(/\s+/g, 
 
 /** The page in Debian's Chromium against a web shell: click Start, type the command, wait for the answer. */
 async function pageSession(env) {
-  const server = spawn(process.execPath, [join(root, "bin/unmachine.js"), "serve", "--no-open"], {
-    cwd: root,
-    env: { ...process.env, UNMACHINE_DATA: data, ...env },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const url = await new Promise((resolveUrl, reject) => {
-    let out = "";
-    server.on("exit", (code) => reject(new Error(`the web shell ended (${code})`)));
-    server.stdout.on("data", (d) => {
-      out += d;
-      const m = /http:\/\/127\.0\.0\.1:\d+\/\?token=\w+/.exec(out);
-      if (m) resolveUrl(m[0]);
-    });
-  });
+  const { server, url } = await startWebShell({ UNMACHINE_DATA: data, ...env });
   const profileDir = mkdtempSync(join(tmpdir(), "unmachine-bench-chromium-"));
   const context = await chromium.launchPersistentContext(profileDir, {
     executablePath: "/usr/bin/chromium",

@@ -7,10 +7,10 @@
 // the guest redraws it, against v86's own screen updates in the same run. Medians of a few rounds,
 // written to test-results/bench/seamless.json.
 import { chromium } from "@playwright/test";
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { startWebShell } from "./web-shell.mjs";
 
 const root = resolve(import.meta.dirname, "../..");
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -139,20 +139,7 @@ function pageProbe() {
 }
 
 async function pageRun() {
-  const server = spawn(process.execPath, [join(root, "bin/unmachine.js"), "serve", "--no-open"], {
-    cwd: root,
-    env: { ...process.env, UNMACHINE_DATA: data },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const url = await new Promise((resolveUrl, reject) => {
-    let out = "";
-    server.on("exit", (code) => reject(new Error(`the web shell ended (${code})`)));
-    server.stdout.on("data", (d) => {
-      out += d;
-      const m = /http:\/\/127\.0\.0\.1:\d+\/\?token=\w+/.exec(out);
-      if (m) resolveUrl(m[0]);
-    });
-  });
+  const { server, url } = await startWebShell({ UNMACHINE_DATA: data });
   const browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     headless: true,
