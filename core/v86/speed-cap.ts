@@ -1,9 +1,10 @@
 // A speed cap in percent of one host core, for guests (DOS-era software) that run too fast.
 // v86's loop runs the CPU in slices (do_tick: one main_loop slice, then next_tick(delay) to
 // schedule the next). The cap counts the guest instructions of each slice and stretches the
-// pause before the next one so the guest runs `percent` of the instructions it ran a busy ms
-// while uncapped (FullSpeed). It never stops the emulator: v86's stop()/run() would tell every
-// listener the emulator stopped. Time comes from the runtime.
+// pause before the next one so the guest runs `percent` of the instructions it runs a busy ms
+// at full speed: measured while it runs uncapped (FullSpeed), or by a short burst at full speed
+// now and then while it is capped. It never stops the emulator: v86's stop()/run() would tell
+// every listener the emulator stopped. Time comes from the runtime.
 
 import type { Disposable } from "../disposable.js";
 import type { EmulatorLike } from "../guest/session.js";
@@ -23,6 +24,22 @@ const BUDGET_WINDOW_MS = 1000;
  * times (the host runs a guest it pauses that much slower per busy ms).
  */
 const MAX_BUSY_SHARE = 2.5;
+/**
+ * A capped guest's full speed is measured in a burst of this much busy time run without a
+ * pause (the pause after it repays it, so the guest keeps its share), from this far into it: a
+ * host thread woken from a pause runs slow for tens of ms (measured here: a third of full speed
+ * in its first 3 ms, 70 % at 10-30 ms, full from about 60 ms on; uncapped slices ran 104 K
+ * instructions a ms, a quarter's cap's 1 ms slices 55-65 K).
+ */
+const BURST_MS = 100;
+const BURST_MEASURED_FROM_MS = 60;
+/**
+ * A capped guest is measured again this often, for the work it does now may run at quite
+ * another speed (a kernel booting runs four times the instructions a ms of a shell's loop), and
+ * sooner when a burst could not measure (the guest idled in it).
+ */
+const BURST_EVERY_MS = 20_000;
+const BURST_RETRY_MS = 2_000;
 /** FullSpeed measures in spans of this much busy time of slices the guest ran to their end, */
 const SPAN_MS = 500;
 /** and keeps the fastest of the last few of them, */
@@ -85,15 +102,26 @@ export interface SpeedCap extends Disposable {
   set(percent: number): void;
   /** The guest's full speed in instructions per busy ms, measured while it ran uncapped (this last minute). */
   readonly fullRate: number | undefined;
+  /** The full speed the cap paces by now: measured uncapped before it was set, or by its last burst. */
+  readonly pacedRate: number | undefined;
+}
+
+/** A burst a capped guest runs at full speed to measure it: when it began, and its measured part so far. */
+interface Burst {
+  start: number;
+  busy: number;
+  instructions: number;
 }
 
 /**
  * Caps a V86 instance's speed to `percent` of what it does on one whole host core; `now` is a
- * monotonic clock in ms. Where v86 counts the guest's instructions and the guest was busy
- * uncapped in the minute before the cap was set (FullSpeed), the guest runs `percent` of the instructions
- * it runs at full speed, so a busy loop in it does proportionally less work; otherwise (a guest
- * booted capped) it is kept busy `percent` of the time, which gives it less than its share.
- * Either way it is busy at most MAX_BUSY_SHARE times `percent` of the time.
+ * monotonic clock in ms. Where v86 counts the guest's instructions, the guest runs `percent` of
+ * the instructions it runs a busy ms at full speed, so a busy loop in it does proportionally
+ * less work. Full speed is what it ran uncapped in the minute before the cap was set
+ * (FullSpeed); a guest capped from its start, or capped longer than BURST_EVERY_MS, is measured
+ * by a burst (BURST_MS at full speed, the pause after it repaying it). Until a burst has
+ * measured it, or without a count, the guest is kept busy `percent` of the time, which gives it
+ * less than its share. It is busy at most MAX_BUSY_SHARE times `percent` of the time.
  * At 100 it only measures. Disposing it gives the emulator its full speed back.
  */
 export function capSpeed(emulator: object, percent: number, now: () => number): SpeedCap {
@@ -108,8 +136,11 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
   const count = (): number => (counter ? counter[0]! >>> 0 : 0);
   const full = new FullSpeed();
   let cap = checkCpuPercent(percent);
-  /** The full speed the cap paces by, taken when the guest was last capped from uncapped. */
-  let rate = cap < 100 ? full.rate(now()) : undefined;
+  /** The full speed the cap paces by: taken when the guest was last capped from uncapped, or measured by a burst since. */
+  let rate: number | undefined;
+  /** When the next burst may begin (the guest capped and busy), and the burst running now. */
+  let burstAt = 0;
+  let burst: Burst | undefined;
   /** No slice starts before this time. */
   let resumeAt = 0;
   /**
@@ -124,6 +155,13 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
   let sliceStart: number | undefined;
   let sliceCount = 0;
   let disposed = false;
+  /** The guest goes from uncapped to capped at `at`: paced by its full speed measured uncapped, or by a burst at once. */
+  const capFrom = (at: number): void => {
+    rate = full.rate(at);
+    burstAt = rate === undefined ? at : at + BURST_EVERY_MS;
+    burst = undefined;
+  };
+  if (cap < 100) capFrom(now());
   inner.do_tick = function (this: V86Loop) {
     sliceStart = now();
     sliceCount = count();
@@ -142,6 +180,25 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
       if (cap >= 100) {
         if (counter) full.add(at, sliceBusy, sliceInstructions, delay > 0);
       } else {
+        if (burst) {
+          if (delay > 0) {
+            // The guest idled: this burst says nothing of its speed.
+            burst = undefined;
+            burstAt = at + BURST_RETRY_MS;
+          } else {
+            if (sliceStart - burst.start >= BURST_MEASURED_FROM_MS) {
+              burst.busy += sliceBusy;
+              burst.instructions += sliceInstructions;
+            }
+            if (at - burst.start >= BURST_MS) {
+              if (burst.busy > 0) rate = burst.instructions / burst.busy;
+              burst = undefined;
+              burstAt = at + BURST_EVERY_MS;
+            }
+          }
+        } else if (counter && delay <= 0 && at >= burstAt) {
+          burst = { start: at, busy: 0, instructions: 0 };
+        }
         if (windowStart === undefined || at - windowStart > BUDGET_WINDOW_MS) {
           windowStart = sliceStart;
           busy = 0;
@@ -158,7 +215,7 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
             : Math.max(windowStart + (instructions * 100) / (rate * cap), windowStart + busy + pauseAfter(busy, Math.min(100, cap * MAX_BUSY_SHARE)));
       }
     }
-    nextTick.call(this, cap >= 100 ? delay : Math.max(delay, resumeAt - at));
+    nextTick.call(this, cap >= 100 || burst ? delay : Math.max(delay, resumeAt - at));
   };
   return {
     get percent() {
@@ -167,12 +224,18 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
     get fullRate() {
       return full.rate(now());
     },
+    get pacedRate() {
+      return rate;
+    },
     set(value: number) {
       const was = cap;
       cap = checkCpuPercent(value);
-      if (was >= 100 && cap < 100) rate = full.rate(now());
+      if (was >= 100 && cap < 100) capFrom(now());
       windowStart = undefined;
-      if (cap >= 100) resumeAt = 0;
+      if (cap >= 100) {
+        resumeAt = 0;
+        burst = undefined;
+      }
     },
     dispose() {
       if (disposed) return;

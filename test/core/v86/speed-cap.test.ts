@@ -1,7 +1,8 @@
 // The speed cap paces v86's loop: after a slice, the next one waits long enough that the guest
-// runs the cap's share of the instructions it ran a busy ms uncapped (or, before that is known,
-// that busy time is the cap's share of all time). Driven here with a fake loop shaped like
-// v86's (do_tick runs a slice and schedules the next with next_tick).
+// runs the cap's share of the instructions it runs a busy ms at full speed (measured uncapped, or
+// by a burst while capped; before that is known, busy time is the cap's share of all time).
+// Driven here with a fake loop shaped like v86's (do_tick runs a slice and schedules the next
+// with next_tick).
 
 import { describe, expect, it } from "vitest";
 import { capSpeed, checkCpuPercent, FullSpeed, pauseAfter, SpeedControl } from "../../../core/v86/speed-cap.js";
@@ -101,22 +102,27 @@ describe("speed cap", () => {
 });
 
 /**
- * A v86-shaped loop that counts instructions: every slice is busy 2 ms and runs `perMs()`
- * instructions a ms (a host that runs a paused thread slower gives fewer), as v86's
- * instruction_counter (a Uint32Array) counts them.
+ * A v86-shaped loop that counts instructions: every slice is busy 2 ms and runs `perMs(ms)`
+ * instructions a ms, `ms` being how long the loop has run without a pause (a host runs a thread
+ * it woke from a pause slower for a while), as v86's instruction_counter (a Uint32Array) counts
+ * them. `idles()` says whether v86 asks for a wait after a slice (the guest halted).
  */
-function countingEmulator(perMs: (pausedBefore: boolean) => number) {
+function countingEmulator(perMs: (runningMs: number) => number, idles: () => boolean = () => false) {
   let clock = 0;
   let lastEnd = 0;
+  let runStart = 0;
+  let longestRun = 0;
   const counter = new Uint32Array([2 ** 32 - 1000]); // wraps soon
   const scheduled: number[] = [];
   const loop = {
     cpu: { instruction_counter: counter },
     do_tick(this: { next_tick(delay: number): void }) {
-      counter[0] = counter[0]! + 2 * perMs(clock - lastEnd > 0.5);
+      if (clock - lastEnd > 0.5) runStart = clock;
+      counter[0] = counter[0]! + 2 * perMs(clock - runStart);
       clock += 2;
       lastEnd = clock;
-      this.next_tick(0);
+      longestRun = Math.max(longestRun, clock - runStart);
+      this.next_tick(idles() ? 1 : 0);
     },
     next_tick(wait: number) {
       scheduled.push(wait);
@@ -132,15 +138,23 @@ function countingEmulator(perMs: (pausedBefore: boolean) => number) {
     }
     return ((counter[0]! - first + 2 ** 32) % 2 ** 32) / (clock - start);
   };
-  return { emulator: { v86: inner }, now: () => clock, run, idle: (ms: number) => (clock += ms) };
+  /** The longest the loop has run without a pause since the last call. */
+  const longest = (): number => {
+    const ms = longestRun;
+    longestRun = 0;
+    return ms;
+  };
+  return { emulator: { v86: inner }, now: () => clock, run, longest, idle: (ms: number) => (clock += ms) };
 }
+
+/** 100 instructions a busy ms at full speed; 60 for the first 40 ms after a pause. */
+const warming = (runningMs: number): number => (runningMs < 40 ? 60 : 100);
 
 describe("speed cap by instructions", () => {
   it("runs the capped share of the instructions the guest ran uncapped, though a paused host runs it slower", () => {
-    // 100 instructions a busy ms uncapped, 60 in a slice after a pause (what a quarter's cap gave).
-    const fake = countingEmulator((paused) => (paused ? 60 : 100));
+    const fake = countingEmulator(warming);
     const cap = capSpeed(fake.emulator, 100, fake.now);
-    expect(fake.run(2000)).toBeCloseTo(100, 0);
+    expect(fake.run(2000)).toBeGreaterThan(98); // slow only in its first 40 ms
     expect(cap.fullRate).toBeCloseTo(100, 5);
     for (const percent of [25, 50, 10]) {
       cap.set(percent);
@@ -148,26 +162,65 @@ describe("speed cap by instructions", () => {
       expect(fake.run(5000) / 100).toBeCloseTo(percent / 100, 2);
     }
     cap.set(100);
-    expect(fake.run(1000)).toBeCloseTo(100, 0);
+    expect(fake.run(1000)).toBeGreaterThan(97);
   });
 
-  it("keeps a guest busy at most 2.5 times its share of the time, though its full speed was measured on faster work", () => {
-    let uncappedRate = 400; // a kernel booting
-    const fake = countingEmulator((paused) => (paused ? 60 : uncappedRate));
+  it("measures a guest capped from its start by a burst at full speed, and then runs its share", () => {
+    const fake = countingEmulator(warming);
+    const cap = capSpeed(fake.emulator, 25, fake.now);
+    expect(cap.pacedRate).toBeUndefined();
+    fake.run(1000);
+    // Measured from 60 ms into the burst, where the host runs at full speed.
+    expect(cap.pacedRate).toBe(100);
+    // Its share over a minute, with the bursts of every 20 s in it repaid by the pauses after them.
+    expect(fake.run(60_000) / 100).toBeCloseTo(0.25, 2);
+    expect(cap.fullRate).toBeUndefined();
+  });
+
+  it("runs at full speed for at most a burst's 100 ms, once every 20 s", () => {
+    const fake = countingEmulator(warming);
+    const cap = capSpeed(fake.emulator, 25, fake.now);
+    fake.run(1000);
+    expect(fake.longest()).toBeGreaterThanOrEqual(100);
+    expect(fake.longest()).toBe(0);
+    fake.run(19_000);
+    expect(fake.longest()).toBeLessThan(10); // paced in slices, no burst before its 20 s
+    fake.run(2000);
+    expect(fake.longest()).toBeLessThanOrEqual(102);
+    cap.set(100);
+    fake.run(100);
+    expect(fake.longest()).toBeGreaterThan(99);
+  });
+
+  it("measures again every 20 s, for the guest's work changes speed (a kernel booting, then a shell's loop)", () => {
+    let full = 400;
+    const fake = countingEmulator((ms) => (ms < 40 ? full * 0.6 : full));
     const cap = capSpeed(fake.emulator, 100, fake.now);
     fake.run(2000);
     expect(cap.fullRate).toBeCloseTo(400, 5);
-    uncappedRate = 100; // then a shell's loop, capped at once
+    full = 100;
     cap.set(25);
     fake.run(1000);
+    // Until measured again, the speed measured on the faster work lets it run busy at most 2.5
+    // times its share of the time.
     expect(fake.run(5000)).toBeCloseTo(60 * 0.25 * 2.5, 0);
+    fake.run(15_000);
+    expect(cap.pacedRate).toBe(100);
+    expect(fake.run(10_000) / 100).toBeCloseTo(0.25, 2);
   });
 
-  it("keeps the busy share of the time for a guest never run uncapped (booted capped)", () => {
-    const fake = countingEmulator((paused) => (paused ? 60 : 100));
+  it("keeps the busy share of the time for a guest that idles (nothing to measure) or has no count", () => {
+    let halts = true;
+    const fake = countingEmulator(warming, () => halts);
     const cap = capSpeed(fake.emulator, 25, fake.now);
-    expect(fake.run(5000)).toBeCloseTo(60 * 0.25, 0);
-    expect(cap.fullRate).toBeUndefined();
+    fake.run(5000);
+    expect(cap.pacedRate).toBeUndefined();
+    halts = false;
+    fake.run(2500); // the next burst comes 2 s after the last one the guest idled in
+    expect(cap.pacedRate).toBe(100);
+    const plain = fakeEmulator(4);
+    capSpeed(plain.emulator, 25, plain.now);
+    expect(busyShare(plain, 10_000, 4)).toBeCloseTo(0.25, 2);
   });
 });
 
@@ -197,24 +250,16 @@ describe("FullSpeed", () => {
     expect(full.rate(at + 60_001)).toBeUndefined();
   });
 
-  it("paces by the speed measured before the guest was capped however long it stays capped", () => {
-    const fake = countingEmulator((paused) => (paused ? 60 : 100));
-    const cap = capSpeed(fake.emulator, 100, fake.now);
-    fake.run(2000);
-    cap.set(25);
-    fake.run(120_000);
-    cap.set(50);
-    fake.run(1000);
-    expect(fake.run(5000) / 100).toBeCloseTo(0.5, 2);
-  });
-
-  it("paces by busy time when capped after a minute idle", () => {
-    const fake = countingEmulator((paused) => (paused ? 60 : 100));
+  it("is not taken when the guest was capped after a minute idle: a burst measures it", () => {
+    const fake = countingEmulator(warming);
     const cap = capSpeed(fake.emulator, 100, fake.now);
     fake.run(2000);
     fake.idle(61_000);
     cap.set(25);
-    expect(fake.run(5000)).toBeCloseTo(60 * 0.25, 0);
+    expect(cap.pacedRate).toBeUndefined();
+    fake.run(1000);
+    expect(cap.pacedRate).toBe(100);
+    expect(fake.run(20_000) / 100).toBeCloseTo(0.25, 2);
   });
 });
 
