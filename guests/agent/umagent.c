@@ -1122,24 +1122,12 @@ static void x_select(uint32_t window, uint32_t mask)
 }
 
 /*
- * GetProperty of at most max bytes into dst: the bytes copied, or -1 if the property is
- * absent, of another type (when type is not 0) or the window is gone. *format gets 8, 16 or 32.
+ * A GetProperty reply's value, at most max bytes into dst: the bytes copied, or -1 if the
+ * property is absent, of another type (when type is not 0) or malformed. *format gets 8, 16
+ * or 32.
  */
-static long x_property(uint32_t window, uint32_t prop, uint32_t type, void *dst, size_t max, unsigned *format, uint32_t *type_out)
+static long x_property_value(const unsigned char *r, size_t rlen, uint32_t type, void *dst, size_t max, unsigned *format, uint32_t *type_out)
 {
-	unsigned char req[24];
-	req[0] = 20; /* GetProperty, delete false */
-	req[1] = 0;
-	put_le16(req + 2, 6);
-	put_le32(req + 4, window);
-	put_le32(req + 8, prop);
-	put_le32(req + 12, type);
-	put_le32(req + 16, 0);
-	put_le32(req + 20, (uint32_t)((max + 3) / 4));
-	const unsigned char *r;
-	size_t rlen;
-	if (x_call(req, sizeof req, &r, &rlen) != 1)
-		return -1;
 	unsigned fmt = r[1];
 	uint32_t got_type = get_le32(r + 8), count = get_le32(r + 16);
 	if (got_type == 0 || (type != 0 && got_type != type) || (fmt != 8 && fmt != 16 && fmt != 32))
@@ -1157,60 +1145,6 @@ static long x_property(uint32_t window, uint32_t prop, uint32_t type, void *dst,
 	if (type_out)
 		*type_out = got_type;
 	return (long)bytes;
-}
-
-/* A request whose only argument is one window (GetGeometry, QueryTree), and its reply. */
-static int x_call_on(unsigned char opcode, uint32_t window, const unsigned char **reply, size_t *reply_len)
-{
-	unsigned char req[8];
-	req[0] = opcode;
-	req[1] = 0;
-	put_le16(req + 2, 2);
-	put_le32(req + 4, window);
-	return x_call(req, sizeof req, reply, reply_len);
-}
-
-static int x_geometry(uint32_t drawable, int32_t *x, int32_t *y, uint32_t *w, uint32_t *h, uint32_t *border)
-{
-	const unsigned char *r;
-	size_t rlen;
-	if (x_call_on(14 /* GetGeometry */, drawable, &r, &rlen) != 1)
-		return -1;
-	*x = get_s16(r + 12);
-	*y = get_s16(r + 14);
-	*w = get_le16(r + 16);
-	*h = get_le16(r + 18);
-	*border = get_le16(r + 20);
-	return 0;
-}
-
-/* The window's origin in root coordinates. */
-static int x_translate(uint32_t window, int32_t *x, int32_t *y)
-{
-	unsigned char req[16];
-	req[0] = 40; /* TranslateCoordinates */
-	req[1] = 0;
-	put_le16(req + 2, 4);
-	put_le32(req + 4, window);
-	put_le32(req + 8, x_root);
-	put_le32(req + 12, 0);
-	const unsigned char *r;
-	size_t rlen;
-	if (x_call(req, sizeof req, &r, &rlen) != 1)
-		return -1;
-	*x = get_s16(r + 12);
-	*y = get_s16(r + 14);
-	return 0;
-}
-
-static int x_parent(uint32_t window, uint32_t *parent)
-{
-	const unsigned char *r;
-	size_t rlen;
-	if (x_call_on(15 /* QueryTree */, window, &r, &rlen) != 1)
-		return -1;
-	*parent = get_le32(r + 12);
-	return 0;
 }
 
 /* Latin-1 (a STRING property) as UTF-8, capped at max bytes. */
@@ -1232,67 +1166,6 @@ static size_t latin1_to_utf8(unsigned char *dst, size_t max, const unsigned char
 	return out_n;
 }
 
-/* Reads one client; -1 if it went away meanwhile. */
-static int x_read_window(uint32_t id, uint32_t active, struct xwin *w)
-{
-	static unsigned char prop[MAX_TITLE];
-	uint32_t border, type;
-	unsigned format;
-	memset(w, 0, sizeof *w);
-	w->id = id;
-	if (x_geometry(id, &w->x, &w->y, &w->w, &w->h, &border) < 0 || x_translate(id, &w->x, &w->y) < 0)
-		return -1;
-	/* The frame: the ancestor that is a child of the root (the client itself if unframed). */
-	uint32_t frame = id, parent = 0;
-	for (int depth = 0; depth < 8; depth++) {
-		if (x_parent(frame, &parent) < 0)
-			return -1;
-		if (parent == x_root || parent == 0)
-			break;
-		frame = parent;
-	}
-	if (x_geometry(frame, &w->fx, &w->fy, &w->fw, &w->fh, &border) < 0)
-		return -1;
-	if (frame == id && x_translate(id, &w->fx, &w->fy) < 0)
-		return -1;
-	w->frame = frame;
-	w->fw = w->fw + 2 * border > 65535 ? 65535 : w->fw + 2 * border;
-	w->fh = w->fh + 2 * border > 65535 ? 65535 : w->fh + 2 * border;
-	long n = x_property(id, atoms[A_NET_WM_NAME], atoms[A_UTF8_STRING], prop, sizeof prop, &format, NULL);
-	if (n >= 0 && format == 8)
-		w->title_len = utf8_clean(w->title, sizeof w->title, prop, (size_t)n);
-	else if ((n = x_property(id, XA_WM_NAME, 0, prop, sizeof prop, &format, &type)) >= 0 && format == 8) {
-		if (type == XA_STRING)
-			w->title_len = latin1_to_utf8(w->title, sizeof w->title, prop, (size_t)n);
-		else
-			w->title_len = utf8_clean(w->title, sizeof w->title, prop, (size_t)n);
-	}
-	n = x_property(id, XA_WM_CLASS, XA_STRING, prop, sizeof prop, &format, NULL);
-	if (n > 0 && format == 8) {
-		/* "instance\0class\0": the class names the program. */
-		size_t first = strnlen((const char *)prop, (size_t)n);
-		if (first + 1 < (size_t)n) {
-			size_t len = strnlen((const char *)prop + first + 1, (size_t)n - first - 1);
-			w->class_len = latin1_to_utf8(w->cls, sizeof w->cls, prop + first + 1, len);
-		}
-	}
-	uint32_t values[64];
-	n = x_property(id, atoms[A_NET_WM_PID], XA_CARDINAL, values, 4, &format, NULL);
-	if (n == 4 && format == 32)
-		w->pid = values[0];
-	n = x_property(id, atoms[A_NET_WM_STATE], 0, values, sizeof values, &format, NULL);
-	if (n > 0 && format == 32)
-		for (long i = 0; i < n / 4; i++)
-			if (values[i] == atoms[A_HIDDEN])
-				w->flags |= WIN_MINIMIZED;
-	n = x_property(id, atoms[A_WM_STATE], 0, values, 4, &format, NULL);
-	if (n == 4 && format == 32 && values[0] == 3) /* IconicState (ICCCM 4.1.3.1) */
-		w->flags |= WIN_MINIMIZED;
-	if (id == active)
-		w->flags |= WIN_FOCUSED;
-	return 0;
-}
-
 static int x_known(const uint32_t *ids, int n, uint32_t id)
 {
 	for (int i = 0; i < n; i++)
@@ -1303,6 +1176,311 @@ static int x_known(const uint32_t *ids, int n, uint32_t id)
 
 static void send_windows(void);
 static void launches_check(void);
+
+/*
+ * The scan's requests are pipelined: a whole phase of requests (for every client at once) is
+ * written, and the replies, which the server sends in request order, are matched to them by
+ * sequence number as they come, so a phase costs one round trip to the X server instead of
+ * one per request. At most X_PIPE requests wait for a reply at a time (the replies are read
+ * while more are written). An X error answers the request it names: for a client's window,
+ * it means the window went away during the scan, and only that client is dropped. Events
+ * that arrive meanwhile are handled as they come.
+ */
+#define X_PIPE 128
+#define X_FRAME_DEPTH 8  /* the frame is looked for at most this far up from the client */
+#define X_ROOT_KIDS 8192 /* the root's children kept for the stacking order */
+
+/* What a pipelined request asks (its reply is handled by kind). */
+enum {
+	Q_LIST_STACKING, Q_LIST, Q_ACTIVE, Q_ROOT_TREE, /* the lists (win unused) */
+	Q_GEOMETRY, Q_TRANSLATE, Q_TREE,                 /* the client's own window */
+	Q_NET_NAME, Q_NAME, Q_CLASS, Q_PID, Q_NET_STATE, Q_WM_STATE,
+	Q_UP_GEOMETRY, Q_UP_TREE                         /* an ancestor, on the way to the frame */
+};
+
+struct x_pending {
+	unsigned seq;
+	int kind, win;
+};
+static struct x_pending x_pend[X_PIPE];
+static int x_pend_head, x_pend_n;
+
+/* A client's state during a scan, beside its entry in fresh[]. */
+struct x_scanned {
+	int gone;       /* an X error for its window: dropped */
+	int framed;     /* its frame is known */
+	int named;      /* its title came from _NET_WM_NAME */
+	uint32_t up;    /* the ancestor asked about (a frame candidate) */
+	uint32_t border; /* the client's, used when it is its own frame */
+	uint32_t uid;   /* the ancestor whose geometry follows */
+	int32_t ux, uy;
+	uint32_t uw, uh, ub;
+};
+
+/* The scan in progress: the lists read first, then the clients. */
+static uint32_t scan_ids[MAX_WINDOWS], scan_list[MAX_WINDOWS];
+static long scan_ids_n, scan_list_n; /* bytes, -1 if absent */
+static uint32_t scan_active;
+static struct xwin fresh[MAX_WINDOWS];
+static struct x_scanned scan_st[MAX_WINDOWS];
+static uint32_t root_kids[X_ROOT_KIDS];
+static long root_kids_n; /* -1: the root's QueryTree failed */
+
+static void x_frame_found(struct xwin *w, struct x_scanned *s, uint32_t frame, int32_t x, int32_t y, uint32_t fw, uint32_t fh, uint32_t border)
+{
+	w->frame = frame;
+	w->fx = x;
+	w->fy = y;
+	w->fw = fw + 2 * border > 65535 ? 65535 : fw + 2 * border;
+	w->fh = fh + 2 * border > 65535 ? 65535 : fh + 2 * border;
+	s->framed = 1;
+}
+
+/* One reply (p[0] 1) or error (p[0] 0) of len bytes for a pipelined request. */
+static void x_scan_reply(int kind, int win, const unsigned char *p, size_t len)
+{
+	static unsigned char prop[MAX_TITLE];
+	int error = p[0] == 0;
+	unsigned format;
+	uint32_t type, values[64];
+	long n;
+	if (kind <= Q_ROOT_TREE) {
+		switch (kind) {
+		case Q_LIST_STACKING:
+			scan_ids_n = error ? -1 : x_property_value(p, len, XA_WINDOW, scan_ids, sizeof scan_ids, &format, NULL);
+			if (scan_ids_n > 0 && format != 32)
+				scan_ids_n = 0;
+			break;
+		case Q_LIST:
+			scan_list_n = error ? -1 : x_property_value(p, len, XA_WINDOW, scan_list, sizeof scan_list, &format, NULL);
+			if (scan_list_n > 0 && format != 32)
+				scan_list_n = 0;
+			break;
+		case Q_ACTIVE:
+			if (error || x_property_value(p, len, XA_WINDOW, &scan_active, 4, &format, NULL) != 4)
+				scan_active = 0;
+			break;
+		default: { /* Q_ROOT_TREE: the root's children, bottom first */
+			size_t children = error ? 0 : get_le16(p + 16);
+			if (error || children > (len - 32) / 4) {
+				root_kids_n = -1;
+				break;
+			}
+			if (children > X_ROOT_KIDS)
+				children = X_ROOT_KIDS;
+			for (size_t k = 0; k < children; k++)
+				root_kids[k] = get_le32(p + 32 + 4 * k);
+			root_kids_n = (long)children;
+			break;
+		}
+		}
+		return;
+	}
+	struct xwin *w = &fresh[win];
+	struct x_scanned *s = &scan_st[win];
+	if (s->gone)
+		return;
+	if (error) {
+		/* A property of a window that exists answers without an error; a missing window is gone. */
+		if (kind < Q_NET_NAME || kind > Q_WM_STATE || p[1] == 3 /* BadWindow */)
+			s->gone = 1;
+		return;
+	}
+	switch (kind) {
+	case Q_GEOMETRY:
+		w->w = get_le16(p + 16);
+		w->h = get_le16(p + 18);
+		s->border = get_le16(p + 20);
+		break;
+	case Q_TRANSLATE:
+		w->x = get_s16(p + 12);
+		w->y = get_s16(p + 14);
+		break;
+	case Q_TREE:
+	case Q_UP_TREE: {
+		uint32_t parent = get_le32(p + 12);
+		if (kind == Q_TREE && (parent == x_root || parent == 0))
+			x_frame_found(w, s, w->id, w->x, w->y, w->w, w->h, s->border); /* unframed */
+		else if (kind == Q_UP_TREE && (parent == x_root || parent == 0))
+			x_frame_found(w, s, s->up, s->ux, s->uy, s->uw, s->uh, s->ub);
+		else
+			s->up = parent;
+		break;
+	}
+	case Q_UP_GEOMETRY:
+		s->uid = s->up;
+		s->ux = get_s16(p + 12);
+		s->uy = get_s16(p + 14);
+		s->uw = get_le16(p + 16);
+		s->uh = get_le16(p + 18);
+		s->ub = get_le16(p + 20);
+		break;
+	case Q_NET_NAME:
+		n = x_property_value(p, len, atoms[A_UTF8_STRING], prop, sizeof prop, &format, NULL);
+		if (n >= 0 && format == 8) {
+			w->title_len = utf8_clean(w->title, sizeof w->title, prop, (size_t)n);
+			s->named = 1;
+		}
+		break;
+	case Q_NAME:
+		if (s->named)
+			break;
+		n = x_property_value(p, len, 0, prop, sizeof prop, &format, &type);
+		if (n >= 0 && format == 8) {
+			if (type == XA_STRING)
+				w->title_len = latin1_to_utf8(w->title, sizeof w->title, prop, (size_t)n);
+			else
+				w->title_len = utf8_clean(w->title, sizeof w->title, prop, (size_t)n);
+		}
+		break;
+	case Q_CLASS:
+		n = x_property_value(p, len, XA_STRING, prop, sizeof prop, &format, NULL);
+		if (n > 0 && format == 8) {
+			/* "instance\0class\0": the class names the program. */
+			size_t first = strnlen((const char *)prop, (size_t)n);
+			if (first + 1 < (size_t)n) {
+				size_t cl = strnlen((const char *)prop + first + 1, (size_t)n - first - 1);
+				w->class_len = latin1_to_utf8(w->cls, sizeof w->cls, prop + first + 1, cl);
+			}
+		}
+		break;
+	case Q_PID:
+		n = x_property_value(p, len, XA_CARDINAL, values, 4, &format, NULL);
+		if (n == 4 && format == 32)
+			w->pid = values[0];
+		break;
+	case Q_NET_STATE:
+		n = x_property_value(p, len, 0, values, sizeof values, &format, NULL);
+		if (n > 0 && format == 32)
+			for (long i = 0; i < n / 4; i++)
+				if (values[i] == atoms[A_HIDDEN])
+					w->flags |= WIN_MINIMIZED;
+		break;
+	case Q_WM_STATE:
+		n = x_property_value(p, len, 0, values, 4, &format, NULL);
+		if (n == 4 && format == 32 && values[0] == 3) /* IconicState (ICCCM 4.1.3.1) */
+			w->flags |= WIN_MINIMIZED;
+		break;
+	default:
+		break;
+	}
+}
+
+/* Reads packets up to the reply or error of the oldest pending request and handles it; -1 if the connection is gone. */
+static int x_pipe_next(void)
+{
+	uint64_t deadline = now_ms() + X_TIMEOUT_MS;
+	for (;;) {
+		long len = x_packet();
+		if (len < 0) {
+			x_close("the X server sent an oversized reply");
+			return -1;
+		}
+		if (len > 0) {
+			const unsigned char *p = xbuf + xb_start;
+			xb_start += (size_t)len;
+			if (p[0] > 1) {
+				x_event(p);
+				continue;
+			}
+			struct x_pending e = x_pend[x_pend_head];
+			unsigned ahead = (get_le16(p + 2) - e.seq) & 0xffff;
+			if (ahead != 0) {
+				if (ahead < 0x8000) {
+					x_close("the X server skipped a reply");
+					return -1;
+				}
+				continue; /* an error for an earlier request without a reply */
+			}
+			x_pend_head = (x_pend_head + 1) % X_PIPE;
+			x_pend_n--;
+			x_scan_reply(e.kind, e.win, p, (size_t)len);
+			return 0;
+		}
+		uint64_t now = now_ms();
+		if (now >= deadline) {
+			x_close("the X server did not answer within " XSTR(X_TIMEOUT_MS) " ms");
+			return -1;
+		}
+		if (x_fill((int)(deadline - now)) < 0) {
+			x_close("the X server closed the connection");
+			return -1;
+		}
+	}
+}
+
+/* Writes a request that has a reply, first taking replies while X_PIPE are pending; -1 if the connection is gone. */
+static int x_pipe_send(const unsigned char *req, size_t n, int kind, int win)
+{
+	while (x_pend_n == X_PIPE)
+		if (x_pipe_next() < 0)
+			return -1;
+	if (x_fd < 0 || x_write(req, n) < 0)
+		return -1;
+	x_pend[(x_pend_head + x_pend_n) % X_PIPE] = (struct x_pending){.seq = x_seq, .kind = kind, .win = win};
+	x_pend_n++;
+	return 0;
+}
+
+/* Takes every pending reply; -1 if the connection is gone. */
+static int x_pipe_wait(void)
+{
+	while (x_pend_n > 0)
+		if (x_pipe_next() < 0)
+			return -1;
+	return x_fd >= 0 ? 0 : -1;
+}
+
+/* A request whose only argument is one window (GetGeometry, QueryTree). */
+static int x_pipe_on(unsigned char opcode, uint32_t window, int kind, int win)
+{
+	unsigned char req[8];
+	req[0] = opcode;
+	req[1] = 0;
+	put_le16(req + 2, 2);
+	put_le32(req + 4, window);
+	return x_pipe_send(req, sizeof req, kind, win);
+}
+
+/* GetProperty (delete false) of at most max bytes. */
+static int x_pipe_property(uint32_t window, uint32_t prop, uint32_t type, size_t max, int kind, int win)
+{
+	unsigned char req[24];
+	req[0] = 20;
+	req[1] = 0;
+	put_le16(req + 2, 6);
+	put_le32(req + 4, window);
+	put_le32(req + 8, prop);
+	put_le32(req + 12, type);
+	put_le32(req + 16, 0);
+	put_le32(req + 20, (uint32_t)((max + 3) / 4));
+	return x_pipe_send(req, sizeof req, kind, win);
+}
+
+/* The window's origin in root coordinates (TranslateCoordinates). */
+static int x_pipe_translate(uint32_t window, int win)
+{
+	unsigned char req[16];
+	req[0] = 40;
+	req[1] = 0;
+	put_le16(req + 2, 4);
+	put_le32(req + 4, window);
+	put_le32(req + 8, x_root);
+	put_le32(req + 12, 0);
+	return x_pipe_send(req, sizeof req, Q_TRANSLATE, win);
+}
+
+/* Asks everything about one client but its frame. */
+static int x_ask_client(uint32_t id, int win)
+{
+	if (x_pipe_on(14 /* GetGeometry */, id, Q_GEOMETRY, win) < 0 || x_pipe_translate(id, win) < 0 || x_pipe_on(15 /* QueryTree */, id, Q_TREE, win) < 0)
+		return -1;
+	if (x_pipe_property(id, atoms[A_NET_WM_NAME], atoms[A_UTF8_STRING], MAX_TITLE, Q_NET_NAME, win) < 0 || x_pipe_property(id, XA_WM_NAME, 0, MAX_TITLE, Q_NAME, win) < 0)
+		return -1;
+	if (x_pipe_property(id, XA_WM_CLASS, XA_STRING, MAX_TITLE, Q_CLASS, win) < 0 || x_pipe_property(id, atoms[A_NET_WM_PID], XA_CARDINAL, 4, Q_PID, win) < 0)
+		return -1;
+	return x_pipe_property(id, atoms[A_NET_WM_STATE], 0, 64 * 4, Q_NET_STATE, win) < 0 || x_pipe_property(id, atoms[A_WM_STATE], 0, 4, Q_WM_STATE, win) < 0 ? -1 : 0;
+}
 
 static int stack_compare(const void *a, const void *b)
 {
@@ -1316,54 +1494,87 @@ static int stack_compare(const void *a, const void *b)
  */
 static void x_sort_by_stack(struct xwin *w, int n)
 {
-	const unsigned char *r;
-	size_t rlen;
-	if (x_call_on(15 /* QueryTree */, x_root, &r, &rlen) != 1)
-		return;
-	size_t children = get_le16(r + 16);
-	if (children > (rlen - 32) / 4)
+	if (root_kids_n < 0)
 		return;
 	for (int i = 0; i < n; i++) {
 		w[i].stack = -1;
-		for (size_t k = 0; k < children; k++)
-			if (get_le32(r + 32 + 4 * k) == w[i].frame) {
-				w[i].stack = (long)k;
+		for (long k = 0; k < root_kids_n; k++)
+			if (root_kids[k] == w[i].frame) {
+				w[i].stack = k;
 				break;
 			}
 	}
 	qsort(w, (size_t)n, sizeof w[0], stack_compare);
 }
 
-/* Reads the client list and every client, then sends the list if it changed. */
+/*
+ * Reads the client list and every client, then sends the list if it changed. Three round
+ * trips for a window manager's usual client-in-frame: the lists; each client's geometry,
+ * parent and properties; each frame's parent and geometry, with the root's children for the
+ * stacking order (one more for each further level a frame is nested).
+ */
 static void x_scan(void)
 {
-	static uint32_t ids[MAX_WINDOWS], old[MAX_WINDOWS];
-	static struct xwin fresh[MAX_WINDOWS];
+	static uint32_t old[MAX_WINDOWS];
 	x_scan_at = 0;
-	unsigned format;
-	long n = x_property(x_root, atoms[A_CLIENT_LIST_STACKING], XA_WINDOW, ids, sizeof ids, &format, NULL);
-	if (n < 0 && x_fd >= 0)
-		n = x_property(x_root, atoms[A_CLIENT_LIST], XA_WINDOW, ids, sizeof ids, &format, NULL);
-	if (x_fd < 0)
+	x_pend_n = 0;
+	scan_active = 0;
+	root_kids_n = -1;
+	if (x_pipe_property(x_root, atoms[A_CLIENT_LIST_STACKING], XA_WINDOW, sizeof scan_ids, Q_LIST_STACKING, 0) < 0 ||
+	    x_pipe_property(x_root, atoms[A_CLIENT_LIST], XA_WINDOW, sizeof scan_list, Q_LIST, 0) < 0 ||
+	    x_pipe_property(x_root, atoms[A_ACTIVE], XA_WINDOW, 4, Q_ACTIVE, 0) < 0 || x_pipe_wait() < 0)
 		return;
-	int count = n > 0 && format == 32 ? (int)(n / 4) : 0;
-	uint32_t active = 0;
-	if (x_property(x_root, atoms[A_ACTIVE], XA_WINDOW, &active, 4, &format, NULL) != 4)
-		active = 0;
+	const uint32_t *ids = scan_ids;
+	long n = scan_ids_n;
+	if (n < 0) {
+		ids = scan_list;
+		n = scan_list_n;
+	}
+	int count = n > 0 ? (int)(n / 4) : 0;
 	int n_old = n_xwins;
 	for (int i = 0; i < n_old; i++)
 		old[i] = xwins[i].id;
-	int kept = 0;
-	for (int i = 0; i < count && x_fd >= 0; i++) {
+	for (int i = 0; i < count; i++) {
+		memset(&fresh[i], 0, sizeof fresh[i]);
+		memset(&scan_st[i], 0, sizeof scan_st[i]);
+		fresh[i].id = ids[i];
+		if (ids[i] == scan_active)
+			fresh[i].flags |= WIN_FOCUSED;
 		if (!x_known(old, n_old, ids[i]))
 			x_select(ids[i], X_STRUCTURE_NOTIFY | X_PROPERTY_CHANGE);
-		if (x_read_window(ids[i], active, &fresh[kept]) == 0)
-			kept++;
+		if (x_fd < 0 || x_ask_client(ids[i], i) < 0)
+			return;
 	}
-	if (x_fd >= 0)
-		x_sort_by_stack(fresh, kept);
-	if (x_fd < 0)
+	if (x_pipe_wait() < 0)
 		return;
+	/* Up from each client to its frame, the child of the root, a level at a time. */
+	for (int depth = 0; depth < X_FRAME_DEPTH; depth++) {
+		int asked = 0;
+		if (depth == 0 && x_pipe_on(15 /* QueryTree */, x_root, Q_ROOT_TREE, 0) < 0)
+			return;
+		for (int i = 0; i < count; i++) {
+			if (scan_st[i].gone || scan_st[i].framed)
+				continue;
+			if (x_pipe_on(14 /* GetGeometry */, scan_st[i].up, Q_UP_GEOMETRY, i) < 0 || x_pipe_on(15 /* QueryTree */, scan_st[i].up, Q_UP_TREE, i) < 0)
+				return;
+			asked++;
+		}
+		if (x_pipe_wait() < 0)
+			return;
+		if (asked == 0)
+			break;
+	}
+	int kept = 0;
+	for (int i = 0; i < count; i++) {
+		if (scan_st[i].gone)
+			continue;
+		if (!scan_st[i].framed) /* nested deeper than X_FRAME_DEPTH: the last ancestor asked about */
+			x_frame_found(&fresh[i], &scan_st[i], scan_st[i].uid, scan_st[i].ux, scan_st[i].uy, scan_st[i].uw, scan_st[i].uh, scan_st[i].ub);
+		if (kept != i)
+			fresh[kept] = fresh[i];
+		kept++;
+	}
+	x_sort_by_stack(fresh, kept);
 	memcpy(xwins, fresh, (size_t)kept * sizeof fresh[0]);
 	n_xwins = kept;
 	send_windows();

@@ -1,6 +1,7 @@
 // The desktop guest's agent reporting its X11 windows and apps, and launching one, for real in
 // v86 (a Node worker): the initial xterm is listed with its geometry, `launch` xcalc answers
-// with a window that the list then shows with its title, and killing it empties its place.
+// with a window that the list then shows with its title, and killing it empties its place;
+// windows closed while the agent reads the list leave the others listed as X has them.
 // Prints the latency from the guest starting xcalc to the host's list event. Skipped, with
 // the reason in its title, when the desktop guest is not built (unmachine build desktop).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -119,5 +120,63 @@ describe.skipIf(problem !== undefined)(title, () => {
     await agent.exec("DISPLAY=:0 xterm -title second >/dev/null 2>&1 &");
     const { at: appearedAt } = await appear;
     console.log(`windows: a new xterm was in the host's list ${appearedAt - execAt} ms after the command to start it was sent`);
+  });
+
+  it("lists the windows that stay, as X has them, when others close while it reads them", { timeout: 300_000 }, async () => {
+    // One burst: four xterms that stay, each at its own place, and four that are closed as soon
+    // as one of them is listed, while the others still start, so windows go away while the
+    // agent reads them. No list meanwhile may lose a window that stays or give a window
+    // another's title (the panels would flicker or lie).
+    const keep = ["keep1", "keep2", "keep3", "keep4"];
+    const { windows: shown } = await listWhere(agent, (list) => list.length > 0, 120_000);
+    const before = new Map(shown.map((w) => [w.id, w.title]));
+    const titles = new Map(before);
+    const wrong: string[] = [];
+    let lists = 0;
+    let goneSeen = 0;
+    const seen = agent.onWindows((list) => {
+      lists++;
+      for (const id of before.keys()) if (!list.some((w) => w.id === id)) wrong.push(`window ${id} (${before.get(id)}) missing from ${JSON.stringify(list.map((w) => w.title))}`);
+      for (const w of list) {
+        if (w.title.startsWith("gone")) goneSeen++;
+        const known = titles.get(w.id);
+        if (known !== undefined && known !== w.title) wrong.push(`window ${w.id} titled ${JSON.stringify(w.title)}, before ${JSON.stringify(known)}`);
+        titles.set(w.id, w.title);
+      }
+    });
+    const firstGone = listWhere(agent, (list) => list.some((w) => w.title.startsWith("gone")), 120_000);
+    const burst = await agent.exec(
+      "export DISPLAY=:0; for i in 1 2 3 4; do " +
+        "(xterm -title keep$i -geometry 30x4+$((i * 150))+$((200 + i * 60)) >/dev/null 2>&1 &) ; " +
+        "xterm -title gone$i >/dev/null 2>&1 & echo $!; done",
+    );
+    expect(burst.status).toBe(0);
+    await firstGone;
+    const kill = await agent.exec(`kill ${burst.output.split(/\s+/).filter(Boolean).join(" ")}`);
+    expect(kill.status).toBe(0);
+    const settled = (list: readonly GuestWindow[]): boolean => keep.every((t) => list.some((w) => w.title === t)) && !list.some((w) => w.title.startsWith("gone"));
+    await listWhere(agent, settled, 120_000);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    seen.dispose();
+    const windows = agent.windows!;
+    console.log(`windows: ${lists} lists during the burst, closing windows in ${goneSeen} entries; after it: ${JSON.stringify(windows.map((w) => [w.id, w.title, w.x, w.y, w.width, w.height]))}`);
+    expect(wrong).toEqual([]);
+    expect(settled(windows)).toBe(true);
+    // Each window as X itself has it (xwininfo): its title, place and size.
+    for (const title of keep) {
+      const w = windows.find((x) => x.title === title)!;
+      const info = await agent.exec(`DISPLAY=:0 xwininfo -id ${w.id}`);
+      expect(info.status).toBe(0);
+      const field = (name: string): number => Number(new RegExp(`${name}:\\s+(-?\\d+)`).exec(info.output)?.[1]);
+      expect(info.output).toContain(`"${title}"`);
+      expect([w.x, w.y, w.width, w.height]).toEqual([field("Absolute upper-left X"), field("Absolute upper-left Y"), field("Width"), field("Height")]);
+      expect(w.className).toBe("XTerm");
+      expect(w.frame.x).toBeLessThanOrEqual(w.x);
+      expect(w.frame.y).toBeLessThan(w.y);
+    }
+    // Closed, they leave the list.
+    const close = await agent.exec(`kill ${keep.map((t) => windows.find((w) => w.title === t)!.pid).join(" ")}`);
+    expect(close.status).toBe(0);
+    await listWhere(agent, (list) => !list.some((w) => w.title.startsWith("keep")) && [...before.keys()].every((id) => list.some((w) => w.id === id)), 60_000);
   });
 });
