@@ -51,6 +51,15 @@ export type BootPlan = LaunchPlan & {
   notice?: string;
 };
 
+/**
+ * Seamless mode's own windows (the Electron shell; the web shell when asked): the page opens one
+ * popup per guest window on this page of the app, named this prefix and the window's id. The
+ * Electron shell allows exactly these popups from the page (main/electron/contents-policy.ts).
+ */
+export const SEAMLESS_WINDOW_PAGE = "seamless-window.html";
+export const SEAMLESS_WINDOW_NAME = /^unmachine-seamless-\d{1,10}$/;
+export const seamlessWindowName = (id: number): string => `unmachine-seamless-${id}`;
+
 /** A named snapshot of a guest (memory and disk together), as the settings panel lists it. */
 export interface SnapshotInfo {
   tag: string;

@@ -1,25 +1,36 @@
 // The Electron shell's rules for its web contents, driven through a fake WebContents: every
 // navigation event (top frame, subframe, server redirect) away from unmachine://app/ is
-// refused, the app's own pages are not, and a packaged app has no DevTools.
+// refused, the app's own pages are not, and a packaged app has no DevTools. New windows: only
+// the app page's seamless windows open, locked down and without a menu; everything else is
+// refused. Also pins the wording of Electron 45's typings the window rules rely on.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { appWebPreferences, lockContents, type NavigationEvent } from "../../../main/electron/contents-policy.js";
+import { appWebPreferences, lockContents, type NavigationEvent, type WindowOpenAnswer, type WindowOpenDetails } from "../../../main/electron/contents-policy.js";
 
 type Listener = (event: NavigationEvent & { isMainFrame: boolean }) => void;
+type CreatedListener = (window: { removeMenu(): void }) => void;
 
 class FakeContents {
   readonly listeners = new Map<string, Listener[]>();
   devToolsClosed = 0;
-  windowOpenHandler: (() => unknown) | undefined;
+  windowOpenHandler: ((details: WindowOpenDetails) => WindowOpenAnswer) | undefined;
+  createdListeners: CreatedListener[] = [];
+  url = "unmachine://app/index.html";
 
-  on(event: string, listener: Listener): this {
-    this.listeners.set(event, [...(this.listeners.get(event) ?? []), listener]);
+  on(event: string, listener: Listener | CreatedListener): this {
+    if (event === "did-create-window") this.createdListeners.push(listener as CreatedListener);
+    else this.listeners.set(event, [...(this.listeners.get(event) ?? []), listener as Listener]);
     return this;
   }
   closeDevTools(): void {
     this.devToolsClosed++;
   }
-  setWindowOpenHandler(handler: () => unknown): void {
+  setWindowOpenHandler(handler: (details: WindowOpenDetails) => WindowOpenAnswer): void {
     this.windowOpenHandler = handler;
+  }
+  getURL(): string {
+    return this.url;
   }
   /** Emits as Electron does, the details first (url, isMainFrame, preventDefault); says whether it was refused. */
   emit(event: string, details: { url?: string; isMainFrame?: boolean } = {}): boolean {
@@ -59,7 +70,7 @@ describe("lockContents: navigation", () => {
   it("refuses webviews and new windows", () => {
     const contents = locked();
     expect(contents.emit("will-attach-webview")).toBe(true);
-    expect(contents.windowOpenHandler?.()).toEqual({ action: "deny" });
+    expect(contents.windowOpenHandler?.({ url: "https://example.com/", frameName: "" })).toEqual({ action: "deny" });
   });
 });
 
@@ -88,5 +99,75 @@ describe("DevTools", () => {
     const development = locked(false);
     development.emit("devtools-opened");
     expect(development.devToolsClosed).toBe(0);
+  });
+});
+
+const SEAMLESS_URL = "unmachine://app/seamless-window.html";
+
+describe("lockContents: seamless windows", () => {
+  it("the app's page opens its seamless windows: a native frame in the taskbar, of the content's size, locked down", () => {
+    for (const opener of ["unmachine://app/index.html", "unmachine://app/", "unmachine://app/index.html?guest=desktop"]) {
+      const contents = locked(true);
+      contents.url = opener;
+      const answer = contents.windowOpenHandler?.({ url: SEAMLESS_URL, frameName: "unmachine-seamless-4194311" });
+      expect(answer, opener).toMatchObject({
+        action: "allow",
+        overrideBrowserWindowOptions: {
+          frame: true,
+          useContentSize: true,
+          skipTaskbar: false,
+          fullscreenable: false,
+          webPreferences: { sandbox: true, contextIsolation: true, nodeIntegration: false, webSecurity: true, webviewTag: false, devTools: false },
+        },
+      });
+      const options = answer?.action === "allow" ? answer.overrideBrowserWindowOptions : undefined;
+      expect(options?.minWidth).toBeGreaterThan(0);
+      expect(options?.minHeight).toBeGreaterThan(0);
+      expect(options?.webPreferences?.preload).toBeUndefined();
+    }
+  });
+
+  it("refuses every other window: other pages or names, or a seamless window asked by anything but the app's page", () => {
+    const deny = { action: "deny" };
+    const contents = locked();
+    const refused: WindowOpenDetails[] = [
+      { url: SEAMLESS_URL, frameName: "" },
+      { url: SEAMLESS_URL, frameName: "_blank" },
+      { url: SEAMLESS_URL, frameName: "unmachine-seamless-" },
+      { url: SEAMLESS_URL, frameName: "unmachine-seamless-12x" },
+      { url: SEAMLESS_URL, frameName: "other-unmachine-seamless-12" },
+      { url: `${SEAMLESS_URL}?x=1`, frameName: "unmachine-seamless-12" },
+      { url: `${SEAMLESS_URL}#x`, frameName: "unmachine-seamless-12" },
+      { url: "unmachine://app/index.html", frameName: "unmachine-seamless-12" },
+      { url: "about:blank", frameName: "unmachine-seamless-12" },
+      { url: "https://example.com/seamless-window.html", frameName: "unmachine-seamless-12" },
+      { url: "unmachine://media/seamless-window.html", frameName: "unmachine-seamless-12" },
+    ];
+    for (const details of refused) expect(contents.windowOpenHandler?.(details), JSON.stringify(details)).toEqual(deny);
+    for (const opener of [SEAMLESS_URL, "https://example.com/", "unmachine://app/other.html", "about:blank", ""]) {
+      const other = locked();
+      other.url = opener;
+      expect(other.windowOpenHandler?.({ url: SEAMLESS_URL, frameName: "unmachine-seamless-12" }), opener).toEqual(deny);
+    }
+  });
+
+  it("a seamless window has no menu (Alt, which shows it, is the guest's)", () => {
+    const contents = locked();
+    let removed = 0;
+    for (const listener of contents.createdListeners) listener({ removeMenu: () => void removed++ });
+    expect(removed).toBe(1);
+  });
+
+  it("relies on Electron 45: the handler's details and answer, did-create-window, web-contents-created, removeMenu", () => {
+    const types = readFileSync(join(import.meta.dirname, "..", "..", "..", "node_modules", "electron", "electron.d.ts"), "utf8");
+    expect(types).toMatch(/setWindowOpenHandler\(handler: \(details: HandlerDetails\) => WindowOpenHandlerResponse\): void;/);
+    expect(types).toMatch(/interface HandlerDetails \{[^}]*?url: string;[^}]*?frameName: string;/);
+    expect(types).toMatch(/interface WindowOpenHandlerResponse \{[^}]*?action: \('allow' \| 'deny'\);[^}]*?overrideBrowserWindowOptions\?: BrowserWindowConstructorOptions;/);
+    // did-create-window comes after the handler allowed a window, and not when it denied one.
+    expect(types).toMatch(/Emitted _after_ successful creation of a window via `window.open` in the\s+\* renderer\. Not emitted if the creation of the window is canceled from\s+\* `webContents.setWindowOpenHandler`\.\s+\*[^]*?on\(event: 'did-create-window', listener: \(window: BrowserWindow,/);
+    // Every WebContents, a seamless window's too, passes web-contents-created, where main.ts locks it.
+    expect(types).toMatch(/on\(event: 'web-contents-created', listener: \(event: Event,\s+webContents: WebContents\) => void\): this;/);
+    expect(types).toMatch(/removeMenu\(\): void;/);
+    expect(types).toMatch(/useContentSize\?: boolean;/);
   });
 });

@@ -1,0 +1,316 @@
+// Seamless mode with a host window per guest window: each shown guest window (seamless.ts) gets
+// a popup of this page (SEAMLESS_WINDOW_PAGE; Electron makes it a BrowserWindow under
+// main/electron/contents-policy.ts) at the guest window's place and size, titled as it is,
+// showing its live copy; the popup's pointer and keys go to the guest. Both ways: the user
+// moving, resizing, focusing or closing a popup moves, resizes, raises or closes the guest's
+// window, and the guest's changes move, resize, retitle, focus or close the popup.
+// Place: the guest's screen sits at the top-left of the host screen's available area.
+import { SEAMLESS_WINDOW_PAGE, seamlessWindowName, type GuestWindow, type WindowActionRequest } from "../../core/ipc/contract.js";
+import { forwardKey, guestPoint, ScreenCopier, shownWindows, type CopyTarget } from "./seamless.js";
+
+/** What of the guest's run the popups drive (GuestRun is one). */
+export interface SeamlessGuest {
+  windowAction(window: number, action: WindowActionRequest): Promise<void>;
+  pointGuest(x: number, y: number, buttons: number, screen: { width: number; height: number }): void;
+  setKeyboard(enabled: boolean): void;
+}
+
+interface Geometry {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+interface Popup {
+  id: number;
+  view: Window;
+  /** The popup page's canvas, once it has loaded. */
+  canvas: HTMLCanvasElement | undefined;
+  /** The guest geometry the popup was last placed at. */
+  placed: Geometry;
+  /** What the user made of the popup, asked of the guest, until the guest shows it or the wait ends. */
+  asked: (Geometry & { until: number }) | undefined;
+  /** A change the user is making: sent once it holds still for HOLD_MS. */
+  noticed: (Geometry & { since: number }) | undefined;
+  /** Until then the popup's place and size follow our own moveTo/resizeTo, not the user. */
+  settling: number;
+  /**
+   * The popup's place and size as the host settled it after our last placing (a host may shift
+   * or round it, or keep it on screen): what the user's moves and resizes are seen against.
+   */
+  settled: Geometry | undefined;
+  /** Closed by the page (the guest's window went): nothing to tell the guest. */
+  ours: boolean;
+  detach(): void;
+}
+
+/** How long a user's move or resize of a popup must hold before the guest is asked to follow. */
+const HOLD_MS = 250;
+/** How long after moveTo/resizeTo the popup's place is the host's doing, not the user's. */
+const SETTLE_MS = 600;
+/** How long a popup shows what the user asked before following the guest's list again. */
+const ASK_WAIT_MS = 2000;
+/** How long a guest window whose popup the user closed stays without a popup (it may refuse to close). */
+const CLOSE_WAIT_MS = 3000;
+
+const same = (a: Geometry, b: Geometry): boolean => a.x === b.x && a.y === b.y && a.width === b.width && a.height === b.height;
+const geometry = (w: GuestWindow): Geometry => ({ x: w.x, y: w.y, width: w.width, height: w.height });
+
+export class SeamlessPopups {
+  readonly #guest: SeamlessGuest;
+  readonly #source: () => HTMLCanvasElement | null;
+  readonly #problem: (message: string) => void;
+  readonly #popups = new Map<number, Popup>();
+  /** Guest windows whose popup the user closed: when. */
+  readonly #closed = new Map<number, number>();
+  /** Guest windows whose popup the browser refused to open: tried again by retry(). */
+  readonly #blocked = new Set<number>();
+  readonly #copier = new ScreenCopier();
+  #windows: GuestWindow[] = [];
+  #focused: number | undefined;
+
+  constructor(guest: SeamlessGuest, source: () => HTMLCanvasElement | null, problem: (message: string) => void) {
+    this.#guest = guest;
+    this.#source = source;
+    this.#problem = problem;
+  }
+
+  /** How many shown windows have no popup because the browser refused to open one. */
+  get blocked(): number {
+    return this.#blocked.size;
+  }
+
+  /** Opens the popups the browser refused before: call it from a click, which lets a page open popups. */
+  retry(): void {
+    this.#blocked.clear();
+    this.frame(this.#windows);
+  }
+
+  /** Brings one guest window's popup forward. */
+  show(id: number): void {
+    this.#popups.get(id)?.view.focus();
+  }
+
+  /** One frame: popups follow the guest's list (bottom of the stack first), the user's changes go to the guest, the copies are drawn. */
+  frame(windows: readonly GuestWindow[]): void {
+    const now = performance.now();
+    const shown = shownWindows(windows);
+    this.#windows = shown;
+    const ids = new Set(shown.map((w) => w.id));
+    for (const [id, at] of this.#closed) if (!ids.has(id) || now - at > CLOSE_WAIT_MS) this.#closed.delete(id);
+    for (const id of this.#blocked) if (!ids.has(id)) this.#blocked.delete(id);
+    for (const popup of [...this.#popups.values()]) {
+      if (!ids.has(popup.id)) this.#close(popup);
+      else if (popup.view.closed) this.#userClosed(popup, now);
+    }
+    for (const w of shown) {
+      const popup = this.#popups.get(w.id) ?? this.#open(w, now);
+      if (!popup) continue;
+      this.#attach(popup, w);
+      this.#follow(popup, w, now);
+      this.#notice(popup, w, now);
+    }
+    this.#focus(shown);
+    const targets: CopyTarget[] = [];
+    for (const w of shown) {
+      const context = this.#popups.get(w.id)?.canvas?.getContext("2d");
+      if (context) targets.push({ window: w, context });
+    }
+    this.#copier.frame(this.#source(), targets);
+  }
+
+  /** Closes every popup (seamless mode ends, or the page goes). */
+  dispose(): void {
+    for (const popup of [...this.#popups.values()]) this.#close(popup);
+    this.#copier.dispose();
+  }
+
+  #open(w: GuestWindow, now: number): Popup | undefined {
+    if (this.#closed.has(w.id) || this.#blocked.has(w.id)) return undefined;
+    const origin = screenOrigin();
+    const features = `popup,left=${origin.x + w.x},top=${origin.y + w.y},width=${w.width},height=${w.height}`;
+    const view = window.open(SEAMLESS_WINDOW_PAGE, seamlessWindowName(w.id), features);
+    if (!view) {
+      this.#blocked.add(w.id);
+      return undefined;
+    }
+    const popup: Popup = { id: w.id, view, canvas: undefined, placed: geometry(w), asked: undefined, noticed: undefined, settling: now + SETTLE_MS, settled: undefined, ours: false, detach: () => {} };
+    this.#popups.set(w.id, popup);
+    return popup;
+  }
+
+  #close(popup: Popup): void {
+    popup.ours = true;
+    popup.detach();
+    this.#popups.delete(popup.id);
+    if (!popup.view.closed) popup.view.close();
+  }
+
+  /** The user closed a popup: the guest closes its window. */
+  #userClosed(popup: Popup, now: number): void {
+    popup.detach();
+    this.#popups.delete(popup.id);
+    if (popup.ours) return;
+    this.#closed.set(popup.id, now);
+    this.#act(popup.id, { kind: "close" });
+  }
+
+  /** Once the popup's page has loaded: its canvas takes the pointer, its window the keys and focus. */
+  #attach(popup: Popup, w: GuestWindow): void {
+    let doc: Document;
+    try {
+      doc = popup.view.document;
+    } catch {
+      return;
+    }
+    if (doc.readyState !== "complete" || !doc.URL.includes(SEAMLESS_WINDOW_PAGE)) return;
+    const canvas = doc.querySelector("canvas");
+    if (!canvas || canvas === popup.canvas) return;
+    popup.detach();
+    popup.canvas = canvas;
+    canvas.width = w.width;
+    canvas.height = w.height;
+    doc.title = w.title || "Guest window";
+    const view = popup.view;
+    const current = (): GuestWindow | undefined => this.#windows.find((shown) => shown.id === popup.id);
+    const point = (event: PointerEvent): void => {
+      const now = current();
+      const screen = this.#source();
+      if (!now || !screen) return;
+      const { x, y } = guestPoint(now, event.clientX, event.clientY, { left: 0, top: 0, width: now.width, height: now.height });
+      this.#guest.pointGuest(x, y, event.buttons, screen);
+    };
+    const press = (event: PointerEvent): void => {
+      canvas.setPointerCapture(event.pointerId);
+      event.preventDefault();
+      point(event);
+    };
+    const key = (event: KeyboardEvent): void => {
+      event.preventDefault();
+      forwardKey(event, document);
+    };
+    const focus = (): void => {
+      this.#guest.setKeyboard(true);
+      const now = current();
+      if (now && (!now.focused || this.#windows.at(-1)?.id !== now.id)) this.#act(now.id, { kind: "raise" });
+    };
+    const blur = (): void => this.#guest.setKeyboard(false);
+    const noMenu = (event: Event): void => event.preventDefault();
+    canvas.addEventListener("pointerdown", press);
+    canvas.addEventListener("pointermove", point);
+    canvas.addEventListener("pointerup", point);
+    canvas.addEventListener("contextmenu", noMenu);
+    view.addEventListener("keydown", key);
+    view.addEventListener("keyup", key);
+    view.addEventListener("focus", focus);
+    view.addEventListener("blur", blur);
+    popup.detach = () => {
+      canvas.removeEventListener("pointerdown", press);
+      canvas.removeEventListener("pointermove", point);
+      canvas.removeEventListener("pointerup", point);
+      canvas.removeEventListener("contextmenu", noMenu);
+      view.removeEventListener("keydown", key);
+      view.removeEventListener("keyup", key);
+      view.removeEventListener("focus", focus);
+      view.removeEventListener("blur", blur);
+    };
+    if (doc.hasFocus()) focus();
+  }
+
+  /** The popup follows the guest's window: place, size and title (unless it shows what the user asked, for a while). */
+  #follow(popup: Popup, w: GuestWindow, now: number): void {
+    const want = geometry(w);
+    if (popup.asked) {
+      if (!same(popup.asked, want) && now < popup.asked.until) return;
+      popup.asked = undefined;
+    }
+    if (!same(popup.placed, want)) {
+      const view = popup.view;
+      const frame = frameInsets(view);
+      const origin = screenOrigin();
+      if (want.x !== popup.placed.x || want.y !== popup.placed.y) view.moveTo(origin.x + want.x - frame.left, origin.y + want.y - frame.top);
+      if (want.width !== popup.placed.width || want.height !== popup.placed.height) view.resizeTo(want.width + frame.width, want.height + frame.height);
+      popup.placed = want;
+      popup.noticed = undefined;
+      popup.settling = now + SETTLE_MS;
+      popup.settled = undefined;
+    }
+    if (popup.canvas && (popup.canvas.width !== w.width || popup.canvas.height !== w.height)) {
+      popup.canvas.width = w.width;
+      popup.canvas.height = w.height;
+    }
+    const title = w.title || "Guest window";
+    if (popup.canvas && popup.view.document.title !== title) popup.view.document.title = title;
+  }
+
+  /** A popup the user moved or resized (it holds still a moment): the guest's window follows. */
+  #notice(popup: Popup, w: GuestWindow, now: number): void {
+    if (!popup.canvas || now < popup.settling) return;
+    const seen = popupGeometry(popup.view);
+    if (!seen) return;
+    popup.settled ??= seen;
+    const settled = popup.settled;
+    if (same(seen, settled)) {
+      popup.noticed = undefined;
+      return;
+    }
+    if (!popup.noticed || !same(popup.noticed, seen)) {
+      popup.noticed = { ...seen, since: now };
+      return;
+    }
+    if (now - popup.noticed.since < HOLD_MS) return;
+    popup.noticed = undefined;
+    // The guest's window moves and resizes by as much as the user moved and resized its popup.
+    const asked = {
+      x: popup.placed.x + seen.x - settled.x,
+      y: popup.placed.y + seen.y - settled.y,
+      width: Math.max(1, popup.placed.width + seen.width - settled.width),
+      height: Math.max(1, popup.placed.height + seen.height - settled.height),
+    };
+    if (seen.x !== settled.x || seen.y !== settled.y) this.#act(w.id, { kind: "move", x: asked.x, y: asked.y });
+    if (seen.width !== settled.width || seen.height !== settled.height) this.#act(w.id, { kind: "resize", width: asked.width, height: asked.height });
+    popup.placed = asked;
+    popup.settled = seen;
+    popup.asked = { ...asked, until: now + ASK_WAIT_MS };
+  }
+
+  /** The guest focusing another window brings its popup forward (only when the guest's focus changes). */
+  #focus(shown: readonly GuestWindow[]): void {
+    const focused = shown.find((w) => w.focused)?.id;
+    if (focused === this.#focused) return;
+    this.#focused = focused;
+    const popup = focused === undefined ? undefined : this.#popups.get(focused);
+    if (popup?.canvas && !popup.view.document.hasFocus()) popup.view.focus();
+  }
+
+  #act(id: number, action: WindowActionRequest): void {
+    const title = this.#windows.find((w) => w.id === id)?.title;
+    this.#guest.windowAction(id, action).then(
+      () => this.#problem(""),
+      (error: unknown) => this.#problem(`${title || "the window"}: ${error instanceof Error ? error.message : String(error)}`),
+    );
+  }
+}
+
+/** Where the guest's screen's top-left sits on the host's screen: the top-left of the available area of the page's screen. */
+function screenOrigin(): { x: number; y: number } {
+  const available = window.screen as Screen & { availLeft?: number; availTop?: number };
+  return { x: available.availLeft ?? 0, y: available.availTop ?? 0 };
+}
+
+/** The popup's frame around its content (the host's title bar and borders): what moveTo and resizeTo count and the guest does not. */
+function frameInsets(view: Window): { left: number; top: number; width: number; height: number } {
+  const width = Math.max(0, view.outerWidth - view.innerWidth);
+  const height = Math.max(0, view.outerHeight - view.innerHeight);
+  const left = Math.floor(width / 2);
+  return { left, top: Math.max(0, height - left), width, height };
+}
+
+/** The popup's content as a place and size on the guest's screen. */
+function popupGeometry(view: Window): Geometry | undefined {
+  if (view.closed || view.innerWidth <= 0 || view.innerHeight <= 0) return undefined;
+  const frame = frameInsets(view);
+  const origin = screenOrigin();
+  return { x: view.screenX + frame.left - origin.x, y: view.screenY + frame.top - origin.y, width: view.innerWidth, height: view.innerHeight };
+}
