@@ -4,7 +4,8 @@
 // showing its live copy; the popup's pointer and keys go to the guest. Both ways: the user
 // moving, resizing, focusing or closing a popup moves, resizes, raises or closes the guest's
 // window, and the guest's changes move, resize, retitle, focus or close the popup.
-// Place: the guest's screen sits at the top-left of the host screen's available area.
+// Place: the guest's screen sits at the top-left of the host screen's available area, and a
+// popup's window (its host frame's corner) where the guest window's content is.
 import { SEAMLESS_WINDOW_PAGE, seamlessWindowName, type GuestWindow, type WindowActionRequest } from "../../core/ipc/contract.js";
 import { forwardKey, guestPoint, ScreenCopier, shownWindows, type CopyTarget } from "./seamless.js";
 
@@ -42,9 +43,17 @@ interface Popup {
   settled: Geometry | undefined;
   /** Closed by the page (the guest's window went): nothing to tell the guest. */
   ours: boolean;
+  /** Since when the guest's list has not shown the window. */
+  missing: number | undefined;
   detach(): void;
 }
 
+/**
+ * How long a window stays out of the guest's list before its popup closes: a list read while
+ * the guest's window manager reparents or maps a window may miss one for a moment, and a host
+ * window closed and opened again is another window to the host (its place, its focus).
+ */
+const GONE_MS = 200;
 /** How long a user's move or resize of a popup must hold before the guest is asked to follow. */
 const HOLD_MS = 250;
 /** How long after moveTo/resizeTo the popup's place is the host's doing, not the user's. */
@@ -101,7 +110,8 @@ export class SeamlessPopups {
     for (const [id, at] of this.#closed) if (!ids.has(id) || now - at > CLOSE_WAIT_MS) this.#closed.delete(id);
     for (const id of this.#blocked) if (!ids.has(id)) this.#blocked.delete(id);
     for (const popup of [...this.#popups.values()]) {
-      if (!ids.has(popup.id)) this.#close(popup);
+      popup.missing = ids.has(popup.id) ? undefined : (popup.missing ?? now);
+      if (popup.missing !== undefined && now - popup.missing >= GONE_MS) this.#close(popup);
       else if (popup.view.closed) this.#userClosed(popup, now);
     }
     for (const w of shown) {
@@ -135,7 +145,7 @@ export class SeamlessPopups {
       this.#blocked.add(w.id);
       return undefined;
     }
-    const popup: Popup = { id: w.id, view, canvas: undefined, placed: geometry(w), asked: undefined, noticed: undefined, settling: now + SETTLE_MS, settled: undefined, ours: false, detach: () => {} };
+    const popup: Popup = { id: w.id, view, canvas: undefined, placed: geometry(w), asked: undefined, noticed: undefined, settling: now + SETTLE_MS, settled: undefined, ours: false, missing: undefined, detach: () => {} };
     this.#popups.set(w.id, popup);
     return popup;
   }
@@ -227,10 +237,10 @@ export class SeamlessPopups {
     }
     if (!same(popup.placed, want)) {
       const view = popup.view;
-      const frame = frameInsets(view);
       const origin = screenOrigin();
-      if (want.x !== popup.placed.x || want.y !== popup.placed.y) view.moveTo(origin.x + want.x - frame.left, origin.y + want.y - frame.top);
-      if (want.width !== popup.placed.width || want.height !== popup.placed.height) view.resizeTo(want.width + frame.width, want.height + frame.height);
+      if (want.x !== popup.placed.x || want.y !== popup.placed.y) view.moveTo(origin.x + want.x, origin.y + want.y);
+      // By the content's difference: the host's frame around it is not counted.
+      if (want.width !== popup.placed.width || want.height !== popup.placed.height) view.resizeBy(want.width - view.innerWidth, want.height - view.innerHeight);
       popup.placed = want;
       popup.noticed = undefined;
       popup.settling = now + SETTLE_MS;
@@ -299,18 +309,12 @@ function screenOrigin(): { x: number; y: number } {
   return { x: available.availLeft ?? 0, y: available.availTop ?? 0 };
 }
 
-/** The popup's frame around its content (the host's title bar and borders): what moveTo and resizeTo count and the guest does not. */
-function frameInsets(view: Window): { left: number; top: number; width: number; height: number } {
-  const width = Math.max(0, view.outerWidth - view.innerWidth);
-  const height = Math.max(0, view.outerHeight - view.innerHeight);
-  const left = Math.floor(width / 2);
-  return { left, top: Math.max(0, height - left), width, height };
-}
-
-/** The popup's content as a place and size on the guest's screen. */
+/**
+ * The popup as a place and size on the guest's screen: its place is the window's (the host's
+ * frame stands where the guest's window manager's frame stood), its size its content's.
+ */
 function popupGeometry(view: Window): Geometry | undefined {
   if (view.closed || view.innerWidth <= 0 || view.innerHeight <= 0) return undefined;
-  const frame = frameInsets(view);
   const origin = screenOrigin();
-  return { x: view.screenX + frame.left - origin.x, y: view.screenY + frame.top - origin.y, width: view.innerWidth, height: view.innerHeight };
+  return { x: view.screenX - origin.x, y: view.screenY - origin.y, width: view.innerWidth, height: view.innerHeight };
 }
