@@ -1,9 +1,10 @@
 // Seamless mode with a host window per guest window (what the Electron shell does), driven in
 // the web shell with ?seamless=windows: the desktop guest's xterm gets a window of its own of
 // the xterm's size, titled as it is, showing it (its pixels are not all the background); text
-// typed into it reaches the xterm (read back on the serial console); a window the guest maps
-// gets a window, and loses it when the guest closes it; closing the xterm's window closes the
-// xterm (the agent's list drops it). Skipped when the desktop guest is not built.
+// typed into it reaches the xterm (read back on the serial console); moving and resizing its
+// window moves and resizes the xterm; a window the guest maps gets a window, and loses it when
+// the guest closes it; closing the xterm's window closes the xterm (the agent's list drops it).
+// Skipped when the desktop guest is not built.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Locator, Page } from "@playwright/test";
@@ -102,6 +103,17 @@ test("the desktop guest's windows as windows of their own: size, title, content,
     await serial(page, console, "DISPLAY=:0 xwininfo -root -tree | grep '\"XTerm\")' | awk '{print \"moved=\" $NF}'; echo mo''ved-listed", "moved-listed", 5_000);
     expect((await console.textContent()) ?? "").toContain(`moved=+${x + 40}+${y + 30}`);
   }).toPass({ timeout: 30_000 });
+
+  // Resizing its window resizes the xterm (by whole character cells), and the window's canvas with it.
+  await expect.poll(async () => (await titled(page, "xterm")) !== undefined, { timeout: 30_000 }).toBe(true);
+  await (await titled(page, "xterm"))!.evaluate(() => window.resizeBy(80, 60));
+  let sized = "";
+  await expect(async () => {
+    await serial(page, console, "DISPLAY=:0 xwininfo -root -tree | grep '\"XTerm\")' | awk '{print \"sized=\" $(NF-1)}'; echo si''zed-listed", "sized-listed", 5_000);
+    sized = [...((await console.textContent()) ?? "").matchAll(/sized=(\d+)x\d+\+/g)].at(-1)?.[1] ?? "";
+    expect(Number(sized)).toBeGreaterThan(width + 40);
+  }).toPass({ timeout: 30_000 });
+  await expect.poll(async () => (await titled(page, "xterm"))?.locator("canvas").getAttribute("width"), { timeout: 30_000 }).toBe(sized);
 
   // A window the guest maps gets a window (titled as the guest titles it); the guest closing it closes that window.
   await serial(page, console, "DISPLAY=:0 xterm -title probe -geometry 40x8+300+200 & echo start''ed", "started");
