@@ -801,8 +801,9 @@ static void jobs_check_deadlines(uint64_t now)
  * connected to display :0 over its Unix socket with no authorization data (the desktop guest
  * starts X without -auth). It reads the window manager's client list (EWMH
  * _NET_CLIENT_LIST_STACKING) and each client's title, geometry and state, and sends the list
- * whenever it changes, 30 ms after the first event of a burst. Every length and count from
- * the server is checked; a server that breaks the protocol or stalls is dropped and retried.
+ * whenever it changes, 30 ms after the first event of a burst; a new window is listed before
+ * that, from the events alone, as soon as its frame is mapped (x_early_*). Every length and count
+ * from the server is checked; a server that breaks the protocol or stalls is dropped and retried.
  */
 
 #define X_SOCKET "/tmp/.X11-unix/X0"
@@ -844,6 +845,7 @@ struct xwin {
 	uint32_t id, flags, pid;
 	uint32_t frame; /* the child of the root that holds it; not sent */
 	long stack;     /* its place among the root's children, bottom first; not sent */
+	int early;      /* listed from events alone, before a scan confirmed it; not sent */
 	int32_t x, y, fx, fy;
 	uint32_t w, h, fw, fh;
 	size_t title_len, class_len;
@@ -895,6 +897,7 @@ static void x_changed(void)
 }
 
 static void xclip_closed(void);
+static void x_early_reset(void);
 
 static void x_close(const char *why)
 {
@@ -909,6 +912,7 @@ static void x_close(const char *why)
 	x_scan_at = 0;
 	x_retry_at = now_ms() + X_RETRY_MS;
 	n_xwins = 0;
+	x_early_reset();
 	/* The host's list empties with the display; launches waiting fail at the next check. */
 	if (negotiated && win_sent_valid) {
 		msg_begin(negotiated, T_WINDOWS, 0);
@@ -971,12 +975,240 @@ static int watched_atom(uint32_t atom)
 	return 0;
 }
 
+/*
+ * A new window listed from the events alone, before any round trip: the root's
+ * SubstructureNotify tells each child of the root as it is created, configured, mapped and
+ * destroyed, and each client the window manager reparents into a frame (ReparentNotify goes to
+ * the old parent, the root). Once the frame that holds a client is mapped, the client is listed
+ * ("early": its geometry from the events, no title or class yet, on top) and the list is sent
+ * at once; the scan that follows confirms it with the full data. The window manager's list has
+ * the last word: an early window it does not list within X_EARLY_MS is dropped, and one whose
+ * frame is unmapped or destroyed, or that leaves its frame, is dropped at once. Override-redirect
+ * windows (menus, tooltips) are never framed, so never listed. Events only record; the list
+ * changes where no message is being built (x_early_flush).
+ */
+#define X_EARLY_WINDOWS 64
+#define X_EARLY_MS 2000
+
+enum { S_NEW, S_EARLY, S_DONE }; /* an early listing: not yet, now, never again (the scan listed it, or it timed out) */
+
+struct x_seen {
+	uint32_t id, parent; /* parent: the root, or the frame the client was reparented into */
+	int32_t x, y;        /* the outer corner within the parent */
+	uint32_t w, h, border;
+	int override, mapped, state;
+	uint64_t early_at;
+	unsigned age;
+};
+static struct x_seen x_seen[X_EARLY_WINDOWS];
+static unsigned x_seen_age;
+static int x_early_dirty;
+
+static void x_early_reset(void)
+{
+	memset(x_seen, 0, sizeof x_seen);
+	x_early_dirty = 0;
+}
+
+static struct x_seen *x_seen_find(uint32_t id)
+{
+	if (id == 0)
+		return NULL;
+	for (int i = 0; i < X_EARLY_WINDOWS; i++)
+		if (x_seen[i].id == id)
+			return &x_seen[i];
+	return NULL;
+}
+
+/* A fresh record for the window, in a free slot or the oldest one. */
+static struct x_seen *x_seen_add(uint32_t id)
+{
+	struct x_seen *e = x_seen_find(id);
+	if (!e) {
+		e = &x_seen[0];
+		for (int i = 0; i < X_EARLY_WINDOWS && e->id != 0; i++)
+			if (x_seen[i].id == 0 || x_seen[i].age < e->age)
+				e = &x_seen[i];
+	}
+	memset(e, 0, sizeof *e);
+	e->id = id;
+	e->age = ++x_seen_age;
+	return e;
+}
+
+/* A window destroyed: its record goes, and its clients' (they went with it). */
+static void x_seen_forget(uint32_t id)
+{
+	for (int i = 0; i < X_EARLY_WINDOWS; i++)
+		if (x_seen[i].id != 0 && (x_seen[i].id == id || x_seen[i].parent == id))
+			memset(&x_seen[i], 0, sizeof x_seen[i]);
+}
+
+/* Records what a structure event tells (protocol section 11, the event layouts). */
+static void x_early_event(const unsigned char *p)
+{
+	if (p[0] & 0x80)
+		return; /* sent by a client (SendEvent): a synthetic ConfigureNotify has root coordinates */
+	uint32_t event = get_le32(p + 4), window = get_le32(p + 8);
+	struct x_seen *e;
+	switch (p[0]) {
+	case 16: /* CreateNotify: parent, window, x, y, width, height, border, override-redirect */
+		if (event != x_root || window == x_root)
+			return;
+		e = x_seen_add(window);
+		e->parent = x_root;
+		e->x = get_s16(p + 12);
+		e->y = get_s16(p + 14);
+		e->w = get_le16(p + 16);
+		e->h = get_le16(p + 18);
+		e->border = get_le16(p + 20);
+		e->override = p[22] != 0;
+		break;
+	case 17: /* DestroyNotify */
+		x_seen_forget(window);
+		break;
+	case 18: /* UnmapNotify */
+	case 19: /* MapNotify */
+		e = x_seen_find(window);
+		if (!e || e->parent != x_root)
+			return; /* only a child of the root (a frame) matters */
+		e->mapped = p[0] == 19;
+		break;
+	case 21: /* ReparentNotify: window, parent, x, y, override-redirect */
+		e = x_seen_find(window);
+		if (!e)
+			return;
+		e->parent = get_le32(p + 12);
+		e->x = get_s16(p + 16);
+		e->y = get_s16(p + 18);
+		e->override |= p[20] != 0;
+		e->mapped = 0;
+		break;
+	case 22: /* ConfigureNotify: window, above-sibling, x, y, width, height, border, override-redirect */
+		e = x_seen_find(window);
+		if (!e || (e->parent != x_root && event != window))
+			return;
+		e->x = get_s16(p + 16);
+		e->y = get_s16(p + 18);
+		e->w = get_le16(p + 20);
+		e->h = get_le16(p + 22);
+		e->border = get_le16(p + 24);
+		e->override = p[26] != 0;
+		break;
+	default:
+		return;
+	}
+	x_early_dirty = 1;
+}
+
+static uint32_t u16_sum(uint32_t a, uint32_t b)
+{
+	return a + b > 65535 ? 65535 : a + b;
+}
+
+/* Places an early window from its client's and frame's records: 0 if it is no longer shown so. */
+static int x_early_place(const struct x_seen *c, struct xwin *w)
+{
+	if (!c || c->override || c->parent == x_root || c->state == S_DONE)
+		return 0;
+	const struct x_seen *f = x_seen_find(c->parent);
+	if (!f || f->parent != x_root || !f->mapped)
+		return 0;
+	w->frame = f->id;
+	w->fx = f->x;
+	w->fy = f->y;
+	w->fw = u16_sum(f->w, 2 * f->border);
+	w->fh = u16_sum(f->h, 2 * f->border);
+	/* The client's origin, inside its border, inside the frame's border (as TranslateCoordinates gives it). */
+	w->x = f->x + (int32_t)f->border + c->x + (int32_t)c->border;
+	w->y = f->y + (int32_t)f->border + c->y + (int32_t)c->border;
+	w->w = c->w;
+	w->h = c->h;
+	return 1;
+}
+
+static void send_windows(void);
+
+static int x_listed(uint32_t id)
+{
+	for (int i = 0; i < n_xwins; i++)
+		if (xwins[i].id == id)
+			return 1;
+	return 0;
+}
+
+/* Brings the early windows of the list in line with the records, and sends the list if that changed it. */
+static void x_early_sync(void)
+{
+	x_early_dirty = 0;
+	int kept = 0;
+	for (int i = 0; i < n_xwins; i++) {
+		if (xwins[i].early && !x_early_place(x_seen_find(xwins[i].id), &xwins[i]))
+			continue;
+		if (kept != i)
+			xwins[kept] = xwins[i];
+		kept++;
+	}
+	n_xwins = kept;
+	uint64_t now = now_ms();
+	for (int i = 0; i < X_EARLY_WINDOWS; i++) {
+		struct x_seen *c = &x_seen[i];
+		if (c->id == 0 || c->state == S_DONE || x_listed(c->id) || n_xwins == MAX_WINDOWS)
+			continue;
+		struct xwin *w = &xwins[n_xwins];
+		memset(w, 0, sizeof *w);
+		w->id = c->id;
+		w->early = 1;
+		if (!x_early_place(c, w))
+			continue;
+		n_xwins++;
+		if (c->state == S_NEW) {
+			c->state = S_EARLY;
+			c->early_at = now;
+			if (verbose)
+				logmsg("window 0x%x listed early, %ux%u in frame 0x%x", (unsigned)c->id, (unsigned)w->w, (unsigned)w->h, (unsigned)w->frame);
+		}
+	}
+	send_windows();
+}
+
+/* Where no message is being built: applies what the events told since the last call. */
+static void x_early_flush(void)
+{
+	if (x_early_dirty && x_fd >= 0)
+		x_early_sync();
+}
+
+/*
+ * After a scan that started at `started` put the window manager's list in xwins: each client it
+ * lists is done with early listing; an early one it has not listed in a scan started X_EARLY_MS
+ * after its listing is dropped (such a scan is due then); the others are listed again on top.
+ * (jwm sets its client list just after it maps the frame, so a scan may read the list between.)
+ */
+static void x_early_after_scan(uint64_t started)
+{
+	uint64_t next = 0;
+	for (int i = 0; i < X_EARLY_WINDOWS; i++) {
+		struct x_seen *c = &x_seen[i];
+		if (c->id == 0 || c->state == S_DONE)
+			continue;
+		if (x_listed(c->id) || (c->state == S_EARLY && started >= c->early_at + X_EARLY_MS))
+			c->state = S_DONE;
+		else if (c->state == S_EARLY && (next == 0 || c->early_at + X_EARLY_MS < next))
+			next = c->early_at + X_EARLY_MS;
+	}
+	if (next && (x_scan_at == 0 || next < x_scan_at))
+		x_scan_at = next;
+	x_early_sync();
+}
+
 static void x_root_resized(unsigned w, unsigned h);
 static void xclip_event(const unsigned char *p);
 
 static void x_event(const unsigned char *p)
 {
 	xclip_event(p);
+	x_early_event(p);
 	switch (p[0] & 0x7f) {
 	case 28: /* PropertyNotify */
 		if (watched_atom(get_le32(p + 8)))
@@ -1027,6 +1259,7 @@ static void x_pump(void)
 		return;
 	}
 	x_drain();
+	x_early_flush();
 }
 
 static int x_write(const unsigned char *req, size_t n)
@@ -1381,6 +1614,7 @@ static int x_pipe_next(void)
 			xb_start += (size_t)len;
 			if (p[0] > 1) {
 				x_event(p);
+				x_early_flush(); /* a scan is called where no message is being built */
 				continue;
 			}
 			struct x_pending e = x_pend[x_pend_head];
@@ -1516,6 +1750,7 @@ static void x_sort_by_stack(struct xwin *w, int n)
 static void x_scan(void)
 {
 	static uint32_t old[MAX_WINDOWS];
+	uint64_t started = now_ms();
 	x_scan_at = 0;
 	x_pend_n = 0;
 	scan_active = 0;
@@ -1531,9 +1766,10 @@ static void x_scan(void)
 		n = scan_list_n;
 	}
 	int count = n > 0 ? (int)(n / 4) : 0;
-	int n_old = n_xwins;
-	for (int i = 0; i < n_old; i++)
-		old[i] = xwins[i].id;
+	int n_old = 0;
+	for (int i = 0; i < n_xwins; i++)
+		if (!xwins[i].early) /* an early window is not selected yet */
+			old[n_old++] = xwins[i].id;
 	for (int i = 0; i < count; i++) {
 		memset(&fresh[i], 0, sizeof fresh[i]);
 		memset(&scan_st[i], 0, sizeof scan_st[i]);
@@ -1577,7 +1813,7 @@ static void x_scan(void)
 	x_sort_by_stack(fresh, kept);
 	memcpy(xwins, fresh, (size_t)kept * sizeof fresh[0]);
 	n_xwins = kept;
-	send_windows();
+	x_early_after_scan(started); /* and sends the list */
 	launches_check();
 }
 
@@ -2628,8 +2864,8 @@ static void launches_check(void)
 		int best_score = 0;
 		for (int k = 0; k < n_xwins; k++) {
 			const struct xwin *w = &xwins[k];
-			if (x_known(l->known, l->n_known, w->id))
-				continue;
+			if (w->early || x_known(l->known, l->n_known, w->id))
+				continue; /* an early window is answered once the scan has its pid and class */
 			int score = 1;
 			if (w->pid && (pid_t)w->pid == l->pid)
 				score = 3;
