@@ -1280,14 +1280,12 @@ static int x_write(const unsigned char *req, size_t n)
 }
 
 /*
- * Sends a request and waits for its reply, handling events that come first. 1 and the reply
- * (valid until the next X call), 0 on an X error for it (a window that went away), -1 if the
- * connection is gone.
+ * Waits for the next reply or error from the X server, handling the events that come first
+ * (and, with flush, sending what they changed at once); the packet is valid until the next
+ * read. 1 with it, -1 if the connection is gone (closed, oversized, or no answer in time).
  */
-static int x_call(const unsigned char *req, size_t n, const unsigned char **reply, size_t *reply_len)
+static int x_await(int flush, const unsigned char **packet, size_t *packet_len)
 {
-	if (x_fd < 0 || x_write(req, n) < 0)
-		return -1;
 	uint64_t deadline = now_ms() + X_TIMEOUT_MS;
 	for (;;) {
 		long len = x_packet();
@@ -1300,14 +1298,12 @@ static int x_call(const unsigned char *req, size_t n, const unsigned char **repl
 			xb_start += (size_t)len;
 			if (p[0] > 1) {
 				x_event(p);
+				if (flush)
+					x_early_flush();
 				continue;
 			}
-			if (get_le16(p + 2) != x_seq)
-				continue; /* an error for a request without a reply */
-			if (p[0] == 0)
-				return 0;
-			*reply = p;
-			*reply_len = (size_t)len;
+			*packet = p;
+			*packet_len = (size_t)len;
 			return 1;
 		}
 		uint64_t now = now_ms();
@@ -1319,6 +1315,30 @@ static int x_call(const unsigned char *req, size_t n, const unsigned char **repl
 			x_close("the X server closed the connection");
 			return -1;
 		}
+	}
+}
+
+/*
+ * Sends a request and waits for its reply, handling events that come first. 1 and the reply
+ * (valid until the next X call), 0 on an X error for it (a window that went away), -1 if the
+ * connection is gone.
+ */
+static int x_call(const unsigned char *req, size_t n, const unsigned char **reply, size_t *reply_len)
+{
+	if (x_fd < 0 || x_write(req, n) < 0)
+		return -1;
+	for (;;) {
+		const unsigned char *p;
+		size_t len;
+		if (x_await(0, &p, &len) < 0)
+			return -1;
+		if (get_le16(p + 2) != x_seq)
+			continue; /* an error for a request without a reply */
+		if (p[0] == 0)
+			return 0;
+		*reply = p;
+		*reply_len = len;
+		return 1;
 	}
 }
 
@@ -1602,44 +1622,25 @@ static void x_scan_reply(int kind, int win, const unsigned char *p, size_t len)
 /* Reads packets up to the reply or error of the oldest pending request and handles it; -1 if the connection is gone. */
 static int x_pipe_next(void)
 {
-	uint64_t deadline = now_ms() + X_TIMEOUT_MS;
 	for (;;) {
-		long len = x_packet();
-		if (len < 0) {
-			x_close("the X server sent an oversized reply");
+		const unsigned char *p;
+		size_t len;
+		/* A scan is called where no message is being built: what events changed is sent at once. */
+		if (x_await(1, &p, &len) < 0)
 			return -1;
-		}
-		if (len > 0) {
-			const unsigned char *p = xbuf + xb_start;
-			xb_start += (size_t)len;
-			if (p[0] > 1) {
-				x_event(p);
-				x_early_flush(); /* a scan is called where no message is being built */
-				continue;
+		struct x_pending e = x_pend[x_pend_head];
+		unsigned ahead = (get_le16(p + 2) - e.seq) & 0xffff;
+		if (ahead != 0) {
+			if (ahead < 0x8000) {
+				x_close("the X server skipped a reply");
+				return -1;
 			}
-			struct x_pending e = x_pend[x_pend_head];
-			unsigned ahead = (get_le16(p + 2) - e.seq) & 0xffff;
-			if (ahead != 0) {
-				if (ahead < 0x8000) {
-					x_close("the X server skipped a reply");
-					return -1;
-				}
-				continue; /* an error for an earlier request without a reply */
-			}
-			x_pend_head = (x_pend_head + 1) % X_PIPE;
-			x_pend_n--;
-			x_scan_reply(e.kind, e.win, p, (size_t)len);
-			return 0;
+			continue; /* an error for an earlier request without a reply */
 		}
-		uint64_t now = now_ms();
-		if (now >= deadline) {
-			x_close("the X server did not answer within " XSTR(X_TIMEOUT_MS) " ms");
-			return -1;
-		}
-		if (x_fill((int)(deadline - now)) < 0) {
-			x_close("the X server closed the connection");
-			return -1;
-		}
+		x_pend_head = (x_pend_head + 1) % X_PIPE;
+		x_pend_n--;
+		x_scan_reply(e.kind, e.win, p, len);
+		return 0;
 	}
 }
 
