@@ -207,24 +207,18 @@ export class SeamlessPopups {
     };
     const blur = (): void => this.#guest.setKeyboard(false);
     const noMenu = (event: Event): void => event.preventDefault();
-    canvas.addEventListener("pointerdown", press);
-    canvas.addEventListener("pointermove", point);
-    canvas.addEventListener("pointerup", point);
-    canvas.addEventListener("contextmenu", noMenu);
-    view.addEventListener("keydown", key);
-    view.addEventListener("keyup", key);
-    view.addEventListener("focus", focus);
-    view.addEventListener("blur", blur);
-    popup.detach = () => {
-      canvas.removeEventListener("pointerdown", press);
-      canvas.removeEventListener("pointermove", point);
-      canvas.removeEventListener("pointerup", point);
-      canvas.removeEventListener("contextmenu", noMenu);
-      view.removeEventListener("keydown", key);
-      view.removeEventListener("keyup", key);
-      view.removeEventListener("focus", focus);
-      view.removeEventListener("blur", blur);
-    };
+    // Every listener goes with the popup's detach.
+    const listening = new AbortController();
+    const { signal } = listening;
+    canvas.addEventListener("pointerdown", press, { signal });
+    canvas.addEventListener("pointermove", point, { signal });
+    canvas.addEventListener("pointerup", point, { signal });
+    canvas.addEventListener("contextmenu", noMenu, { signal });
+    view.addEventListener("keydown", key, { signal });
+    view.addEventListener("keyup", key, { signal });
+    view.addEventListener("focus", focus, { signal });
+    view.addEventListener("blur", blur, { signal });
+    popup.detach = () => listening.abort();
     if (doc.hasFocus()) focus();
   }
 
