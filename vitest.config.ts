@@ -1,4 +1,4 @@
-// Unit tests (test/core, test/main) and vm tests (test/vm: real guests booting in v86).
+// Unit tests (test/core, test/main, test/renderer) and vm tests (test/vm: real guests booting in v86).
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
@@ -7,7 +7,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["test/core/**/*.test.ts", "test/main/**/*.test.ts", "test/fuzz/**/*.test.ts"],
+          include: ["test/core/**/*.test.ts", "test/main/**/*.test.ts", "test/renderer/**/*.test.ts", "test/fuzz/**/*.test.ts"],
           environment: "node",
           testTimeout: 20_000,
         },

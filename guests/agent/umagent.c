@@ -846,6 +846,7 @@ struct xwin {
 	uint32_t frame; /* the child of the root that holds it; not sent */
 	long stack;     /* its place among the root's children, bottom first; not sent */
 	int early;      /* listed from events alone, before a scan confirmed it; not sent */
+	uint64_t loose_at; /* since when its window manager has let go of it, while held at its framed place; not sent */
 	int32_t x, y, fx, fy;
 	uint32_t w, h, fw, fh;
 	size_t title_len, class_len;
@@ -890,10 +891,12 @@ static int32_t get_s16(const unsigned char *p)
 	return (int16_t)get_le16(p);
 }
 
+/* A scan X_COALESCE_MS after the first event of a burst (sooner than one merely due later). */
 static void x_changed(void)
 {
-	if (x_fd >= 0 && x_scan_at == 0)
-		x_scan_at = now_ms() + X_COALESCE_MS;
+	uint64_t at = now_ms() + X_COALESCE_MS;
+	if (x_fd >= 0 && (x_scan_at == 0 || x_scan_at > at))
+		x_scan_at = at;
 }
 
 static void xclip_closed(void);
@@ -1743,6 +1746,84 @@ static void x_sort_by_stack(struct xwin *w, int n)
 }
 
 /*
+ * A window manager that restarts (jwm does whenever the screen's size changes) gives its clients
+ * back to the root and frames them again a few seconds later; meanwhile each would be listed
+ * where its frame was, then jump back. A client that was framed and now sits on the root keeps
+ * its framed place and size for up to X_REFRAME_MS, then is listed as X has it. Call it with
+ * xwins still the previous list.
+ */
+#define X_REFRAME_MS 5000
+
+/*
+ * After the screen's size changes, until the window manager has framed again every window it
+ * listed (or X_REFRAME_MS): the list is kept as it was. A restarting jwm empties its client
+ * list for a moment; the host would take its windows for closed.
+ */
+static uint64_t x_regroup_until;
+static int x_regroup_lost; /* a listed window went missing or loose since the change */
+
+static void x_regroup_start(void)
+{
+	x_regroup_until = now_ms() + X_REFRAME_MS;
+	x_regroup_lost = 0;
+}
+
+/* Whether the list of this scan (fresh, held) is to be kept back: the window manager is regrouping. */
+static int x_regrouping(const struct xwin *fresh, int n, uint64_t now)
+{
+	if (x_regroup_until == 0)
+		return 0;
+	if (now >= x_regroup_until) {
+		x_regroup_until = 0;
+		return 0;
+	}
+	int whole = 1;
+	for (int k = 0; k < n_xwins; k++) {
+		if (xwins[k].early)
+			continue;
+		int found = 0;
+		for (int i = 0; i < n && !found; i++)
+			found = fresh[i].id == xwins[k].id && fresh[i].loose_at == 0;
+		whole &= found;
+	}
+	if (!whole) {
+		x_regroup_lost = 1;
+		return 1;
+	}
+	if (!x_regroup_lost)
+		return 1; /* the window manager has not let go yet (or does not restart: then until the time is up) */
+	x_regroup_until = 0;
+	return 0;
+}
+
+static void x_hold_framed(struct xwin *fresh, int n, uint64_t now)
+{
+	for (int i = 0; i < n; i++) {
+		struct xwin *w = &fresh[i];
+		if (w->frame != w->id)
+			continue;
+		const struct xwin *was = NULL;
+		for (int k = 0; k < n_xwins; k++)
+			if (xwins[k].id == w->id && !xwins[k].early)
+				was = &xwins[k];
+		if (!was || (was->frame == was->id && was->loose_at == 0))
+			continue;
+		uint64_t since = was->loose_at ? was->loose_at : now;
+		if (now - since >= X_REFRAME_MS)
+			continue;
+		w->loose_at = since;
+		w->x = was->x;
+		w->y = was->y;
+		w->w = was->w;
+		w->h = was->h;
+		w->fx = was->fx;
+		w->fy = was->fy;
+		w->fw = was->fw;
+		w->fh = was->fh;
+	}
+}
+
+/*
  * Reads the client list and every client, then sends the list if it changed. Three round
  * trips for a window manager's usual client-in-frame: the lists; each client's geometry,
  * parent and properties; each frame's parent and geometry, with the root's children for the
@@ -1812,6 +1893,12 @@ static void x_scan(void)
 		kept++;
 	}
 	x_sort_by_stack(fresh, kept);
+	x_hold_framed(fresh, kept, started);
+	if (x_regrouping(fresh, kept, started)) {
+		if (x_scan_at == 0 || x_regroup_until < x_scan_at)
+			x_scan_at = x_regroup_until; /* and again at its end, if no event comes first */
+		return;
+	}
 	memcpy(xwins, fresh, (size_t)kept * sizeof fresh[0]);
 	n_xwins = kept;
 	x_early_after_scan(started); /* and sends the list */
@@ -3063,6 +3150,8 @@ static void x_root_resized(unsigned w, unsigned h)
 {
 	if (w == 0 || h == 0)
 		return;
+	if (x_root_w != 0 && (w != x_root_w || h != x_root_h))
+		x_regroup_start();
 	x_root_w = w;
 	x_root_h = h;
 	check_display();

@@ -5,8 +5,18 @@ import type { HostBridge } from "../../core/ipc/contract.js";
 import { ElectronBridge, type PreloadApi } from "./electron-bridge.js";
 import { WebBridge } from "./web-bridge.js";
 
+/** Electron's preload API, when the page runs in the Electron shell. */
+function preloadApi(): PreloadApi | undefined {
+  return (window as { unmachine?: PreloadApi }).unmachine;
+}
+
+/** Whether the page runs in the Electron shell (not the web shell). */
+export function inElectronShell(): boolean {
+  return preloadApi() !== undefined;
+}
+
 export function connectHost(): HostBridge {
-  const api = (window as { unmachine?: PreloadApi }).unmachine;
+  const api = preloadApi();
   if (api) return new ElectronBridge(api);
   return new WebBridge();
 }

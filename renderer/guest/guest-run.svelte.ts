@@ -486,22 +486,24 @@ export class GuestRun {
     if (id) await this.#host.invoke("sessions:close", id).catch(() => {});
   }
 
-  /** Stops without saving; `why` is the line the console shows. */
-  async stop(why = "stopped; the guest is off"): Promise<void> {
+  /**
+   * Stops without saving; `why` is the line the console shows. `thenBefore` runs once the guest
+   * is down and before it shows as stopped (Power off discards its state there, so a Start
+   * right after cannot resume it).
+   */
+  async stop(why = "stopped; the guest is off", thenBefore?: () => Promise<void>): Promise<void> {
     this.#generation++;
-    if (!this.#emulator && !this.#sessionId) {
-      if (this.state === "booting") {
+    const idle = !this.#emulator && !this.#sessionId;
+    const wasOn = idle ? this.state === "booting" : this.running;
+    try {
+      if (!idle) await this.#teardown();
+      await thenBefore?.();
+    } finally {
+      if (wasOn) {
         this.state = "stopped";
+        this.reason = "";
         this.#mark({ kind: "stop", text: why });
       }
-      return;
-    }
-    const wasOn = this.running;
-    await this.#teardown();
-    if (wasOn) {
-      this.state = "stopped";
-      this.reason = "";
-      this.#mark({ kind: "stop", text: why });
     }
   }
 
@@ -559,8 +561,9 @@ export class GuestRun {
   /** Power off: stops without saving, and a library guest's saved state is discarded (it boots next time). */
   async powerOff(): Promise<void> {
     const guest = this.guest;
-    await this.stop();
-    if (guest) await this.#host.invoke("guests:discardState", guest);
+    await this.stop(undefined, async () => {
+      if (guest) await this.#host.invoke("guests:discardState", guest);
+    });
   }
 
   /**

@@ -64,6 +64,8 @@ const ASK_WAIT_MS = 2000;
 const CLOSE_WAIT_MS = 3000;
 
 const same = (a: Geometry, b: Geometry): boolean => a.x === b.x && a.y === b.y && a.width === b.width && a.height === b.height;
+/** Within a pixel each way: the same place and size as a host may round them. */
+const near = (a: Geometry, b: Geometry): boolean => Math.abs(a.x - b.x) <= 1 && Math.abs(a.y - b.y) <= 1 && Math.abs(a.width - b.width) <= 1 && Math.abs(a.height - b.height) <= 1;
 const geometry = (w: GuestWindow): Geometry => ({ x: w.x, y: w.y, width: w.width, height: w.height });
 
 export class SeamlessPopups {
@@ -250,9 +252,17 @@ export class SeamlessPopups {
 
   /** A popup the user moved or resized (it holds still a moment): the guest's window follows. */
   #notice(popup: Popup, w: GuestWindow, now: number): void {
-    if (!popup.canvas || now < popup.settling) return;
+    if (!popup.canvas) return;
     const seen = popupGeometry(popup.view);
     if (!seen) return;
+    if (now < popup.settling) {
+      // Our own placing has settled once the popup shows it (to a pixel: a host may round);
+      // one the host shifted is taken as it stands once SETTLE_MS is over. Until then a change
+      // is the host's, not the user's.
+      if (!near(seen, popup.placed)) return;
+      popup.settling = now;
+      popup.settled = seen;
+    }
     popup.settled ??= seen;
     const settled = popup.settled;
     if (same(seen, settled)) {

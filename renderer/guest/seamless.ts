@@ -5,6 +5,7 @@
 import type { GuestWindow } from "../../core/ipc/contract.js";
 import { panelCopies, type Rect } from "../../core/screen/damage.js";
 import { watchScreenDamage } from "./screen-damage.js";
+import { inElectronShell } from "../bridge/index.js";
 
 /** The guest windows seamless mode shows: mapped, not minimized, with an area. Bottom of the stack first. */
 export function shownWindows(windows: readonly GuestWindow[]): GuestWindow[] {
@@ -109,5 +110,5 @@ export function forwardKey(event: KeyboardEvent, to: Document): void {
  * (?seamless=windows); otherwise as panels on the page.
  */
 export function ownWindows(): boolean {
-  return "unmachine" in window || new URLSearchParams(window.location.search).get("seamless") === "windows";
+  return inElectronShell() || new URLSearchParams(window.location.search).get("seamless") === "windows";
 }

@@ -1,7 +1,8 @@
 // Seamless mode with a host window per guest window (what the Electron shell does), driven in
 // the web shell with ?seamless=windows: the desktop guest's xterm gets a window of its own of
 // the xterm's size, titled as it is, showing it (its pixels are not all the background); text
-// typed into it reaches the xterm (read back on the serial console); moving and resizing its
+// typed into it reaches the xterm (read back on the serial console); the guest's screen takes
+// the host screen's available size; moving and resizing its
 // window moves and resizes the xterm; a window the guest maps gets a window, and loses it when
 // the guest closes it; closing the xterm's window closes the xterm (the agent's list drops it).
 // Skipped when the desktop guest is not built.
@@ -9,6 +10,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Locator, Page } from "@playwright/test";
 import { test, expect, cacheDir } from "./fixtures.js";
+import { clampDisplaySize } from "../../core/agent/display-size.js";
 
 const built = existsSync(join(cacheDir, "guests", "desktop", "root", "init"));
 
@@ -86,6 +88,15 @@ test("the desktop guest's windows as windows of their own: size, title, content,
   expect(Math.abs(innerHeight! - height)).toBeLessThanOrEqual(1);
   // It shows the xterm: its prompt, not only its background.
   await expect.poll(() => drawnPixels(xterm), { timeout: 20_000 }).toBeGreaterThan(50);
+
+  // The guest's screen is now the host screen's available area (as the guest's screen can be):
+  // its windows can go, and grow, wherever the host's can.
+  const [availWidth, availHeight] = await page.evaluate(() => [screen.availWidth, screen.availHeight]);
+  const hostSized = clampDisplaySize(availWidth!, availHeight!);
+  await expect(async () => {
+    await serial(page, console, "DISPLAY=:0 xwininfo -root | awk '/-geometry/ {print \"root=\" $2}'; echo roo''ted", "rooted", 5_000);
+    expect([...((await console.textContent()) ?? "").matchAll(/root=(\d+x\d+)\+/g)].at(-1)?.[1]).toBe(`${hostSized.width}x${hostSized.height}`);
+  }).toPass({ timeout: 30_000 });
 
   // Typed into its window, a command reaches the xterm's shell: read back on the serial console.
   await body.click({ position: { x: width / 2, y: height / 2 } });

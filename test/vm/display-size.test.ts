@@ -1,6 +1,7 @@
 // The desktop guest's screen following the host's view, for real in v86 (a Node worker): the
 // host asks the agent for 800x600, then 1024x768 (agent message setDisplay); the guest's own
-// xrandr and xwininfo -root read the new size back, and the agent's display report says it.
+// xrandr and xwininfo -root read the new size back, and the agent's display report says it;
+// the window list keeps the xterm where it is while the window manager restarts for it.
 // Prints how long each change took, from the request to the agent's report. Skipped, with the
 // reason in its title, when the desktop guest is not built (unmachine build desktop).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -62,12 +63,27 @@ describe.skipIf(problem !== undefined)(title, () => {
 
   for (const [width, height] of [[800, 600], [1024, 768], [1000, 700]] as const) {
     it(`sets the screen to ${width}x${height} when the host asks`, { timeout: 120_000 }, async () => {
+      // Its window manager (jwm) restarts on a new screen size, letting go of its windows for a
+      // few seconds: the list meanwhile keeps the xterm, where it was (a host window for it
+      // would otherwise close, or jump, and come back).
+      const xterm = agent.windows?.find((w) => w.className === "XTerm");
+      expect(xterm, "the initial xterm is listed").toBeDefined();
+      const wrong: string[] = [];
+      const watching = agent.onWindows((list) => {
+        const now = list.find((w) => w.id === xterm!.id);
+        if (!now || now.x !== xterm!.x || now.y !== xterm!.y) wrong.push(JSON.stringify(list.map((w) => [w.id, w.title, w.x, w.y])));
+      });
       const started = Date.now();
       const reported = displayOf(agent, width, height, 60_000);
       expect(agent.setDisplaySize(width, height)).toBe(true);
       expect(await reported).toEqual({ type: "display", mode: "graphics", width, height });
       console.log(`display-size: ${width}x${height} reported by the agent ${Date.now() - started} ms after the request`);
       expect(await guestSize(agent)).toEqual({ xrandr: `${width}x${height}`, root: `${width}x${height}` });
+      // jwm frames it again (its frame is a child of the root, not the xterm itself), after it has had the time to restart.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      await expect.poll(async () => (await agent.exec("DISPLAY=:0 xwininfo -root -children | grep -c '\"xterm\"'")).output.trim(), { timeout: 30_000, interval: 500 }).toBe("0");
+      watching.dispose();
+      expect(wrong).toEqual([]);
     });
   }
 

@@ -248,4 +248,38 @@ describe.skipIf(problem !== undefined)(title, () => {
     expect(close.status).toBe(0);
     await listWhere(agent, (list) => !list.some((w) => w.title.startsWith("keep")) && [...before.keys()].every((id) => list.some((w) => w.id === id)), 60_000);
   });
+
+  it("moves, resizes, raises and closes a window when the host asks, as X then has it", { timeout: 300_000 }, async () => {
+    const started = await agent.exec("DISPLAY=:0 xterm -title acted -geometry 60x10+200+150 >/dev/null 2>&1 & echo $!");
+    expect(started.status).toBe(0);
+    const { windows } = await listWhere(agent, (list) => list.some((w) => w.title === "acted"), 120_000);
+    const w = windows.find((x) => x.title === "acted")!;
+    const xwininfo = async (): Promise<number[]> => {
+      const info = await agent.exec(`DISPLAY=:0 xwininfo -id ${w.id}`);
+      expect(info.status).toBe(0);
+      return ["Absolute upper-left X", "Absolute upper-left Y", "Width", "Height"].map((name) => Number(new RegExp(`${name}:\\s+(-?\\d+)`).exec(info.output)?.[1]));
+    };
+    const at = (x: number, y: number, width: number, height: number) => (list: readonly GuestWindow[]): boolean =>
+      list.some((o) => o.id === w.id && o.x === x && o.y === y && o.width === width && o.height === height);
+
+    // Moved: its content's corner where the host asked.
+    await agent.windowAction(w.id, { kind: "move", x: w.x + 40, y: w.y + 30 });
+    await listWhere(agent, at(w.x + 40, w.y + 30, w.width, w.height), 20_000);
+    expect(await xwininfo()).toEqual([w.x + 40, w.y + 30, w.width, w.height]);
+
+    // Resized: by whole character cells (xterm's size hints: 6x13 cells), at least as asked less a cell, its place kept.
+    await agent.windowAction(w.id, { kind: "resize", width: w.width + 80, height: w.height + 60 });
+    const resized = await listWhere(agent, (list) => list.some((o) => o.id === w.id && o.width > w.width + 70 && o.height > w.height + 45), 20_000);
+    const now = resized.windows.find((o) => o.id === w.id)!;
+    expect([now.x, now.y]).toEqual([w.x + 40, w.y + 30]);
+    expect(await xwininfo()).toEqual([now.x, now.y, now.width, now.height]);
+
+    // Raised: on top of the stack and focused.
+    await agent.windowAction(w.id, { kind: "raise" });
+    await listWhere(agent, (list) => list.at(-1)?.id === w.id && list.at(-1)!.focused, 20_000);
+
+    // Closed: it leaves the list (xterm closes on WM_DELETE_WINDOW).
+    await agent.windowAction(w.id, { kind: "close" });
+    await listWhere(agent, (list) => !list.some((o) => o.id === w.id), 20_000);
+  });
 });

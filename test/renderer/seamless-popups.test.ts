@@ -1,0 +1,144 @@
+// Host windows for a guest's windows (renderer/guest/seamless-popups.ts), against popups that
+// behave as a browser's: moveTo/resizeBy take effect a moment later, a host may round a size
+// by a pixel. What a user would notice: a move or resize of a window that the guest never
+// follows, or a window that jumps back.
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { SeamlessPopups, type SeamlessGuest } from "../../renderer/guest/seamless-popups.js";
+import type { GuestWindow, WindowActionRequest } from "../../core/ipc/contract.js";
+
+/** A popup window as the page sees it: its place and content size, changed a frame after it is asked. */
+class FakePopup {
+  closed = false;
+  screenX: number;
+  screenY: number;
+  innerWidth: number;
+  innerHeight: number;
+  readonly canvas = { width: 0, height: 0, getContext: () => null, addEventListener: () => {}, setPointerCapture: () => {} };
+  readonly document = {
+    readyState: "complete",
+    URL: "http://127.0.0.1/seamless-window.html",
+    title: "",
+    querySelector: () => this.canvas,
+    hasFocus: () => false,
+  };
+  /** Changes asked of the popup, applied by settle() (a browser applies them asynchronously). */
+  #pending: (() => void)[] = [];
+
+  constructor(x: number, y: number, width: number, height: number, roundHeight: number) {
+    [this.screenX, this.screenY, this.innerWidth, this.innerHeight] = [x, y, width, height + roundHeight];
+  }
+  moveTo(x: number, y: number): void {
+    this.#pending.push(() => ([this.screenX, this.screenY] = [x, y]));
+  }
+  moveBy(dx: number, dy: number): void {
+    this.#pending.push(() => ([this.screenX, this.screenY] = [this.screenX + dx, this.screenY + dy]));
+  }
+  resizeBy(dw: number, dh: number): void {
+    this.#pending.push(() => ([this.innerWidth, this.innerHeight] = [this.innerWidth + dw, this.innerHeight + dh]));
+  }
+  settle(): void {
+    for (const change of this.#pending.splice(0)) change();
+  }
+  focus(): void {}
+  close(): void {
+    this.closed = true;
+  }
+  addEventListener(): void {}
+}
+
+const xterm = (place: Partial<GuestWindow> = {}): GuestWindow => ({
+  id: 7,
+  title: "xterm",
+  x: 45,
+  y: 58,
+  width: 484,
+  height: 316,
+  minimized: false,
+  focused: true,
+  frame: { x: 40, y: 40, width: 494, height: 339 },
+  pid: 120,
+  className: "XTerm",
+  ...place,
+});
+
+describe("seamless host windows", () => {
+  let opened: FakePopup[];
+  let actions: WindowActionRequest[];
+  let popups: SeamlessPopups;
+
+  /** One animation frame `ms` after the last: the popups' pending changes land first. */
+  const frame = (windows: GuestWindow[], ms = 16): void => {
+    vi.advanceTimersByTime(ms);
+    for (const popup of opened) popup.settle();
+    popups.frame(windows);
+  };
+  const frames = (windows: GuestWindow[], ms: number): void => {
+    for (let t = 0; t < ms; t += 16) frame(windows);
+  };
+
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ["performance"] });
+    opened = [];
+    actions = [];
+    vi.stubGlobal("window", {
+      screen: { availLeft: 0, availTop: 0 },
+      open: (_url: string, _name: string, features: string) => {
+        const f = Object.fromEntries(features.split(",").map((kv) => kv.split("=")));
+        // This host rounds a window's content height down by a pixel, as headless Chromium does.
+        const popup = new FakePopup(Number(f.left), Number(f.top), Number(f.width), Number(f.height), -1);
+        opened.push(popup);
+        return popup;
+      },
+    });
+    vi.stubGlobal("document", {});
+    const guest: SeamlessGuest = {
+      windowAction: async (_id, action) => void actions.push(action),
+      pointGuest: () => {},
+      setKeyboard: () => {},
+    };
+    popups = new SeamlessPopups(guest, () => null, () => {});
+  });
+  afterEach(() => {
+    popups.dispose();
+    vi.unstubAllGlobals();
+    vi.useRealTimers();
+  });
+
+  it("opens a window at the guest window's place and size, and asks nothing of the guest", () => {
+    frames([xterm()], 1000);
+    expect(opened).toHaveLength(1);
+    expect([opened[0]!.screenX, opened[0]!.screenY, opened[0]!.innerWidth]).toEqual([45, 58, 484]);
+    expect(actions).toEqual([]);
+  });
+
+  it("a user's move right after the guest moved the window reaches the guest", async () => {
+    frames([xterm()], 1000);
+    // The guest moves its window (its window manager re-placed it): the host window follows...
+    frames([xterm({ x: 40, y: 40 })], 48);
+    expect([opened[0]!.screenX, opened[0]!.screenY]).toEqual([40, 40]);
+    // ...and the user moves it at once, well within the time a host may take to settle a window.
+    opened[0]!.moveBy(40, 30);
+    frames([xterm({ x: 40, y: 40 })], 600);
+    await Promise.resolve();
+    expect(actions).toEqual([{ kind: "move", x: 80, y: 70 }]);
+  });
+
+  it("a user's resize goes to the guest once it holds still, and the window keeps it while the guest follows", async () => {
+    frames([xterm()], 1000);
+    opened[0]!.resizeBy(80, 60);
+    frames([xterm()], 400);
+    await Promise.resolve();
+    expect(actions).toEqual([{ kind: "resize", width: 564, height: 376 }]);
+    // The guest gives whole character cells: 562x375. The window takes the guest's size.
+    frames([xterm({ width: 562, height: 375 })], 2500);
+    expect([opened[0]!.innerWidth, opened[0]!.innerHeight]).toEqual([562, 375]);
+    expect(actions).toHaveLength(1);
+  });
+
+  it("the guest's own moves are not sent back to it", () => {
+    frames([xterm()], 1000);
+    for (const [x, y] of [[40, 40], [45, 58], [40, 40], [45, 58]] as const) frames([xterm({ x, y })], 300);
+    frames([xterm()], 1000);
+    expect(actions).toEqual([]);
+  });
+});
