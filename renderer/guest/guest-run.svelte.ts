@@ -72,6 +72,8 @@ async function fetchState(url: string): Promise<ArrayBuffer> {
 }
 
 const BOOT_TIME_KEY = "unmachine.boot-seconds.";
+/** How much a user may type into a resuming guest's console before it runs. */
+const TYPE_AHEAD_BYTES = 4096;
 /** How long a guest that stopped by itself still runs, to print the rest of what it says. */
 const STOP_GRACE_MS = 1500;
 
@@ -134,6 +136,8 @@ export class GuestRun {
   /** Serial output listeners (the console component). */
   readonly #serialListeners = new Set<(bytes: Uint8Array) => void>();
   #emulator: V86 | undefined;
+  /** Bytes typed into the console while a saved guest resumes (sendSerial). */
+  #typeAhead: Uint8Array[] = [];
   /** What a save waits for: each relay's and disk client's requests in flight answered. */
   #drains: (() => Promise<void>)[] = [];
   #session: GuestSession | undefined;
@@ -195,6 +199,16 @@ export class GuestRun {
     bus.send("mouse-click", [(buttons & 1) !== 0, (buttons & 4) !== 0, (buttons & 2) !== 0]);
   }
 
+  /**
+   * A turn of the mouse wheel, as the guest's wheel: one notch a call, down for a positive
+   * deltaY (v86 sends it on the PS/2 IntelliMouse and the VMware mouse alike).
+   */
+  wheelGuest(deltaY: number): void {
+    const bus = (this.#emulator as unknown as { bus?: EmulatorBus } | undefined)?.bus;
+    if (!bus || !this.running || deltaY === 0 || !Number.isFinite(deltaY)) return;
+    bus.send("mouse-wheel", [deltaY > 0 ? -1 : 1, 0]);
+  }
+
   /** The host's session of the guest running here, if one is open (what "agent:*" commands name). */
   get sessionId(): string | undefined {
     return this.#sessionId;
@@ -227,7 +241,14 @@ export class GuestRun {
 
   /** Types into the guest's serial console; refused unless the guest is on. */
   sendSerial(bytes: Uint8Array): void {
-    if (this.running) this.#session?.sendSerial(bytes);
+    if (!this.running) return;
+    // Typed ahead while the guest starts: kept until it has a session, and while a saved guest
+    // resumes until it runs (its restore would drop what reached its serial port before).
+    if (this.state === "booting" && (this.resumed || !this.#session)) {
+      if (this.#typeAhead.reduce((sum, b) => sum + b.length, 0) + bytes.length <= TYPE_AHEAD_BYTES) this.#typeAhead.push(bytes);
+      return;
+    }
+    this.#session?.sendSerial(bytes);
   }
 
   /**
@@ -385,6 +406,8 @@ export class GuestRun {
       if (prompt !== undefined) sessionOptions.prompt = prompt;
       const session = new GuestSession(emulator, sessionOptions);
       this.#session = session;
+      // Typed before there was a session: a booting guest takes it now, a resumed one once it runs.
+      if (!initial) for (const bytes of this.#typeAhead.splice(0)) session.sendSerial(bytes);
       session.onSerial((bytes) => {
         for (const listener of this.#serialListeners) listener(bytes);
       });
@@ -408,6 +431,7 @@ export class GuestRun {
           void this.#report("running", "");
           // Its shell printed the prompt before the save: Ctrl-L has it drawn again on this console.
           if (prompt !== undefined) session.sendSerial(new Uint8Array([0x0c]));
+          for (const bytes of this.#typeAhead.splice(0)) session.sendSerial(bytes);
         });
       }
       session.onStop((stop) => {
@@ -462,6 +486,7 @@ export class GuestRun {
   }
 
   async #teardown(): Promise<void> {
+    this.#typeAhead = [];
     this.#unwatchWindows();
     clearInterval(this.#ticker);
     this.#ticker = undefined;

@@ -13,6 +13,7 @@ import { forwardKey, guestPoint, ScreenCopier, shownWindows, type CopyTarget } f
 export interface SeamlessGuest {
   windowAction(window: number, action: WindowActionRequest): Promise<void>;
   pointGuest(x: number, y: number, buttons: number, screen: { width: number; height: number }): void;
+  wheelGuest(deltaY: number): void;
   setKeyboard(enabled: boolean): void;
 }
 
@@ -60,6 +61,8 @@ const HOLD_MS = 250;
 const SETTLE_MS = 600;
 /** How long a popup shows what the user asked before following the guest's list again. */
 const ASK_WAIT_MS = 2000;
+/** How long after restacking the popups their gaining focus is ours, not the user's. */
+const RESTACK_MS = 300;
 /** How long a guest window whose popup the user closed stays without a popup (it may refuse to close). */
 const CLOSE_WAIT_MS = 3000;
 
@@ -80,6 +83,10 @@ export class SeamlessPopups {
   readonly #copier = new ScreenCopier();
   #windows: GuestWindow[] = [];
   #focused: number | undefined;
+  /** The popups' order on the host as far as the page knows it (ids, bottom first): each comes forward as it is opened or focused. */
+  #hostOrder: number[] = [];
+  /** Until then popups gaining focus were brought forward by us (restacking), not by the user. */
+  #restackUntil = 0;
 
   constructor(guest: SeamlessGuest, source: () => HTMLCanvasElement | null, problem: (message: string) => void) {
     this.#guest = guest;
@@ -123,7 +130,7 @@ export class SeamlessPopups {
       this.#follow(popup, w, now);
       this.#notice(popup, w, now);
     }
-    this.#focus(shown);
+    this.#focus(shown, now);
     const targets: CopyTarget[] = [];
     for (const w of shown) {
       const context = this.#popups.get(w.id)?.canvas?.getContext("2d");
@@ -149,6 +156,7 @@ export class SeamlessPopups {
     }
     const popup: Popup = { id: w.id, view, canvas: undefined, placed: geometry(w), asked: undefined, noticed: undefined, settling: now + SETTLE_MS, settled: undefined, ours: false, missing: undefined, detach: () => {} };
     this.#popups.set(w.id, popup);
+    this.#forward(w.id);
     return popup;
   }
 
@@ -156,6 +164,7 @@ export class SeamlessPopups {
     popup.ours = true;
     popup.detach();
     this.#popups.delete(popup.id);
+    this.#hostOrder = this.#hostOrder.filter((id) => id !== popup.id);
     if (!popup.view.closed) popup.view.close();
   }
 
@@ -163,6 +172,7 @@ export class SeamlessPopups {
   #userClosed(popup: Popup, now: number): void {
     popup.detach();
     this.#popups.delete(popup.id);
+    this.#hostOrder = this.#hostOrder.filter((id) => id !== popup.id);
     if (popup.ours) return;
     this.#closed.set(popup.id, now);
     this.#act(popup.id, { kind: "close" });
@@ -186,7 +196,7 @@ export class SeamlessPopups {
     doc.title = w.title || "Guest window";
     const view = popup.view;
     const current = (): GuestWindow | undefined => this.#windows.find((shown) => shown.id === popup.id);
-    const point = (event: PointerEvent): void => {
+    const point = (event: MouseEvent): void => {
       const now = current();
       const screen = this.#source();
       if (!now || !screen) return;
@@ -198,12 +208,19 @@ export class SeamlessPopups {
       event.preventDefault();
       point(event);
     };
+    const wheel = (event: WheelEvent): void => {
+      event.preventDefault();
+      point(event);
+      this.#guest.wheelGuest(event.deltaY);
+    };
     const key = (event: KeyboardEvent): void => {
       event.preventDefault();
       forwardKey(event, document);
     };
     const focus = (): void => {
       this.#guest.setKeyboard(true);
+      if (performance.now() < this.#restackUntil) return;
+      this.#forward(popup.id);
       const now = current();
       if (now && (!now.focused || this.#windows.at(-1)?.id !== now.id)) this.#act(now.id, { kind: "raise" });
     };
@@ -216,6 +233,7 @@ export class SeamlessPopups {
     canvas.addEventListener("pointermove", point, { signal });
     canvas.addEventListener("pointerup", point, { signal });
     canvas.addEventListener("contextmenu", noMenu, { signal });
+    canvas.addEventListener("wheel", wheel, { signal, passive: false });
     view.addEventListener("keydown", key, { signal });
     view.addEventListener("keyup", key, { signal });
     view.addEventListener("focus", focus, { signal });
@@ -289,13 +307,35 @@ export class SeamlessPopups {
     popup.asked = { ...asked, until: now + ASK_WAIT_MS };
   }
 
-  /** The guest focusing another window brings its popup forward (only when the guest's focus changes). */
-  #focus(shown: readonly GuestWindow[]): void {
+  /**
+   * The guest's focus and stacking, on the host: the guest focusing another window brings its
+   * popup forward; while one of the guest's popups is the host's active window, the popups are
+   * stacked as the guest stacks its windows (each brought forward, bottom first, the focused one
+   * last), without that raising anything in the guest again. Only on a change: the user's other
+   * host windows are never pushed back by a guest that is not in use.
+   */
+  #focus(shown: readonly GuestWindow[], now: number): void {
     const focused = shown.find((w) => w.focused)?.id;
-    if (focused === this.#focused) return;
+    const refocus = focused !== this.#focused;
     this.#focused = focused;
     const popup = focused === undefined ? undefined : this.#popups.get(focused);
-    if (popup?.canvas && !popup.view.document.hasFocus()) popup.view.focus();
+    // The guest's order of the windows that have popups, against the host's as last known.
+    const guest = shown.filter((w) => this.#popups.get(w.id)?.canvas).map((w) => w.id);
+    const host = this.#hostOrder.filter((id) => guest.includes(id));
+    const active = guest.some((id) => this.#popups.get(id)!.view.document.hasFocus());
+    if (active && guest.length > 1 && guest.join() !== host.join()) {
+      this.#restackUntil = now + RESTACK_MS;
+      for (const id of guest) if (id !== focused) this.#popups.get(id)!.view.focus();
+      popup?.view.focus();
+      this.#hostOrder = guest.filter((id) => id !== focused).concat(focused !== undefined && guest.includes(focused) ? [focused] : []);
+      return;
+    }
+    if (refocus && popup?.canvas && !popup.view.document.hasFocus()) popup.view.focus();
+  }
+
+  /** A popup came forward on the host (the user's doing, or ours): the top of the host's order. */
+  #forward(id: number): void {
+    this.#hostOrder = this.#hostOrder.filter((other) => other !== id).concat(id);
   }
 
   #act(id: number, action: WindowActionRequest): void {

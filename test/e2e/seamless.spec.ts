@@ -74,7 +74,7 @@ test("the desktop guest's xterm as a seamless panel: its size and place, typing 
   await expect(page.getByTestId("seamless-view")).toHaveScreenshot("seamless-xterm.png", { maxDiffPixelRatio: 0.03, timeout: 20_000 });
 
   // A window the guest maps shows as a panel. The guest's own xev prints each MapNotify of a
-  // root's child to the serial console (a tty: line by line) as X sends it; the time from that line to the panel is
+  // root's child (a frame: override NO) to the serial console (a tty: line by line) as X sends it; the time from that line to the panel is
   // what a user waits (the serial line's own delay, a few ms, makes it slightly short).
   await page.evaluate(() => {
     const marks: Record<string, number> = {};
@@ -84,7 +84,8 @@ test("the desktop guest's xterm as a seamless panel: its size and place, typing 
       // The agent lists a new window as its frame is mapped, and its title with its next scan.
       if (!marks["shown"] && document.querySelectorAll('[data-testid="seamless-panel"]').length > before) marks["shown"] = performance.now();
       if (!marks["panel"] && document.querySelector('[data-testid="seamless-panel"][aria-label="probe"]')) marks["panel"] = performance.now();
-      if (!marks["mapped"] && document.querySelector('[data-testid="serial-console"]')?.textContent?.includes("MapNotify")) marks["mapped"] = performance.now();
+      // A window manager's frame, not a tooltip or menu (override-redirect) the pointer brought up.
+      if (!marks["mapped"] && /MapNotify event[^]*?override NO/.test(document.querySelector('[data-testid="serial-console"]')?.textContent ?? "")) marks["mapped"] = performance.now();
     }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
   });
   await serial(page, console, "DISPLAY=:0 xev -root -event substructure & echo wat''ching", "watching");
@@ -100,6 +101,21 @@ test("the desktop guest's xterm as a seamless panel: its size and place, typing 
 
   // Closing it from its panel closes the guest's window: the panel goes.
   await panels.filter({ has: page.getByText("probe") }).getByTestId("seamless-close").click();
+  await expect(panels).toHaveCount(1, { timeout: 20_000 });
+
+  // The wheel over a panel is the guest's wheel there: the guest's xev, under the pointer,
+  // prints the presses of button 5 (down) and 4 (up).
+  await serial(page, console, "DISPLAY=:0 xev -name wheel -geometry 200x150+560+60 -event button & echo whe''eling", "wheeling");
+  const wheelPanel = panels.filter({ has: page.getByText("wheel", { exact: true }) });
+  await expect(wheelPanel).toHaveCount(1, { timeout: 60_000 });
+  const wheelBox = (await wheelPanel.getByTestId("seamless-body").boundingBox())!;
+  await page.mouse.move(wheelBox.x + 100, wheelBox.y + 75);
+  await page.mouse.move(wheelBox.x + 102, wheelBox.y + 76);
+  await page.mouse.wheel(0, 100);
+  await expect(console).toContainText("button 5", { timeout: 20_000 });
+  await page.mouse.wheel(0, -100);
+  await expect(console).toContainText("button 4", { timeout: 20_000 });
+  await serial(page, console, "kill $!; echo whe''el-done", "wheel-done");
   await expect(panels).toHaveCount(1, { timeout: 20_000 });
 
   // Dragging a title bar moves the guest's window: the guest reports it at the new place, and

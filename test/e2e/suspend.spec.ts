@@ -1,7 +1,8 @@
 // Instant-on in the page: Stop suspends a library guest (its state saved with the host) and Start
-// resumes it, its shell answering within a second of the click with what it had in /tmp; Power
-// off discards the state, so the next start boots; a damaged saved state is set aside with one
-// line and the guest boots; a snapshot saved and restored brings back a file's earlier content.
+// resumes it, its shell answering within a second of the click with what it had in /tmp (keys
+// typed at once are kept for it); Power off discards the state, so the next start boots; a
+// damaged saved state is set aside with one line and the guest boots; a snapshot saved and
+// restored brings back a file's earlier content.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Locator, Page } from "@playwright/test";
@@ -45,12 +46,13 @@ test("Stop then Start resumes tiny: its shell answers with its /tmp kept, withou
 
   const start = Date.now();
   await page.getByRole("button", { name: "Start", exact: true }).click();
-  // Running as soon as it is restored (no prompt is printed again): then it takes typing.
+  // Typed at once, while it resumes: the page keeps the keys and gives them to the guest as it runs.
+  await console.click();
+  await page.keyboard.type("cat /tmp/kept; echo ans''wered\n");
+  // Running as soon as it is restored (no prompt is printed again).
   await expect(badge).toHaveText("running", { timeout: 10_000 });
   const runningMs = Date.now() - start;
   await expect(page.getByTestId("boot-notice")).toHaveCount(0);
-  await console.click();
-  await page.keyboard.type("cat /tmp/kept; echo ans''wered\n");
   await expect(console).toContainText("answered", { timeout: 10_000 });
   const startMs = Date.now() - start;
   await expect(console).toContainText("kept-across");

@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { SeamlessPopups, type SeamlessGuest } from "../../renderer/guest/seamless-popups.js";
 import type { GuestWindow, WindowActionRequest } from "../../core/ipc/contract.js";
+import { xtermWindow } from "../support/windows.js";
 
 /** A popup window as the page sees it: its place and content size, changed a frame after it is asked. */
 class FakePopup {
@@ -14,13 +15,16 @@ class FakePopup {
   innerWidth: number;
   innerHeight: number;
   readonly canvas = { width: 0, height: 0, getContext: () => null, addEventListener: () => {}, setPointerCapture: () => {} };
+  /** Whether this popup is the host's active window. */
+  active = false;
   readonly document = {
     readyState: "complete",
     URL: "http://127.0.0.1/seamless-window.html",
     title: "",
     querySelector: () => this.canvas,
-    hasFocus: () => false,
+    hasFocus: () => this.active,
   };
+  readonly #listeners = new Map<string, (() => void)[]>();
   /** Changes asked of the popup, applied by settle() (a browser applies them asynchronously). */
   #pending: (() => void)[] = [];
 
@@ -39,30 +43,28 @@ class FakePopup {
   settle(): void {
     for (const change of this.#pending.splice(0)) change();
   }
-  focus(): void {}
+  /** Brought forward and made active, by the page or by the user: every popup's focus goes in `log`. */
+  focus(log: number[] = focusLog): void {
+    for (const other of opened) other.active = false;
+    this.active = true;
+    log.push(opened.indexOf(this));
+    for (const listener of this.#listeners.get("focus") ?? []) listener();
+  }
   close(): void {
     this.closed = true;
   }
-  addEventListener(): void {}
+  addEventListener(type: string, listener: () => void): void {
+    this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), listener]);
+  }
 }
 
-const xterm = (place: Partial<GuestWindow> = {}): GuestWindow => ({
-  id: 7,
-  title: "xterm",
-  x: 45,
-  y: 58,
-  width: 484,
-  height: 316,
-  minimized: false,
-  focused: true,
-  frame: { x: 40, y: 40, width: 494, height: 339 },
-  pid: 120,
-  className: "XTerm",
-  ...place,
-});
+/** Every popup opened in a test, in order, and each focus() a popup took (as indexes into `opened`). */
+let opened: FakePopup[] = [];
+let focusLog: number[] = [];
+
+const xterm = (place: Partial<GuestWindow> = {}): GuestWindow => xtermWindow({ id: 7, pid: 120, className: "XTerm", ...place });
 
 describe("seamless host windows", () => {
-  let opened: FakePopup[];
   let actions: WindowActionRequest[];
   let popups: SeamlessPopups;
 
@@ -79,6 +81,7 @@ describe("seamless host windows", () => {
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ["performance"] });
     opened = [];
+    focusLog = [];
     actions = [];
     vi.stubGlobal("window", {
       screen: { availLeft: 0, availTop: 0 },
@@ -94,6 +97,7 @@ describe("seamless host windows", () => {
     const guest: SeamlessGuest = {
       windowAction: async (_id, action) => void actions.push(action),
       pointGuest: () => {},
+      wheelGuest: () => {},
       setKeyboard: () => {},
     };
     popups = new SeamlessPopups(guest, () => null, () => {});
@@ -133,6 +137,51 @@ describe("seamless host windows", () => {
     frames([xterm({ width: 562, height: 375 })], 2500);
     expect([opened[0]!.innerWidth, opened[0]!.innerHeight]).toEqual([562, 375]);
     expect(actions).toHaveLength(1);
+  });
+
+  describe("stacking", () => {
+    const two = (top: "a" | "b"): GuestWindow[] => {
+      const a = xterm({ id: 1, title: "a", focused: top === "a" });
+      const b = xterm({ id: 2, title: "b", x: 300, y: 200, focused: top === "b" });
+      return top === "a" ? [b, a] : [a, b];
+    };
+
+    it("the guest raising another window while one of its windows is active restacks the host windows, without raising anything in the guest again", async () => {
+      frames(two("b"), 1000);
+      opened[1]!.focus(); // the user is in b's window
+      frames(two("b"), 100);
+      await Promise.resolve();
+      actions = [];
+      focusLog = [];
+      // The guest raises a (its app's doing): the host windows follow, b first, a on top and active.
+      frames(two("a"), 100);
+      await Promise.resolve();
+      expect(focusLog).toEqual([1, 0]);
+      expect(opened[0]!.active).toBe(true);
+      expect(actions).toEqual([]);
+    });
+
+    it("a click on a host window raises its guest window once, and the guest then stacking it on top restacks nothing", async () => {
+      frames(two("b"), 1000);
+      opened[1]!.focus();
+      frames(two("b"), 400);
+      focusLog = [];
+      actions = [];
+      opened[0]!.focus(); // the user clicks a's window
+      await Promise.resolve();
+      expect(actions).toEqual([{ kind: "raise" }]);
+      frames(two("a"), 400);
+      expect(focusLog).toEqual([0]);
+      expect(actions).toHaveLength(1);
+    });
+
+    it("restacks nothing while the user is in another host app", () => {
+      frames(two("b"), 1000);
+      for (const popup of opened) popup.active = false;
+      focusLog = [];
+      frames([two("a")[0]!, { ...two("a")[1]!, focused: false }], 400);
+      expect(focusLog).toEqual([]);
+    });
   });
 
   it("the guest's own moves are not sent back to it", () => {

@@ -4,21 +4,12 @@
 // and AgentSession sends one only for a window of the latest list, resolving on the agent's pong.
 
 import { describe, expect, it } from "vitest";
-import { decodeMessage, encodeMessage, MESSAGE_TYPES, type GuestWindow, type WindowAction } from "../../../core/agent/messages.js";
+import { decodeMessage, encodeMessage, MESSAGE_TYPES, type WindowAction } from "../../../core/agent/messages.js";
 import { AgentError } from "../../../core/agent/session.js";
 import { helloAgent, type FakeAgent } from "../../support/fake-agent.js";
+import { xtermWindow } from "../../support/windows.js";
 
-const XTERM: GuestWindow = {
-  id: 0x200004,
-  title: "xterm",
-  x: 45,
-  y: 58,
-  width: 484,
-  height: 316,
-  minimized: false,
-  focused: true,
-  frame: { x: 40, y: 40, width: 494, height: 339 },
-};
+const XTERM = xtermWindow();
 
 function field(tag: number, value: number[]): number[] {
   const n = value.length;

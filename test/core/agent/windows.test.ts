@@ -9,20 +9,9 @@ import { encodeFrame } from "../../../core/agent/frame.js";
 import { decodeMessage, encodeMessage, LIMITS, MESSAGE_TYPES, type AgentMessage, type GuestWindow } from "../../../core/agent/messages.js";
 import { AgentError } from "../../../core/agent/session.js";
 import { helloAgent, type FakeAgent } from "../../support/fake-agent.js";
+import { xtermWindow } from "../../support/windows.js";
 
-const XTERM: GuestWindow = {
-  id: 0x200004,
-  title: "xterm — 世界",
-  x: 45,
-  y: 58,
-  width: 484,
-  height: 316,
-  minimized: false,
-  focused: true,
-  pid: 118,
-  className: "XTerm",
-  frame: { x: 40, y: 40, width: 494, height: 339 },
-};
+const XTERM = xtermWindow({ title: "xterm — 世界", pid: 118, className: "XTerm" });
 
 /** A field: tag, u32 LE length, value. */
 function field(tag: number, value: number[]): number[] {
