@@ -47,9 +47,15 @@ export interface ShellMode {
   packaged: boolean;
 }
 
+/**
+ * The app's page: sandboxed and isolated, with its preload. It runs the guests: it is never
+ * throttled in the background (a minimized or hidden window, its guests' windows in use on
+ * their own), so a guest runs at its speed and its seamless windows stay live.
+ */
 export function appWebPreferences(preload: string, mode: ShellMode): WebPreferences {
   return {
     preload,
+    backgroundThrottling: false,
     contextIsolation: true,
     sandbox: true,
     nodeIntegration: false,

@@ -92,6 +92,13 @@ describe("DevTools", () => {
     }
   });
 
+  it("are never throttled in the background: the page runs the guests, minimized or hidden", () => {
+    expect(appWebPreferences("/app/preload.cjs", { packaged: true }).backgroundThrottling).toBe(false);
+    // Electron 45: throttling of a background page's timers and animations is on unless turned off here.
+    const types = readFileSync(join(import.meta.dirname, "..", "..", "..", "node_modules", "electron", "electron.d.ts"), "utf8");
+    expect(types).toMatch(/Whether to throttle animations and timers when the page becomes background\.[^]*?Defaults to `true`\.\s+\*\/\s+backgroundThrottling\?: boolean;/);
+  });
+
   it("are closed again if they open anyway in a packaged app, and left open in development", () => {
     const packaged = locked(true);
     packaged.emit("devtools-opened");
