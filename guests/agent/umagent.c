@@ -1756,16 +1756,27 @@ static void x_sort_by_stack(struct xwin *w, int n)
 
 /*
  * After the screen's size changes, until the window manager has framed again every window it
- * listed (or X_REFRAME_MS): the list is kept as it was. A restarting jwm empties its client
- * list for a moment; the host would take its windows for closed.
+ * listed (or X_REFRAME_MS from the first change of a burst): the list is kept as it was. A
+ * restarting jwm empties its client list for a moment; the host would take its windows for
+ * closed. A window manager that has let go of nothing within X_LETGO_MS does not restart.
  */
-static uint64_t x_regroup_until;
+#define X_LETGO_MS 2000
+static uint64_t x_regroup_from, x_regroup_until;
 static int x_regroup_lost; /* a listed window went missing or loose since the change */
 
 static void x_regroup_start(void)
 {
-	x_regroup_until = now_ms() + X_REFRAME_MS;
+	if (x_regroup_until != 0)
+		return; /* one regroup for a burst of changes: its end is not put off */
+	x_regroup_from = now_ms();
+	x_regroup_until = x_regroup_from + X_REFRAME_MS;
 	x_regroup_lost = 0;
+}
+
+/* When the scan that may end the regroup is due. */
+static uint64_t x_regroup_next(void)
+{
+	return x_regroup_lost ? x_regroup_until : x_regroup_from + X_LETGO_MS;
 }
 
 /* Whether the list of this scan (fresh, held) is to be kept back: the window manager is regrouping. */
@@ -1773,7 +1784,7 @@ static int x_regrouping(const struct xwin *fresh, int n, uint64_t now)
 {
 	if (x_regroup_until == 0)
 		return 0;
-	if (now >= x_regroup_until) {
+	if (now >= x_regroup_until || (!x_regroup_lost && now >= x_regroup_from + X_LETGO_MS)) {
 		x_regroup_until = 0;
 		return 0;
 	}
@@ -1791,7 +1802,7 @@ static int x_regrouping(const struct xwin *fresh, int n, uint64_t now)
 		return 1;
 	}
 	if (!x_regroup_lost)
-		return 1; /* the window manager has not let go yet (or does not restart: then until the time is up) */
+		return 1; /* the window manager has not let go yet */
 	x_regroup_until = 0;
 	return 0;
 }
@@ -1895,8 +1906,8 @@ static void x_scan(void)
 	x_sort_by_stack(fresh, kept);
 	x_hold_framed(fresh, kept, started);
 	if (x_regrouping(fresh, kept, started)) {
-		if (x_scan_at == 0 || x_regroup_until < x_scan_at)
-			x_scan_at = x_regroup_until; /* and again at its end, if no event comes first */
+		if (x_scan_at == 0 || x_regroup_next() < x_scan_at)
+			x_scan_at = x_regroup_next(); /* and again then, if no event comes first */
 		return;
 	}
 	memcpy(xwins, fresh, (size_t)kept * sizeof fresh[0]);

@@ -136,8 +136,9 @@ export class GuestRun {
   /** Serial output listeners (the console component). */
   readonly #serialListeners = new Set<(bytes: Uint8Array) => void>();
   #emulator: V86 | undefined;
-  /** Bytes typed into the console while a saved guest resumes (sendSerial). */
+  /** Bytes typed into the console while a saved guest resumes (sendSerial), and how many. */
   #typeAhead: Uint8Array[] = [];
+  #typeAheadBytes = 0;
   /** What a save waits for: each relay's and disk client's requests in flight answered. */
   #drains: (() => Promise<void>)[] = [];
   #session: GuestSession | undefined;
@@ -245,10 +246,20 @@ export class GuestRun {
     // Typed ahead while the guest starts: kept until it has a session, and while a saved guest
     // resumes until it runs (its restore would drop what reached its serial port before).
     if (this.state === "booting" && (this.resumed || !this.#session)) {
-      if (this.#typeAhead.reduce((sum, b) => sum + b.length, 0) + bytes.length <= TYPE_AHEAD_BYTES) this.#typeAhead.push(bytes);
+      // Past the limit nothing more is kept (no gaps in what the guest gets).
+      this.#typeAheadBytes += bytes.length;
+      if (this.#typeAheadBytes <= TYPE_AHEAD_BYTES) this.#typeAhead.push(bytes);
       return;
     }
     this.#session?.sendSerial(bytes);
+  }
+
+  /** What was typed ahead, to `session`; nothing is kept after. */
+  #sendTypedAhead(session: GuestSession | undefined): void {
+    const typed = this.#typeAhead;
+    this.#typeAhead = [];
+    this.#typeAheadBytes = 0;
+    for (const bytes of typed) session?.sendSerial(bytes);
   }
 
   /**
@@ -407,7 +418,7 @@ export class GuestRun {
       const session = new GuestSession(emulator, sessionOptions);
       this.#session = session;
       // Typed before there was a session: a booting guest takes it now, a resumed one once it runs.
-      if (!initial) for (const bytes of this.#typeAhead.splice(0)) session.sendSerial(bytes);
+      if (!initial) this.#sendTypedAhead(session);
       session.onSerial((bytes) => {
         for (const listener of this.#serialListeners) listener(bytes);
       });
@@ -431,7 +442,7 @@ export class GuestRun {
           void this.#report("running", "");
           // Its shell printed the prompt before the save: Ctrl-L has it drawn again on this console.
           if (prompt !== undefined) session.sendSerial(new Uint8Array([0x0c]));
-          for (const bytes of this.#typeAhead.splice(0)) session.sendSerial(bytes);
+          this.#sendTypedAhead(session);
         });
       }
       session.onStop((stop) => {
@@ -486,7 +497,6 @@ export class GuestRun {
   }
 
   async #teardown(): Promise<void> {
-    this.#typeAhead = [];
     this.#unwatchWindows();
     clearInterval(this.#ticker);
     this.#ticker = undefined;
@@ -518,6 +528,7 @@ export class GuestRun {
    */
   async stop(why = "stopped; the guest is off", thenBefore?: () => Promise<void>): Promise<void> {
     this.#generation++;
+    this.#sendTypedAhead(undefined); // what was typed for this run is not the next one's
     const idle = !this.#emulator && !this.#sessionId;
     const wasOn = idle ? this.state === "booting" : this.running;
     try {

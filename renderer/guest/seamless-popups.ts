@@ -320,14 +320,16 @@ export class SeamlessPopups {
     this.#focused = focused;
     const popup = focused === undefined ? undefined : this.#popups.get(focused);
     // The guest's order of the windows that have popups, against the host's as last known.
-    const guest = shown.filter((w) => this.#popups.get(w.id)?.canvas).map((w) => w.id);
-    const host = this.#hostOrder.filter((id) => guest.includes(id));
-    const active = guest.some((id) => this.#popups.get(id)!.view.document.hasFocus());
-    if (active && guest.length > 1 && guest.join() !== host.join()) {
+    // The focused window is brought forward last, so it ends on top and active whatever the
+    // guest stacks above it: that is the order wanted on the host.
+    const withPopups = shown.filter((w) => this.#popups.get(w.id)?.canvas).map((w) => w.id);
+    const wanted = withPopups.filter((id) => id !== focused).concat(withPopups.filter((id) => id === focused));
+    const host = this.#hostOrder.filter((id) => wanted.includes(id));
+    const active = wanted.some((id) => this.#popups.get(id)!.view.document.hasFocus());
+    if (active && wanted.length > 1 && wanted.join() !== host.join()) {
       this.#restackUntil = now + RESTACK_MS;
-      for (const id of guest) if (id !== focused) this.#popups.get(id)!.view.focus();
-      popup?.view.focus();
-      this.#hostOrder = guest.filter((id) => id !== focused).concat(focused !== undefined && guest.includes(focused) ? [focused] : []);
+      for (const id of wanted) this.#popups.get(id)!.view.focus();
+      this.#hostOrder = wanted;
       return;
     }
     if (refocus && popup?.canvas && !popup.view.document.hasFocus()) popup.view.focus();

@@ -175,6 +175,16 @@ describe("seamless host windows", () => {
       expect(actions).toHaveLength(1);
     });
 
+    it("a focused window the guest keeps below another (a dialog above it) is restacked once, not every frame", () => {
+      frames(two("b"), 1000);
+      opened[1]!.focus();
+      frames(two("b"), 100);
+      focusLog = [];
+      const focusedBelow = [{ ...two("b")[0]!, focused: true }, { ...two("b")[1]!, focused: false }];
+      frames(focusedBelow, 1000);
+      expect(focusLog).toEqual([1, 0]);
+    });
+
     it("restacks nothing while the user is in another host app", () => {
       frames(two("b"), 1000);
       for (const popup of opened) popup.active = false;
