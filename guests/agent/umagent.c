@@ -2,7 +2,7 @@
  * umagent: the Unmachine guest agent. Holds its port (virtio-console /dev/hvc0, or COM2) open
  * and raw, and speaks core/agent/'s framed protocol with the host's session.ts: hello, ping,
  * exec, clipboard, display, setTime (the clock, after a resume), and on an X display the
- * window list, the apps and launching them, and the clipboard as X's CLIPBOARD selection
+ * window list, the apps and launching them, and the clipboard as X's CLIPBOARD and PRIMARY selections
  * (text and PNG images). Frames are "UM" + u32 LE length + payload (capped
  * at MAX_PAYLOAD); every length from the host or the X server is checked. One poll loop.
  */
@@ -812,6 +812,12 @@ static void jobs_check_deadlines(uint64_t now)
 #define XSTR(x) XSTR2(x)
 #define X_TIMEOUT_MS 5000 /* an emulated X server busy with a mode change or a start answers late */
 #define X_RETRY_MS 1000
+/*
+ * How long the host keeps the list after the agent lost the X display: an X server busy past
+ * X_TIMEOUT_MS (a loaded host, a mode change) is reconnected within a few seconds, and its
+ * windows are the same windows; the host's would otherwise close and open again.
+ */
+#define X_LOST_MS 10000
 #define X_COALESCE_MS 30
 #define X_LAUNCH_MS 30000 /* an emulated guest busy resizing its screen or starting can take that long */
 #define MAX_LAUNCHES 8
@@ -833,6 +839,7 @@ static uint32_t x_root;
 static unsigned x_root_w, x_root_h; /* the X screen's size, as the server last said */
 static unsigned x_seq;
 static uint64_t x_retry_at;
+static uint64_t x_lost_at; /* when the display was lost while the host had its list; 0 if not */
 static uint64_t x_scan_at; /* 0: no change waiting */
 static unsigned char xbuf[X_BUF];
 static size_t xb_start, xb_end;
@@ -914,9 +921,24 @@ static void x_close(const char *why)
 	xb_start = xb_end = 0;
 	x_scan_at = 0;
 	x_retry_at = now_ms() + X_RETRY_MS;
-	n_xwins = 0;
 	x_early_reset();
-	/* The host's list empties with the display; launches waiting fail at the next check. */
+	/*
+	 * The host's list empties X_LOST_MS later unless the display is back; until then the list is
+	 * kept, for the first scans after a reconnect to hold it as a regroup does (the window
+	 * manager is likely restarting: the server was busy). Launches waiting fail at the next check.
+	 */
+	x_lost_at = win_sent_valid ? now_ms() : 0;
+	if (!x_lost_at)
+		n_xwins = 0;
+}
+
+/* The display is still gone X_LOST_MS after it was lost: the host's list empties. */
+static void x_lost_check(uint64_t now)
+{
+	if (x_fd >= 0 || x_lost_at == 0 || now < x_lost_at + X_LOST_MS)
+		return;
+	x_lost_at = 0;
+	n_xwins = 0;
 	if (negotiated && win_sent_valid) {
 		msg_begin(negotiated, T_WINDOWS, 0);
 		msg_send();
@@ -1753,6 +1775,7 @@ static void x_sort_by_stack(struct xwin *w, int n)
  * xwins still the previous list.
  */
 #define X_REFRAME_MS 5000
+#define X_SOURCE_PAGER 2 /* EWMH "source indication": a pager, i.e. the user's direct action */
 
 /*
  * After the screen's size changes, until the window manager has framed again every window it
@@ -1762,7 +1785,8 @@ static void x_sort_by_stack(struct xwin *w, int n)
  */
 #define X_LETGO_MS 2000
 static uint64_t x_regroup_from, x_regroup_until;
-static int x_regroup_lost; /* a listed window went missing or loose since the change */
+static int x_regroup_lost;       /* a listed window went missing or loose since the change */
+static uint32_t x_regroup_focus; /* the window focused when it began: focused again after, if nothing is */
 
 static void x_regroup_start(void)
 {
@@ -1771,6 +1795,34 @@ static void x_regroup_start(void)
 	x_regroup_from = now_ms();
 	x_regroup_until = x_regroup_from + X_REFRAME_MS;
 	x_regroup_lost = 0;
+	x_regroup_focus = 0;
+	for (int k = 0; k < n_xwins; k++)
+		if (xwins[k].flags & WIN_FOCUSED)
+			x_regroup_focus = xwins[k].id;
+}
+
+static int x_root_message(uint32_t window, const char *type, const uint32_t data[5]);
+
+/*
+ * The regroup is over: a restarted window manager focuses nothing, so the window that had the
+ * focus (the one the user was typing into) gets it back, as a pager would ask (EWMH).
+ */
+static void x_regroup_end(const struct xwin *fresh, int n)
+{
+	x_regroup_until = 0;
+	uint32_t focus = x_regroup_focus;
+	x_regroup_focus = 0;
+	int listed = 0;
+	for (int i = 0; i < n; i++) {
+		if (fresh[i].flags & WIN_FOCUSED)
+			return;
+		listed |= fresh[i].id == focus;
+	}
+	if (!focus || !listed)
+		return;
+	uint32_t data[5] = {X_SOURCE_PAGER, 0, 0, 0, 0};
+	if (x_root_message(focus, "_NET_ACTIVE_WINDOW", data) == 0 && verbose)
+		logmsg("window 0x%x focused again after the window manager regrouped", (unsigned)focus);
 }
 
 /* When the scan that may end the regroup is due. */
@@ -1785,7 +1837,7 @@ static int x_regrouping(const struct xwin *fresh, int n, uint64_t now)
 	if (x_regroup_until == 0)
 		return 0;
 	if (now >= x_regroup_until || (!x_regroup_lost && now >= x_regroup_from + X_LETGO_MS)) {
-		x_regroup_until = 0;
+		x_regroup_end(fresh, n);
 		return 0;
 	}
 	int whole = 1;
@@ -1799,11 +1851,16 @@ static int x_regrouping(const struct xwin *fresh, int n, uint64_t now)
 	}
 	if (!whole) {
 		x_regroup_lost = 1;
+		/* The held list keeps when each window was let go: after the regroup, one left loose is held only what remains of X_REFRAME_MS. */
+		for (int i = 0; i < n; i++)
+			for (int k = 0; fresh[i].loose_at && k < n_xwins; k++)
+				if (xwins[k].id == fresh[i].id && !xwins[k].early && xwins[k].loose_at == 0)
+					xwins[k].loose_at = fresh[i].loose_at;
 		return 1;
 	}
 	if (!x_regroup_lost)
 		return 1; /* the window manager has not let go yet */
-	x_regroup_until = 0;
+	x_regroup_end(fresh, n);
 	return 0;
 }
 
@@ -1991,6 +2048,12 @@ static void x_connect(void)
 	check_display();
 	if (verbose)
 		logmsg("connected to X display :0, root window 0x%x", (unsigned)x_root);
+	if (x_lost_at) {
+		x_lost_at = 0; /* the next scans' list replaces the one kept, once its windows are framed again */
+		x_regroup_until = 0;
+		x_regroup_start();
+		x_regroup_lost = 1;
+	}
 	x_changed();
 }
 
@@ -2045,10 +2108,13 @@ static void send_windows(void)
 /* ------------------------------------------------------------------------ */
 /*
  * The X clipboard (the CLIPBOARD selection), kept in step with the host's. The agent owns
- * CLIPBOARD with what the host set (text or a PNG) and answers SelectionRequest for TARGETS,
+ * CLIPBOARD with what the host set (text or a PNG), and PRIMARY with text (what a middle click
+ * pastes), and answers SelectionRequest for TARGETS,
  * UTF8_STRING/STRING/TEXT or image/png, with INCR for data larger than one request. When
  * another client takes CLIPBOARD (XFixes tells; without XFixes the owner is polled) the agent
  * converts it, image/png first, else UTF8_STRING, INCR included, and sends it to the host.
+ * PRIMARY likewise, with XFixes: X's old apps (xterm, the Athena editor) copy by selecting, and
+ * their users paste that on the host, as X servers beside Windows' own windows do by default.
  * Events are queued as they arrive and handled from the main loop (an X call inside another
  * would take its reply); every conversion and INCR transfer has a deadline, and sizes a cap.
  */
@@ -2060,6 +2126,7 @@ static void send_windows(void)
 #define XCLIP_CHUNK (64 * 1024)
 #define XCLIP_REQ_MAX (256 * 1024)
 #define XA_ATOM 4
+#define XA_PRIMARY 1
 
 enum { C_CLIPBOARD, C_TARGETS, C_INCR, C_PNG, C_TEXT, C_PROP, C_TIMESTAMP, C_COUNT };
 static const char *const xc_atom_names[C_COUNT] = {"CLIPBOARD", "TARGETS", "INCR", "image/png", "TEXT", "UMAGENT_SELECTION", "TIMESTAMP"};
@@ -2070,6 +2137,10 @@ static size_t xc_req_bytes;     /* the largest request the server takes, in byte
 static uint32_t xc_win;         /* the agent's own (unmapped) window; 0 without X */
 static unsigned xc_fixes_event; /* XFixes' first event code; 0 without XFixes */
 static uint32_t xc_owner_seen;  /* the polled owner */
+/* Each selection's owner as last told (CLIPBOARD, PRIMARY), kept while the display is lost: a copy made meanwhile is read after. */
+static uint32_t xc_owners[2];
+static int xc_was_connected;
+static int xc_lost_owning, xc_lost_primary; /* what the agent owned when the display was lost: owned again after */
 static uint64_t xc_poll_at;
 
 static int host_png; /* the host takes PNG clipboards ("clipboard.png") */
@@ -2079,6 +2150,8 @@ static int xc_kind; /* 0 nothing, 1 text, 2 PNG */
 static unsigned char *xc_data;
 static size_t xc_len;
 static int xc_owning;
+/* Text from the host is PRIMARY too: a middle click, or xterm's Shift+Insert, pastes it. */
+static int xc_owning_primary;
 
 static unsigned char xc_queue[XCLIP_QUEUE][32];
 static int xc_queued;
@@ -2086,9 +2159,11 @@ static int xc_queued;
 /* Converting another client's selection. */
 enum { R_IDLE, R_TARGETS, R_DATA, R_INCR };
 static int xc_rstate;
+static uint32_t xc_rselection; /* CLIPBOARD or PRIMARY, being converted */
 static uint32_t xc_rtarget;
 static uint64_t xc_rdeadline;
-static int xc_ragain; /* the owner changed during a conversion: convert again after it */
+static int xc_ragain; /* an owner changed during a conversion: convert xc_ragain_selection after it */
+static uint32_t xc_ragain_selection;
 static unsigned char *xc_rbuf;
 static size_t xc_rlen;
 static int xc_rtoo_big;
@@ -2168,7 +2243,7 @@ static void xc_convert(uint32_t target)
 	req[1] = 0;
 	put_le16(req + 2, 6);
 	put_le32(req + 4, xc_win);
-	put_le32(req + 8, xc_atoms[C_CLIPBOARD]);
+	put_le32(req + 8, xc_rselection);
 	put_le32(req + 12, target);
 	put_le32(req + 16, xc_atoms[C_PROP]);
 	put_le32(req + 20, 0); /* CurrentTime */
@@ -2177,14 +2252,17 @@ static void xc_convert(uint32_t target)
 	xc_rdeadline = now_ms() + XCLIP_STEP_MS;
 }
 
-static void xc_start_read(void)
+/* Converts `selection` (CLIPBOARD or PRIMARY) another client took; after the conversion under way, if one is. */
+static void xc_start_read(uint32_t selection)
 {
 	if (x_fd < 0 || !xc_win)
 		return;
 	if (xc_rstate != R_IDLE) {
 		xc_ragain = 1;
+		xc_ragain_selection = selection; /* the newest change is what the user copied */
 		return;
 	}
+	xc_rselection = selection;
 	xc_rlen = 0;
 	xc_rtoo_big = 0;
 	xc_rstate = R_TARGETS;
@@ -2273,13 +2351,13 @@ static void xc_read_done(void)
 	xc_rlen = 0;
 	if (xc_ragain) {
 		xc_ragain = 0;
-		xc_start_read();
+		xc_start_read(xc_ragain_selection);
 	}
 }
 
 static void xc_selection_notify(const unsigned char *e)
 {
-	if (get_le32(e + 8) != xc_win || get_le32(e + 12) != xc_atoms[C_CLIPBOARD] || xc_rstate == R_IDLE || xc_rstate == R_INCR)
+	if (get_le32(e + 8) != xc_win || get_le32(e + 12) != xc_rselection || xc_rstate == R_IDLE || xc_rstate == R_INCR)
 		return;
 	uint32_t property = get_le32(e + 20);
 	if (xc_rstate == R_TARGETS) {
@@ -2364,7 +2442,7 @@ static void xc_selection_request(const unsigned char *e)
 	if (property == 0)
 		property = target;
 	uint32_t type = 0;
-	if (!xc_owning || selection != xc_atoms[C_CLIPBOARD]) {
+	if (!(xc_owning && selection == xc_atoms[C_CLIPBOARD]) && !(xc_owning_primary && selection == XA_PRIMARY)) {
 		property = 0;
 	} else if (target == xc_atoms[C_TARGETS]) {
 		uint32_t list[6];
@@ -2448,6 +2526,11 @@ static void xclip_take(int kind, const unsigned char *data, size_t len)
 	xc_simple(22, xc_win, xc_atoms[C_CLIPBOARD], 0, 4); /* SetSelectionOwner, CurrentTime */
 	xc_owning = 1;
 	xc_owner_seen = xc_win;
+	if (kind == 1)
+		xc_simple(22, xc_win, XA_PRIMARY, 0, 4);
+	else if (xc_owning_primary)
+		xc_simple(22, 0, XA_PRIMARY, 0, 4); /* an image is no selection: PRIMARY is given up */
+	xc_owning_primary = kind == 1;
 }
 
 /* After the connection setup: the agent's window, its atoms, XFixes' selection events. */
@@ -2493,6 +2576,8 @@ static void xclip_connected(void)
 			put_le32(s + 8, xc_atoms[C_CLIPBOARD]);
 			put_le32(s + 12, 1); /* SetSelectionOwner */
 			x_write(s, sizeof s);
+			put_le32(s + 8, XA_PRIMARY);
+			x_write(s, sizeof s);
 			xc_fixes_event = first_event;
 		}
 	}
@@ -2500,14 +2585,43 @@ static void xclip_connected(void)
 		return;
 	xc_owner_seen = 0;
 	xc_poll_at = now_ms() + XCLIP_POLL_MS;
+	/* Back after losing the display: a selection another client took meanwhile is read now. */
+	for (int i = 0; i < 2 && xc_was_connected && xc_fixes_event; i++) {
+		uint32_t selection = i == 0 ? xc_atoms[C_CLIPBOARD] : XA_PRIMARY;
+		unsigned char o[8];
+		o[0] = 23; /* GetSelectionOwner */
+		o[1] = 0;
+		put_le16(o + 2, 2);
+		put_le32(o + 4, selection);
+		if (x_call(o, sizeof o, &r, &rlen) != 1)
+			return;
+		uint32_t owner = get_le32(r + 8);
+		int ours = i == 0 ? xc_lost_owning : xc_lost_primary;
+		if (owner == 0 && ours) {
+			xc_simple(22, xc_win, selection, 0, 4); /* SetSelectionOwner: the host's copy is pasted again */
+			if (i == 0)
+				xc_owning = 1;
+			else
+				xc_owning_primary = 1;
+			owner = xc_win;
+		} else if (owner != 0 && owner != xc_owners[i]) {
+			xc_start_read(selection);
+		}
+		xc_owners[i] = owner;
+	}
+	xc_lost_owning = xc_lost_primary = 0;
+	xc_was_connected = 1;
 	if (verbose)
 		logmsg("X clipboard: window 0x%x, %s, requests up to %zu bytes", (unsigned)xc_win, xc_fixes_event ? "XFixes" : "polling the owner", xc_req_bytes);
 }
 
 static void xclip_closed(void)
 {
+	xc_lost_owning = xc_owning;
+	xc_lost_primary = xc_owning_primary;
 	xc_win = 0;
 	xc_owning = 0;
+	xc_owning_primary = 0;
 	xc_queued = 0;
 	xc_rstate = R_IDLE;
 	xc_ragain = 0;
@@ -2563,12 +2677,19 @@ static void xclip_process(void)
 		memmove(xc_queue[0], xc_queue[1], (size_t)(--xc_queued) * 32);
 		unsigned code = e[0] & 0x7f;
 		if (xc_fixes_event && code == xc_fixes_event) {
-			uint32_t owner = get_le32(e + 8);
-			if (get_le32(e + 12) == xc_atoms[C_CLIPBOARD] && owner != xc_win) {
+			uint32_t owner = get_le32(e + 8), selection = get_le32(e + 12);
+			if (selection == xc_atoms[C_CLIPBOARD] || selection == XA_PRIMARY)
+				xc_owners[selection == XA_PRIMARY] = owner;
+			if (owner == xc_win)
+				continue;
+			if (selection == xc_atoms[C_CLIPBOARD])
 				xc_owning = 0;
-				if (owner)
-					xc_start_read();
-			}
+			else if (selection == XA_PRIMARY)
+				xc_owning_primary = 0;
+			else
+				continue;
+			if (owner)
+				xc_start_read(selection);
 			continue;
 		}
 		switch (code) {
@@ -2578,6 +2699,8 @@ static void xclip_process(void)
 		case 29: /* SelectionClear */
 			if (get_le32(e + 12) == xc_atoms[C_CLIPBOARD])
 				xc_owning = 0;
+			else if (get_le32(e + 12) == XA_PRIMARY)
+				xc_owning_primary = 0;
 			break;
 		case 30:
 			xc_selection_request(e);
@@ -2598,7 +2721,7 @@ static void xclip_process(void)
 		xc_rlen = 0;
 		if (xc_ragain) {
 			xc_ragain = 0;
-			xc_start_read();
+			xc_start_read(xc_ragain_selection);
 		}
 	}
 	for (int i = 0; i < XCLIP_SENDS; i++)
@@ -2622,7 +2745,7 @@ static void xclip_process(void)
 				if (owner != xc_win) {
 					xc_owning = 0;
 					if (owner)
-						xc_start_read();
+						xc_start_read(xc_atoms[C_CLIPBOARD]);
 				}
 			}
 		}
@@ -3010,7 +3133,6 @@ static uint64_t launches_deadline(void)
 #define WA_RAISE 2
 #define WA_CLOSE 3
 #define X_SUBSTRUCTURE_REDIRECT 0x100000u
-#define X_SOURCE_PAGER 2 /* EWMH "source indication": a pager, i.e. the user's direct action */
 #define X_NORTH_WEST_GRAVITY 1
 
 /* An i32 field in [-32768, 32767]; 0 and *ok = 0 when absent or out of range. */
@@ -3118,6 +3240,8 @@ static void handle_window_action(unsigned version, uint32_t id, const struct fie
 	case WA_RAISE:
 		data[0] = X_SOURCE_PAGER; /* then the timestamp 0 (CurrentTime), no active window of ours */
 		type = "_NET_ACTIVE_WINDOW";
+		if (x_regroup_until != 0)
+			x_regroup_focus = window; /* a restarting window manager may miss it: asked again after */
 		break;
 	default:
 		data[1] = X_SOURCE_PAGER; /* the timestamp 0 first */
@@ -3212,24 +3336,71 @@ static void display_modeline(unsigned w, unsigned h, char *dst, size_t cap)
 		 h + v_porch + vsync, v_total);
 }
 
-/* Runs a shell script detached, with DISPLAY=:0 and no output; the screen's new size comes as ConfigureNotify. */
-static void display_run(const char *script)
+/*
+ * xrandr with --current: the server's outputs as it has them, not probed again (the emulated
+ * VGA's one output never changes; the server is busy enough with the change itself).
+ * One size change at a time: each is a few xrandr runs (a new size needs a mode made first), and
+ * two at once could end in either order, the older size last. A request that comes while one
+ * runs waits, and only the newest waits; a run that takes over DISPLAY_RUN_MS is killed.
+ */
+#define DISPLAY_RUN_MS 20000
+static pid_t display_pid;
+static uint64_t display_deadline;
+static unsigned display_next_w, display_next_h; /* waiting; 0 when none */
+
+/* Runs the size change's script with DISPLAY=:0 and no output; the screen's new size comes as ConfigureNotify. */
+static void display_run(unsigned w, unsigned h)
 {
+	unsigned cur_w, cur_h;
+	if (x_screen_size(&cur_w, &cur_h) && cur_w == w && cur_h == h)
+		return;
+	char modeline[160], script[768];
+	display_modeline(w, h, modeline, sizeof modeline);
+	snprintf(script, sizeof script,
+		 "o=$(xrandr --current | awk '/ connected/ { print $1; exit }'); [ -n \"$o\" ] || exit 1; "
+		 "xrandr --current --output \"$o\" --mode %ux%u && exit 0; "
+		 "xrandr --current --newmode um%ux%u %s 2>/dev/null; "
+		 "xrandr --current --addmode \"$o\" um%ux%u; xrandr --current --output \"$o\" --mode um%ux%u",
+		 w, h, w, h, modeline, w, h, w, h);
+	if (verbose)
+		logmsg("display size %ux%u: %s", w, h, modeline);
 	pid_t child = fork();
-	if (child != 0) {
-		while (child > 0 && waitpid(child, NULL, 0) < 0 && errno == EINTR) {
-		}
+	if (child < 0) {
+		logmsg("cannot start xrandr: %s", strerror(errno));
 		return;
 	}
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
-	setsid();
-	if (fork() == 0)
+	if (child == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		setsid();
 		exec_on_display(script);
-	_exit(0);
+	}
+	display_pid = child;
+	display_deadline = now_ms() + DISPLAY_RUN_MS;
+}
+
+/* The size change under way ended (or ran too long): the one waiting, if any, runs. */
+static void display_reap(uint64_t now)
+{
+	if (display_pid <= 0)
+		return;
+	if (waitpid(display_pid, NULL, WNOHANG) != display_pid) {
+		if (now < display_deadline)
+			return;
+		logmsg("xrandr did not finish within %d ms; stopped", DISPLAY_RUN_MS);
+		kill(-display_pid, SIGKILL);
+		while (waitpid(display_pid, NULL, 0) < 0 && errno == EINTR) {
+		}
+	}
+	display_pid = 0;
+	if (display_next_w && x_fd >= 0) {
+		unsigned w = display_next_w, h = display_next_h;
+		display_next_w = display_next_h = 0;
+		display_run(w, h);
+	}
 }
 
 /* setDisplay (16): width (1) and height (2), clamped; the mode is the output's own, else one made here. */
@@ -3247,20 +3418,12 @@ static void handle_set_display(const struct field *fields, int count)
 		return;
 	}
 	display_clamp(&w, &h);
-	unsigned cur_w, cur_h;
-	if (x_screen_size(&cur_w, &cur_h) && cur_w == w && cur_h == h)
+	if (display_pid > 0) {
+		display_next_w = w;
+		display_next_h = h;
 		return;
-	char modeline[160], script[768];
-	display_modeline(w, h, modeline, sizeof modeline);
-	snprintf(script, sizeof script,
-		 "o=$(xrandr | awk '/ connected/ { print $1; exit }'); [ -n \"$o\" ] || exit 1; "
-		 "xrandr --output \"$o\" --mode %ux%u && exit 0; "
-		 "xrandr --newmode um%ux%u %s 2>/dev/null; "
-		 "xrandr --addmode \"$o\" um%ux%u; xrandr --output \"$o\" --mode um%ux%u",
-		 w, h, w, h, modeline, w, h, w, h);
-	if (verbose)
-		logmsg("display size %ux%u: %s", w, h, modeline);
-	display_run(script);
+	}
+	display_run(w, h);
 }
 
 static void handle_hello(const struct field *fields, int count)
@@ -3585,12 +3748,16 @@ int main(int argc, char **argv)
 		uint64_t wake = next_tick;
 		if (x_fd < 0 && x_retry_at < wake)
 			wake = x_retry_at;
+		if (x_fd < 0 && x_lost_at && x_lost_at + X_LOST_MS < wake)
+			wake = x_lost_at + X_LOST_MS;
 		if (x_scan_at && x_scan_at < wake)
 			wake = x_scan_at;
 		if (launches_deadline() < wake)
 			wake = launches_deadline();
 		if (xclip_wake() < wake)
 			wake = xclip_wake();
+		if (display_pid > 0 && display_deadline < wake)
+			wake = display_deadline;
 		for (int i = 0; i < MAX_JOBS; i++) {
 			if (!jobs[i].used)
 				continue;
@@ -3624,12 +3791,14 @@ int main(int argc, char **argv)
 		}
 		jobs_reap();
 		now = now_ms();
+		display_reap(now);
 		jobs_check_deadlines(now);
 		for (int i = 0; i < MAX_JOBS; i++)
 			if (jobs[i].used && jobs[i].exited)
 				job_finish(&jobs[i]);
 		if (x_fd < 0 && now >= x_retry_at)
 			x_connect();
+		x_lost_check(now_ms());
 		if (x_fd >= 0 && x_scan_at && now_ms() >= x_scan_at)
 			x_scan();
 		if (launches_deadline() <= now_ms())

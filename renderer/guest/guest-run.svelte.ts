@@ -28,6 +28,7 @@ import { detectImage, HEADER_BYTES, type DetectedImage } from "../../core/media/
 import { checkFitsDrive, DRIVE_NAMES, type SwapDrive } from "../../core/media/drives.js";
 import type { GuestStop } from "../../core/guest/stop-detector.js";
 import { compressOffThread } from "./compress.js";
+import { wheelNotches } from "./wheel.js";
 
 /** What to boot: a guest from the library, or an image the user dropped. */
 export type BootSource =
@@ -146,8 +147,14 @@ export class GuestRun {
   #sessionId: string | undefined;
   #source: BootSource | undefined;
   #screen: HTMLElement | undefined;
-  /** Whether the guest should take the keyboard (its screen has the focus). */
-  #keyboard = false;
+  /**
+   * What holds the keyboard for this guest: its screen, its panels, its windows (each by a name
+   * of its own). The guest takes keys while any does: one letting go (a blur, which may come
+   * after another's focus when the focus moves between host windows) leaves the others' hold.
+   */
+  readonly #keyboardHolders = new Set<string>();
+  /** The wheel's travel not yet given to the guest as a notch (pixels; its sign, the direction). */
+  #wheelRest = 0;
   readonly #host: HostBridge;
   /** A fault the emulator throws is an Error; the browser's own notices (such as "ResizeObserver
    * loop completed with undelivered notifications") carry none and say nothing about the guest.
@@ -201,13 +208,16 @@ export class GuestRun {
   }
 
   /**
-   * A turn of the mouse wheel, as the guest's wheel: one notch a call, down for a positive
-   * deltaY (v86 sends it on the PS/2 IntelliMouse and the VMware mouse alike).
+   * A turn of the mouse wheel, as the guest's wheel: whole notches, down for a positive deltaY
+   * (v86 sends them on the PS/2 IntelliMouse and the VMware mouse alike). A trackpad's many
+   * small deltas add up to a notch (see wheelNotches).
    */
-  wheelGuest(deltaY: number): void {
+  wheelGuest(event: Pick<WheelEvent, "deltaY" | "deltaMode">): void {
     const bus = (this.#emulator as unknown as { bus?: EmulatorBus } | undefined)?.bus;
-    if (!bus || !this.running || deltaY === 0 || !Number.isFinite(deltaY)) return;
-    bus.send("mouse-wheel", [deltaY > 0 ? -1 : 1, 0]);
+    if (!bus || !this.running) return;
+    const { notches, rest } = wheelNotches(this.#wheelRest, event.deltaY, event.deltaMode);
+    this.#wheelRest = rest;
+    for (let i = 0; i < Math.abs(notches); i++) bus.send("mouse-wheel", [notches > 0 ? -1 : 1, 0]);
   }
 
   /** The host's session of the guest running here, if one is open (what "agent:*" commands name). */
@@ -263,12 +273,30 @@ export class GuestRun {
   }
 
   /**
-   * Whether this guest takes the keyboard and mouse. v86 listens for keys on the whole window,
-   * one listener per emulator, and takes every key not aimed at a text field while enabled
-   * (its default): with several guests in the page, only the focused one may be enabled.
+   * Whether `holder` (the screen, the panels, one window) holds this guest's keyboard and mouse.
+   * v86 listens for keys on the whole window, one listener per emulator, and takes every key not
+   * aimed at a text field while enabled (its default): with several guests in the page, only the
+   * focused one may be enabled.
    */
-  setKeyboard(enabled: boolean): void {
-    this.#keyboard = enabled;
+  holdKeyboard(holder: string, held: boolean): void {
+    if (held) this.#keyboardHolders.add(holder);
+    else this.#keyboardHolders.delete(holder);
+    this.#applyKeyboard();
+  }
+
+  /** Nothing holds this guest's keyboard any more (another guest's tab came forward). */
+  releaseKeyboard(): void {
+    this.#keyboardHolders.clear();
+    this.#applyKeyboard();
+  }
+
+  /** Whether the guest takes keys now. */
+  get hasKeyboard(): boolean {
+    return this.#keyboardHolders.size > 0;
+  }
+
+  #applyKeyboard(): void {
+    const enabled = this.hasKeyboard;
     this.#emulator?.keyboard_set_enabled(enabled);
     this.#emulator?.mouse_set_enabled(enabled);
   }
@@ -403,8 +431,7 @@ export class GuestRun {
       this.#drains = drains;
       // v86 makes its keyboard and mouse adapters (enabled) once its code has loaded, and
       // nothing hears their keys before "emulator-loaded": from there they follow the focus.
-      this.#keyboard = document.activeElement === screen;
-      emulator.add_listener("emulator-loaded", () => this.setKeyboard(this.#keyboard));
+      emulator.add_listener("emulator-loaded", () => this.#applyKeyboard());
       this.#speed = new SpeedControl(emulator, () => performance.now(), this.cpuPercent);
       emulator.add_listener("download-error", (e) => this.#fail(`could not load ${e.file_name}`));
       emulator.add_listener("emulator-stopped", () => {

@@ -67,7 +67,7 @@ export class GuestTabs {
   activate(id: string): void {
     if (!this.tabs.some((t) => t.id === id)) return;
     this.activeId = id;
-    for (const tab of this.tabs) if (tab.id !== id) tab.run.setKeyboard(false);
+    for (const tab of this.tabs) if (tab.id !== id) tab.run.releaseKeyboard();
   }
 
   /**

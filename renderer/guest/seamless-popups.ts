@@ -13,8 +13,8 @@ import { forwardKey, guestPoint, ScreenCopier, shownWindows, type CopyTarget } f
 export interface SeamlessGuest {
   windowAction(window: number, action: WindowActionRequest): Promise<void>;
   pointGuest(x: number, y: number, buttons: number, screen: { width: number; height: number }): void;
-  wheelGuest(deltaY: number): void;
-  setKeyboard(enabled: boolean): void;
+  wheelGuest(event: Pick<WheelEvent, "deltaY" | "deltaMode">): void;
+  holdKeyboard(holder: string, held: boolean): void;
 }
 
 interface Geometry {
@@ -61,8 +61,15 @@ const HOLD_MS = 250;
 const SETTLE_MS = 600;
 /** How long a popup shows what the user asked before following the guest's list again. */
 const ASK_WAIT_MS = 2000;
-/** How long after restacking the popups their gaining focus is ours, not the user's. */
+/** How long after the page focused a popup (restacking) its gaining focus is taken as ours, not the user's. */
 const RESTACK_MS = 300;
+/**
+ * How long a user's raise of a window waits for the guest to focus it: meanwhile the guest's own
+ * focus moves no host window, and keys typed into it are held for it.
+ */
+const RAISE_WAIT_MS = 2000;
+/** Key events held at most while a window is being raised (a quick typist's two seconds). */
+const HELD_KEYS = 256;
 /** How long a guest window whose popup the user closed stays without a popup (it may refuse to close). */
 const CLOSE_WAIT_MS = 3000;
 
@@ -85,8 +92,15 @@ export class SeamlessPopups {
   #focused: number | undefined;
   /** The popups' order on the host as far as the page knows it (ids, bottom first): each comes forward as it is opened or focused. */
   #hostOrder: number[] = [];
-  /** Until then popups gaining focus were brought forward by us (restacking), not by the user. */
-  #restackUntil = 0;
+  /** Popups the page itself focused (restacking): their next focus, until the time given, is ours, not the user's. */
+  readonly #ourFocus = new Map<number, number>();
+  /**
+   * A window the user brought forward and the guest was asked to raise, until the guest focuses
+   * it or RAISE_WAIT_MS pass: meanwhile the guest's older focus moves no host window.
+   */
+  #raising: { id: number; until: number } | undefined;
+  /** Keys typed into the window being raised, for it once the guest has focused it (or the wait ends). */
+  #heldKeys: KeyboardEvent[] = [];
 
   constructor(guest: SeamlessGuest, source: () => HTMLCanvasElement | null, problem: (message: string) => void) {
     this.#guest = guest;
@@ -108,6 +122,21 @@ export class SeamlessPopups {
   /** Brings one guest window's popup forward. */
   show(id: number): void {
     this.#popups.get(id)?.view.focus();
+  }
+
+  /**
+   * The user brought window `id` forward: the guest raises it, once while it has not. A focus
+   * asks unless it is focused and on top; a click or a key (`unfocused`) only unless it is
+   * focused (the guest's window manager takes the click itself).
+   */
+  #raise(id: number, now: number, unfocused = false): void {
+    this.#forward(id);
+    const w = this.#windows.find((shown) => shown.id === id);
+    if (!w || (w.focused && (unfocused || this.#windows.at(-1)?.id === id))) return;
+    if (this.#raising?.id === id && now < this.#raising.until) return;
+    if (this.#raising && this.#raising.id !== id) for (const event of this.#heldKeys.splice(0)) forwardKey(event, document);
+    this.#raising = { id, until: now + RAISE_WAIT_MS };
+    this.#act(id, { kind: "raise" });
   }
 
   /** One frame: popups follow the guest's list (bottom of the stack first), the user's changes go to the guest, the copies are drawn. */
@@ -141,6 +170,7 @@ export class SeamlessPopups {
 
   /** Closes every popup (seamless mode ends, or the page goes). */
   dispose(): void {
+    this.#heldKeys = [];
     for (const popup of [...this.#popups.values()]) this.#close(popup);
     this.#copier.dispose();
   }
@@ -163,6 +193,7 @@ export class SeamlessPopups {
   #close(popup: Popup): void {
     popup.ours = true;
     popup.detach();
+    this.#ourFocus.delete(popup.id);
     this.#popups.delete(popup.id);
     this.#hostOrder = this.#hostOrder.filter((id) => id !== popup.id);
     if (!popup.view.closed) popup.view.close();
@@ -171,6 +202,7 @@ export class SeamlessPopups {
   /** The user closed a popup: the guest closes its window. */
   #userClosed(popup: Popup, now: number): void {
     popup.detach();
+    this.#ourFocus.delete(popup.id);
     this.#popups.delete(popup.id);
     this.#hostOrder = this.#hostOrder.filter((id) => id !== popup.id);
     if (popup.ours) return;
@@ -203,28 +235,42 @@ export class SeamlessPopups {
       const { x, y } = guestPoint(now, event.clientX, event.clientY, { left: 0, top: 0, width: now.width, height: now.height });
       this.#guest.pointGuest(x, y, event.buttons, screen);
     };
+    const holder = `window ${popup.id}`;
+    // A click or a key in a popup whose guest window lost the guest's focus (its window
+    // manager restarted, another app took it) raises it again: the popup may already be the
+    // host's active window, so no focus event comes.
     const press = (event: PointerEvent): void => {
       canvas.setPointerCapture(event.pointerId);
       event.preventDefault();
+      this.#guest.holdKeyboard(holder, true);
+      this.#raise(popup.id, performance.now(), true);
       point(event);
     };
     const wheel = (event: WheelEvent): void => {
       event.preventDefault();
       point(event);
-      this.#guest.wheelGuest(event.deltaY);
+      this.#guest.wheelGuest(event);
     };
+    // Keys typed into a window the guest has yet to focus would reach another of its windows:
+    // they wait for the raise (RAISE_WAIT_MS at most), in order.
     const key = (event: KeyboardEvent): void => {
       event.preventDefault();
+      if (event.type === "keydown") this.#raise(popup.id, performance.now(), true);
+      if (this.#raising?.id === popup.id) {
+        if (this.#heldKeys.length < HELD_KEYS) this.#heldKeys.push(event);
+        return;
+      }
       forwardKey(event, document);
     };
     const focus = (): void => {
-      this.#guest.setKeyboard(true);
-      if (performance.now() < this.#restackUntil) return;
-      this.#forward(popup.id);
-      const now = current();
-      if (now && (!now.focused || this.#windows.at(-1)?.id !== now.id)) this.#act(now.id, { kind: "raise" });
+      this.#guest.holdKeyboard(holder, true);
+      const now = performance.now();
+      const ours = this.#ourFocus.get(popup.id);
+      this.#ourFocus.delete(popup.id);
+      if (ours !== undefined && now < ours) return;
+      this.#raise(popup.id, now);
     };
-    const blur = (): void => this.#guest.setKeyboard(false);
+    const blur = (): void => this.#guest.holdKeyboard(holder, false);
     const noMenu = (event: Event): void => event.preventDefault();
     // Every listener goes with the popup's detach.
     const listening = new AbortController();
@@ -238,7 +284,10 @@ export class SeamlessPopups {
     view.addEventListener("keyup", key, { signal });
     view.addEventListener("focus", focus, { signal });
     view.addEventListener("blur", blur, { signal });
-    popup.detach = () => listening.abort();
+    popup.detach = () => {
+      listening.abort();
+      this.#guest.holdKeyboard(holder, false);
+    };
     if (doc.hasFocus()) focus();
   }
 
@@ -311,11 +360,22 @@ export class SeamlessPopups {
    * The guest's focus and stacking, on the host: the guest focusing another window brings its
    * popup forward; while one of the guest's popups is the host's active window, the popups are
    * stacked as the guest stacks its windows (each brought forward, bottom first, the focused one
-   * last), without that raising anything in the guest again. Only on a change: the user's other
-   * host windows are never pushed back by a guest that is not in use.
+   * last), without that raising anything in the guest again. Only on a change, and only while
+   * the user is in this app (its page or one of its popups): the user's other host windows are
+   * never pushed back by a guest that is not in use. While a window the user brought forward
+   * waits for the guest to raise it, the guest's older order moves nothing.
    */
   #focus(shown: readonly GuestWindow[], now: number): void {
     const focused = shown.find((w) => w.focused)?.id;
+    if (this.#raising && (focused === this.#raising.id || now >= this.#raising.until || !this.#popups.has(this.#raising.id))) {
+      // The keys go to the window they were typed into, once the guest has focused it; to the
+      // guest's focus when the wait ended; nowhere when the window went.
+      const held = this.#heldKeys.splice(0);
+      if (this.#popups.has(this.#raising.id)) for (const event of held) forwardKey(event, document);
+      this.#raising = undefined;
+    }
+    for (const [id, until] of this.#ourFocus) if (now >= until) this.#ourFocus.delete(id);
+    if (this.#raising) return;
     const refocus = focused !== this.#focused;
     this.#focused = focused;
     const popup = focused === undefined ? undefined : this.#popups.get(focused);
@@ -327,12 +387,18 @@ export class SeamlessPopups {
     const host = this.#hostOrder.filter((id) => wanted.includes(id));
     const active = wanted.some((id) => this.#popups.get(id)!.view.document.hasFocus());
     if (active && wanted.length > 1 && wanted.join() !== host.join()) {
-      this.#restackUntil = now + RESTACK_MS;
-      for (const id of wanted) this.#popups.get(id)!.view.focus();
+      for (const id of wanted) this.#focusOurs(id, now);
       this.#hostOrder = wanted;
       return;
     }
-    if (refocus && popup?.canvas && !popup.view.document.hasFocus()) popup.view.focus();
+    if (refocus && popup?.canvas && !popup.view.document.hasFocus() && (active || document.hasFocus())) this.#focusOurs(popup.id, now);
+  }
+
+  /** The page brings a popup forward: its focus event is not the user's. */
+  #focusOurs(id: number, now: number): void {
+    this.#ourFocus.set(id, now + RESTACK_MS);
+    this.#popups.get(id)!.view.focus();
+    this.#forward(id);
   }
 
   /** A popup came forward on the host (the user's doing, or ours): the top of the host's order. */

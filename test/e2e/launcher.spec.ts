@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Locator, Page } from "@playwright/test";
 import { test, expect, root } from "./fixtures.js";
+import { serial as run } from "./desktop.js";
 
 const BOOT_MS = 240_000;
 
@@ -15,13 +16,6 @@ const BOOT_MS = 240_000;
 test.use({ ownCache: false });
 // Room for a guest screen within the sizes the guest takes (at least 640x480).
 test.use({ viewport: { width: 1400, height: 1150 } });
-
-/** Types a command into the guest's serial console and waits for `expected` in what it prints. */
-async function run(page: Page, console: Locator, command: string, expected: string | RegExp, timeout = 30_000): Promise<void> {
-  await console.click();
-  await page.keyboard.type(`${command}\n`);
-  await expect(console).toContainText(expected, { timeout });
-}
 
 /** How many Calculator windows X has, as the guest's own xwininfo says, checked against `expected`. */
 async function calculators(page: Page, console: Locator, expected: number): Promise<void> {

@@ -6,23 +6,13 @@
 // window moves and resizes the xterm; a window the guest maps gets a window, and loses it when
 // the guest closes it; closing the xterm's window closes the xterm (the agent's list drops it).
 // Skipped when the desktop guest is not built.
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import type { Locator, Page } from "@playwright/test";
-import { test, expect, cacheDir } from "./fixtures.js";
+import type { Page } from "@playwright/test";
+import { test, expect } from "./fixtures.js";
+import { desktopBuilt, screenSettled, serial } from "./desktop.js";
 import { clampDisplaySize } from "../../core/agent/display-size.js";
-
-const built = existsSync(join(cacheDir, "guests", "desktop", "root", "init"));
 
 // Popups take the size window.open gives them, as in a browser, not the context's viewport.
 test.use({ viewport: null });
-
-/** Types a command into the guest's serial console and waits for `expected` in what it prints. */
-async function serial(page: Page, console: Locator, command: string, expected: string | RegExp, timeout = 30_000): Promise<void> {
-  await console.click();
-  await page.keyboard.type(`${command}\n`);
-  await expect(console).toContainText(expected, { timeout });
-}
 
 /** How many of the popup canvas's pixels differ from its most common colour (its background). */
 async function drawnPixels(popup: Page): Promise<number> {
@@ -50,7 +40,7 @@ async function titled(page: Page, title: string): Promise<Page | undefined> {
 }
 
 test("the desktop guest's windows as windows of their own: size, title, content, typing, and closing both ways", async ({ page, served }) => {
-  test.skip(!built, "the desktop guest is not built: run `unmachine build desktop`");
+  test.skip(!desktopBuilt, "the desktop guest is not built: run `unmachine build desktop`");
   // The page itself as wide as the other specs' (its library beside the tab).
   await page.setViewportSize({ width: 1280, height: 720 });
   await page.goto(served.url);
@@ -96,10 +86,17 @@ test("the desktop guest's windows as windows of their own: size, title, content,
   await expect(async () => {
     await serial(page, console, "DISPLAY=:0 xwininfo -root | awk '/-geometry/ {print \"root=\" $2}'; echo roo''ted", "rooted", 5_000);
     expect([...((await console.textContent()) ?? "").matchAll(/root=(\d+x\d+)\+/g)].at(-1)?.[1]).toBe(`${hostSized.width}x${hostSized.height}`);
-  }).toPass({ timeout: 30_000 });
+  }).toPass({ timeout: 60_000 }); // after the page area's size, asked before seamless mode, on a loaded host
+  await screenSettled(page, console, `${hostSized.width}x${hostSized.height}`);
 
   // Typed into its window, a command reaches the xterm's shell: read back on the serial console.
   await body.click({ position: { x: width / 2, y: height / 2 } });
+  // The click makes the xterm the guest's active window (its window manager may be restarting
+  // for the new screen size: it is asked again after).
+  await expect(async () => {
+    await serial(page, console, "a=$(DISPLAY=:0 xprop -root _NET_ACTIVE_WINDOW | awk '{print $NF}'); echo act''ive=$(DISPLAY=:0 xwininfo -root -tree | grep '\"XTerm\")' | grep -c \"^ *$a \")", /active=\d/, 5_000);
+    expect([...((await console.textContent()) ?? "").matchAll(/active=(\d+)/g)].at(-1)?.[1]).toBe("1");
+  }).toPass({ timeout: 30_000 });
   await xterm.keyboard.type("echo windows-ok ", { delay: 40 });
   await xterm.keyboard.press("Shift+Period");
   await xterm.keyboard.type(" /tmp/typed-window\n", { delay: 40 });

@@ -4,25 +4,14 @@
 // reaches the xterm (read back on the guest's serial console), a screenshot of the view matches
 // the reference, and a window the guest maps shows as a panel: the time that takes is printed.
 // Skipped, with the reason, when the desktop guest is not built (unmachine build desktop).
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import type { Locator, Page } from "@playwright/test";
-import { test, expect, cacheDir } from "./fixtures.js";
-
-const built = existsSync(join(cacheDir, "guests", "desktop", "root", "init"));
+import { test, expect } from "./fixtures.js";
+import { desktopBuilt, screenSettled, serial } from "./desktop.js";
 
 // The shared cache, not a private copy: a copy links the desktop's root folder, and the host
 // refuses to serve a share through a symbolic link (the guest then finds no root).
 
-/** Types a command into the guest's serial console and waits for `expected` in what it prints. */
-async function serial(page: Page, console: Locator, command: string, expected: string | RegExp, timeout = 30_000): Promise<void> {
-  await console.click();
-  await page.keyboard.type(`${command}\n`);
-  await expect(console).toContainText(expected, { timeout });
-}
-
 test("the desktop guest's xterm as a seamless panel: its size and place, typing into it, a screenshot, and a new window appearing", async ({ page, served }) => {
-  test.skip(!built, "the desktop guest is not built: run `unmachine build desktop`");
+  test.skip(!desktopBuilt, "the desktop guest is not built: run `unmachine build desktop`");
   await page.goto(served.url);
   const entry = page.getByRole("button", { name: /^Desktop/ });
   await entry.click();
@@ -33,6 +22,7 @@ test("the desktop guest's xterm as a seamless panel: its size and place, typing 
   await expect(badge).toHaveText("running", { timeout: 150_000 });
   await serial(page, console, "echo re''ady", "ready");
   await expect(page.getByTestId("seamless-toggle")).toBeVisible({ timeout: 120_000 });
+  await screenSettled(page, console);
 
   // The guest's own account of its xterm: "WxH+X+Y" of its content, absolute.
   await serial(page, console, "DISPLAY=:0 xwininfo -root -tree | grep '\"XTerm\")' | awk '{print \"geom=\" $(NF-1) $NF}'; echo list''ed", "listed");

@@ -14,7 +14,14 @@ class FakePopup {
   screenY: number;
   innerWidth: number;
   innerHeight: number;
-  readonly canvas = { width: 0, height: 0, getContext: () => null, addEventListener: () => {}, setPointerCapture: () => {} };
+  readonly #canvasListeners = new Map<string, ((event: unknown) => void)[]>();
+  readonly canvas = {
+    width: 0,
+    height: 0,
+    getContext: () => null,
+    addEventListener: (type: string, listener: (event: unknown) => void) => this.#canvasListeners.set(type, [...(this.#canvasListeners.get(type) ?? []), listener]),
+    setPointerCapture: () => {},
+  };
   /** Whether this popup is the host's active window. */
   active = false;
   readonly document = {
@@ -50,6 +57,23 @@ class FakePopup {
     log.push(opened.indexOf(this));
     for (const listener of this.#listeners.get("focus") ?? []) listener();
   }
+  /** The user presses a mouse button on the popup's content. */
+  press(): void {
+    const event = { pointerId: 1, clientX: 10, clientY: 10, buttons: 1, preventDefault: () => {} };
+    for (const listener of this.#canvasListeners.get("pointerdown") ?? []) listener(event);
+  }
+  /** The user types `key` into the popup. */
+  type(key: string): void {
+    for (const type of ["keydown", "keyup"]) {
+      const event = { type, key, code: `Key${key.toUpperCase()}`, preventDefault: () => {} };
+      for (const listener of this.#listeners.get(type) ?? []) (listener as (event: unknown) => void)(event);
+    }
+  }
+  /** The popup stops being the host's active window. */
+  blur(): void {
+    this.active = false;
+    for (const listener of this.#listeners.get("blur") ?? []) listener();
+  }
   close(): void {
     this.closed = true;
   }
@@ -61,12 +85,18 @@ class FakePopup {
 /** Every popup opened in a test, in order, and each focus() a popup took (as indexes into `opened`). */
 let opened: FakePopup[] = [];
 let focusLog: number[] = [];
+/** Whether the app's own page is the host's active window. */
+let pageActive = false;
+/** The keys that reached the guest (the page's keyboard), in order, as "down a", "up a". */
+let keys: string[] = [];
 
 const xterm = (place: Partial<GuestWindow> = {}): GuestWindow => xtermWindow({ id: 7, pid: 120, className: "XTerm", ...place });
 
 describe("seamless host windows", () => {
   let actions: WindowActionRequest[];
   let popups: SeamlessPopups;
+  /** Who holds the guest's keyboard. */
+  let holders: Set<string>;
 
   /** One animation frame `ms` after the last: the popups' pending changes land first. */
   const frame = (windows: GuestWindow[], ms = 16): void => {
@@ -83,6 +113,9 @@ describe("seamless host windows", () => {
     opened = [];
     focusLog = [];
     actions = [];
+    holders = new Set();
+    pageActive = false;
+    keys = [];
     vi.stubGlobal("window", {
       screen: { availLeft: 0, availTop: 0 },
       open: (_url: string, _name: string, features: string) => {
@@ -93,12 +126,23 @@ describe("seamless host windows", () => {
         return popup;
       },
     });
-    vi.stubGlobal("document", {});
+    vi.stubGlobal("document", { hasFocus: () => pageActive, body: { dispatchEvent: (event: { type: string; key: string }) => keys.push(`${event.type.slice(3)} ${event.key}`) } });
+    vi.stubGlobal(
+      "KeyboardEvent",
+      class {
+        readonly type: string;
+        readonly key: string;
+        constructor(type: string, init: { key: string }) {
+          this.type = type;
+          this.key = init.key;
+        }
+      },
+    );
     const guest: SeamlessGuest = {
       windowAction: async (_id, action) => void actions.push(action),
       pointGuest: () => {},
       wheelGuest: () => {},
-      setKeyboard: () => {},
+      holdKeyboard: (holder, held) => void (held ? holders.add(holder) : holders.delete(holder)),
     };
     popups = new SeamlessPopups(guest, () => null, () => {});
   });
@@ -183,6 +227,101 @@ describe("seamless host windows", () => {
       const focusedBelow = [{ ...two("b")[0]!, focused: true }, { ...two("b")[1]!, focused: false }];
       frames(focusedBelow, 1000);
       expect(focusLog).toEqual([1, 0]);
+    });
+
+    it("a click on a host window is not undone while the guest has yet to raise it: no window flickers back", async () => {
+      frames(two("b"), 1000);
+      opened[1]!.focus();
+      frames(two("b"), 400);
+      focusLog = [];
+      actions = [];
+      opened[0]!.focus(); // the user clicks a's window
+      await Promise.resolve();
+      // The guest's list still says b is focused and on top for a while (it has not heard yet).
+      frames(two("b"), 300);
+      expect(focusLog).toEqual([0]);
+      expect(opened[0]!.active).toBe(true);
+      frames(two("a"), 400);
+      expect(focusLog).toEqual([0]);
+      expect(actions).toEqual([{ kind: "raise" }]);
+    });
+
+    it("a click on the active host window raises its guest window when the guest lost its focus", async () => {
+      frames(two("b"), 1000);
+      opened[1]!.focus();
+      frames(two("b"), 400);
+      actions = [];
+      // The guest's window manager restarted: nothing is focused in the guest.
+      const none = two("b").map((w) => ({ ...w, focused: false }));
+      frames(none, 400);
+      opened[1]!.press();
+      opened[1]!.press();
+      await Promise.resolve();
+      expect(actions).toEqual([{ kind: "raise" }]);
+      // Once the guest has it focused, clicks are the guest's own business.
+      frames(two("b"), 400);
+      opened[1]!.press();
+      await Promise.resolve();
+      expect(actions).toHaveLength(1);
+    });
+
+    it("keys typed into a window the guest has yet to focus wait for it, in order, and then go straight through", async () => {
+      frames(two("b"), 1000);
+      opened[1]!.focus();
+      frames(two("b"), 400);
+      actions = [];
+      opened[0]!.focus(); // the user clicks a's window and types at once
+      opened[0]!.type("l");
+      opened[0]!.type("s");
+      await Promise.resolve();
+      expect(actions).toEqual([{ kind: "raise" }]);
+      frames(two("b"), 200); // the guest has not focused a yet: b would get them
+      expect(keys).toEqual([]);
+      frames(two("a"), 16);
+      expect(keys).toEqual(["down l", "up l", "down s", "up s"]);
+      opened[0]!.type("x");
+      expect(keys.slice(4)).toEqual(["down x", "up x"]);
+    });
+
+    it("held keys go to the guest's focus once the wait is over, and nowhere if the window went", () => {
+      frames(two("b"), 1000);
+      opened[1]!.focus();
+      frames(two("b"), 400);
+      opened[0]!.focus();
+      opened[0]!.type("a");
+      frames(two("b"), 2100); // the guest never focuses a
+      expect(keys).toEqual(["down a", "up a"]);
+      opened[0]!.focus();
+      opened[0]!.type("q");
+      frames(two("b"), 16);
+      frames([two("b")[1]!], 400); // a's window closes in the guest
+      expect(keys).toEqual(["down a", "up a"]);
+    });
+
+    it("the guest focusing a window brings its host window forward only while the user is in this app", () => {
+      frames(two("b"), 1000);
+      for (const popup of opened) popup.active = false;
+      focusLog = [];
+      // Another host app is active: the guest's focus change moves nothing.
+      frames(two("a"), 400);
+      expect(focusLog).toEqual([]);
+      // The app's page is active: the guest's newly focused window comes forward.
+      pageActive = true;
+      frames(two("b"), 400);
+      expect(focusLog).toEqual([1]);
+    });
+
+    it("the keyboard is the guest's while one of its host windows is active, whatever order focus and blur come in", () => {
+      frames(two("b"), 1000);
+      opened[1]!.focus();
+      expect([...holders]).toEqual(["window 2"]);
+      // Focus moves to a's window, and b's blur comes after a's focus.
+      opened[0]!.focus();
+      opened[1]!.blur();
+      expect([...holders]).toEqual(["window 1"]);
+      // a's window closes with the guest's window: nothing holds the keyboard.
+      frames([two("b")[0]!.id === 1 ? two("b")[1]! : two("b")[0]!], 400);
+      expect([...holders]).toEqual([]);
     });
 
     it("restacks nothing while the user is in another host app", () => {

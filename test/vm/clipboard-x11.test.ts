@@ -1,6 +1,8 @@
 // The desktop guest's X clipboard (the CLIPBOARD selection) and the host's, for real in v86 (a
 // Node worker), both ways and both kinds: text and a PNG the host sets are what the guest's own
 // xclip reads, and text and a PNG copied with xclip in the guest reach the host byte for byte.
+// Text goes by PRIMARY as well: what the host copied is what a middle click pastes, and what is
+// selected in the guest (X's old apps copy by selecting) reaches the host.
 // The PNGs are larger than one X request (the host's 300 KiB than the agent's 256 KiB, the
 // guest's 1.2 MB than xclip's 1 MiB), so X's INCR transfer is used both ways. Skipped, with
 // the reason in its title, when the desktop guest is not built (unmachine build desktop).
@@ -57,6 +59,8 @@ describe.skipIf(problem !== undefined)(title, () => {
     // STRING is Latin-1: é is one byte, ✓ has none.
     const latin1 = await agent.exec("DISPLAY=:0 xclip -o -selection clipboard -t STRING | od -An -tx1 | tr -d ' \\n'");
     expect(latin1.output).toBe(Buffer.from("copied on the host: héllo ?", "latin1").toString("hex"));
+    const primary = await agent.exec("DISPLAY=:0 xclip -o -selection primary");
+    expect(primary.output).toBe("copied on the host: héllo ✓");
   });
 
   it("gives the guest's X clients the PNG the host copied, byte for byte", { timeout: 120_000 }, async () => {
@@ -65,6 +69,10 @@ describe.skipIf(problem !== undefined)(title, () => {
     expect(targets.output.split("\n")).toContain("image/png");
     const read = await agent.exec("DISPLAY=:0 xclip -o -selection clipboard -t image/png | sha256sum", { timeoutMs: 60_000 });
     expect(read.output.split(" ")[0]).toBe(sha256(PNG));
+    // An image is no selection: a middle click no longer pastes the text copied before it.
+    const primary = await agent.exec("DISPLAY=:0 xclip -o -selection primary; echo status=$?");
+    expect(primary.output).not.toContain("héllo");
+    expect(primary.output).toMatch(/status=[1-9]/);
   });
 
   it("brings text copied in the guest to the host", { timeout: 120_000 }, async () => {
@@ -73,6 +81,18 @@ describe.skipIf(problem !== undefined)(title, () => {
     const copy = await agent.exec(`printf '%s' '${text}' | DISPLAY=:0 xclip -i -selection clipboard >/dev/null 2>&1`);
     expect(copy.status).toBe(0);
     expect(await arrived).toBe(text);
+  });
+
+  it("brings text selected in the guest (PRIMARY) to the host, the newest of the two selections winning", { timeout: 120_000 }, async () => {
+    const selected = "selected in the guest: ✓ ünïcode";
+    const arrived = next(agent.onClipboard, (t) => t === selected, 30_000, "selected text from the guest");
+    const select = await agent.exec(`printf '%s' '${selected}' | DISPLAY=:0 xclip -i -selection primary >/dev/null 2>&1`);
+    expect(select.status).toBe(0);
+    expect(await arrived).toBe(selected);
+    const copied = "copied after it";
+    const again = next(agent.onClipboard, (t) => t === copied, 30_000, "clipboard text from the guest");
+    await agent.exec(`printf '%s' '${copied}' | DISPLAY=:0 xclip -i -selection clipboard >/dev/null 2>&1`);
+    expect(await again).toBe(copied);
   });
 
   it("brings a PNG copied in the guest to the host, byte for byte", { timeout: 180_000 }, async () => {

@@ -1,7 +1,8 @@
 // The desktop guest's screen following the host's view, for real in v86 (a Node worker): the
 // host asks the agent for 800x600, then 1024x768 (agent message setDisplay); the guest's own
 // xrandr and xwininfo -root read the new size back, and the agent's display report says it;
-// the window list keeps the xterm where it is while the window manager restarts for it.
+// the window list keeps the xterm where it is while the window manager restarts for it, and the
+// xterm has the focus again after (what was typed into it still goes there).
 // Prints how long each change took, from the request to the agent's report. Skipped, with the
 // reason in its title, when the desktop guest is not built (unmachine build desktop).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -66,8 +67,11 @@ describe.skipIf(problem !== undefined)(title, () => {
       // Its window manager (jwm) restarts on a new screen size, letting go of its windows for a
       // few seconds: the list meanwhile keeps the xterm, where it was (a host window for it
       // would otherwise close, or jump, and come back).
-      const xterm = agent.windows?.find((w) => w.className === "XTerm");
+      let xterm = agent.windows?.find((w) => w.className === "XTerm");
       expect(xterm, "the initial xterm is listed").toBeDefined();
+      await agent.windowAction(xterm!.id, { kind: "raise" });
+      await expect.poll(() => agent.windows?.find((w) => w.id === xterm!.id)?.focused, { timeout: 10_000 }).toBe(true);
+      xterm = agent.windows!.find((w) => w.id === xterm!.id);
       const wrong: string[] = [];
       const watching = agent.onWindows((list) => {
         const now = list.find((w) => w.id === xterm!.id);
@@ -84,6 +88,7 @@ describe.skipIf(problem !== undefined)(title, () => {
       await expect.poll(async () => (await agent.exec("DISPLAY=:0 xwininfo -root -children | grep -c '\"xterm\"'")).output.trim(), { timeout: 30_000, interval: 500 }).toBe("0");
       watching.dispose();
       expect(wrong).toEqual([]);
+      await expect.poll(() => agent.windows?.find((w) => w.id === xterm!.id)?.focused, { timeout: 10_000 }).toBe(true);
     });
   }
 
