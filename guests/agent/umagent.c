@@ -703,6 +703,17 @@ static void job_finish(struct job *j)
 	j->fd = -1;
 }
 
+/* In a child just forked to run a program: the signals as a program expects them, a session of its own. */
+static void child_reset(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	setsid();
+}
+
 static void job_start(unsigned version, uint32_t id, const unsigned char *cmd, size_t cmd_len, uint32_t timeout_ms, uint32_t max_output)
 {
 	struct job *j = NULL;
@@ -738,12 +749,7 @@ static void job_start(unsigned version, uint32_t id, const unsigned char *cmd, s
 		return;
 	}
 	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
-		setsid();
+		child_reset();
 		int null = open("/dev/null", O_RDONLY);
 		if (null >= 0 && null != 0) {
 			dup2(null, 0);
@@ -2972,12 +2978,7 @@ static pid_t spawn_detached(const char *exec)
 		return -1;
 	}
 	if (child == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
-		setsid();
+		child_reset();
 		pid_t app = fork();
 		if (app == 0)
 			exec_on_display(command);
@@ -3370,12 +3371,7 @@ static void display_run(unsigned w, unsigned h)
 		return;
 	}
 	if (child == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
-		setsid();
+		child_reset();
 		exec_on_display(script);
 	}
 	display_pid = child;

@@ -189,11 +189,15 @@ describe("seamless host windows", () => {
       const b = xterm({ id: 2, title: "b", x: 300, y: 200, focused: top === "b" });
       return top === "a" ? [b, a] : [a, b];
     };
+    /** Two windows, b focused in the guest, and the user in b's host window. */
+    const inB = (settle = 400): void => {
+      frames(two("b"), 1000);
+      opened[1]!.focus();
+      frames(two("b"), settle);
+    };
 
     it("the guest raising another window while one of its windows is active restacks the host windows, without raising anything in the guest again", async () => {
-      frames(two("b"), 1000);
-      opened[1]!.focus(); // the user is in b's window
-      frames(two("b"), 100);
+      inB(100);
       await Promise.resolve();
       actions = [];
       focusLog = [];
@@ -205,34 +209,16 @@ describe("seamless host windows", () => {
       expect(actions).toEqual([]);
     });
 
-    it("a click on a host window raises its guest window once, and the guest then stacking it on top restacks nothing", async () => {
-      frames(two("b"), 1000);
-      opened[1]!.focus();
-      frames(two("b"), 400);
-      focusLog = [];
-      actions = [];
-      opened[0]!.focus(); // the user clicks a's window
-      await Promise.resolve();
-      expect(actions).toEqual([{ kind: "raise" }]);
-      frames(two("a"), 400);
-      expect(focusLog).toEqual([0]);
-      expect(actions).toHaveLength(1);
-    });
-
     it("a focused window the guest keeps below another (a dialog above it) is restacked once, not every frame", () => {
-      frames(two("b"), 1000);
-      opened[1]!.focus();
-      frames(two("b"), 100);
+      inB(100);
       focusLog = [];
       const focusedBelow = [{ ...two("b")[0]!, focused: true }, { ...two("b")[1]!, focused: false }];
       frames(focusedBelow, 1000);
       expect(focusLog).toEqual([1, 0]);
     });
 
-    it("a click on a host window is not undone while the guest has yet to raise it: no window flickers back", async () => {
-      frames(two("b"), 1000);
-      opened[1]!.focus();
-      frames(two("b"), 400);
+    it("a click on a host window raises its guest window once; it is not undone while the guest has yet to raise it (no window flickers back), nor restacked once the guest has", async () => {
+      inB();
       focusLog = [];
       actions = [];
       opened[0]!.focus(); // the user clicks a's window
@@ -247,9 +233,7 @@ describe("seamless host windows", () => {
     });
 
     it("a click on the active host window raises its guest window when the guest lost its focus", async () => {
-      frames(two("b"), 1000);
-      opened[1]!.focus();
-      frames(two("b"), 400);
+      inB();
       actions = [];
       // The guest's window manager restarted: nothing is focused in the guest.
       const none = two("b").map((w) => ({ ...w, focused: false }));
@@ -266,9 +250,7 @@ describe("seamless host windows", () => {
     });
 
     it("keys typed into a window the guest has yet to focus wait for it, in order, and then go straight through", async () => {
-      frames(two("b"), 1000);
-      opened[1]!.focus();
-      frames(two("b"), 400);
+      inB();
       actions = [];
       opened[0]!.focus(); // the user clicks a's window and types at once
       opened[0]!.type("l");
@@ -284,9 +266,7 @@ describe("seamless host windows", () => {
     });
 
     it("held keys go to the guest's focus once the wait is over, and nowhere if the window went", () => {
-      frames(two("b"), 1000);
-      opened[1]!.focus();
-      frames(two("b"), 400);
+      inB();
       opened[0]!.focus();
       opened[0]!.type("a");
       frames(two("b"), 2100); // the guest never focuses a
