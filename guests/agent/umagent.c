@@ -3342,11 +3342,14 @@ static void display_modeline(unsigned w, unsigned h, char *dst, size_t cap)
  * VGA's one output never changes; the server is busy enough with the change itself).
  * One size change at a time: each is a few xrandr runs (a new size needs a mode made first), and
  * two at once could end in either order, the older size last. A request that comes while one
- * runs waits, and only the newest waits; a run that takes over DISPLAY_RUN_MS is killed.
+ * runs waits, and only the newest waits; a run that takes over DISPLAY_RUN_MS is killed and,
+ * unless a newer size waits, tried again (DISPLAY_TRIES in all): the page asks a size once.
  */
-#define DISPLAY_RUN_MS 20000
+#define DISPLAY_RUN_MS 30000
+#define DISPLAY_TRIES 3
 static pid_t display_pid;
 static uint64_t display_deadline;
+static unsigned display_w, display_h, display_tries; /* the size being set, and its runs so far */
 static unsigned display_next_w, display_next_h; /* waiting; 0 when none */
 
 /* Runs the size change's script with DISPLAY=:0 and no output; the screen's new size comes as ConfigureNotify. */
@@ -3355,6 +3358,9 @@ static void display_run(unsigned w, unsigned h)
 	unsigned cur_w, cur_h;
 	if (x_screen_size(&cur_w, &cur_h) && cur_w == w && cur_h == h)
 		return;
+	display_tries = display_w == w && display_h == h ? display_tries + 1 : 1;
+	display_w = w;
+	display_h = h;
 	char modeline[160], script[768];
 	display_modeline(w, h, modeline, sizeof modeline);
 	snprintf(script, sizeof script,
@@ -3390,13 +3396,24 @@ static void display_reap(uint64_t now)
 		kill(-display_pid, SIGKILL);
 		while (waitpid(display_pid, NULL, 0) < 0 && errno == EINTR) {
 		}
+		if (!display_next_w && display_tries < DISPLAY_TRIES) {
+			display_next_w = display_w;
+			display_next_h = display_h;
+		}
+	} else {
+		display_w = display_h = 0; /* done: the same size asked again later is a first try */
 	}
 	display_pid = 0;
-	if (display_next_w && x_fd >= 0) {
-		unsigned w = display_next_w, h = display_next_h;
-		display_next_w = display_next_h = 0;
-		display_run(w, h);
-	}
+}
+
+/* The size waiting runs once none runs and X is there (it may be reconnecting, busy after the last change). */
+static void display_pump(void)
+{
+	if (display_pid > 0 || !display_next_w || x_fd < 0)
+		return;
+	unsigned w = display_next_w, h = display_next_h;
+	display_next_w = display_next_h = 0;
+	display_run(w, h);
 }
 
 /* setDisplay (16): width (1) and height (2), clamped; the mode is the output's own, else one made here. */
@@ -3409,12 +3426,12 @@ static void handle_set_display(const struct field *fields, int count)
 		logmsg("ignoring a malformed display size request");
 		return;
 	}
-	if (x_fd < 0) {
+	if (x_fd < 0 && x_root_w == 0) {
 		logmsg("ignoring a display size request: X is not running");
 		return;
 	}
 	display_clamp(&w, &h);
-	if (display_pid > 0) {
+	if (display_pid > 0 || x_fd < 0) {
 		display_next_w = w;
 		display_next_h = h;
 		return;
@@ -3788,6 +3805,7 @@ int main(int argc, char **argv)
 		jobs_reap();
 		now = now_ms();
 		display_reap(now);
+		display_pump();
 		jobs_check_deadlines(now);
 		for (int i = 0; i < MAX_JOBS; i++)
 			if (jobs[i].used && jobs[i].exited)
