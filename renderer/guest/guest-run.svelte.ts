@@ -290,13 +290,9 @@ export class GuestRun {
     this.#applyKeyboard();
   }
 
-  /** Whether the guest takes keys now. */
-  get hasKeyboard(): boolean {
-    return this.#keyboardHolders.size > 0;
-  }
-
+  /** The guest takes keys while anything holds them. */
   #applyKeyboard(): void {
-    const enabled = this.hasKeyboard;
+    const enabled = this.#keyboardHolders.size > 0;
     this.#emulator?.keyboard_set_enabled(enabled);
     this.#emulator?.mouse_set_enabled(enabled);
   }

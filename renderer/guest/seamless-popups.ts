@@ -134,9 +134,15 @@ export class SeamlessPopups {
     const w = this.#windows.find((shown) => shown.id === id);
     if (!w || (w.focused && (unfocused || this.#windows.at(-1)?.id === id))) return;
     if (this.#raising?.id === id && now < this.#raising.until) return;
-    if (this.#raising && this.#raising.id !== id) for (const event of this.#heldKeys.splice(0)) forwardKey(event, document);
+    if (this.#raising && this.#raising.id !== id) this.#releaseKeys(true);
     this.#raising = { id, until: now + RAISE_WAIT_MS };
     this.#act(id, { kind: "raise" });
+  }
+
+  /** The keys held for the window being raised go to the guest now (`deliver`), or nowhere. */
+  #releaseKeys(deliver: boolean): void {
+    const held = this.#heldKeys.splice(0);
+    if (deliver) for (const event of held) forwardKey(event, document);
   }
 
   /** One frame: popups follow the guest's list (bottom of the stack first), the user's changes go to the guest, the copies are drawn. */
@@ -170,7 +176,7 @@ export class SeamlessPopups {
 
   /** Closes every popup (seamless mode ends, or the page goes). */
   dispose(): void {
-    this.#heldKeys = [];
+    this.#releaseKeys(false);
     for (const popup of [...this.#popups.values()]) this.#close(popup);
     this.#copier.dispose();
   }
@@ -370,8 +376,7 @@ export class SeamlessPopups {
     if (this.#raising && (focused === this.#raising.id || now >= this.#raising.until || !this.#popups.has(this.#raising.id))) {
       // The keys go to the window they were typed into, once the guest has focused it; to the
       // guest's focus when the wait ended; nowhere when the window went.
-      const held = this.#heldKeys.splice(0);
-      if (this.#popups.has(this.#raising.id)) for (const event of held) forwardKey(event, document);
+      this.#releaseKeys(this.#popups.has(this.#raising.id));
       this.#raising = undefined;
     }
     for (const [id, until] of this.#ourFocus) if (now >= until) this.#ourFocus.delete(id);
