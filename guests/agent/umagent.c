@@ -3216,10 +3216,16 @@ static void handle_window_action(unsigned version, uint32_t id, const struct fie
 			send_error(version, id, "malformed windowAction move (x, y)");
 			return;
 		}
-		/* North-west gravity places the frame's corner; the host names the content's. */
-		data[0] = X_NORTH_WEST_GRAVITY | 3u << 8 | (uint32_t)X_SOURCE_PAGER << 12;
+		/*
+		 * North-west gravity places the frame's corner; the host names the content's. The size
+		 * goes too, as it is: fluxbox takes its frame's size for a size not given, and the
+		 * window would grow by its title bar at each move.
+		 */
+		data[0] = X_NORTH_WEST_GRAVITY | 0xfu << 8 | (uint32_t)X_SOURCE_PAGER << 12;
 		data[1] = (uint32_t)(x - (w->x - w->fx));
 		data[2] = (uint32_t)(y - (w->y - w->fy));
+		data[3] = w->w;
+		data[4] = w->h;
 		type = "_NET_MOVERESIZE_WINDOW";
 		break;
 	}
@@ -3339,7 +3345,10 @@ static void display_modeline(unsigned w, unsigned h, char *dst, size_t cap)
 
 /*
  * xrandr with --current: the server's outputs as it has them, not probed again (the emulated
- * VGA's one output never changes; the server is busy enough with the change itself).
+ * VGA's one output never changes; the server is busy enough with the change itself). Then
+ * xrefresh: the server's new framebuffer starts black and it exposes nothing that was on the
+ * screen, so the desktop and every window not redrawn on their own would stay black; xrefresh
+ * maps a window over the whole screen and takes it away, and each is drawn again.
  * One size change at a time: each is a few xrandr runs (a new size needs a mode made first), and
  * two at once could end in either order, the older size last. A request that comes while one
  * runs waits, and only the newest waits; a run that takes over DISPLAY_RUN_MS is killed and,
@@ -3365,9 +3374,10 @@ static void display_run(unsigned w, unsigned h)
 	display_modeline(w, h, modeline, sizeof modeline);
 	snprintf(script, sizeof script,
 		 "o=$(xrandr --current | awk '/ connected/ { print $1; exit }'); [ -n \"$o\" ] || exit 1; "
-		 "xrandr --current --output \"$o\" --mode %ux%u && exit 0; "
+		 "to() { xrandr --current --output \"$o\" --mode \"$1\" && { xrefresh 2>/dev/null; true; }; }; "
+		 "to %ux%u && exit 0; "
 		 "xrandr --current --newmode um%ux%u %s 2>/dev/null; "
-		 "xrandr --current --addmode \"$o\" um%ux%u; xrandr --current --output \"$o\" --mode um%ux%u",
+		 "xrandr --current --addmode \"$o\" um%ux%u; to um%ux%u",
 		 w, h, w, h, modeline, w, h, w, h);
 	if (verbose)
 		logmsg("display size %ux%u: %s", w, h, modeline);

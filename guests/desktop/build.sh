@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the "desktop" guest of Unmachine from Debian i386 packages: X11 on v86's VGA (the
-# kernel's bochs DRM driver with Xorg's modesetting driver), the jwm window manager, xterm,
+# kernel's bochs DRM driver with Xorg's modesetting driver), the fluxbox window manager, xterm,
 # xedit, xcalc and the X utilities, and the guest agent.
 #
 #   guests/desktop/build.sh [--force]
@@ -42,14 +42,17 @@ WORK=$OUT/build/desktop
 # What the guest is made of; their dependencies come along (Recommends do not).
 PACKAGES=(
   xserver-xorg-core xserver-xorg-input-evdev x11-xkb-utils
-  jwm xterm x11-apps x11-utils x11-xserver-utils xclip
+  fluxbox xterm x11-apps x11-utils x11-xserver-utils xclip
   xfonts-base fonts-dejavu-core
   busybox-static
 )
 # Dependencies the guest does without: a compiler's preprocessor (xrdb's), the initramfs and
-# device managers (the recipe makes its own), manuals, and Mesa's OpenGL drivers (Xorg runs
-# without GLX or glamor on a VGA with no 3D).
-SKIP='^(cpp|cpp-[0-9]+|libisl[0-9]+|libmpc[0-9]+|libmpfr[0-9]+|initramfs-tools.*|klibc-utils|libklibc|linux-base|logsave|udev|kmod|man-db|groff-base|libllvm[0-9]+|libz3-[0-9]+|libgl1-mesa-dri|libsensors.*)$'
+# device managers (the recipe makes its own), manuals, Mesa's OpenGL drivers (Xorg runs
+# without GLX or glamor on a VGA with no 3D), and the libraries of imlib2's image loaders
+# (PostScript, HEIF, JPEG XL, JPEG 2000, MP3 tags, and the printing, TLS and Kerberos libraries
+# they bring). Those loaders are plugins that imlib2 passes over when they cannot load; fluxbox
+# draws flat colours and the windows' own icons, and opens no such file.
+SKIP='^(cpp|cpp-[0-9]+|libisl[0-9]+|libmpc[0-9]+|libmpfr[0-9]+|initramfs-tools.*|klibc-utils|libklibc|linux-base|logsave|udev|kmod|man-db|groff-base|libllvm[0-9]+|libz3-[0-9]+|libgl1-mesa-dri|libsensors.*|libspectre1|libgs[0-9]*|libgs-common|libgs[0-9]*-common|libcups2|libavahi-.*|libgnutls30|libidn12|libidn2-0|libijs-.*|libjbig2dec0|libpaper.*|poppler-data|fonts-urw-base35|libheif1|libde265-0|libx265-[0-9]+|libaom3|libdav1d[0-9]+|libjxl.*|libhwy1|libopenjp2-7|libid3tag0|liblcms2-2|libgssapi-krb5-2|libkrb5.*|libk5crypto3|libcom-err2|libkeyutils1|libp11-kit0|libtasn1-6|libnettle8|libhogweed6|libunistring2|libnuma1|sensible-utils|ucf)$'
 # Kernel modules the initramfs loads: 9P root, overlayfs, virtio devices, the display and input.
 MODULES=(
   virtio_pci virtio_net virtio_console virtio_balloon
@@ -306,44 +309,159 @@ Exec=xcalc
 StartupWMClass=XCalc
 EOF
 
-# jwm: a menu of the guest's apps on a click on the desktop, a task bar with a clock.
-mkdir -p "$ROOT/etc/jwm"
-cat >"$ROOT/etc/jwm/system.jwmrc" <<'EOF'
-<?xml version="1.0"?>
-<JWM>
-  <RootMenu onroot="123">
-    <Program label="Terminal">xterm</Program>
-    <Program label="Text editor">xedit</Program>
-    <Program label="Calculator">xcalc</Program>
-    <Program label="Clock">xclock</Program>
-    <Separator/>
-    <Restart label="Restart the window manager"/>
-  </RootMenu>
-  <Tray x="0" y="-1" autohide="off" height="28">
-    <TrayButton label="Apps">root:1</TrayButton>
-    <Spacer width="4"/>
-    <TaskList maxwidth="220"/>
-    <Clock format="%H:%M"/>
-  </Tray>
-  <WindowStyle>
-    <Font>DejaVu Sans-9</Font>
-    <Active><Foreground>#ffffff</Foreground><Background>#3465a4</Background></Active>
-    <Foreground>#d3d7cf</Foreground><Background>#555753</Background>
-  </WindowStyle>
-  <TrayStyle><Font>DejaVu Sans-9</Font><Background>#2e3436</Background><Foreground>#eeeeec</Foreground></TrayStyle>
-  <TaskListStyle><Font>DejaVu Sans-9</Font>
-    <Active><Foreground>#ffffff</Foreground><Background>#3465a4</Background></Active>
-    <Foreground>#d3d7cf</Foreground><Background>#555753</Background>
-  </TaskListStyle>
-  <MenuStyle><Font>DejaVu Sans-9</Font><Foreground>#000000</Foreground><Background>#eeeeec</Background>
-    <Active><Foreground>#ffffff</Foreground><Background>#3465a4</Background></Active>
-  </MenuStyle>
-  <Desktops width="1" height="1"><Background type="solid">#4e6a86</Background></Desktops>
-  <FocusModel>click</FocusModel>
-  <Key mask="A" key="Tab">nextstacked</Key>
-  <Key mask="A" key="F4">close</Key>
-</JWM>
+# fluxbox: a menu of the guest's apps on a click on the desktop, a task bar with a clock. It
+# keeps its windows framed when the screen changes size: a mode change costs the guest about
+# 0.5 s of CPU, where jwm, which restarts on a new size and frames every window again, cost 2 s
+# and let clicks and keys fall between its frames meanwhile.
+# Its settings are root's (~/.fluxbox): fluxbox starts with a folder of its defaults where
+# there is none, over the settings it was given.
+FB=$ROOT/root/.fluxbox
+mkdir -p "$FB"
+chmod 0700 "$FB"
+cat >"$FB/init" <<'EOF'
+session.menuFile: ~/.fluxbox/menu
+session.keyFile: ~/.fluxbox/keys
+session.appsFile: ~/.fluxbox/apps
+session.styleFile: ~/.fluxbox/style
+session.styleOverlay: ~/.fluxbox/overlay
+session.configVersion: 13
+session.doubleClickInterval: 250
+session.tabsAttachArea: Titlebar
+session.screen0.workspaces: 1
+session.screen0.workspaceNames: Desktop
+session.screen0.focusModel: ClickFocus
+session.screen0.tabFocusModel: ClickToTabFocus
+session.screen0.autoRaise: false
+session.screen0.clickRaises: true
+session.screen0.focusNewWindows: true
+session.screen0.windowPlacement: RowSmartPlacement
+session.screen0.defaultDeco: NORMAL
+session.screen0.tabs.intitlebar: true
+session.screen0.tabs.usePixmap: false
+session.screen0.toolbar.visible: true
+session.screen0.toolbar.autoHide: false
+session.screen0.toolbar.placement: BottomCenter
+session.screen0.toolbar.widthPercent: 100
+session.screen0.toolbar.height: 28
+session.screen0.toolbar.layer: Dock
+session.screen0.toolbar.tools: iconbar, clock
+session.screen0.iconbar.mode: {static groups} (workspace)
+session.screen0.iconbar.usePixmap: false
+session.screen0.iconbar.iconWidth: 220
+session.screen0.iconbar.alignment: Left
+session.screen0.strftimeFormat: %H:%M
+session.screen0.slit.autoHide: true
+session.screen0.menuDelay: 0
 EOF
+cat >"$FB/menu" <<'EOF'
+[begin] (Apps)
+  [exec] (Terminal) {xterm}
+  [exec] (Text editor) {xedit}
+  [exec] (Calculator) {xcalc}
+  [exec] (Clock) {xclock}
+  [separator]
+  [restart] (Restart the window manager)
+[end]
+EOF
+# No tabbing (windows grouped in one frame): each of the guest's windows keeps a frame of its own.
+cat >"$FB/keys" <<'EOF'
+OnDesktop Mouse1 :RootMenu
+OnDesktop Mouse2 :RootMenu
+OnDesktop Mouse3 :RootMenu
+OnWindow Mod1 Mouse1 :MacroCmd {Raise} {Focus} {StartMoving}
+OnWindow Mod1 Mouse3 :MacroCmd {Raise} {Focus} {StartResizing NearestCorner}
+OnWindowBorder Move1 :StartMoving
+OnLeftGrip Move1 :StartResizing bottomleft
+OnRightGrip Move1 :StartResizing bottomright
+OnTitlebar Double Mouse1 :Maximize
+OnTitlebar Mouse1 :MacroCmd {Raise} {Focus}
+OnTitlebar Move1 :StartMoving
+OnTitlebar Mouse3 :WindowMenu
+Mod1 Tab :NextWindow (workspace=[current])
+Mod1 Shift Tab :PrevWindow (workspace=[current])
+Mod1 F4 :Close
+Mod1 F9 :Minimize
+Mod1 F10 :Maximize
+EOF
+: >"$FB/apps"
+: >"$FB/overlay"
+cp "$ROOT/etc/X11/fluxbox/window.menu" "$FB/windowmenu"
+cat >"$FB/style" <<'EOF'
+style.name: Unmachine
+background: unset
+borderWidth: 1
+borderColor: #2e3436
+window.font: sans-9
+window.justify: left
+window.title.height: 20
+window.bevelWidth: 2
+window.handleWidth: 4
+window.borderWidth: 1
+window.borderColor: #2e3436
+window.title.focus: flat
+window.title.focus.color: #3465a4
+window.title.unfocus: flat
+window.title.unfocus.color: #555753
+window.label.focus: parentrelative
+window.label.unfocus: parentrelative
+window.label.focus.textColor: #ffffff
+window.label.unfocus.textColor: #d3d7cf
+window.button.focus: parentrelative
+window.button.unfocus: parentrelative
+window.button.pressed: flat
+window.button.pressed.color: #204a87
+window.button.focus.picColor: #ffffff
+window.button.unfocus.picColor: #d3d7cf
+window.handle.focus: flat
+window.handle.focus.color: #3465a4
+window.handle.unfocus: flat
+window.handle.unfocus.color: #555753
+window.grip.focus: flat
+window.grip.focus.color: #204a87
+window.grip.unfocus: flat
+window.grip.unfocus.color: #555753
+window.frame.focusColor: #3465a4
+window.frame.unfocusColor: #555753
+toolbar: flat
+toolbar.color: #2e3436
+toolbar.bevelWidth: 2
+toolbar.borderWidth: 0
+toolbar.clock: flat
+toolbar.clock.color: #2e3436
+toolbar.clock.textColor: #eeeeec
+toolbar.clock.font: sans-9
+toolbar.iconbar.empty: flat
+toolbar.iconbar.empty.color: #2e3436
+toolbar.iconbar.focused: flat
+toolbar.iconbar.focused.color: #3465a4
+toolbar.iconbar.focused.textColor: #ffffff
+toolbar.iconbar.focused.font: sans-9
+toolbar.iconbar.unfocused: flat
+toolbar.iconbar.unfocused.color: #555753
+toolbar.iconbar.unfocused.textColor: #d3d7cf
+toolbar.iconbar.unfocused.font: sans-9
+toolbar.iconbar.borderWidth: 1
+toolbar.iconbar.borderColor: #2e3436
+menu.title: flat
+menu.title.color: #3465a4
+menu.title.textColor: #ffffff
+menu.title.font: sans-9
+menu.frame: flat
+menu.frame.color: #eeeeec
+menu.frame.textColor: #000000
+menu.frame.font: sans-9
+menu.hilite: flat
+menu.hilite.color: #3465a4
+menu.hilite.textColor: #ffffff
+menu.itemHeight: 20
+menu.titleHeight: 20
+menu.borderWidth: 1
+menu.borderColor: #2e3436
+menu.bullet: triangle
+EOF
+# The desktop's colour is xsetroot's, as X starts (the style leaves the desktop unset). fluxbox's
+# wallpaper helper, with no image viewer to call, would open a message window on the guest's screen.
+rm -f "$ROOT/usr/bin/fbsetbg"
 
 # Core fonts: fonts.dir lists each font file with its name, which mkfontdir would read from
 # the file; the name is the PCF file's FONT property, found here as a string in the file.
@@ -367,7 +485,7 @@ done
 cat >"$ROOT/init" <<'EOF'
 #!/bin/sh
 # The desktop guest's first process, started by the initramfs on the overlay root: the
-# devices, the agent, X with jwm and an xterm, and a shell on the serial console.
+# devices, the agent, X with fluxbox and an xterm, and a shell on the serial console.
 export PATH=/usr/local/bin:/usr/bin:/usr/sbin HOME=/root TERM=linux
 cd /
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
@@ -438,7 +556,8 @@ x_session() {
     sleep 0.5
   done
   mark "X is up"
-  (while :; do jwm; sleep 1; done) >/run/jwm.log 2>&1 &
+  xsetroot -solid '#4e6a86'
+  (while :; do fluxbox; sleep 1; done) >/run/fluxbox.log 2>&1 &
   xterm -geometry 80x24+40+40 >/dev/null 2>&1 &
   mark "session started"
 }

@@ -18,9 +18,9 @@ export async function serial(page: Page, console: Locator, command: string, expe
 /**
  * Waits for the guest's screen to have left the 1024x768 it was built with (the page asks it for
  * its area's size as it starts), or to be `size`, and for X to have settled after the change:
- * no xrandr running, X answering within a second and the xterm framed by its window manager
- * (jwm restarts on a new screen size), three seconds in a row. Until then the guest drops
- * clicks and keys, as a real X server busy with a mode change does.
+ * no xrandr running, X answering within a second and the xterm framed by its window manager,
+ * three seconds in a row. Until then the guest answers clicks and keys late, as a real X server
+ * busy with a mode change does.
  */
 export async function screenSettled(page: Page, console: Locator, size?: string): Promise<void> {
   const sized = size ? `= ${size}` : "!= 1024x768";

@@ -91,8 +91,8 @@ test("the desktop guest's windows as windows of their own: size, title, content,
 
   // Typed into its window, a command reaches the xterm's shell: read back on the serial console.
   await body.click({ position: { x: width / 2, y: height / 2 } });
-  // The click makes the xterm the guest's active window (its window manager may be restarting
-  // for the new screen size: it is asked again after).
+  // The click makes the xterm the guest's active window (X may still be busy with the new
+  // screen size: it is asked again after).
   await expect(async () => {
     await serial(page, console, "a=$(DISPLAY=:0 xprop -root _NET_ACTIVE_WINDOW | awk '{print $NF}'); echo act''ive=$(DISPLAY=:0 xwininfo -root -tree | grep '\"XTerm\")' | grep -c \"^ *$a \")", /active=\d/, 5_000);
     expect([...((await console.textContent()) ?? "").matchAll(/active=(\d+)/g)].at(-1)?.[1]).toBe("1");

@@ -1,5 +1,5 @@
-// The desktop guest's first xterm as its agent lists it (80x24 cells of a 6x13 font in jwm's
-// frame at 40,40): one window for the tests of window lists, actions and seamless windows.
+// The desktop guest's first xterm as its agent lists it (80x24 cells of a 6x13 font in its window
+// manager's frame at 40,40): one window for the tests of window lists, actions and seamless windows.
 import type { GuestWindow } from "../../core/agent/messages.js";
 
 export function xtermWindow(changes: Partial<GuestWindow> = {}): GuestWindow {

@@ -1,5 +1,5 @@
 // The desktop guest booting for real in v86 (a Node worker), as the CLI plans and serves it:
-// its root folder over 9P, X11 on the VGA with jwm and an xterm, asked through the serial shell.
+// its root folder over 9P, X11 on the VGA with fluxbox and an xterm, asked through the serial shell.
 // Skipped, with the reason in its title, when the desktop guest is not built
 // (unmachine build desktop).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -53,7 +53,7 @@ describe.skipIf(problem !== undefined)(title, () => {
     const started = Date.now();
     await guest.waitForShell(300_000);
     const shell = Date.now();
-    // X, jwm and the xterm start beside the shell: wait in the guest for the xterm's window.
+    // X, fluxbox and the xterm start beside the shell: wait in the guest for the xterm's window.
     const { output } = await sh(
       "i=0; until DISPLAY=:0 xwininfo -root -tree 2>/dev/null | grep -q '\"XTerm\")' || [ $i -ge 500 ]; do sleep 1; i=$((i+1)); done; DISPLAY=:0 xwininfo -root -tree",
       600_000,
@@ -87,8 +87,8 @@ describe.skipIf(problem !== undefined)(title, () => {
     expect(xterm!.y + xterm!.height).toBeLessThanOrEqual(768);
   });
 
-  it("runs a window manager (jwm) that X knows of", { timeout: 200_000 }, async () => {
-    const { output } = await sh("pidof jwm && DISPLAY=:0 xprop -root _NET_SUPPORTING_WM_CHECK");
+  it("runs a window manager (fluxbox) that X knows of", { timeout: 200_000 }, async () => {
+    const { output } = await sh("pidof fluxbox && DISPLAY=:0 xprop -root _NET_SUPPORTING_WM_CHECK");
     expect(output).toMatch(/^\d+\n_NET_SUPPORTING_WM_CHECK\(WINDOW\): window id # 0x[0-9a-f]+\n$/);
   });
 

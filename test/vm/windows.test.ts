@@ -84,9 +84,10 @@ describe.skipIf(problem !== undefined)(title, () => {
     expect(listed!.title).toBe("Calculator");
     expect(listed!.className).toBe("XCalc");
     expect(listed!.width).toBeGreaterThan(100);
-    // The new window has the focus and is on top: last in the list, which is bottom first.
-    expect(listed!.focused).toBe(true);
+    // The new window is on top (last in the list, which is bottom first) and gets the focus: the
+    // window manager gives it as it frames the window, maybe after the first list that has it.
     expect(agent.windows!.at(-1)!.id).toBe(launched.window);
+    await listWhere(agent, (list) => list.at(-1)?.id === launched.window && list.at(-1)!.focused, 10_000);
     console.log(`windows: launch xcalc answered in ${answered - started} ms with window ${launched.window} (pid ${launched.pid})`);
 
     // Latency of a change reaching the host: from sending the agent a kill of xcalc to the list
@@ -146,8 +147,13 @@ describe.skipIf(problem !== undefined)(title, () => {
       const info = await agent.exec(`DISPLAY=:0 xwininfo -id ${id}`);
       expect(info.status).toBe(0);
       const field = (name: string): number => Number(new RegExp(`${name}:\\s+(-?\\d+)`).exec(info.output)?.[1]);
-      expect([early.x, early.y, early.width, early.height]).toEqual([field("Absolute upper-left X"), field("Absolute upper-left Y"), field("Width"), field("Height")]);
+      // Its size as X has it; its place within 2 pixels: the events tell where the window manager
+      // put the client in its frame, and fluxbox nudges it by a pixel after (the scan has it exact).
+      expect([early.width, early.height]).toEqual([field("Width"), field("Height")]);
+      expect(Math.abs(early.x - field("Absolute upper-left X")), JSON.stringify(early)).toBeLessThanOrEqual(2);
+      expect(Math.abs(early.y - field("Absolute upper-left Y")), JSON.stringify(early)).toBeLessThanOrEqual(2);
       const settled = agent.windows!.find((w) => w.id === id)!;
+      expect([settled.x, settled.y]).toEqual([field("Absolute upper-left X"), field("Absolute upper-left Y")]);
       expect(early.frame).toEqual(settled.frame);
       expect(settled).toMatchObject({ title: "early1", className: "XTerm" });
       // On top, and never another window's place in the list.
