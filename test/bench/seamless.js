@@ -291,7 +291,11 @@ try {
   };
   console.log(`\nSeamless windows (median of ${rounds}):`);
   for (const [name, ms] of Object.entries(summary.ms)) console.log(`  ${name.padEnd(32)} ${ms.toFixed(0).padStart(6)} ms`);
-  console.log(`  page map->panel: ${(summary.ms["page map->panel (seamless on)"] / summary.ms["headless map->report"]).toFixed(2)}x the headless report (goal: within 200 ms)`);
+  // Both are counted from the serial line, itself a little late: a difference, not a ratio, says
+  // what the page adds to the agent's own report (a ratio of two numbers near 0 says nothing).
+  const added = summary.ms["page map->panel (seamless on)"] - summary.ms["headless map->report"];
+  const worst = Math.max(...page.seamlessOn.mapToPanel.filter(Number.isFinite));
+  console.log(`  page map->panel: ${added.toFixed(0)} ms after the headless report, the slowest round ${worst.toFixed(0)} ms after the map (goal: within 200 ms)`);
   console.log(
     `  a redrawn seamless window: ${page.fps.panelFps.toFixed(1)} distinct panel frames/s against v86's ${page.fps.windowFps.toFixed(1)} updates/s under it (${(page.fps.panelFps / page.fps.windowFps).toFixed(2)}x; v86's whole screen ${page.fps.screenFps.toFixed(1)}/s, the page ${page.fps.pageFps.toFixed(1)} frames/s)`,
   );

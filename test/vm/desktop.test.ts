@@ -42,6 +42,7 @@ describe.skipIf(problem !== undefined)(title, () => {
   let root: string;
   const refused: string[] = [];
   let xterm: XWindow | undefined;
+  let xtermLine = "";
   // Generous: X and its clients take the guest's whole CPU for a while after the xterm maps.
   const sh = (command: string, timeoutMs = 150_000): Promise<{ output: string; status: number }> => guest.exec(command, timeoutMs);
 
@@ -55,10 +56,11 @@ describe.skipIf(problem !== undefined)(title, () => {
     const shell = Date.now();
     // X, fluxbox and the xterm start beside the shell: wait in the guest for the xterm's window.
     const { output } = await sh(
-      "i=0; until DISPLAY=:0 xwininfo -root -tree 2>/dev/null | grep -q '\"XTerm\")' || [ $i -ge 500 ]; do sleep 1; i=$((i+1)); done; DISPLAY=:0 xwininfo -root -tree",
+      "i=0; until DISPLAY=:0 xwininfo -root -tree 2>/dev/null | grep -q '\"XTerm\")' || [ $i -ge 500 ]; do sleep 1; i=$((i+1)); done; DISPLAY=:0 xwininfo -root -tree | grep '\"XTerm\")'",
       600_000,
     );
     xterm = windowsOf(output).find((w) => w.className === "XTerm");
+    xtermLine = output;
     console.log(`desktop: shell after ${((shell - started) / 1000).toFixed(1)} s, the xterm's window after ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }, 700_000);
   afterAll(async () => {
@@ -77,7 +79,7 @@ describe.skipIf(problem !== undefined)(title, () => {
   });
 
   it("shows an xterm window with its geometry", () => {
-    expect(xterm, "no XTerm window in xwininfo -root -tree").toBeDefined();
+    expect(xterm, `no XTerm window in xwininfo -root -tree: ${JSON.stringify(xtermLine)}`).toBeDefined();
     // 80x24 characters of a 6x13 font and its border: about 484x316, on the screen.
     expect(xterm!.width).toBeGreaterThanOrEqual(400);
     expect(xterm!.height).toBeGreaterThanOrEqual(250);
