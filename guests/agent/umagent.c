@@ -1494,6 +1494,7 @@ struct x_scanned {
 	int gone;       /* an X error for its window: dropped */
 	int framed;     /* its frame is known */
 	int named;      /* its title came from _NET_WM_NAME */
+	int managed;    /* its WM_STATE is Normal or Iconic: its window manager has taken it on */
 	uint32_t up;    /* the ancestor asked about (a frame candidate) */
 	uint32_t border; /* the client's, used when it is its own frame */
 	uint32_t uid;   /* the ancestor whose geometry follows */
@@ -1644,6 +1645,7 @@ static void x_scan_reply(int kind, int win, const unsigned char *p, size_t len)
 		n = x_property_value(p, len, 0, values, 4, &format, NULL);
 		if (n == 4 && format == 32 && values[0] == 3) /* IconicState (ICCCM 4.1.3.1) */
 			w->flags |= WIN_MINIMIZED;
+		s->managed = n == 4 && format == 32 && (values[0] == 1 || values[0] == 3); /* NormalState, IconicState */
 		break;
 	default:
 		break;
@@ -1956,9 +1958,16 @@ static void x_scan(void)
 		if (asked == 0)
 			break;
 	}
+	/*
+	 * Only a client its window manager has taken on (ICCCM 4.1.3.1: it sets WM_STATE then) is
+	 * listed. fluxbox's lists go on naming, for a while, a window destroyed while it mapped it
+	 * (seen here); X gives that id to a later client's window, which the lists then name before
+	 * fluxbox has it, unframed, and a move asked for it then is lost. The window manager's
+	 * setting WM_STATE brings another scan (the client's properties are watched).
+	 */
 	int kept = 0;
 	for (int i = 0; i < count; i++) {
-		if (scan_st[i].gone)
+		if (scan_st[i].gone || !scan_st[i].managed)
 			continue;
 		if (!scan_st[i].framed) /* nested deeper than X_FRAME_DEPTH: the last ancestor asked about */
 			x_frame_found(&fresh[i], &scan_st[i], scan_st[i].uid, scan_st[i].ux, scan_st[i].uy, scan_st[i].uw, scan_st[i].uh, scan_st[i].ub);
