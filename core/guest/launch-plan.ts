@@ -138,6 +138,7 @@ export interface LaunchOverrides {
    * guest that is offered its shares as a FAT drive, it takes the place of the saved share's.
    */
   fatDrive?: string;
+  /** v86's own in-memory 9P device for this run, in place of the host's (nothing may be shared). */
   builtin9p?: boolean;
   /** A speed cap for this run, in percent of one host core (100: none). */
   cpuPercent?: number;
@@ -185,7 +186,11 @@ export function launchPlan(source: LaunchSource, firmware: LaunchMachine["firmwa
     (plan.services.fatDrives ??= {})[role] = drive;
   }
   if (overrides.builtin9p) {
-    if (plan.services.p9) throw new LaunchError(`${plan.guest}: v86's own 9P and the host's files cannot both be the guest's 9P device`);
+    // v86's own in-memory 9P in place of the host's (the services benchmark's reference): only
+    // where the host would serve nothing on it, for there is one 9P device.
+    const p9 = plan.services.p9;
+    if (p9 && (p9.kind !== "shares" || p9.shares.length > 0)) throw new LaunchError(`${plan.guest}: v86's own 9P and the host's files cannot both be the guest's 9P device`);
+    delete plan.services.p9;
     plan.machine.p9 = "builtin";
   }
   return plan;

@@ -9,6 +9,9 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { GuestLibrary } from "../../dist/main/guests/library.js";
+import { QEMU, qemuTinyArgs, requireQemu } from "./qemu.mjs";
+
+requireQemu();
 
 const root = resolve(import.meta.dirname, "../..");
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -48,6 +51,11 @@ function measure(cmd, args, ready, { kill = false, timeoutMs = 180_000, env = {}
       }
     });
     child.stderr.resume();
+    child.on("error", (error) => {
+      clearInterval(poll);
+      clearTimeout(timer);
+      reject(error);
+    });
     child.on("exit", () => {
       clearInterval(poll);
       clearTimeout(timer);
@@ -57,19 +65,13 @@ function measure(cmd, args, ready, { kill = false, timeoutMs = 180_000, env = {}
   });
 }
 
-const qemuCmdline = profile.cmdline.replace("console=tty0", "").replace(/\s+/g, " ").trim();
 const contenders = {
   // A cold boot (the app's instant-on resume is measured in resume.js), in a data folder of its own.
   app: () => measure(process.execPath, ["bin/unmachine.js", "run", "tiny", "--cold", "--headless", "--until", "tiny:/# "], /tiny:\/# /, { env: { UNMACHINE_DATA: benchData } }),
   "bare v86": () =>
     measure(process.execPath, ["test/bench/bare-v86.mjs", firmware.bios, firmware.vgaBios, media.bzimage, media.initrd, profile.cmdline, String(memory)], /PROMPT \d+/),
   "qemu tcg": () =>
-    measure(
-      "qemu-system-i386",
-      ["-accel", "tcg", "-m", String(memory), "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-kernel", media.bzimage, "-initrd", media.initrd, "-append", qemuCmdline],
-      /tiny:[^\n]*# /,
-      { kill: true },
-    ),
+    measure(QEMU, qemuTinyArgs(profile, media), /tiny:[^\n]*# /, { kill: true }),
 };
 
 const results = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));

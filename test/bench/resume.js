@@ -10,7 +10,10 @@ import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { QEMU, qemuTinyArgs, requireQemu } from "./qemu.mjs";
 import { startWebShell } from "./web-shell.mjs";
+
+requireQemu();
 
 const root = resolve(import.meta.dirname, "../..");
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -53,6 +56,10 @@ function timeTo(cmd, args, ready, { env = {}, input, kill = false, timeoutMs = 2
       }
     });
     child.stderr.on("data", (d) => (err += d));
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
     child.on("exit", (code) => {
       clearTimeout(timer);
       if (ms === undefined) reject(new Error(`${cmd} ${args.join(" ")} ended (${code}) without an answer:\n${out.slice(-1500)}${err.slice(-1500)}`));
@@ -62,7 +69,6 @@ function timeTo(cmd, args, ready, { env = {}, input, kill = false, timeoutMs = 2
 }
 
 const cli = (args, env = {}) => timeTo(process.execPath, ["bin/unmachine.js", ...args], ANSWER, { env: { UNMACHINE_DATA: data, ...env } });
-const qemuCmdline = profile.cmdline.replace("console=tty0", "").replace(/\s+/g, " ").trim();
 
 /** The page in Debian's Chromium against a web shell: click Start, type the command, wait for the answer. */
 async function pageSession(env) {
@@ -137,12 +143,7 @@ const contenders = {
   "headless resume": () => cli(["run", "tiny", "--headless", "--exec", COMMAND]),
   "headless cold": () => cli(["run", "tiny", "--cold", "--headless", "--exec", COMMAND]),
   "qemu tcg cold": () =>
-    timeTo(
-      "qemu-system-i386",
-      ["-accel", "tcg", "-m", String(profile.memory), "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-kernel", media.bzimage, "-initrd", media.initrd, "-append", qemuCmdline],
-      ANSWER,
-      { input: { after: /tiny:[^\n]*# /, text: `${COMMAND}\n` }, kill: true },
-    ),
+    timeTo(QEMU, qemuTinyArgs(profile, media), ANSWER, { input: { after: /tiny:[^\n]*# /, text: `${COMMAND}\n` }, kill: true }),
   "page resume": async () => {
     const session = await pageSession({});
     try {

@@ -14,6 +14,9 @@ import { libraryPlan } from "../../dist/main/guests/launch.js";
 import { serveP9, sharesBackend } from "../../dist/main/host/p9-service.js";
 import { createNat } from "../../dist/main/net/nat.js";
 import { createServer } from "node:http";
+import { QEMU, qemuTinyArgs, requireQemu } from "./qemu.mjs";
+
+requireQemu();
 
 const root = resolve(import.meta.dirname, "../..");
 const MB = 32;
@@ -46,10 +49,8 @@ async function inV86(services, builtin9p, dir) {
 
 function inQemu(shareDir) {
   return new Promise((resolvePromise, reject) => {
-    const args = ["-accel", "tcg", "-m", String(profile.memory), "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
-      "-kernel", media.bzimage, "-initrd", media.initrd, "-append", profile.cmdline.replace("console=tty0", ""),
-      "-virtfs", `local,path=${shareDir},mount_tag=host9p,security_model=mapped-xattr,id=p9`];
-    const child = spawn("qemu-system-i386", args, { stdio: ["pipe", "pipe", "pipe"] });
+    const args = qemuTinyArgs(profile, media, ["-virtfs", `local,path=${shareDir},mount_tag=host9p,security_model=mapped-xattr,id=p9`]);
+    const child = spawn(QEMU, args, { stdio: ["pipe", "pipe", "pipe"] });
     let out = "";
     let sent = false;
     const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error("QEMU did not finish in 300 s")); }, 300_000);
@@ -97,10 +98,8 @@ async function netInV86() {
 
 function netInQemu() {
   return new Promise((resolvePromise, reject) => {
-    const args = ["-accel", "tcg", "-m", String(profile.memory), "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
-      "-kernel", media.bzimage, "-initrd", media.initrd, "-append", profile.cmdline.replace("console=tty0", ""),
-      "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"];
-    const child = spawn("qemu-system-i386", args, { stdio: ["pipe", "pipe", "pipe"] });
+    const args = qemuTinyArgs(profile, media, ["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"]);
+    const child = spawn(QEMU, args, { stdio: ["pipe", "pipe", "pipe"] });
     let out = "";
     let sent = false;
     const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error("QEMU did not finish in 300 s")); }, 300_000);

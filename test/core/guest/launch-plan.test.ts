@@ -47,6 +47,14 @@ describe("a library guest with virtio (tiny)", () => {
     expect(shared.machine).toEqual(plan.machine);
   });
 
+  it("gives v86's own 9P in place of the host's when nothing is shared, and refuses it over shares or a root folder", () => {
+    const plan = launchPlan({ kind: "guest", profile: tiny, settings: DEFAULT_SETTINGS, media: tinyMedia }, firmware, { builtin9p: true });
+    expect(plan.machine.p9).toBe("builtin");
+    expect(plan.services.p9).toBeUndefined();
+    expect(() => launchPlan({ kind: "guest", profile: tiny, settings: saved, media: tinyMedia }, firmware, { builtin9p: true })).toThrow(/v86's own 9P and the host's files/);
+    expect(() => launchPlan({ kind: "guest", profile: tiny, settings: DEFAULT_SETTINGS, media: tinyMedia }, firmware, { builtin9p: true, rootFolder: "/srv/root" })).toThrow(/v86's own 9P and the host's files/);
+  });
+
   it("lets this run's shares and forwards replace saved ones of the same name or port, and its memory win", () => {
     const plan = launchPlan({ kind: "guest", profile: tiny, settings: saved, media: tinyMedia }, firmware, {
       memory: 256,
