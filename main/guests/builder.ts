@@ -9,8 +9,8 @@ import { spawn } from "node:child_process";
 import type { Writable } from "node:stream";
 import type { GuestLibrary } from "./library.js";
 import { cacheDir } from "../paths.js";
-import { statSync } from "node:fs";
-import { relative, isAbsolute } from "node:path";
+import { closeSync, openSync, readdirSync, statSync, utimesSync } from "node:fs";
+import { dirname, isAbsolute, join, relative } from "node:path";
 import { libraryPlan } from "./launch.js";
 import { builtStatePath, expectationFor } from "../state/guest-states.js";
 import { readStateFile, StateError, writeStateFile } from "../state/state-file.js";
@@ -58,7 +58,10 @@ export async function buildGuest(library: GuestLibrary, name: string, options: B
     child.stderr.pipe(progress, { end: false });
     child.on("error", (error) => reject(new BuildError(`could not run the ${name} build recipe: ${error.message}`)));
     child.on("close", (code) => {
-      if (code === 0) resolvePromise();
+      if (code === 0) {
+        markChecked(library, name);
+        resolvePromise();
+      }
       else reject(new BuildError(`building guest "${name}" failed (exit ${String(code)}); see the lines above`));
     });
   });
@@ -135,7 +138,51 @@ export async function keepBuiltState(library: GuestLibrary, name: string, progre
  * a recipe only has to be present.
  */
 export async function ensureGuestBuilt(library: GuestLibrary, name: string, options: BuildOptions = {}): Promise<void> {
-  if (library.buildScript(name)) await buildGuest(library, name, options);
+  const asked = options.force === true || options.keepState === true || options.summary === true;
+  if (library.buildScript(name) && (asked || !checkedSinceChanged(library, name) || library.problem(name) !== undefined)) await buildGuest(library, name, options);
   const problem = library.problem(name);
   if (problem) throw new BuildError(`guest "${name}" is still not ready after building: ${problem}`);
+}
+
+/**
+ * Where a guest's recipe last found its files current or built them: a mark in its output
+ * folder, whose time is that run's. The recipe's own check (a hash of the recipe against its
+ * files) takes a shell and a second or so of a slow host's tenths; while no file of the
+ * recipes is newer than the mark and the guest's files are all there, a start need not ask it
+ * again. `unmachine build` always asks.
+ */
+function checkedMark(name: string): string {
+  return join(cacheDir(), "guests", name, ".recipe-checked");
+}
+
+function markChecked(library: GuestLibrary, name: string): void {
+  const mark = checkedMark(name);
+  try {
+    closeSync(openSync(mark, "a", 0o644));
+    const now = new Date();
+    utimesSync(mark, now, now);
+  } catch {
+    // No mark (a read-only cache): the recipe is asked at each start, as before.
+  }
+}
+
+/** The newest change (mtime, ms) of any file under `folder`. */
+function newestChange(folder: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(folder, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/** Whether the recipe found the guest current after the last change to any recipe (all of guests/: they share their libraries). */
+function checkedSinceChanged(library: GuestLibrary, name: string): boolean {
+  const script = library.buildScript(name);
+  if (!script) return false;
+  try {
+    return statSync(checkedMark(name)).mtimeMs > newestChange(dirname(dirname(script)));
+  } catch {
+    return false;
+  }
 }

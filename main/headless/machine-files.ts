@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import type { LaunchMachine, MediaSource } from "../../core/guest/launch-plan.js";
 import { machineSpec, type MachineSpec } from "../../core/v86/options.js";
 import { SERVED_PLACEHOLDER } from "../../core/disk/served-disk.js";
+import { BOOT_IMAGES } from "../../core/v86/restore.js";
 
 /** A medium's bytes in an ArrayBuffer of their own (Node may hand back a slice of a shared pool). */
 export function loadBuffer(source: MediaSource): ArrayBuffer {
@@ -20,7 +21,13 @@ export function loadBuffer(source: MediaSource): ArrayBuffer {
   return copy.buffer;
 }
 
-export function loadMachine(machine: LaunchMachine): MachineSpec {
+/**
+ * The machine with its media loaded. One that `resumes` a saved state does not read its boot
+ * images: the RAM it restores holds its kernel, and resumeOptions leaves them out of v86's
+ * options (they stay in the spec as empty buffers, which still size its RAM: bootMemory).
+ */
+export function loadMachine(machine: LaunchMachine, resumes = false): MachineSpec {
+  const skipped = new Set(Object.entries(machine.media).filter(([role]) => resumes && (BOOT_IMAGES as readonly string[]).includes(role)).map(([, source]) => source));
   // A served disk is read block by block through the disk service (withServedDisks), never loaded.
-  return machineSpec(machine, (source) => (source.kind === "served" ? SERVED_PLACEHOLDER : { buffer: loadBuffer(source) }));
+  return machineSpec(machine, (source) => (source.kind === "served" ? SERVED_PLACEHOLDER : skipped.has(source) ? { buffer: new ArrayBuffer(0) } : { buffer: loadBuffer(source) }));
 }

@@ -132,7 +132,11 @@ export class HeadlessGuest implements Disposable {
       const attach = services[service];
       if (attach) this.#services.add(attach(pipe));
     }
-    this.#worker.postMessage({ type: "start", state } satisfies ToWorker);
+    // Copied once, here, into a buffer of its own that is handed over, not cloned: v86 restores
+    // from a whole buffer, and the caller's (often a view into a read file) stays the caller's.
+    // (A Node Buffer's slice() is a view, not a copy: new Uint8Array(view) copies.)
+    const own = state ? new Uint8Array(state) : undefined;
+    this.#worker.postMessage({ type: "start", state: own } satisfies ToWorker, own ? [own.buffer] : []);
   }
 
   /** Serial output so far (the last 256 KiB), escape sequences removed. */

@@ -10,6 +10,7 @@ import { V86 } from "v86";
 import { bootMemory, buildV86Options } from "../../core/v86/options.js";
 import { setBalloon } from "../../core/v86/balloon.js";
 import { SpeedControl } from "../../core/v86/speed-cap.js";
+import { restoreFresh, resumeOptions } from "../../core/v86/restore.js";
 import { GuestSession } from "../../core/guest/session.js";
 import { p9Relay } from "../../core/guest/relays.js";
 import { DiskClient, withServedDisks } from "../../core/disk/served-disk.js";
@@ -54,7 +55,7 @@ const init = await new Promise<WorkerStart>((resolveInit) => {
     else process.exit(0); // told to stop before it was given a machine
   });
 });
-const spec = loadMachine(init.machine);
+const spec = loadMachine(init.machine, init.resumes);
 const pipes = Object.fromEntries(Object.entries(init.ports).map(([service, port]) => [service, nodePortPipe(port)]));
 const owns: Disposable[] = [];
 const relay = pipes.p9 ? p9Relay(pipes.p9) : undefined;
@@ -65,7 +66,8 @@ if (relay && pipes.p9) {
 const disks = pipes.disk ? new DiskClient(pipes.disk, (message) => fault(new Error(message))) : undefined;
 if (disks && pipes.disk) owns.push(pipes.disk, disks); // disposed in reverse: the client lets go before its pipe closes
 // Set up now, run on "start": a saved state, if any, arrives with it.
-const options = { ...withServedDisks(buildV86Options(spec), init.machine, disks), autostart: false };
+const built = buildV86Options(spec);
+const options = { ...withServedDisks(init.resumes ? resumeOptions(built) : built, init.machine, disks), autostart: false };
 const emulator = new V86({
   ...options,
   wasm_fn: async (imports: object) => (await WebAssembly.instantiate(await compiled, imports)).exports,
@@ -77,9 +79,10 @@ async function start(state: Uint8Array | undefined): Promise<void> {
   await loaded;
   if (ending) return;
   if (state) {
+    // The host hands over a buffer of the state's own (runner.ts start).
     const own = state.byteOffset === 0 && state.byteLength === state.buffer.byteLength ? state : state.slice();
     try {
-      await emulator.restore_state(own.buffer as ArrayBuffer);
+      await restoreFresh(emulator, own.buffer as ArrayBuffer);
     } catch (error) {
       fault(error); // the host sets the state aside, saying why, and boots cold
       end();

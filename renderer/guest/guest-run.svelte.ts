@@ -14,6 +14,7 @@ import wasmUrl from "v86/build/v86.wasm?url";
 import { DROPPED_IMAGE, type BootPlan, type GuestWindow, type HostBridge, type SessionState, type WindowActionRequest } from "../../core/ipc/contract.js";
 import { GuestSession } from "../../core/guest/session.js";
 import { bootMemory, buildV86Options, machineSpec } from "../../core/v86/options.js";
+import { restoreFresh, resumeOptions } from "../../core/v86/restore.js";
 import { balloonRange, setBalloon } from "../../core/v86/balloon.js";
 import { SpeedControl } from "../../core/v86/speed-cap.js";
 import { launchPlan, plannedServices, SETTLED_MS, type MediaSource } from "../../core/guest/launch-plan.js";
@@ -403,12 +404,13 @@ export class GuestRun {
           ),
         );
       }
-      const options = buildV86Options(spec);
       // A resumed machine has its kernel and initrd in the memory it restores: not fetched again.
-      if (initial) for (const role of ["bzimage", "initrd", "multiboot"] as const) delete options[role];
+      // It is restored once v86 has loaded, then run (core/v86/restore.ts).
+      const options = initial ? resumeOptions(buildV86Options(spec)) : buildV86Options(spec);
       let compiled: WebAssembly.Module;
+      let state: ArrayBuffer | undefined;
       try {
-        if (stateBytes) options.initial_state = { buffer: await stateBytes };
+        if (stateBytes) state = await stateBytes;
         compiled = await v86Module();
       } catch (error) {
         for (const owned of owns) owned.dispose();
@@ -428,6 +430,23 @@ export class GuestRun {
       // v86 makes its keyboard and mouse adapters (enabled) once its code has loaded, and
       // nothing hears their keys before "emulator-loaded": from there they follow the focus.
       emulator.add_listener("emulator-loaded", () => this.#applyKeyboard());
+      if (state) {
+        const saved = state;
+        emulator.add_listener("emulator-loaded", () => {
+          if (this.#emulator !== emulator) return;
+          restoreFresh(emulator, saved).then(
+            () => {
+              if (this.#emulator === emulator) void emulator.run();
+            },
+            (error: unknown) => {
+              if (this.#emulator !== emulator) return;
+              // Not offered again: the next Start boots.
+              if (this.guest) void this.#host.invoke("guests:discardState", this.guest).catch(() => {});
+              this.#fail(`its saved state could not be restored (${error instanceof Error ? error.message : String(error)}); Start boots it afresh`);
+            },
+          );
+        });
+      }
       this.#speed = new SpeedControl(emulator, () => performance.now(), this.cpuPercent);
       emulator.add_listener("download-error", (e) => this.#fail(`could not load ${e.file_name}`));
       emulator.add_listener("emulator-stopped", () => {
