@@ -349,19 +349,21 @@ export class GuestRun {
       }
       this.#sessionId = info.id;
       this.#watchWindows(info.id);
-      this.#pipe = await this.#host.openPipe(info.id, "console");
       const owns: Disposable[] = [];
       const extra: { agent?: FramePipe; net?: FramePipe } = {};
       let disks: DiskClient | undefined;
       const drains: (() => Promise<void>)[] = [];
-      // Opened at once, each its own connection: a resume waits for the slowest, not the sum.
-      const pipes = await Promise.allSettled(services.map((service) => this.#host.openPipe(info.id, service)));
+      // Opened at once, the console's with the rest, each its own connection: a resume waits for
+      // the slowest, not the sum.
+      const [consolePipe, ...pipes] = await Promise.allSettled([this.#host.openPipe(info.id, "console"), ...services.map((service) => this.#host.openPipe(info.id, service))]);
       for (const opened of pipes) if (opened.status === "fulfilled") owns.push(opened.value);
-      const refused = pipes.find((opened) => opened.status === "rejected");
+      const refused = [consolePipe!, ...pipes].find((opened) => opened.status === "rejected");
       if (refused) {
         for (const owned of owns) owned.dispose();
+        if (consolePipe!.status === "fulfilled") consolePipe!.value.dispose();
         throw refused.reason;
       }
+      this.#pipe = (consolePipe as PromiseFulfilledResult<FramePipe>).value;
       for (const [i, service] of services.entries()) {
         const pipe = (pipes[i] as PromiseFulfilledResult<FramePipe>).value;
         if (service === "p9") {
@@ -410,6 +412,8 @@ export class GuestRun {
       let compiled: WebAssembly.Module;
       let state: ArrayBuffer | undefined;
       try {
+        // Awaited before v86 is set up: its setup and restore hold the page's thread in long
+        // pieces, and keys typed while the state downloads are taken at once, not held back.
         if (stateBytes) state = await stateBytes;
         compiled = await v86Module();
       } catch (error) {
@@ -432,20 +436,7 @@ export class GuestRun {
       emulator.add_listener("emulator-loaded", () => this.#applyKeyboard());
       if (state) {
         const saved = state;
-        emulator.add_listener("emulator-loaded", () => {
-          if (this.#emulator !== emulator) return;
-          restoreFresh(emulator, saved).then(
-            () => {
-              if (this.#emulator === emulator) void emulator.run();
-            },
-            (error: unknown) => {
-              if (this.#emulator !== emulator) return;
-              // Not offered again: the next Start boots.
-              if (this.guest) void this.#host.invoke("guests:discardState", this.guest).catch(() => {});
-              this.#fail(`its saved state could not be restored (${error instanceof Error ? error.message : String(error)}); Start boots it afresh`);
-            },
-          );
-        });
+        emulator.add_listener("emulator-loaded", () => void this.#resume(emulator, saved));
       }
       this.#speed = new SpeedControl(emulator, () => performance.now(), this.cpuPercent);
       emulator.add_listener("download-error", (e) => this.#fail(`could not load ${e.file_name}`));
@@ -508,6 +499,21 @@ export class GuestRun {
     } catch (error) {
       this.#fail(error instanceof Error ? error.message : String(error));
     }
+  }
+
+  /** Restores a saved state into the emulator just loaded, then runs it; one v86 refuses is not offered again. */
+  async #resume(emulator: V86, state: ArrayBuffer): Promise<void> {
+    if (this.#emulator !== emulator) return;
+    try {
+      await restoreFresh(emulator, state);
+    } catch (error) {
+      if (this.#emulator !== emulator) return;
+      // Not offered again: the next Start boots.
+      if (this.guest) void this.#host.invoke("guests:discardState", this.guest).catch(() => {});
+      this.#fail(`its saved state could not be restored (${error instanceof Error ? error.message : String(error)}); Start boots it afresh`);
+      return;
+    }
+    if (this.#emulator === emulator) void emulator.run();
   }
 
   async #report(state: SessionState, reason: string): Promise<void> {
