@@ -147,7 +147,7 @@ export async function ensureGuestBuilt(library: GuestLibrary, name: string, opti
 /**
  * Where a guest's recipe last found its files current or built them: a mark in its output
  * folder, whose time is that run's. The recipe's own check (a hash of the recipe against its
- * files) takes a shell and a second or so of a slow host's tenths; while no file of the
+ * files) takes a shell, and a few tenths of a second on a slow host; while no file of the
  * recipes is newer than the mark and the guest's files are all there, a start need not ask it
  * again. `unmachine build` always asks.
  */
