@@ -168,6 +168,8 @@ export class GuestRun {
   #generation = 0;
   /** The emulator is stopped on purpose for a save: its "emulator-stopped" is no failure. */
   #pausing = false;
+  /** The last start's saved state was refused by the emulator (and discarded): the start after it was ours. */
+  #refusedState = false;
 
   constructor(host: HostBridge) {
     this.#host = host;
@@ -501,18 +503,31 @@ export class GuestRun {
     }
   }
 
-  /** Restores a saved state into the emulator just loaded, then runs it; one v86 refuses is not offered again. */
+  /**
+   * Restores a saved state into the emulator just loaded, then runs it. One the emulator refuses
+   * is discarded, said in one line, and the guest starts afresh in its place (from its kept
+   * started state, else a cold boot).
+   */
   async #resume(emulator: V86, state: ArrayBuffer): Promise<void> {
     if (this.#emulator !== emulator) return;
     try {
       await restoreFresh(emulator, state);
     } catch (error) {
       if (this.#emulator !== emulator) return;
-      // Not offered again: the next Start boots.
-      if (this.guest) void this.#host.invoke("guests:discardState", this.guest).catch(() => {});
-      this.#fail(`its saved state could not be restored (${error instanceof Error ? error.message : String(error)}); Start boots it afresh`);
+      const line = `${this.guest}: its saved state cannot be used (the emulator could not restore it: ${error instanceof Error ? error.message : String(error)}); it starts afresh`;
+      // Once: a state the host offers again after the discard (its kept started state) that is
+      // refused too ends the start, saying why, instead of starting over and over.
+      if (this.#refusedState) {
+        this.#refusedState = false;
+        this.#fail(line);
+        return;
+      }
+      this.#refusedState = true;
+      await this.restart();
+      this.notice = line;
       return;
     }
+    this.#refusedState = false;
     if (this.#emulator === emulator) void emulator.run();
   }
 

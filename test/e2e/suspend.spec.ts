@@ -1,12 +1,15 @@
 // Instant-on in the page: Stop suspends a library guest (its state saved with the host) and Start
 // resumes it, its shell answering within a second of the click with what it had in /tmp (keys
 // typed at once are kept for it); Power off discards the state, so the next start boots; a
-// damaged saved state is set aside with one line and the guest boots; a snapshot saved and
-// restored brings back a file's earlier content.
+// damaged saved state is set aside with one line and the guest boots; one the host finds whole
+// but the emulator refuses is discarded with one line and the guest starts afresh; a snapshot
+// saved and restored brings back a file's earlier content.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Locator, Page } from "@playwright/test";
 import { test, expect, root } from "./fixtures.js";
+import { compressState } from "../../core/v86/state-codec.js";
+import { decodeStateFile, encodeStateFile, stateHeader } from "../../main/state/state-file.js";
 
 const BOOT_MS = 150_000;
 
@@ -106,4 +109,23 @@ test("a damaged saved state is set aside with one line, and the guest boots", as
   await expect(badge).toHaveText("running", { timeout: BOOT_MS });
   await expect(console).toContainText("tiny:/#");
   expect(readFileSync(`${path}.unusable`).length).toBe(bytes.length);
+});
+
+test("a saved state the emulator refuses is discarded with one line, and the guest starts afresh", async ({ page, served }) => {
+  test.setTimeout(600_000);
+  const { badge, console } = await bootTiny(page, served.url);
+  await run(page, console, "echo only-before > /tmp/refused; echo wr''itten", "written");
+  await page.getByRole("button", { name: "Stop" }).click();
+  await expect(badge).toHaveText("stopped");
+  // Whole to the host (its header and checksum match), not a state to the emulator.
+  const path = join(served.dataDir, "guests", "tiny", "suspend.state");
+  const { header } = decodeStateFile(readFileSync(path));
+  const payload = await compressState(new Uint8Array(64 * 1024).fill(0x55));
+  writeFileSync(path, encodeStateFile({ ...stateHeader(header, payload), host: header.host }, payload), { mode: 0o600 });
+
+  await page.getByRole("button", { name: "Start", exact: true }).click();
+  await expect(page.getByTestId("state-notice")).toHaveText(/^tiny: its saved state cannot be used \(the emulator could not restore it: Invalid header: 0x55555555\); it starts afresh$/i, { timeout: 30_000 });
+  await expect(badge).toHaveText("running", { timeout: BOOT_MS });
+  await run(page, console, "ls /tmp/refused || echo no''-file", "no-file");
+  expect(existsSync(path)).toBe(false);
 });
