@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import type { Writable } from "node:stream";
 import type { GuestLibrary } from "./library.js";
 import { cacheDir } from "../paths.js";
-import { closeSync, openSync, readdirSync, statSync, utimesSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join, relative } from "node:path";
 import { libraryPlan } from "./launch.js";
 import { builtStatePath, expectationFor } from "../state/guest-states.js";
@@ -155,12 +155,18 @@ function checkedMark(name: string): string {
   return join(cacheDir(), "guests", name, ".recipe-checked");
 }
 
+/** The folder of all recipes (guests/): one checkout's; another's sharing the cache is asked anew. */
+function recipesOf(library: GuestLibrary, name: string): string | undefined {
+  const script = library.buildScript(name);
+  return script === undefined ? undefined : dirname(dirname(script));
+}
+
 function markChecked(library: GuestLibrary, name: string): void {
-  const mark = checkedMark(name);
+  const recipes = recipesOf(library, name);
+  if (recipes === undefined) return;
   try {
-    closeSync(openSync(mark, "a", 0o644));
-    const now = new Date();
-    utimesSync(mark, now, now);
+    // Rewritten whole: its time is this check's, its text the recipes it checked.
+    writeFileSync(checkedMark(name), recipes, { mode: 0o644 });
   } catch {
     // No mark (a read-only cache): the recipe is asked at each start, as before.
   }
@@ -176,12 +182,17 @@ function newestChange(folder: string): number {
   return newest;
 }
 
-/** Whether the recipe found the guest current after the last change to any recipe (all of guests/: they share their libraries). */
+/**
+ * Whether these recipes found the guest current after the last change to any of them (all of
+ * guests/: they share their libraries). A cache shared by two checkouts is marked by the last
+ * one checked: the other's recipe is asked again.
+ */
 function checkedSinceChanged(library: GuestLibrary, name: string): boolean {
-  const script = library.buildScript(name);
-  if (!script) return false;
+  const recipes = recipesOf(library, name);
+  if (recipes === undefined) return false;
   try {
-    return statSync(checkedMark(name)).mtimeMs > newestChange(dirname(dirname(script)));
+    const mark = checkedMark(name);
+    return readFileSync(mark, "utf8") === recipes && statSync(mark).mtimeMs > newestChange(recipes);
   } catch {
     return false;
   }

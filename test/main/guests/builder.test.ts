@@ -3,7 +3,7 @@
 // always asks. The recipe here counts how often it runs.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -67,6 +67,17 @@ describe("ensureGuestBuilt", () => {
     await ensureGuestBuilt(library, "demo");
     expect(runs()).toBe(2);
     expect(library.problem("demo")).toBeUndefined();
+  });
+
+  it("asks again when another checkout's recipes share the cache", async () => {
+    await ensureGuestBuilt(library, "demo");
+    const other = join(root, "other-checkout", "guests");
+    cpSync(join(root, "guests"), other, { recursive: true, preserveTimestamps: true });
+    const theirs = new GuestLibrary(other, [join(root, "cache")], join(root, "data"));
+    await ensureGuestBuilt(theirs, "demo");
+    expect(runs()).toBe(2);
+    await ensureGuestBuilt(library, "demo");
+    expect(runs()).toBe(3);
   });
 
   it("always asks when told to build (unmachine build)", async () => {
