@@ -9,9 +9,13 @@
 // touches every page of it for nothing; on a host where a page's first touch is dear that is
 // most of a resume (128 MiB took 0.45 s here: 14 µs for each 4 KiB page). Each page stays
 // untouched until the guest writes it, so a resumed guest also holds less of the host's RAM.
+// A compressed state's pages are streamed straight to their places (state-format.ts), not
+// decoded into a buffer of their own first.
 
 import type { V86, V86Options } from "v86";
 import { MiB } from "./options.js";
+import { isCompressedState } from "./state-codec.js";
+import { canReadState, readCompressedState } from "./state-format.js";
 
 /** What v86 writes into RAM while it sets a machine up without a kernel: its BIOS and VGA BIOS, below 1 MiB. */
 export const SETUP_WRITES_END = 1 * MiB;
@@ -45,13 +49,19 @@ export function isFresh(emulator: V86): boolean {
 }
 
 /**
- * Restores `state` (v86's, raw or zstd-compressed) into an emulator set up with resumeOptions
- * that has loaded and not yet run, clearing only the RAM v86 wrote at setup. An emulator that
- * has run is restored as v86 does it. Throws what v86 throws for a state it cannot use.
+ * Restores `state` (v86's, raw or zstd-compressed) into an emulator. Into one set up with
+ * resumeOptions that has loaded and not yet run, only the RAM v86 wrote at setup is cleared.
+ * A compressed state is streamed into RAM (state-format.ts); a raw one goes through v86's own
+ * restore. Throws what v86 throws, or a StateFormatError, for a state it cannot use.
  */
 export async function restoreFresh(emulator: V86, state: ArrayBuffer): Promise<void> {
   const cpu = cpuOf(emulator);
-  if (!cpu || !isFresh(emulator)) {
+  const fresh = isFresh(emulator);
+  if (canReadState(cpu) && isCompressedState(new Uint8Array(state, 0, Math.min(4, state.byteLength)))) {
+    readCompressedState(cpu, new Uint8Array(state), fresh ? SETUP_WRITES_END : Number.MAX_SAFE_INTEGER);
+    return;
+  }
+  if (!cpu || !fresh) {
     await emulator.restore_state(state);
     return;
   }

@@ -3,6 +3,7 @@
 // WebAssembly module is loaded on first use and kept.
 
 import type { Zstd } from "@hpcc-js/wasm-zstd";
+import { putBitmapFirst } from "./state-format.js";
 
 const LEVEL = 3;
 /** zstd's frame magic, little-endian (RFC 8878 section 3.1.1). */
@@ -39,8 +40,12 @@ function load(): Promise<Zstd> {
   return zstd;
 }
 
-/** v86's raw state, compressed as v86 restores it. */
+/**
+ * v86's raw state, compressed as v86 restores it; its RAM's bitmap is put before its pages
+ * first (in `raw` itself), for a resume that writes each page straight to its place.
+ */
 export async function compressState(raw: Uint8Array): Promise<Uint8Array> {
+  putBitmapFirst(raw);
   return (await load()).compress(raw, LEVEL);
 }
 

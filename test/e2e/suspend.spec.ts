@@ -124,7 +124,7 @@ test("a saved state the emulator refuses is discarded with one line, and the gue
   writeFileSync(path, encodeStateFile({ ...stateHeader(header, payload), host: header.host }, payload), { mode: 0o600 });
 
   await page.getByRole("button", { name: "Start", exact: true }).click();
-  await expect(page.getByTestId("state-notice")).toHaveText(/^tiny: its saved state cannot be used \(the emulator could not restore it: Invalid header: 0x55555555\); it starts afresh$/i, { timeout: 30_000 });
+  await expect(page.getByTestId("state-notice")).toHaveText(/^tiny: its saved state cannot be used \(the emulator could not restore it: its header starts 0x55555555, where a v86 state starts 0x86768676\); it starts afresh$/i, { timeout: 30_000 });
   await expect(badge).toHaveText("running", { timeout: BOOT_MS });
   await run(page, console, "ls /tmp/refused || echo no''-file", "no-file");
   expect(existsSync(path)).toBe(false);

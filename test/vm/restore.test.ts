@@ -3,6 +3,8 @@
 // same RAM as v86's own restore into the machine as it boots (its kernel and initrd written
 // into RAM at setup, all of RAM cleared first). The same quick restore into the booting
 // machine leaves its kernel in RAM: what resumeOptions is for, and what this test would see.
+// A state kept as compressState keeps it (its RAM's bitmap before its pages: state-format.ts)
+// gives the same RAM, through the streaming restore and through v86's own.
 
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
@@ -12,6 +14,8 @@ import { tinyPlan } from "../support/guests.js";
 import { loadMachine } from "../../main/headless/machine-files.js";
 import { buildV86Options } from "../../core/v86/options.js";
 import { restoreFresh, resumeOptions } from "../../core/v86/restore.js";
+import { compressState } from "../../core/v86/state-codec.js";
+import { putBitmapFirst } from "../../core/v86/state-format.js";
 import { readStateFile } from "../../main/state/state-file.js";
 import { builtStatePath } from "../../main/state/guest-states.js";
 import { GuestLibrary } from "../../main/guests/library.js";
@@ -34,6 +38,12 @@ function ramHash(emulator: V86): string {
   const mem8 = (emulator as unknown as { v86: { cpu: { mem8: Uint8Array } } }).v86.cpu.mem8;
   // A view of v86's own (its constructor is bound): seen through a plain Uint8Array.
   return createHash("sha256").update(new Uint8Array(mem8.buffer, mem8.byteOffset, mem8.byteLength)).digest("hex");
+}
+
+/** v86's raw state, decompressed. */
+async function raw(compressed: ArrayBuffer): Promise<Uint8Array> {
+  const { Zstd } = await import("@hpcc-js/wasm-zstd");
+  return (await Zstd.load()).decompress(new Uint8Array(compressed));
 }
 
 function kept(): ArrayBuffer {
@@ -59,5 +69,34 @@ describe("restoring a saved state into a machine just set up", () => {
     await restoreFresh(booting, kept());
     expect(ramHash(booting)).not.toBe(expected);
     await booting.destroy();
+  });
+
+  it("gives the same RAM from a state kept with its bitmap first, restored by v86 or streamed", async () => {
+    const reference = await machine(false);
+    await reference.restore_state(kept());
+    const expected = ramHash(reference);
+    await reference.destroy();
+
+    const state = await raw(kept());
+    const asV86Wrote = state.slice();
+    const arranged = await compressState(state); // puts the bitmap first
+    expect(putBitmapFirst(state)).toBe(false); // already arranged
+    expect(state).not.toEqual(asV86Wrote);
+
+    const streamed = await machine(true);
+    await restoreFresh(streamed, new Uint8Array(arranged).buffer);
+    expect(ramHash(streamed)).toBe(expected);
+    await streamed.destroy();
+
+    const byV86 = await machine(false);
+    await byV86.restore_state(new Uint8Array(arranged).buffer);
+    expect(ramHash(byV86)).toBe(expected);
+    await byV86.destroy();
+
+    // Raw, through v86's restore with only the first MiB cleared.
+    const rawResumed = await machine(true);
+    await restoreFresh(rawResumed, state.slice().buffer);
+    expect(ramHash(rawResumed)).toBe(expected);
+    await rawResumed.destroy();
   });
 });

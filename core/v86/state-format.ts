@@ -1,0 +1,299 @@
+// v86's saved state, format 6 (v86's src/state.js), read and arranged here for a quicker resume.
+//
+// The format: a 16-byte header (magic 0x86768676, version 6, total length, the info block's
+// length, as little-endian int32), the info block (JSON: `buffer_infos`, an {offset, length}
+// for each buffer, and `state`, the CPU's state array in which a typed array is
+// {"__state_type__": "Uint8Array", "buffer_id": N}), then the buffers, each at a 4-byte
+// boundary. The CPU keeps guest RAM in two of them: its non-zero 4 KiB pages packed in order
+// (state[77]) and a bitmap of which pages those are (state[78]). v86 writes the packed pages
+// first; read as a stream, where each page goes is known only after all of them have passed.
+//
+// So a state is kept with its bitmap first (putBitmapFirst, when it is compressed: still a
+// state v86 restores as it is), and restored by streaming it through v86's own zstd decoder
+// with each page written straight to its place in RAM (readCompressedState). v86's own restore
+// decodes all pages into a buffer of their own, then copies each into RAM: tiny's 34 MiB of
+// pages, touched twice, on a host where a page's first touch is dear.
+
+import { MiB } from "./options.js";
+
+export const STATE_MAGIC = 0x86768676;
+export const STATE_VERSION = 6;
+const HEADER_LENGTH = 16;
+const PAGE = 4096;
+/** The CPU state's indices: RAM's size, its packed non-zero pages, and the bitmap of them. */
+const MEMORY_SIZE = 0;
+const PACKED_MEMORY = 77;
+const MEMORY_BITMAP = 78;
+/** How much is decoded at a time (v86's own chunk). */
+const CHUNK = 1 * MiB;
+
+/** A state that is not one of v86's format 6, or whose parts do not agree; its message says what is wrong. */
+export class StateFormatError extends Error {
+  override name = "StateFormatError";
+}
+
+interface BufferInfo {
+  offset: number;
+  length: number;
+}
+
+interface StateInfo {
+  buffer_infos: BufferInfo[];
+  state: unknown[];
+}
+
+const align4 = (n: number): number => (n + 3) & ~3;
+
+/** The info block's length, from the 16-byte header; `total`, when given, is the state's whole length. */
+function readHeader(header: Uint8Array, total?: number): number {
+  if (header.length < HEADER_LENGTH) throw new StateFormatError(`${header.length} bytes, shorter than its 16-byte header`);
+  const view = new DataView(header.buffer, header.byteOffset, HEADER_LENGTH);
+  const magic = view.getUint32(0, true);
+  if (magic !== STATE_MAGIC) throw new StateFormatError(`its header starts 0x${magic.toString(16)}, where a v86 state starts 0x${STATE_MAGIC.toString(16)}`);
+  const version = view.getInt32(4, true);
+  if (version !== STATE_VERSION) throw new StateFormatError(`its format is version ${version}, this emulator reads ${STATE_VERSION}`);
+  if (total !== undefined && view.getInt32(8, true) !== total) throw new StateFormatError(`its header gives a length of ${view.getInt32(8, true)} bytes, it has ${total}`);
+  const infoLength = view.getInt32(12, true);
+  if (infoLength <= 0 || (total !== undefined && HEADER_LENGTH + infoLength > total)) throw new StateFormatError(`its info block's length (${infoLength}) does not fit`);
+  return infoLength;
+}
+
+const isCount = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+
+function parseInfo(block: Uint8Array): StateInfo {
+  let info: unknown;
+  try {
+    info = JSON.parse(new TextDecoder().decode(block));
+  } catch (error) {
+    throw new StateFormatError(`its info block is not JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
+  const { buffer_infos: infos, state } = (info ?? {}) as Partial<StateInfo>;
+  if (!Array.isArray(infos) || !infos.every((b) => isCount(b?.offset) && isCount(b?.length))) throw new StateFormatError("its info block has no list of buffers");
+  if (!Array.isArray(state)) throw new StateFormatError("its info block has no CPU state");
+  return { buffer_infos: infos, state };
+}
+
+/** The buffer a typed array of the state is kept in. */
+function bufferOf(value: unknown, infos: BufferInfo[], what: string): number {
+  const { __state_type__: type, buffer_id: id } = (value ?? {}) as { __state_type__?: unknown; buffer_id?: unknown };
+  if (type !== "Uint8Array" || !isCount(id) || id >= infos.length) throw new StateFormatError(`its ${what} is not a buffer of bytes`);
+  return id;
+}
+
+function memoryBuffers(info: StateInfo): { memory: number; bitmap: number } {
+  const memory = bufferOf(info.state[PACKED_MEMORY], info.buffer_infos, "memory");
+  const bitmap = bufferOf(info.state[MEMORY_BITMAP], info.buffer_infos, "memory's page map");
+  if (memory === bitmap) throw new StateFormatError("its memory and its page map are one buffer");
+  return { memory, bitmap };
+}
+
+/**
+ * Rearranges v86's raw state, in place, so that RAM's bitmap comes before its packed pages;
+ * the same state to v86 (its buffers are found through the info block). False, and `raw` left
+ * as it was, for a state not laid out as v86 writes it, or one already arranged.
+ */
+export function putBitmapFirst(raw: Uint8Array): boolean {
+  let infoLength: number;
+  let info: StateInfo;
+  let ids: { memory: number; bitmap: number };
+  try {
+    infoLength = readHeader(raw, raw.length);
+    info = parseInfo(raw.subarray(HEADER_LENGTH, HEADER_LENGTH + infoLength));
+    ids = memoryBuffers(info);
+  } catch {
+    return false;
+  }
+  const { memory, bitmap } = ids;
+  const infos = info.buffer_infos;
+  const packed = infos[memory]!;
+  const map = infos[bitmap]!;
+  // v86 writes the bitmap right after the pages; the swap keeps every other buffer where it is.
+  if (bitmap !== memory + 1 || packed.length % PAGE !== 0 || packed.offset % 4 !== 0 || map.offset !== packed.offset + packed.length) return false;
+  const start = align4(HEADER_LENGTH + infoLength);
+  if (start + map.offset + map.length > raw.length) return false;
+
+  // The two trade places in the list (the bitmap first, then the pages) and in the state's references.
+  const [first, second] = [memory, bitmap];
+  infos[first] = { offset: packed.offset, length: map.length };
+  infos[second] = { offset: packed.offset + align4(map.length), length: packed.length };
+  info.state[MEMORY_BITMAP] = { __state_type__: "Uint8Array", buffer_id: first };
+  info.state[PACKED_MEMORY] = { __state_type__: "Uint8Array", buffer_id: second };
+  const text = new TextEncoder().encode(JSON.stringify(info));
+  // The new block may be shorter (a smaller offset), never longer than the room it has: JSON allows the spaces that fill it.
+  if (text.length > infoLength) return false;
+
+  const pagesAt = start + packed.offset;
+  const bits = raw.slice(start + map.offset, start + map.offset + map.length);
+  raw.copyWithin(pagesAt + align4(map.length), pagesAt, pagesAt + packed.length);
+  raw.fill(0, pagesAt, pagesAt + align4(map.length));
+  raw.set(bits, pagesAt);
+  raw.fill(0x20, HEADER_LENGTH, HEADER_LENGTH + infoLength);
+  raw.set(text, HEADER_LENGTH);
+  return true;
+}
+
+/** What the restore uses of v86's CPU (emulator.v86.cpu); its typings do not list it. */
+export interface StateCpu {
+  wasm_memory: { readonly buffer: ArrayBuffer };
+  /** RAM: a view v86 makes anew on each use (its buffer changes when its memory grows). */
+  mem8: { readonly byteOffset: number; readonly length: number };
+  zero_memory(address: number, length: number): void;
+  zstd_create_ctx(length: number): number;
+  zstd_get_src_ptr(context: number): number;
+  zstd_read(context: number, length: number): number;
+  zstd_read_free(pointer: number, length: number): void;
+  zstd_free_ctx(context: number): void;
+  set_state(state: unknown[]): void;
+  unpack_memory(bitmap: unknown, packed: Uint8Array): void;
+}
+
+const STATE_CPU_CALLS = ["zero_memory", "zstd_create_ctx", "zstd_get_src_ptr", "zstd_read", "zstd_read_free", "zstd_free_ctx", "set_state", "unpack_memory"] as const;
+
+/** Whether `cpu` has what readCompressedState uses. */
+export function canReadState(cpu: unknown): cpu is StateCpu {
+  const c = cpu as Partial<Record<string, unknown>> | undefined;
+  return !!c && typeof c.wasm_memory === "object" && typeof c.mem8 === "object" && STATE_CPU_CALLS.every((name) => typeof c[name] === "function");
+}
+
+const CONSTRUCTORS: Record<string, new (from: ArrayBuffer) => unknown> = {
+  Uint8Array,
+  Int8Array,
+  Uint16Array,
+  Int16Array,
+  Uint32Array,
+  Int32Array,
+  Float32Array,
+  Float64Array,
+};
+
+/** The state's typed arrays and maps made again from their buffers, as v86's restore does. */
+function revive(value: unknown, buffers: ArrayBuffer[]): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = revive(value[i], buffers);
+    return value;
+  }
+  const { __state_type__: type, args, buffer_id: id } = value as { __state_type__?: unknown; args?: unknown; buffer_id?: unknown };
+  if (type === "Map" && Array.isArray(args)) return new Map(args as [unknown, unknown][]);
+  const make = typeof type === "string" && Object.hasOwn(CONSTRUCTORS, type) ? CONSTRUCTORS[type] : undefined;
+  if (!make) throw new StateFormatError(`it holds a value of an unknown kind (${String(type)})`);
+  const buffer = isCount(id) ? buffers[id] : undefined;
+  if (!buffer) throw new StateFormatError(`it refers to a buffer it does not have (${String(id)})`);
+  try {
+    return new make(buffer);
+  } catch {
+    throw new StateFormatError(`its buffer ${String(id)} (${buffer.byteLength} bytes) is not a whole ${type}`);
+  }
+}
+
+/** The pages a bitmap names, in order, for RAM of `pages` pages; throws if it names one beyond. */
+function pagesOf(bits: Uint8Array, pages: number): number[] {
+  const list: number[] = [];
+  for (let byte = 0; byte < bits.length; byte++) {
+    const b = bits[byte]!;
+    if (b === 0) continue;
+    for (let bit = 0; bit < 8; bit++) if (b & (1 << bit)) list.push(byte * 8 + bit);
+  }
+  if (list.length > 0 && list[list.length - 1]! >= pages) throw new StateFormatError(`its memory has page ${list[list.length - 1]}, this machine's RAM ${pages} pages`);
+  return list;
+}
+
+/**
+ * Restores a zstd-compressed state into v86's CPU: RAM cleared below `clearEnd` (what may hold
+ * something not in the state), each saved page streamed to its place in RAM, the rest of the
+ * machine through v86's own set_state. A state whose bitmap comes after its pages (as v86
+ * writes it) is restored too, with its pages held until their bitmap has come. Synchronous,
+ * like v86's restore. Throws StateFormatError for a state that cannot be used.
+ */
+export function readCompressedState(cpu: StateCpu, bytes: Uint8Array, clearEnd: number): void {
+  const ram = { offset: cpu.mem8.byteOffset, length: cpu.mem8.length };
+  const pages = ram.length / PAGE;
+  const context = cpu.zstd_create_ctx(bytes.length);
+  try {
+    new Uint8Array(cpu.wasm_memory.buffer, cpu.zstd_get_src_ptr(context) >>> 0, bytes.length).set(bytes);
+    /** Decodes the next `length` bytes and hands them to `use`, in v86's memory until it returns. */
+    const take = <T>(length: number, use: (view: Uint8Array) => T): T => {
+      const pointer = cpu.zstd_read(context, length) >>> 0;
+      try {
+        return use(new Uint8Array(cpu.wasm_memory.buffer, pointer, length));
+      } finally {
+        cpu.zstd_read_free(pointer, length);
+      }
+    };
+    const takeBuffer = (length: number): ArrayBuffer => {
+      const out = new Uint8Array(length);
+      for (let have = 0; have < length; have += CHUNK) {
+        const n = Math.min(CHUNK, length - have);
+        take(n, (view) => out.set(view, have));
+      }
+      return out.buffer;
+    };
+    /** Writes packed pages, read `n` at a time by `next`, to the places `list` gives. */
+    const place = (list: number[], next: (n: number, put: (view: Uint8Array) => void) => void): void => {
+      for (let done = 0; done < list.length; ) {
+        const n = Math.min(CHUNK / PAGE, list.length - done);
+        next(n, (view) => {
+          const into = new Uint8Array(cpu.wasm_memory.buffer, ram.offset, ram.length);
+          for (let i = 0; i < n; i++) into.set(view.subarray(i * PAGE, (i + 1) * PAGE), list[done + i]! * PAGE);
+        });
+        done += n;
+      }
+    };
+
+    const infoLength = take(HEADER_LENGTH, (header) => readHeader(header));
+    const info = take(infoLength, parseInfo);
+    const { memory, bitmap } = memoryBuffers(info);
+    if (info.state[MEMORY_SIZE] !== ram.length) throw new StateFormatError(`it is of a machine with ${Number(info.state[MEMORY_SIZE]) / MiB} MiB of RAM, this one has ${ram.length / MiB} MiB`);
+    if (info.buffer_infos[bitmap]!.length * 8 < pages) throw new StateFormatError("its memory's page map is shorter than the RAM");
+
+    cpu.zero_memory(0, Math.min(clearEnd, ram.length));
+    const buffers: ArrayBuffer[] = [];
+    let list: number[] | undefined;
+    let held: Uint8Array | undefined; // pages that came before their bitmap
+    let position = HEADER_LENGTH + infoLength;
+    for (const [id, { length }] of info.buffer_infos.entries()) {
+      const padding = align4(position) - position;
+      if (padding > 0) take(padding, () => undefined);
+      position += padding + length;
+      if (id === memory) {
+        if (length % PAGE !== 0) throw new StateFormatError(`its memory (${length} bytes) is not whole pages`);
+        buffers.push(new ArrayBuffer(0)); // never read: RAM is written here
+        if (list) {
+          if (length !== list.length * PAGE) throw new StateFormatError(`its memory has ${length / PAGE} pages, its page map names ${list.length}`);
+          place(list, (n, put) => take(n * PAGE, put));
+        } else {
+          held = new Uint8Array(takeBuffer(length));
+        }
+        continue;
+      }
+      const buffer = takeBuffer(length);
+      buffers.push(buffer);
+      if (id !== bitmap) continue;
+      list = pagesOf(new Uint8Array(buffer), pages);
+      if (held) {
+        const from = held;
+        if (from.length !== list.length * PAGE) throw new StateFormatError(`its memory has ${from.length / PAGE} pages, its page map names ${list.length}`);
+        let at = 0;
+        place(list, (n, put) => {
+          put(from.subarray(at, at + n * PAGE));
+          at += n * PAGE;
+        });
+        held = undefined;
+      }
+    }
+
+    const state = revive(info.state, buffers) as unknown[];
+    // RAM is in place: v86's set_state restores the rest, its unpacking (which clears all RAM first) left out.
+    const own = Object.hasOwn(cpu, "unpack_memory");
+    const unpack = cpu.unpack_memory;
+    cpu.unpack_memory = () => {};
+    try {
+      cpu.set_state(state);
+    } finally {
+      if (own) cpu.unpack_memory = unpack;
+      else delete (cpu as Partial<StateCpu>).unpack_memory;
+    }
+  } finally {
+    cpu.zstd_free_ctx(context);
+  }
+}
