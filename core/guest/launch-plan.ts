@@ -16,7 +16,8 @@ import type { ForwardSetting, GuestSettings, ShareSetting } from "./settings.js"
  */
 export type MediaSource =
   | { kind: "file"; path: string }
-  | { kind: "url"; url: string; size: number }
+  /** `sha256`, when the host knows it: the bytes' SHA-256 (a saved state's), so a page that holds them need not fetch them. */
+  | { kind: "url"; url: string; size: number; sha256?: string }
   | { kind: "bytes"; bytes: Uint8Array }
   | { kind: "served"; size: number }
   | { kind: "disk"; disk: ServedDisk }

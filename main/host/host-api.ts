@@ -155,7 +155,7 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
       const entry: { services: LaunchServices; memory: number; machine: LaunchMachine; resumed?: ResumedSession } = { services: plan.services, memory: plan.machine.memory, machine: plan.machine };
       const resumable = states.resumable(plan.guest, plan.machine);
       if (resumable.state) {
-        plan.machine.initialState = { kind: "url", url: urls.state(plan.guest), size: resumable.state.size };
+        plan.machine.initialState = { kind: "url", url: urls.state(plan.guest), size: resumable.state.size, sha256: resumable.state.sha256 };
         entry.resumed = resumable.host ? { host: resumable.host } : {};
       }
       if (resumable.notice) plan.notice = resumable.notice;

@@ -19,6 +19,8 @@ export interface ServedState {
   /** Where the payload starts in the file, and its length. */
   start: number;
   size: number;
+  /** The payload's SHA-256, as its header gives it. */
+  sha256: string;
 }
 
 /** What a start of a guest resumes: its state, the host state saved with it, or why it boots cold. */
@@ -47,7 +49,7 @@ export interface PageStates {
 /** The payload's place in a state file whose header has been read. */
 function payloadOf(path: string, header: StateHeader): ServedState {
   const size = statSync(path).size;
-  return { path, start: size - header.payloadLength, size: header.payloadLength };
+  return { path, start: size - header.payloadLength, size: header.payloadLength, sha256: header.payloadSha256 };
 }
 
 /** Syncs a served disk's overlay, so the state saved now never runs ahead of the disk; its length. */

@@ -61,6 +61,8 @@ export class PortInUseError extends Error {
 }
 
 const MAX_COMMAND_BYTES = 64 * 1024;
+/** How much of a file the shell reads and sends at a time. */
+const SEND_PIECE = 1024 * 1024;
 
 export async function startWebShell(options: WebShellOptions): Promise<WebShell> {
   const { library } = options;
@@ -149,7 +151,8 @@ export async function startWebShell(options: WebShellOptions): Promise<WebShell>
       return;
     }
     const range = part && part.size > 0 ? { start: part.start, end: part.start + part.size - 1 } : {};
-    createReadStream(path, range).on("error", () => res.destroy()).pipe(res);
+    // In pieces of 1 MiB: a 12 MiB state in 64 KiB pieces (the default) took 3 to 6 times as long here.
+    createReadStream(path, { ...range, highWaterMark: SEND_PIECE }).on("error", () => res.destroy()).pipe(res);
   };
 
   const pageHeaders = {

@@ -66,11 +66,82 @@ function v86Module(): Promise<WebAssembly.Module> {
 }
 void v86Module().catch(() => {});
 
-/** A saved state's bytes from the host; started with the plan, so they arrive while the pipes open. */
-async function fetchState(url: string): Promise<ArrayBuffer> {
+/**
+ * A file from the host, read as it arrives into one buffer of the size the plan gave (no copy
+ * of the whole at its end); `what` names it in the error when it cannot be had.
+ */
+async function fetchBytes(url: string, size: number, what: string): Promise<ArrayBuffer> {
   const response = await fetch(url);
-  if (!response.ok) throw new Error(`could not load its saved state (HTTP ${response.status})`);
-  return response.arrayBuffer();
+  if (!response.ok) throw new Error(`could not load ${what} (HTTP ${response.status})`);
+  if (!response.body) return response.arrayBuffer();
+  const bytes = new Uint8Array(size);
+  const reader = response.body.getReader();
+  let at = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (at + value.length > size) {
+      await reader.cancel();
+      throw new Error(`could not load ${what}: it is larger than the ${size} bytes planned`);
+    }
+    bytes.set(value, at);
+    at += value.length;
+  }
+  if (at !== size) throw new Error(`could not load ${what}: it arrived cut short (${at} of ${size} bytes)`);
+  return bytes.buffer;
+}
+
+/**
+ * The state this page saved at a guest's last Stop, kept for its next Start: while the host's
+ * saved state is still these bytes (the plan gives their SHA-256), the guest resumes from them,
+ * not from a download of the same. One at a time; given up once used.
+ */
+let lastSaved: { guest: string; sha256: string; bytes: ArrayBuffer } | undefined;
+
+/** The SHA-256 of `bytes` in hex, as the host's state files give it; undefined where the page has no WebCrypto. */
+async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string | undefined> {
+  if (!globalThis.crypto?.subtle) return undefined;
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Keeps what a Stop saved for `guest` (its checksum made off the click's path). */
+function keepSaved(guest: string, state: Uint8Array): void {
+  const bytes = state.byteOffset === 0 && state.byteLength === state.buffer.byteLength ? (state.buffer as ArrayBuffer) : state.slice().buffer;
+  lastSaved = undefined;
+  sha256Hex(new Uint8Array(bytes)).then(
+    (sha256) => {
+      if (sha256) lastSaved = { guest, sha256, bytes };
+    },
+    () => {}, // not kept: the next start downloads it
+  );
+}
+
+/** The bytes of the state a start of `guest` resumes: those kept from its Stop when they are the host's, else downloaded. */
+function stateToResume(guest: string, source: Extract<MediaSource, { kind: "url" }>): Promise<ArrayBuffer> {
+  const kept = lastSaved;
+  lastSaved = undefined;
+  if (kept && kept.guest === guest && source.sha256 !== undefined && kept.sha256 === source.sha256 && kept.bytes.byteLength === source.size) return Promise.resolve(kept.bytes);
+  return fetchBytes(source.url, source.size, "its saved state");
+}
+
+/** The firmware this page has fetched, by URL and size: every guest it starts boots the same BIOS. */
+const firmwareFetched = new Map<string, Promise<ArrayBuffer>>();
+
+/** A planned firmware image as bytes (fetched once, while the rest of a start goes on); other kinds as they are. */
+async function firmwareImage(source: MediaSource): Promise<V86Image> {
+  if (source.kind !== "url") return pageImage(source);
+  const key = `${source.size} ${source.url}`;
+  let bytes = firmwareFetched.get(key);
+  if (!bytes) {
+    bytes = fetchBytes(source.url, source.size, "the firmware").catch((error: unknown) => {
+      firmwareFetched.delete(key); // the next start tries again
+      throw error;
+    });
+    firmwareFetched.set(key, bytes);
+  }
+  // A copy of its own for each machine.
+  return { buffer: (await bytes).slice(0) };
 }
 
 const BOOT_TIME_KEY = "unmachine.boot-seconds.";
@@ -331,8 +402,11 @@ export class GuestRun {
       const spec = machineSpec(plan.machine, pageImage);
       const initial = plan.machine.initialState;
       this.resumed = initial !== undefined;
-      const stateBytes = initial?.kind === "url" ? fetchState(initial.url) : undefined;
-      stateBytes?.catch(() => {}); // awaited below; a failure is told there
+      // The state, the firmware and v86's code come while the session and its pipes open.
+      const stateBytes = initial?.kind === "url" ? stateToResume(plan.guest, initial) : undefined;
+      stateBytes?.catch(() => {}); // awaited once v86 has loaded; a failure is told there
+      const firmware = Promise.all([firmwareImage(plan.machine.firmware.bios), firmwareImage(plan.machine.firmware.vgaBios)]);
+      firmware.catch(() => {}); // awaited below
       const services = plannedServices(plan);
       // The page's clipboard is read only for a guest the user shares it with.
       const clipboard = plan.services.agent?.clipboard === true;
@@ -409,14 +483,11 @@ export class GuestRun {
         );
       }
       // A resumed machine has its kernel and initrd in the memory it restores: not fetched again.
-      // It is restored once v86 has loaded, then run (core/v86/restore.ts).
-      const options = initial ? resumeOptions(buildV86Options(spec)) : buildV86Options(spec);
+      // It is set up while its state still downloads, restored once both are done, then run
+      // (core/v86/restore.ts).
       let compiled: WebAssembly.Module;
-      let state: ArrayBuffer | undefined;
       try {
-        // Awaited before v86 is set up: its setup and restore hold the page's thread in long
-        // pieces, and keys typed while the state downloads are taken at once, not held back.
-        if (stateBytes) state = await stateBytes;
+        [spec.bios, spec.vgaBios] = await firmware;
         compiled = await v86Module();
       } catch (error) {
         for (const owned of owns) owned.dispose();
@@ -426,6 +497,7 @@ export class GuestRun {
         for (const owned of owns) owned.dispose();
         return;
       }
+      const options = initial ? resumeOptions(buildV86Options(spec)) : buildV86Options(spec);
       const emulator = new V86({
         ...withServedDisks(options, plan.machine, disks),
         wasm_fn: async (imports: WebAssembly.Imports) => (await WebAssembly.instantiate(compiled, imports)).exports,
@@ -436,10 +508,7 @@ export class GuestRun {
       // v86 makes its keyboard and mouse adapters (enabled) once its code has loaded, and
       // nothing hears their keys before "emulator-loaded": from there they follow the focus.
       emulator.add_listener("emulator-loaded", () => this.#applyKeyboard());
-      if (state) {
-        const saved = state;
-        emulator.add_listener("emulator-loaded", () => void this.#resume(emulator, saved));
-      }
+      if (stateBytes) emulator.add_listener("emulator-loaded", () => void this.#resume(emulator, stateBytes));
       this.#speed = new SpeedControl(emulator, () => performance.now(), this.cpuPercent);
       emulator.add_listener("download-error", (e) => this.#fail(`could not load ${e.file_name}`));
       emulator.add_listener("emulator-stopped", () => {
@@ -504,11 +573,19 @@ export class GuestRun {
   }
 
   /**
-   * Restores a saved state into the emulator just loaded, then runs it. One the emulator refuses
-   * is discarded, said in one line, and the guest starts afresh in its place (from its kept
+   * Restores a saved state into the emulator just loaded, once it has downloaded, then runs it.
+   * A download that fails ends the start, saying why. A state the emulator refuses is
+   * discarded, said in one line, and the guest starts afresh in its place (from its kept
    * started state, else a cold boot).
    */
-  async #resume(emulator: V86, state: ArrayBuffer): Promise<void> {
+  async #resume(emulator: V86, stateBytes: Promise<ArrayBuffer>): Promise<void> {
+    let state: ArrayBuffer;
+    try {
+      state = await stateBytes;
+    } catch (error) {
+      if (this.#emulator === emulator) this.#fail(error instanceof Error ? error.message : String(error));
+      return;
+    }
     if (this.#emulator !== emulator) return;
     try {
       await restoreFresh(emulator, state);
@@ -645,6 +722,7 @@ export class GuestRun {
     try {
       const state = await this.#capture(emulator);
       await this.#host.saveState(id, "", state);
+      keepSaved(this.guest, state);
     } catch (error) {
       if (this.#emulator === emulator) void emulator.run();
       throw new Error(`${this.title || this.guest}: its state could not be saved (${error instanceof Error ? error.message : String(error)}); it is still running`);

@@ -3,6 +3,7 @@
 // shell command, resumed from its saved state against booted cold, headless (`unmachine run
 // tiny --exec`) and in the page (web shell in Debian's Chromium), with QEMU TCG's cold boot of
 // the same kernel and initrd (then the same command on its serial console) as the reference;
+// in the page also a Start right after a Stop in the same page (it keeps the state it saved);
 // and the size of the saved state on disk. All in one run, rounds interleaved; medians and
 // ratios, also written to test-results/bench/resume.json.
 import { chromium } from "@playwright/test";
@@ -117,7 +118,14 @@ async function pageSession(env) {
     await page.evaluate(() => (window.resumeMarks.typed = performance.now()));
     const marks = await page.waitForFunction(() => window.resumeMarks.answer !== undefined && window.resumeMarks, null, { polling: 5, timeout: 240_000 });
     const { click, answer, typing, typed } = await marks.jsonValue();
-    if (process.env.BENCH_DEBUG) process.stderr.write(`  page: typing ${Math.round(typing - click)} typed ${Math.round(typed - click)} answer ${Math.round(answer - click)} ms after the click\n`);
+    if (process.env.BENCH_DEBUG) {
+      // Each fetch of the start (its state, its firmware): started, request sent, first byte, last byte.
+      const steps = await page.evaluate(
+        (from) => performance.getEntriesByType("resource").filter((e) => e.startTime >= from).map((e) => `${new URL(e.name).pathname.split("/")[1]} ${[e.startTime, e.requestStart, e.responseStart, e.responseEnd].map((t) => Math.round(t - from)).join("/")}`),
+        click,
+      );
+      process.stderr.write(`  page: ${steps.join(", ")}; typing ${Math.round(typing - click)} typed ${Math.round(typed - click)} answer ${Math.round(answer - click)} ms after the click\n`);
+    }
     return answer - click;
   };
   const stop = async () => {
@@ -147,6 +155,17 @@ const contenders = {
   "page resume": async () => {
     const session = await pageSession({});
     try {
+      return await session.startToAnswer({ typeAhead: true }).finally(() => session.stop());
+    } finally {
+      await session.close();
+    }
+  },
+  // Stop, then Start again in the same page: it resumes from the state it has just saved.
+  "page stop-start": async () => {
+    const session = await pageSession({});
+    try {
+      await session.startToAnswer({ typeAhead: true });
+      await session.stop();
       return await session.startToAnswer({ typeAhead: true }).finally(() => session.stop());
     } finally {
       await session.close();
@@ -198,6 +217,7 @@ console.log(`\nFrom the command (or the click) to tiny answering "${COMMAND}" (m
 for (const [name, s] of Object.entries(seconds)) console.log(`  ${name.padEnd(16)} ${s.toFixed(2).padStart(7)} s`);
 console.log(`  headless resume: ${ratio("qemu tcg cold", "headless resume").toFixed(1)}x faster than QEMU TCG's cold boot (goal: at least 7x), ${ratio("headless cold", "headless resume").toFixed(1)}x faster than a cold boot`);
 console.log(`  page resume: ${ratio("page resume", "headless resume").toFixed(2)}x the headless resume (goal: at most 1.2x), ${ratio("page cold", "page resume").toFixed(1)}x faster than the page's cold boot`);
+if (seconds["page stop-start"] !== undefined) console.log(`  page stop-start (Start again in the page that stopped it): ${ratio("page stop-start", "headless resume").toFixed(2)}x the headless resume`);
 if (desktopBuilt && seconds["desktop window"] !== undefined) console.log(`  the desktop guest: its xterm's window is there ${seconds["desktop window"].toFixed(2)} s after the command (a first start, resumed from its kept state)`);
 else console.log("  the desktop guest: not built (unmachine build desktop), not measured");
 console.log(`  tiny's saved state (${profile.memory} MiB of RAM): ${stateBytes === undefined ? "missing" : `${(stateBytes / 2 ** 20).toFixed(1)} MiB`} on disk (goal: at most 15 MiB)`);

@@ -47,6 +47,11 @@ test("Stop then Start resumes tiny: its shell answers with its /tmp kept, withou
   await expect(console).toContainText(/suspended in \d+\.\d s; Start resumes it/);
   expect(readFileSync(join(served.dataDir, "guests", "tiny", "suspend.state")).subarray(0, 8).toString()).toBe("UNMSTATE");
 
+  // The page resumes from the state it has just saved (the host's is the same, by its checksum), not from a download of it.
+  const downloads: string[] = [];
+  page.on("request", (request) => {
+    if (new URL(request.url()).pathname.startsWith("/state/") && request.method() === "GET") downloads.push(request.url());
+  });
   const start = Date.now();
   await page.getByRole("button", { name: "Start", exact: true }).click();
   // Typed at once, while it resumes: the page keeps the keys and gives them to the guest as it runs.
@@ -60,6 +65,7 @@ test("Stop then Start resumes tiny: its shell answers with its /tmp kept, withou
   const startMs = Date.now() - start;
   await expect(console).toContainText("kept-across");
   await expect(badge).toHaveText("running");
+  expect(downloads).toEqual([]);
   test.info().annotations.push({ type: "timing", description: `stop ${stopMs} ms, start to running ${runningMs} ms, to a shell answer ${startMs} ms` });
   process.stdout.write(`suspend: stop ${stopMs} ms, start to running ${runningMs} ms, to a shell answer ${startMs} ms\n`);
   // How fast is the benchmark's to say (npm run bench: resume.js); here, that it resumed at all.
@@ -78,6 +84,7 @@ test("Stop then Start resumes tiny: its shell answers with its /tmp kept, withou
   await expect(page.getByRole("button", { name: "Restore before-change" })).toBeEnabled({ timeout: 20_000 });
   await expect(badge).toHaveText("running", { timeout: 20_000 });
   await run(page, console, "cat /tmp/f; echo rest''ored", "restored");
+  expect(downloads).toHaveLength(1); // the snapshot's state is not what the page saved: it is fetched
   const text = (await console.textContent()) ?? "";
   const last = text.slice(text.lastIndexOf("cat /tmp/f; echo rest"));
   expect(last).toContain("before");

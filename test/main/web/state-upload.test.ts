@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { request } from "node:http";
+import { createHash } from "node:crypto";
 import type { WebSocket } from "ws";
 import { startWebShell, type WebShell } from "../../../main/web/server.js";
 import { call, connect, fixture, get } from "../../support/web-shell.js";
@@ -78,7 +79,8 @@ describe("a page's saved state in the web shell", () => {
     await call(rpc, "sessions:close", [session.id]);
 
     const plan = (await call(rpc, "guests:plan", ["demo", 0])).value as BootPlan;
-    expect(plan.machine.initialState).toEqual({ kind: "url", url: `${shell.origin}/state/demo`, size: state.length });
+    // With the bytes' checksum: a page that saved them keeps them for this start instead of fetching them again.
+    expect(plan.machine.initialState).toEqual({ kind: "url", url: `${shell.origin}/state/demo`, size: state.length, sha256: createHash("sha256").update(state).digest("hex") });
     expect((await getBytes(`${shell.origin}/state/demo`, {})).status).toBe(403);
     const served = await getBytes(`${shell.origin}/state/demo`, { cookie, "sec-fetch-site": "same-origin" });
     expect(served.status).toBe(200);
