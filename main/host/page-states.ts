@@ -80,7 +80,7 @@ export function pageStates(data: string, library: GuestLibrary, tell: (line: str
       const own = states(guest);
       const built = library.isBuiltIn(guest) ? builtStatePath(library.resolve(guest).media) : undefined;
       let notice: string | undefined;
-      const loaded = own.load(expectationFor(machine, disks(guest)), (line) => {
+      const loaded = own.check(expectationFor(machine, disks(guest)), (line) => {
         notice = line;
         tell(line);
       }, built);

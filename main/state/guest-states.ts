@@ -11,7 +11,7 @@ import { machineIdentity } from "../../core/guest/state-identity.js";
 import { makePrivateDir } from "../private-files.js";
 import { dataDir } from "../paths.js";
 import { replaceWith } from "../replace-file.js";
-import { asidePath, emulatorBuild, readStateFile, StateError, writeStateFile, type NewState, type SavedState, type StateExpectation } from "./state-file.js";
+import { asidePath, checkStateFile, emulatorBuild, readStateFile, StateError, writeStateFile, type NewState, type SavedState, type StateExpectation, type StateHeader } from "./state-file.js";
 
 export const SUSPEND_STATE = "suspend.state";
 export const BUILT_STATE = "built.state";
@@ -45,6 +45,8 @@ export function expectationFor(machine: LaunchMachine, disks: Partial<Record<Dis
 
 /** Where a state comes from, for the line that says it resumed. */
 export type LoadedState = SavedState & { from: "suspend" | "built" };
+/** A state found usable, its bytes left in its file. */
+export type CheckedState = { header: StateHeader; from: "suspend" | "built" };
 
 export interface Snapshot {
   tag: string;
@@ -84,9 +86,18 @@ export class GuestStates {
    * The guest's own that cannot be used is set aside and told in one line through `tell`.
    */
   load(expected: StateExpectation, tell: (line: string) => void, built?: string): LoadedState | undefined {
+    return this.#find(expected, tell, built, readStateFile);
+  }
+
+  /** As load, the state checked the same way but its bytes not kept: for a host that sends the file on. */
+  check(expected: StateExpectation, tell: (line: string) => void, built?: string): CheckedState | undefined {
+    return this.#find(expected, tell, built, (path, checked) => ({ header: checkStateFile(path, checked) }));
+  }
+
+  #find<T extends { header: StateHeader }>(expected: StateExpectation, tell: (line: string) => void, built: string | undefined, read: (path: string, expected: StateExpectation) => T): (T & { from: "suspend" | "built" }) | undefined {
     if (this.suspended) {
       try {
-        return { ...readStateFile(this.suspendPath, { ...expected, guest: this.name }), from: "suspend" };
+        return { ...read(this.suspendPath, { ...expected, guest: this.name }), from: "suspend" };
       } catch (error) {
         if (!(error instanceof StateError)) throw error;
         this.setAside(error.message, tell);
@@ -95,7 +106,7 @@ export class GuestStates {
     }
     if (built === undefined || !existsSync(built)) return undefined;
     try {
-      return { ...readStateFile(built, { ...expected, disks: {}, guest: this.name }), from: "built" };
+      return { ...read(built, { ...expected, disks: {}, guest: this.name }), from: "built" };
     } catch (error) {
       if (!(error instanceof StateError)) throw error;
       return undefined; // not this run's machine (another RAM size, another build): a cold boot

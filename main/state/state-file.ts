@@ -4,7 +4,7 @@
 // exactly what v86 restores. Written aside 0600, synced and renamed (main/replace-file.ts), so
 // a kill mid-save leaves the previous state whole. Reading checks everything and says why not.
 
-import { constants, fchmodSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fstatSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import type { DiskRole } from "../../core/guest/launch-plan.js";
@@ -148,8 +148,8 @@ function damaged(why: string): StateError {
   return new StateError("damaged", `damaged: ${why}`);
 }
 
-/** Parses a state file's bytes; checks its form and payload, not what it is for. */
-export function decodeStateFile(bytes: Uint8Array): SavedState {
+/** A state file's header, from its first bytes (at least the whole header); where its payload starts. */
+function decodeHeader(bytes: Uint8Array): { header: StateHeader; payloadStart: number } {
   if (bytes.length < PREFIX || Buffer.from(bytes.subarray(0, STATE_MAGIC.length)).toString("latin1") !== STATE_MAGIC) {
     throw new StateError("not-state", "not a saved state");
   }
@@ -170,10 +170,21 @@ export function decodeStateFile(bytes: Uint8Array): SavedState {
     if (!DISK_ROLES.has(role) || typeof length !== "number" || !Number.isSafeInteger(length) || length < 0) throw damaged("its header names a disk it cannot have");
   }
   if (header.host !== undefined && (typeof header.host !== "object" || header.host === null)) throw damaged("its host state is not readable");
-  const payload = bytes.subarray(PREFIX + length);
-  if (payload.length !== header.payloadLength) throw damaged(`${payload.length} bytes of state where ${header.payloadLength} were saved`);
-  if (createHash("sha256").update(payload).digest("hex") !== header.payloadSha256) throw damaged("its contents do not match their checksum");
-  if (!isCompressedState(payload)) throw damaged("its contents are not a compressed state");
+  return { header, payloadStart: PREFIX + length };
+}
+
+/** Checks a payload's length, checksum (`sha256`, in hex) and kind against its header. */
+function checkPayload(header: StateHeader, length: number, sha256: string, start: Uint8Array): void {
+  if (length !== header.payloadLength) throw damaged(`${length} bytes of state where ${header.payloadLength} were saved`);
+  if (sha256 !== header.payloadSha256) throw damaged("its contents do not match their checksum");
+  if (!isCompressedState(start)) throw damaged("its contents are not a compressed state");
+}
+
+/** Parses a state file's bytes; checks its form and payload, not what it is for. */
+export function decodeStateFile(bytes: Uint8Array): SavedState {
+  const { header, payloadStart } = decodeHeader(bytes);
+  const payload = bytes.subarray(payloadStart);
+  checkPayload(header, payload.length, createHash("sha256").update(payload).digest("hex"), payload);
   return { header, payload };
 }
 
@@ -190,18 +201,79 @@ export function checkState(header: StateHeader, expected: StateExpectation): voi
   }
 }
 
+/** Opens a state file to read: only a file is a state (a pipe or a device would be read for ever, a start that hangs). */
+function openState(path: string): { fd: number; size: number } {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw damaged("it is not a file");
+    return { fd, size: stat.size };
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd);
+    if (error instanceof StateError) throw error;
+    throw damaged(`cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+}
+
+/** Reads `length` bytes at `position` into `into`; fewer only at the file's end. */
+function readAt(fd: number, into: Uint8Array, length: number, position: number): number {
+  let at = 0;
+  while (at < length) {
+    const read = readSync(fd, into, at, length - at, position + at);
+    if (read === 0) break;
+    at += read;
+  }
+  return at;
+}
+
 /** Reads and checks a state file; a StateError says why it cannot be used. */
 export function readStateFile(path: string, expected?: StateExpectation): SavedState {
+  const { fd, size } = openState(path);
   let bytes: Uint8Array;
   try {
-    // A pipe or a device would be read for ever (a start that hangs): only a file is a state.
-    if (!statSync(path).isFile()) throw damaged("it is not a file");
-    bytes = readFileSync(path);
+    bytes = new Uint8Array(size);
+    if (readAt(fd, bytes, size, 0) !== size) throw damaged("it was cut short while it was read");
   } catch (error) {
     if (error instanceof StateError) throw error;
     throw damaged(`cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  } finally {
+    closeSync(fd);
   }
   const saved = decodeStateFile(bytes);
   if (expected) checkState(saved.header, expected);
   return saved;
+}
+
+/** How much of a payload checkStateFile reads at a time. */
+const CHECK_PIECE = 1024 * 1024;
+
+/**
+ * Checks a state file as readStateFile does, reading its payload a piece at a time instead of
+ * whole: for a caller that sends the file on, not the bytes (the page's host). Its header.
+ */
+export function checkStateFile(path: string, expected?: StateExpectation): StateHeader {
+  const { fd, size } = openState(path);
+  try {
+    const piece = new Uint8Array(Math.min(size, CHECK_PIECE + PREFIX + HEADER_LIMIT));
+    const first = readAt(fd, piece, Math.min(size, PREFIX + HEADER_LIMIT), 0);
+    const { header, payloadStart } = decodeHeader(piece.subarray(0, first));
+    const hash = createHash("sha256");
+    const start = new Uint8Array(4);
+    for (let at = payloadStart; at < size; ) {
+      const read = readAt(fd, piece, Math.min(CHECK_PIECE, size - at), at);
+      if (read === 0) throw damaged("it was cut short while it was read");
+      if (at === payloadStart) start.set(piece.subarray(0, Math.min(4, read)));
+      hash.update(piece.subarray(0, read));
+      at += read;
+    }
+    checkPayload(header, size - payloadStart, hash.digest("hex"), start.subarray(0, Math.min(4, size - payloadStart)));
+    if (expected) checkState(header, expected);
+    return header;
+  } catch (error) {
+    if (error instanceof StateError) throw error;
+    throw damaged(`cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  } finally {
+    closeSync(fd);
+  }
 }

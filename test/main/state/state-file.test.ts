@@ -1,13 +1,15 @@
-// The saved-state file: what a user sees when a state cannot be used (one reason each), that
-// it is private to the user, and that a save killed midway leaves the previous state whole.
+// The saved-state file: what a user sees when a state cannot be used (one reason each, the same
+// whether it is read whole or checked a piece at a time), that it is private to the user, and
+// that a save killed midway leaves the previous state whole.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { emulatorBuild, readStateFile, StateError, writeStateFile, type NewState } from "../../../main/state/state-file.js";
+import { randomBytes } from "node:crypto";
+import { checkStateFile, emulatorBuild, readStateFile, StateError, writeStateFile, type NewState } from "../../../main/state/state-file.js";
 import { compressState } from "../../../core/v86/state-codec.js";
 import { machineIdentity } from "../../../core/guest/state-identity.js";
 import type { LaunchMachine } from "../../../core/guest/launch-plan.js";
@@ -38,6 +40,13 @@ function why(run: () => unknown): string {
     return (error as Error).message;
   }
   return "no error";
+}
+
+/** Why the file cannot be used, as both readers say it (read whole, or checked a piece at a time): they agree. */
+function whyBoth(expectation: ReturnType<typeof expected> | undefined = expected()): string {
+  const reason = why(() => readStateFile(path, expectation));
+  expect(why(() => checkStateFile(path, expectation))).toBe(reason);
+  return reason;
 }
 
 beforeEach(() => {
@@ -72,21 +81,36 @@ describe("a saved state file", () => {
     const flipped = Buffer.from(good);
     flipped[flipped.length - 3] = flipped[flipped.length - 3]! ^ 0xff;
     writeFileSync(path, flipped);
-    expect(why(() => readStateFile(path, expected()))).toBe("damaged: its contents do not match their checksum");
+    expect(whyBoth()).toBe("damaged: its contents do not match their checksum");
 
     writeFileSync(path, good.subarray(0, good.length - 10));
-    expect(why(() => readStateFile(path, expected()))).toMatch(/^damaged: \d+ bytes of state where \d+ were saved$/);
+    expect(whyBoth()).toMatch(/^damaged: \d+ bytes of state where \d+ were saved$/);
     writeFileSync(path, good.subarray(0, 20));
-    expect(why(() => readStateFile(path, expected()))).toBe("damaged: its header is cut short");
+    expect(whyBoth()).toBe("damaged: its header is cut short");
 
     writeFileSync(path, Buffer.concat([Buffer.from("NOTSTATE"), good.subarray(8)]));
-    expect(why(() => readStateFile(path, expected()))).toBe("not a saved state");
+    expect(whyBoth()).toBe("not a saved state");
 
     writeFileSync(path, good);
-    expect(why(() => readStateFile(path, { ...expected()!, emulator: "v86 0.0.0 0000000000000000" }))).toBe("made by another emulator build");
-    expect(why(() => readStateFile(path, { ...expected()!, machine: identity(256) }))).toBe("made for another machine (128 MiB, now 256 MiB)");
+    expect(whyBoth({ ...expected()!, emulator: "v86 0.0.0 0000000000000000" })).toBe("made by another emulator build");
+    expect(whyBoth({ ...expected()!, machine: identity(256) })).toBe("made for another machine (128 MiB, now 256 MiB)");
     appendFileSync(overlay, new Uint8Array(512));
-    expect(why(() => readStateFile(path, expected()))).toBe("its disk changed since it was saved");
+    expect(whyBoth()).toBe("its disk changed since it was saved");
+
+    rmSync(path);
+    mkdirSync(path);
+    expect(whyBoth()).toBe("damaged: it is not a file");
+  });
+
+  it("is checked a piece at a time as it is read whole: a byte changed past the first MiB is found", async () => {
+    const payload = await compressState(new Uint8Array(randomBytes(3 * 1024 * 1024)));
+    expect(payload.length).toBeGreaterThan(2 * 1024 * 1024);
+    writeStateFile(path, state(), payload);
+    expect(checkStateFile(path, expected())).toEqual(readStateFile(path, expected()).header);
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 1024 * 1024 - 7] = bytes[bytes.length - 1024 * 1024 - 7]! ^ 1;
+    writeFileSync(path, bytes);
+    expect(whyBoth()).toBe("damaged: its contents do not match their checksum");
   });
 
   it("is one whole state when two runs of the guest save it at the same time", async () => {
