@@ -24,6 +24,8 @@ const PAGE = 4096;
 const MEMORY_SIZE = 0;
 const PACKED_MEMORY = 77;
 const MEMORY_BITMAP = 78;
+/** Room for a device's part of a state beyond RAM's size (the largest, the video memory, is 8 MiB in the machines set up here). */
+const MAX_DEVICE_BUFFER = 64 * MiB;
 /** How much is decoded at a time (v86's own chunk). */
 const CHUNK = 1 * MiB;
 
@@ -252,6 +254,8 @@ export function readCompressedState(cpu: StateCpu, bytes: Uint8Array, clearEnd: 
     let held: Uint8Array | undefined; // pages that came before their bitmap
     let position = HEADER_LENGTH + infoLength;
     for (const [id, { length }] of info.buffer_infos.entries()) {
+      // Each part is checked before it is read: a claim no machine's part could make is refused, not allocated.
+      if (length > (id === memory ? ram.length : ram.length + MAX_DEVICE_BUFFER)) throw new StateFormatError(`its part ${id} claims ${length} bytes, more than this machine could have saved`);
       const padding = align4(position) - position;
       if (padding > 0) take(padding, () => undefined);
       position += padding + length;

@@ -180,6 +180,18 @@ describe("readCompressedState", () => {
     extra.buffers[memoryId] = new Uint8Array(3 * PAGE);
     expect(() => readCompressedState(fakeCpu(512).cpu, encode(extra.state, extra.buffers), PAGE)).toThrow(/its memory has 3 pages, its page map names 2/);
 
+    // A part claiming more than any machine part could hold is refused before anything is allocated for it.
+    const claims = decode(machineState(512, [1], "bitmap first").raw);
+    const raw = encode(claims.state, claims.buffers);
+    const infoLength = new DataView(raw.buffer).getInt32(12, true);
+    const text = new TextDecoder().decode(raw.subarray(16, 16 + infoLength)).replace(/"length":1572864/, '"length":9999999999');
+    const forged = new Uint8Array(raw.length + 8);
+    forged.set(raw.subarray(0, 16));
+    const block = new TextEncoder().encode(text);
+    new DataView(forged.buffer).setInt32(12, block.length, true);
+    forged.set(block, 16);
+    expect(() => readCompressedState(fakeCpu(512).cpu, forged, PAGE)).toThrow(/^its part 1 claims 9999999999 bytes, more than this machine could have saved$/);
+
     expect(() => readCompressedState(fakeCpu(512).cpu, encode([], [], { magic: 0x55555555 }), PAGE)).toThrow(/^its header starts 0x55555555, where a v86 state starts 0x86768676$/);
   });
 });
