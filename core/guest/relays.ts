@@ -176,12 +176,15 @@ interface VirtioQueue {
 
 /**
  * Whether the guest has a receive buffer posted on virtio-console 0 (v86's device, reached
- * through the V86 instance; its queue 0 is port 0's receive queue). True when the device
- * cannot be seen, so a v86 without it sends as before.
+ * through the V86 instance; its queue 0 is port 0's receive queue). A V86 still setting up
+ * has no device yet, and what is sent to it then is lost (a resumed guest's agent would miss
+ * the host's hello): it waits for the device. A stand-in without v86's bus sends at once.
  */
 export function virtioConsoleRoom(emulator: unknown): () => boolean {
   return () => {
-    const queue = (emulator as { v86?: { cpu?: { devices?: { virtio_console?: { virtio?: { queues?: VirtioQueue[] } } } } } }).v86?.cpu?.devices?.virtio_console?.virtio?.queues?.[0];
-    return typeof queue?.has_request !== "function" || queue.has_request();
+    const host = emulator as { emulator_bus?: unknown; v86?: { cpu?: { devices?: { virtio_console?: { virtio?: { queues?: VirtioQueue[] } } } } } };
+    const queue = host.v86?.cpu?.devices?.virtio_console?.virtio?.queues?.[0];
+    if (typeof queue?.has_request === "function") return queue.has_request();
+    return host.emulator_bus === undefined;
   };
 }

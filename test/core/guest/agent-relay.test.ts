@@ -1,8 +1,9 @@
 // The agent's virtio-console relay as the guest sees it: a message larger than the guest's 16
 // receive buffers arrives whole, in pieces of at most 4096 bytes sent only while the guest has
-// a buffer posted (v86 drops input that finds none), however slowly the guest takes them.
+// a buffer posted (v86 drops input that finds none), however slowly the guest takes them; and
+// nothing is sent while v86 is still setting up (a resumed guest's agent would miss the hello).
 import { describe, expect, it } from "vitest";
-import { agentRelay, type ListenerHost } from "../../../core/guest/relays.js";
+import { agentRelay, virtioConsoleRoom, type ListenerHost } from "../../../core/guest/relays.js";
 import { createPipePair } from "../../../core/pipe/frame-pipe.js";
 
 describe("agentRelay", () => {
@@ -36,5 +37,22 @@ describe("agentRelay", () => {
     }
     expect(joined).toEqual(message);
     relay.dispose();
+  });
+});
+
+describe("virtioConsoleRoom", () => {
+  it("has no room while v86 sets up, then as much as the guest has buffers posted", () => {
+    const emulator: { emulator_bus: object; v86?: unknown } = { emulator_bus: {} };
+    const room = virtioConsoleRoom(emulator);
+    expect(room()).toBe(false); // its code not loaded yet
+    emulator.v86 = { cpu: { devices: {} } };
+    expect(room()).toBe(false); // loaded, its devices not made yet
+    let posted = false;
+    emulator.v86 = { cpu: { devices: { virtio_console: { virtio: { queues: [{ has_request: () => posted }] } } } } };
+    expect(room()).toBe(false);
+    posted = true;
+    expect(room()).toBe(true);
+    // A stand-in without v86's bus (no device to wait for) sends at once.
+    expect(virtioConsoleRoom({})()).toBe(true);
   });
 });
