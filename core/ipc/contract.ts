@@ -178,6 +178,11 @@ export interface Commands {
   "sessions:saveState": { args: [id: string, tag: string, state: Uint8Array]; result: void };
   /** Discards a guest's saved state: its next start boots cold (Power off). */
   "guests:discardState": { args: [guest: string]; result: void };
+  /**
+   * Sets a guest's saved state aside (suspend.state.unusable), the host saying why in one line:
+   * the page's emulator refused it. Its next start resumes its kept started state, or boots.
+   */
+  "guests:setAsideState": { args: [guest: string, reason: string]; result: void };
   "snapshots:list": { args: [guest: string]; result: SnapshotInfo[] };
   /** Makes a snapshot the guest's saved state (its next start resumes it); refused while it runs. */
   "snapshots:restore": { args: [guest: string, tag: string]; result: void };
@@ -241,6 +246,7 @@ export const ARG_KINDS = {
   "library:export": ["string"],
   "sessions:saveState": ["string", "string", "bytes"],
   "guests:discardState": ["string"],
+  "guests:setAsideState": ["string", "string"],
   "snapshots:list": ["string"],
   "snapshots:restore": ["string", "string"],
   "snapshots:remove": ["string", "string"],

@@ -238,6 +238,10 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
       library.profile(guest);
       states.discard(guest);
     },
+    "guests:setAsideState": (guest, reason) => {
+      library.profile(guest);
+      states.setAside(guest, reason);
+    },
     "snapshots:list": (guest) => {
       library.profile(guest);
       return states.snapshots(guest);

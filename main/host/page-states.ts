@@ -10,7 +10,7 @@ import type { GuestLibrary } from "../guests/library.js";
 import { overlayHolder } from "../disk/overlay.js";
 import { isCompressedState } from "../../core/v86/state-codec.js";
 import { builtStatePath, expectationFor, GuestStates } from "../state/guest-states.js";
-import { overlayLength, type NewState, type StateHeader } from "../state/state-file.js";
+import { checkStateFile, overlayLength, type NewState, type StateHeader } from "../state/state-file.js";
 import type { SessionHostState } from "./sessions.js";
 
 /** A saved state's payload (the compressed v86 state) inside its file, as the shell serves it. */
@@ -40,6 +40,11 @@ export interface PageStates {
   save(guest: string, machine: LaunchMachine, payload: Uint8Array, host: SessionHostState | undefined, tag: string): void;
   /** Discards a guest's suspend state: its next start boots cold. */
   discard(guest: string): void;
+  /**
+   * Sets aside the suspend state last served for a guest (its emulator refused it), telling
+   * `reason` in one line; nothing when what was served was its built state, or has been replaced since.
+   */
+  setAside(guest: string, reason: string): void;
   snapshots(guest: string): SnapshotInfo[];
   /** Makes a snapshot the guest's suspend state (and its disk's changes those saved with it). */
   restore(guest: string, tag: string): void;
@@ -50,6 +55,19 @@ export interface PageStates {
 function payloadOf(path: string, header: StateHeader): ServedState {
   const size = statSync(path).size;
   return { path, start: size - header.payloadLength, size: header.payloadLength, sha256: header.payloadSha256 };
+}
+
+/** How much of a page's reason for setting a state aside is told. */
+const MAX_REASON = 300;
+
+/** Whether the file a state was served from still holds that state (its payload where and as long as it was). */
+function sameState(state: ServedState): boolean {
+  try {
+    const header = checkStateFile(state.path);
+    return header.payloadSha256 === state.sha256;
+  } catch {
+    return false;
+  }
 }
 
 /** Syncs a served disk's overlay, so the state saved now never runs ahead of the disk; its length. */
@@ -104,6 +122,14 @@ export function pageStates(data: string, library: GuestLibrary, tell: (line: str
     discard(guest) {
       served.delete(guest);
       states(guest).discard();
+    },
+    setAside(guest, reason) {
+      const was = served.get(guest);
+      served.delete(guest);
+      const own = states(guest);
+      if (!was || was.path !== own.suspendPath || !own.suspended || !sameState(was)) return;
+      // From the page: one line of plain text, whatever was sent.
+      own.setAside(reason.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").slice(0, MAX_REASON), tell);
     },
     snapshots: (guest) => states(guest).snapshots().map((s) => ({ tag: s.tag, savedAt: s.savedAt, size: s.bytes })),
     restore(guest, tag) {

@@ -94,7 +94,7 @@ async function fetchBytes(url: string, size: number, what: string): Promise<Arra
 /**
  * The state this page saved at a guest's last Stop, kept for its next Start: while the host's
  * saved state is still these bytes (the plan gives their SHA-256), the guest resumes from them,
- * not from a download of the same. One at a time; given up once used.
+ * not from a download of the same. One at a time; given up at the next resume of any guest.
  */
 let lastSaved: { guest: string; sha256: string; bytes: ArrayBuffer } | undefined;
 
@@ -574,9 +574,9 @@ export class GuestRun {
 
   /**
    * Restores a saved state into the emulator just loaded, once it has downloaded, then runs it.
-   * A download that fails ends the start, saying why. A state the emulator refuses is
-   * discarded, said in one line, and the guest starts afresh in its place (from its kept
-   * started state, else a cold boot).
+   * A download that fails ends the start, saying why. A state the emulator refuses is set
+   * aside, said in one line, and the guest starts afresh in its place (from its kept started
+   * state, else a cold boot).
    */
   async #resume(emulator: V86, stateBytes: Promise<ArrayBuffer>): Promise<void> {
     let state: ArrayBuffer;
@@ -591,16 +591,17 @@ export class GuestRun {
       await restoreFresh(emulator, state);
     } catch (error) {
       if (this.#emulator !== emulator) return;
-      const line = `${this.guest}: its saved state cannot be used (the emulator could not restore it: ${error instanceof Error ? error.message : String(error)}); it starts afresh`;
-      // Once: a state the host offers again after the discard (its kept started state) that is
-      // refused too ends the start, saying why, instead of starting over and over.
+      const reason = `the emulator could not restore it: ${error instanceof Error ? error.message : String(error)}`;
+      const line = `${this.guest}: its saved state cannot be used (${reason}); it starts afresh`;
+      // Once: if the state offered next (its kept started state) is refused too, the start ends,
+      // saying why, instead of starting over and over.
       if (this.#refusedState) {
         this.#refusedState = false;
         this.#fail(line);
         return;
       }
       this.#refusedState = true;
-      await this.restart();
+      await this.#startAfresh(reason);
       this.notice = line;
       return;
     }
@@ -797,6 +798,16 @@ export class GuestRun {
   eject(drive: SwapDrive): void {
     if (drive === "fda") this.#emulator?.eject_fda();
     else this.#emulator?.eject_cdrom();
+  }
+
+  /** Starts the guest again with its saved state set aside by the host (kept as suspend.state.unusable), saying why. */
+  async #startAfresh(reason: string): Promise<void> {
+    if (!this.#source || !this.#screen) return;
+    const guest = this.guest;
+    await this.stop(undefined, async () => {
+      if (guest) await this.#host.invoke("guests:setAsideState", guest, reason);
+    });
+    await this.start(this.#source, this.#screen);
   }
 
   /** Restart boots the guest again from cold: its saved state, if any, is discarded first. */

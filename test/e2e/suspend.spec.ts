@@ -2,7 +2,7 @@
 // resumes it, its shell answering within a second of the click with what it had in /tmp (keys
 // typed at once are kept for it); Power off discards the state, so the next start boots; a
 // damaged saved state is set aside with one line and the guest boots; one the host finds whole
-// but the emulator refuses is discarded with one line and the guest starts afresh; a snapshot
+// but the emulator refuses is set aside with one line and the guest starts afresh; a snapshot
 // saved and restored brings back a file's earlier content.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -118,7 +118,7 @@ test("a damaged saved state is set aside with one line, and the guest boots", as
   expect(readFileSync(`${path}.unusable`).length).toBe(bytes.length);
 });
 
-test("a saved state the emulator refuses is discarded with one line, and the guest starts afresh", async ({ page, served }) => {
+test("a saved state the emulator refuses is set aside with one line, and the guest starts afresh", async ({ page, served }) => {
   test.setTimeout(600_000);
   const { badge, console } = await bootTiny(page, served.url);
   await run(page, console, "echo only-before > /tmp/refused; echo wr''itten", "written");
@@ -135,4 +135,5 @@ test("a saved state the emulator refuses is discarded with one line, and the gue
   await expect(badge).toHaveText("running", { timeout: BOOT_MS });
   await run(page, console, "ls /tmp/refused || echo no''-file", "no-file");
   expect(existsSync(path)).toBe(false);
+  expect(decodeStateFile(readFileSync(`${path}.unusable`)).payload).toEqual(payload);
 });

@@ -246,6 +246,7 @@ function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unkno
     },
     "sessions:saveState": (id, tag) => void calls.push(["sessions:saveState", [id, tag]]),
     "guests:discardState": (guest) => void calls.push(["guests:discardState", [guest]]),
+    "guests:setAsideState": (guest, reason) => void calls.push(["guests:setAsideState", [guest, reason]]),
     "snapshots:list": (guest) => {
       calls.push(["snapshots:list", [guest]]);
       return [];

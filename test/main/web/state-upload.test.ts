@@ -124,6 +124,26 @@ describe("a page's saved state in the web shell", () => {
     expect((await call(rpc, "guests:discardState", ["demo"])).ok).toBe(true);
   });
 
+  it("sets aside the state the page's emulator refused, as it was served, and only that one", async () => {
+    await call(rpc, "guests:plan", ["demo", 0]);
+    const session = (await call(rpc, "sessions:open", ["demo"])).value as { id: string };
+    const state = await compressState(new Uint8Array(4096).fill(9));
+    expect((await put(`${shell.origin}/state/${session.id}?tag=`, state, { cookie, origin: shell.origin })).status).toBe(204);
+    await call(rpc, "sessions:close", [session.id]);
+    const folder = join(dataDir, "guests", "demo");
+    const saved = readFileSync(join(folder, "suspend.state"));
+    // Not served to any page yet: nothing is set aside.
+    expect((await call(rpc, "guests:setAsideState", ["demo", "the emulator could not restore it"])).ok).toBe(true);
+    expect(readFileSync(join(folder, "suspend.state"))).toEqual(saved);
+
+    expect(((await call(rpc, "guests:plan", ["demo", 0])).value as BootPlan).machine.initialState).toMatchObject({ size: state.length });
+    expect((await call(rpc, "guests:setAsideState", ["demo", "the emulator could not restore it: \u001b[2Jbad"])).ok).toBe(true);
+    expect(existsSync(join(folder, "suspend.state"))).toBe(false);
+    expect(readFileSync(join(folder, "suspend.state.unusable"))).toEqual(saved);
+    expect(((await call(rpc, "guests:plan", ["demo", 0])).value as BootPlan).machine.initialState).toBeUndefined();
+    expect(await call(rpc, "guests:setAsideState", ["no-such-guest", "x"])).toMatchObject({ ok: false });
+  });
+
   it("sets a damaged state aside with one line, and the plan boots", async () => {
     const folder = join(dataDir, "guests", "demo");
     mkdirSync(folder, { recursive: true });
