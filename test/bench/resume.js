@@ -91,6 +91,8 @@ async function pageSession(env) {
    * the command is typed right after the click into a resuming guest, as a quick user would.
    */
   const startToAnswer = async ({ typeAhead }) => {
+    // Its own answer each time: one already on the console (a start before, in this page) does not count.
+    const nonce = Math.random().toString(36).slice(2, 8);
     await page.evaluate(
       ({ source }) => {
         const marks = {};
@@ -106,7 +108,7 @@ async function pageSession(env) {
           }
         }).observe(log, { subtree: true, childList: true, characterData: true });
       },
-      { source: ANSWER.source },
+      { source: `${ANSWER.source}-${nonce}` },
     );
     await start.click();
     // A resuming guest is typed to at once (the page keeps what is typed while it resumes and
@@ -114,7 +116,7 @@ async function pageSession(env) {
     if (!typeAhead) await page.waitForFunction(() => document.querySelector('[data-testid="guest-state"]')?.textContent?.includes("running"), null, { polling: 5, timeout: 240_000 });
     await page.evaluate(() => document.querySelector('[data-testid="serial-console"] textarea')?.focus());
     await page.evaluate(() => (window.resumeMarks.typing = performance.now()));
-    await page.keyboard.type(`${COMMAND}\n`);
+    await page.keyboard.type(`${COMMAND}-${nonce}\n`);
     await page.evaluate(() => (window.resumeMarks.typed = performance.now()));
     const marks = await page.waitForFunction(() => window.resumeMarks.answer !== undefined && window.resumeMarks, null, { polling: 5, timeout: 240_000 });
     const { click, answer, typing, typed } = await marks.jsonValue();
