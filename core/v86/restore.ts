@@ -51,15 +51,14 @@ export function isFresh(emulator: V86): boolean {
 /**
  * Restores `state` (v86's, raw or zstd-compressed) into an emulator. Into one set up with
  * resumeOptions that has loaded and not yet run, only the RAM v86 wrote at setup is cleared.
- * A compressed state is streamed into RAM (state-format.ts); a raw one goes through v86's own
- * restore. Throws what v86 throws, or a StateFormatError, for a state it cannot use.
+ * A compressed state is streamed into RAM (state-format.ts); a raw one, or one of a format
+ * that reader does not know, goes through v86's own restore. Throws what v86 throws, or a StateFormatError, for a state it cannot use.
  */
 export async function restoreFresh(emulator: V86, state: ArrayBuffer): Promise<void> {
   const cpu = cpuOf(emulator);
   const fresh = isFresh(emulator);
   if (canReadState(cpu) && isCompressedState(new Uint8Array(state, 0, Math.min(4, state.byteLength)))) {
-    readCompressedState(cpu, new Uint8Array(state), fresh ? SETUP_WRITES_END : Number.MAX_SAFE_INTEGER);
-    return;
+    if (readCompressedState(cpu, new Uint8Array(state), fresh ? SETUP_WRITES_END : Number.MAX_SAFE_INTEGER)) return;
   }
   if (!cpu || !fresh) {
     await emulator.restore_state(state);

@@ -60,6 +60,13 @@ function readHeader(header: Uint8Array, total?: number): number {
   return infoLength;
 }
 
+/** Whether a header is v86's but of a format version other than the one read here. */
+function isOtherVersion(header: Uint8Array): boolean {
+  if (header.length < HEADER_LENGTH) return false;
+  const view = new DataView(header.buffer, header.byteOffset, HEADER_LENGTH);
+  return view.getUint32(0, true) === STATE_MAGIC && view.getInt32(4, true) !== STATE_VERSION;
+}
+
 const isCount = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
 
 function parseInfo(block: Uint8Array): StateInfo {
@@ -205,9 +212,11 @@ function pagesOf(bits: Uint8Array, pages: number): number[] {
  * something not in the state), each saved page streamed to its place in RAM, the rest of the
  * machine through v86's own set_state. A state whose bitmap comes after its pages (as v86
  * writes it) is restored too, with its pages held until their bitmap has come. Synchronous,
- * like v86's restore. Throws StateFormatError for a state that cannot be used.
+ * like v86's restore. False, with nothing touched, for a state of another format version or
+ * one that keeps RAM elsewhere (a later v86's): v86's own restore is the one to read it.
+ * Throws StateFormatError for a state that cannot be used.
  */
-export function readCompressedState(cpu: StateCpu, bytes: Uint8Array, clearEnd: number): void {
+export function readCompressedState(cpu: StateCpu, bytes: Uint8Array, clearEnd: number): boolean {
   const ram = { offset: cpu.mem8.byteOffset, length: cpu.mem8.length };
   const pages = ram.length / PAGE;
   const context = cpu.zstd_create_ctx(bytes.length);
@@ -242,9 +251,16 @@ export function readCompressedState(cpu: StateCpu, bytes: Uint8Array, clearEnd: 
       }
     };
 
-    const infoLength = take(HEADER_LENGTH, (header) => readHeader(header));
+    const infoLength = take(HEADER_LENGTH, (header) => (isOtherVersion(header) ? undefined : readHeader(header)));
+    if (infoLength === undefined) return false;
     const info = take(infoLength, parseInfo);
-    const { memory, bitmap } = memoryBuffers(info);
+    let ids: { memory: number; bitmap: number };
+    try {
+      ids = memoryBuffers(info);
+    } catch {
+      return false;
+    }
+    const { memory, bitmap } = ids;
     if (info.state[MEMORY_SIZE] !== ram.length) throw new StateFormatError(`it is of a machine with ${Number(info.state[MEMORY_SIZE]) / MiB} MiB of RAM, this one has ${ram.length / MiB} MiB`);
     if (info.buffer_infos[bitmap]!.length * 8 < pages) throw new StateFormatError("its memory's page map is shorter than the RAM");
 
@@ -297,6 +313,7 @@ export function readCompressedState(cpu: StateCpu, bytes: Uint8Array, clearEnd: 
       if (own) cpu.unpack_memory = unpack;
       else delete (cpu as Partial<StateCpu>).unpack_memory;
     }
+    return true;
   } finally {
     cpu.zstd_free_ctx(context);
   }

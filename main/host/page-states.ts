@@ -60,7 +60,7 @@ function payloadOf(path: string, header: StateHeader): ServedState {
 /** How much of a page's reason for setting a state aside is told. */
 const MAX_REASON = 300;
 
-/** Whether the file a state was served from still holds that state (its payload where and as long as it was). */
+/** Whether the file a state was served from still holds that state (a whole state, with the same checksum). */
 function sameState(state: ServedState): boolean {
   try {
     const header = checkStateFile(state.path);

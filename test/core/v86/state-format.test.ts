@@ -1,8 +1,9 @@
 // v86's state format as the resume reads it: a state rearranged with its RAM's bitmap first is
 // the same state, buffer for buffer; the streaming restore puts each saved page at its place in
 // RAM from either arrangement, clears only what it is told, hands the rest to v86's set_state,
-// and refuses a state whose parts do not agree with one line. The real emulator and zstd are in
-// test/vm/restore.test.ts; here the "decoder" passes bytes through.
+// leaves a format it does not know to v86, and refuses a state whose parts do not agree with
+// one line. The real emulator and zstd are in test/vm/restore.test.ts; here the "decoder"
+// passes bytes through.
 
 import { describe, expect, it } from "vitest";
 import { putBitmapFirst, readCompressedState, StateFormatError, STATE_MAGIC, STATE_VERSION, type StateCpu } from "../../../core/v86/state-format.js";
@@ -149,7 +150,7 @@ describe("readCompressedState", () => {
       const saved = [0, 1, 5, 6, 7, 300, 511];
       const { raw, vga, regs } = machineState(512, saved, order);
       const { cpu, cleared, ram, unpack } = fakeCpu(512, 0xee);
-      readCompressedState(cpu, raw, 16 * PAGE);
+      expect(readCompressedState(cpu, raw, 16 * PAGE)).toBe(true);
       expect(cleared).toEqual([[0, 16 * PAGE]]);
       const memory = ram();
       for (const page of saved) expect(memory[page * PAGE + 4095]).toBe((page + 1) & 0xff);
@@ -162,6 +163,16 @@ describe("readCompressedState", () => {
       expect(cpu.unpack_memory).toBe(unpack); // v86's unpacking is back
     });
   }
+
+  it("leaves a state of another format version, or one that keeps RAM elsewhere, to v86, touching nothing", () => {
+    for (const raw of [encode([], [], { version: 7 }), encode([4096], [new Uint8Array(8)])]) {
+      const { cpu, cleared, ram } = fakeCpu(512, 0xee);
+      expect(readCompressedState(cpu, raw, PAGE)).toBe(false);
+      expect(cleared).toEqual([]);
+      expect(cpu.restored).toEqual([]);
+      expect(ram()[0]).toBe(0xee);
+    }
+  });
 
   it("refuses a state of another RAM size, a page beyond RAM, and pages its map does not name", () => {
     const other = machineState(64, [1]).raw;
