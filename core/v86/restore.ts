@@ -36,6 +36,7 @@ interface V86Cpu {
   zero_memory(address: number, length: number): void;
   /** The guest instructions run so far (a view of v86's memory): 0 until it first runs. */
   instruction_counter: { readonly [index: number]: number | undefined };
+  wasm_memory: { readonly buffer: ArrayBuffer };
 }
 
 function cpuOf(emulator: V86): Partial<V86Cpu> | undefined {
@@ -53,13 +54,16 @@ export function isFresh(emulator: V86): boolean {
  * resumeOptions that has loaded and not yet run, only the RAM v86 wrote at setup is cleared.
  * A compressed state is streamed into RAM (state-format.ts); a raw one, or one of a format
  * that reader does not know, goes through v86's own restore. Throws what v86 throws, or a StateFormatError, for a state it cannot use.
+ * `prepare` is given v86's memory (a WebAssembly memory's buffer) before the restore writes it.
  */
-export async function restoreFresh(emulator: V86, state: ArrayBuffer): Promise<void> {
+export async function restoreFresh(emulator: V86, state: ArrayBuffer, prepare?: (memory: ArrayBuffer) => void): Promise<void> {
   const cpu = cpuOf(emulator);
   const fresh = isFresh(emulator);
   if (canReadState(cpu) && isCompressedState(new Uint8Array(state, 0, Math.min(4, state.byteLength)))) {
-    if (readCompressedState(cpu, new Uint8Array(state), fresh ? SETUP_WRITES_END : Number.MAX_SAFE_INTEGER)) return;
+    if (readCompressedState(cpu, new Uint8Array(state), fresh ? SETUP_WRITES_END : Number.MAX_SAFE_INTEGER, prepare)) return;
   }
+  const memory = cpu?.wasm_memory?.buffer;
+  if (prepare && memory) prepare(memory);
   if (!cpu || !fresh) {
     await emulator.restore_state(state);
     return;

@@ -214,13 +214,15 @@ function pagesOf(bits: Uint8Array, pages: number): number[] {
  * writes it) is restored too, with its pages held until their bitmap has come. Synchronous,
  * like v86's restore. False, with nothing touched, for a state of another format version or
  * one that keeps RAM elsewhere (a later v86's): v86's own restore is the one to read it.
- * Throws StateFormatError for a state that cannot be used.
+ * Throws StateFormatError for a state that cannot be used. `prepare` is given v86's memory once
+ * the decoder has its room in it, before anything is written there.
  */
-export function readCompressedState(cpu: StateCpu, bytes: Uint8Array, clearEnd: number): boolean {
+export function readCompressedState(cpu: StateCpu, bytes: Uint8Array, clearEnd: number, prepare?: (memory: ArrayBuffer) => void): boolean {
   const ram = { offset: cpu.mem8.byteOffset, length: cpu.mem8.length };
   const pages = ram.length / PAGE;
   const context = cpu.zstd_create_ctx(bytes.length);
   try {
+    prepare?.(cpu.wasm_memory.buffer); // all v86's memory the restore writes now exists, none of it written yet
     new Uint8Array(cpu.wasm_memory.buffer, cpu.zstd_get_src_ptr(context) >>> 0, bytes.length).set(bytes);
     /** Decodes the next `length` bytes and hands them to `use`, in v86's memory until it returns. */
     const take = <T>(length: number, use: (view: Uint8Array) => T): T => {

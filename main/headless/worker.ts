@@ -16,6 +16,7 @@ import { p9Relay } from "../../core/guest/relays.js";
 import { DiskClient, withServedDisks } from "../../core/disk/served-disk.js";
 import type { Disposable } from "../../core/disposable.js";
 import { loadMachine } from "./machine-files.js";
+import { adviseHugePages } from "./huge-pages.js";
 import { nodePortPipe } from "./node-port-pipe.js";
 import { v86Dir } from "../paths.js";
 import type { FromWorker, ToWorker, WorkerStart } from "./protocol.js";
@@ -82,7 +83,7 @@ async function start(state: Uint8Array | undefined): Promise<void> {
     // The host hands over a buffer of the state's own (runner.ts start).
     const own = state.byteOffset === 0 && state.byteLength === state.buffer.byteLength ? state : state.slice();
     try {
-      await restoreFresh(emulator, own.buffer as ArrayBuffer);
+      await restoreFresh(emulator, own.buffer as ArrayBuffer, adviseHugePages);
     } catch (error) {
       fault(error); // the host sets the state aside, saying why, and boots cold
       end();

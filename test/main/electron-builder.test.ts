@@ -66,8 +66,8 @@ describe("electron-builder.yml", () => {
     expect(scheme.properties.nodeGypRebuild).toMatchObject({ type: "boolean" });
     expect(config.npmRebuild).toBe(false);
     expect(config.nodeGypRebuild ?? scheme.properties.nodeGypRebuild!.default).toBe(false);
-    // node-pty (the command line's PTY) is left out of the package altogether.
-    expect(config.files).toContain("!node_modules/node-pty/**");
+    // node-pty (the command line's PTY) and koffi (the headless runner's FFI, with its prebuilt binaries) are left out of the package altogether.
+    expect(config.files).toEqual(expect.arrayContaining(["!node_modules/node-pty/**", "!node_modules/koffi/**", "!node_modules/@koromix/**"]));
   });
 
   it("unpacks nothing from app.asar that the app never loads", () => {

@@ -164,6 +164,15 @@ describe("readCompressedState", () => {
     });
   }
 
+  it("gives v86's memory to prepare once its decoder has room there, before it writes RAM", () => {
+    const { raw } = machineState(512, [0, 9]);
+    const { cpu, ram, cleared } = fakeCpu(512, 0xee);
+    const seen: { memory: ArrayBuffer; ramByte: number; cleared: number }[] = [];
+    expect(readCompressedState(cpu, raw, 16 * PAGE, (memory) => seen.push({ memory, ramByte: ram()[9 * PAGE]!, cleared: cleared.length }))).toBe(true);
+    expect(seen).toEqual([{ memory: cpu.wasm_memory.buffer, ramByte: 0xee, cleared: 0 }]);
+    expect(ram()[9 * PAGE + 4095]).toBe(10);
+  });
+
   it("leaves a state of another format version, or one that keeps RAM elsewhere, to v86, touching nothing", () => {
     for (const raw of [encode([], [], { version: 7 }), encode([4096], [new Uint8Array(8)])]) {
       const { cpu, cleared, ram } = fakeCpu(512, 0xee);
