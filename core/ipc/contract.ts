@@ -3,7 +3,7 @@
 // and the host re-checks every argument against ARG_KINDS, since types do not cross a process
 // boundary. Bulk bytes never travel here: they go through FramePipes (core/pipe).
 
-import type { LaunchMachine, LaunchPlan } from "../guest/launch-plan.js";
+import type { LaunchMachine, LaunchPlan, MediaSource } from "../guest/launch-plan.js";
 import type { FramePipe, PipeService } from "../pipe/frame-pipe.js";
 import type { Disposable } from "../disposable.js";
 import { parseSettings, type GuestSettings } from "../guest/settings.js";
@@ -176,6 +176,12 @@ export interface Commands {
    * web shell takes them as PUT /state/SESSION?tag=TAG (main/web/state-upload.ts).
    */
   "sessions:saveState": { args: [id: string, tag: string, state: Uint8Array]; result: void };
+  /**
+   * The saved state a start of a guest (with its saved settings) would resume now, to be
+   * fetched ahead of its Start; null when it would boot. Nothing is set aside or told: the
+   * start's plan does that. Its SHA-256 is the one that plan gives for the same state.
+   */
+  "guests:stateAhead": { args: [guest: string]; result: Extract<MediaSource, { kind: "url" }> | null };
   /** Discards a guest's saved state: its next start boots cold (Power off). */
   "guests:discardState": { args: [guest: string]; result: void };
   /**
@@ -245,6 +251,7 @@ export const ARG_KINDS = {
   "library:set": ["string", "string", "string"],
   "library:export": ["string"],
   "sessions:saveState": ["string", "string", "bytes"],
+  "guests:stateAhead": ["string"],
   "guests:discardState": ["string"],
   "guests:setAsideState": ["string", "string"],
   "snapshots:list": ["string"],

@@ -127,6 +127,19 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
     if (!firmware) throw new Error("the firmware (SeaBIOS) is not built yet: run unmachine build");
     return { bios: ref(urls.firmware("bios"), firmware.bios), vgaBios: ref(urls.firmware("vgaBios"), firmware.vgaBios) };
   };
+  /** The plan of a start of `guest` now, with its saved settings (and `memory` MiB of RAM, unless 0), before its saved state is looked for. */
+  const planOf = (guest: string, memory: number): BootPlan => {
+    const saved = settings.load(library.profile(guest).name);
+    const { profile, media, disks, root } = library.resolve(guest, saved);
+    const sources: Partial<Record<MediaRole, MediaSource>> = {};
+    for (const [role, path] of Object.entries(media) as [MediaRole, string][]) sources[role] = ref(urls.media(guest, role), path);
+    // A user guest's hard disk is served by the host through the plan's disk service, never fetched whole.
+    for (const [role, disk] of Object.entries(disks)) sources[role as MediaRole] = { kind: "disk", disk };
+    // A built root folder (the desktop guest) is served by the host's 9P service, as for the CLI.
+    const source = { kind: "guest", profile, settings: saved, media: sources, ...(root === undefined ? {} : { root }) } as const;
+    // A shared folder offered as a FAT drive is built here and served to the page as a disk.
+    return buildFatDrives(launchPlan(source, firmwareRefs(), memory === 0 ? {} : { memory }));
+  };
   const summary = (name: string): GuestSummary => {
     const found = library.summaries().find((g) => g.name === name);
     if (!found) throw new Error(`no guest named "${name}"`);
@@ -142,16 +155,7 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
     }),
     "guests:list": () => library.summaries(),
     "guests:plan": (guest, memory) => {
-      const saved = settings.load(library.profile(guest).name);
-      const { profile, media, disks, root } = library.resolve(guest, saved);
-      const sources: Partial<Record<MediaRole, MediaSource>> = {};
-      for (const [role, path] of Object.entries(media) as [MediaRole, string][]) sources[role] = ref(urls.media(guest, role), path);
-      // A user guest's hard disk is served by the host through the plan's disk service, never fetched whole.
-      for (const [role, disk] of Object.entries(disks)) sources[role as MediaRole] = { kind: "disk", disk };
-      // A built root folder (the desktop guest) is served by the host's 9P service, as for the CLI.
-      const source = { kind: "guest", profile, settings: saved, media: sources, ...(root === undefined ? {} : { root }) } as const;
-      // A shared folder offered as a FAT drive is built here and served to the page as a disk.
-      const plan: BootPlan = buildFatDrives(launchPlan(source, firmwareRefs(), memory === 0 ? {} : { memory }));
+      const plan = planOf(guest, memory);
       const entry: { services: LaunchServices; memory: number; machine: LaunchMachine; resumed?: ResumedSession } = { services: plan.services, memory: plan.machine.memory, machine: plan.machine };
       const resumable = states.resumable(plan.guest, plan.machine);
       if (resumable.state) {
@@ -161,6 +165,11 @@ export function createHostApi({ library, sessions, urls, shell, settings, pickFo
       if (resumable.notice) plan.notice = resumable.notice;
       planned.set(plan.guest, entry);
       return plan;
+    },
+    "guests:stateAhead": (guest) => {
+      const plan = planOf(guest, 0);
+      const state = states.ahead(plan.guest, plan.machine);
+      return state ? { kind: "url", url: urls.state(plan.guest), size: state.size, sha256: state.sha256 } : null;
     },
     "firmware:get": () => firmwareRefs(),
     "sessions:open": (guest) => {

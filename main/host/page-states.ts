@@ -34,6 +34,12 @@ export interface Resumable {
 export interface PageStates {
   /** The state a start of `guest` resumes (its suspend state, else its built state), checked against its machine. */
   resumable(guest: string, machine: LaunchMachine): Resumable;
+  /**
+   * The state a start of `guest` would resume, found as resumable finds it but without setting
+   * anything aside or telling anything (the start does): a page reads it ahead of its Start.
+   * Served at the guest's state URL, as resumable's is.
+   */
+  ahead(guest: string, machine: LaunchMachine): ServedState | undefined;
   /** The payload last found resumable for a guest: what the shell serves at its state URL. */
   served(guest: string): ServedState | undefined;
   /** Keeps a guest's state: its suspend state (tag "") or a named snapshot. */
@@ -106,6 +112,15 @@ export function pageStates(data: string, library: GuestLibrary, tell: (line: str
       const state = payloadOf(loaded.from === "suspend" ? own.suspendPath : built!, loaded.header);
       served.set(guest, state);
       return loaded.header.host === undefined ? { state } : { state, host: loaded.header.host };
+    },
+    ahead(guest, machine) {
+      const own = states(guest);
+      const built = library.isBuiltIn(guest) ? builtStatePath(library.resolve(guest).media) : undefined;
+      const loaded = own.peek(expectationFor(machine, disks(guest)), built);
+      if (!loaded) return undefined;
+      const state = payloadOf(loaded.from === "suspend" ? own.suspendPath : built!, loaded.header);
+      served.set(guest, state);
+      return state;
     },
     served: (guest) => served.get(guest),
     save(guest, machine, payload, host, tag) {

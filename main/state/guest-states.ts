@@ -94,13 +94,22 @@ export class GuestStates {
     return this.#find(expected, tell, built, (path, checked) => ({ header: checkStateFile(path, checked) }));
   }
 
-  #find<T extends { header: StateHeader }>(expected: StateExpectation, tell: (line: string) => void, built: string | undefined, read: (path: string, expected: StateExpectation) => T): (T & { from: "suspend" | "built" }) | undefined {
+  /**
+   * As check, but a state of the guest's own that cannot be used is left where it is, untold:
+   * for a look ahead of a start (the start's own check sets it aside, saying why).
+   */
+  peek(expected: StateExpectation, built?: string): CheckedState | undefined {
+    return this.#find(expected, undefined, built, (path, checked) => ({ header: checkStateFile(path, checked) }));
+  }
+
+  /** The state found usable; an unusable one of the guest's own is set aside and told through `tell`, or left when there is none. */
+  #find<T extends { header: StateHeader }>(expected: StateExpectation, tell: ((line: string) => void) | undefined, built: string | undefined, read: (path: string, expected: StateExpectation) => T): (T & { from: "suspend" | "built" }) | undefined {
     if (this.suspended) {
       try {
         return { ...read(this.suspendPath, { ...expected, guest: this.name }), from: "suspend" };
       } catch (error) {
         if (!(error instanceof StateError)) throw error;
-        this.setAside(error.message, tell);
+        if (tell) this.setAside(error.message, tell);
         return undefined;
       }
     }

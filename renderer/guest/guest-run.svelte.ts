@@ -92,11 +92,16 @@ async function fetchBytes(url: string, size: number, what: string): Promise<Arra
 }
 
 /**
- * The state this page saved at a guest's last Stop, kept for its next Start: while the host's
- * saved state is still these bytes (the plan gives their SHA-256), the guest resumes from them,
- * not from a download of the same. One at a time; given up at the next resume of any guest.
+ * A guest's saved state this page holds for its next Start: the one it saved at the guest's
+ * last Stop, or the one it fetched ahead of a Start (readAhead). While the host's saved state is
+ * still these bytes (the plan gives their SHA-256), the guest resumes from them instead of a
+ * download made after the click. One at a time; given up at the next resume of any guest.
  */
-let lastSaved: { guest: string; sha256: string; bytes: ArrayBuffer } | undefined;
+let kept: { guest: string; sha256: string; size: number; bytes: Promise<ArrayBuffer> } | undefined;
+/** A Stop's state whose checksum is still being made: a look ahead waits for it. */
+let keeping: Promise<void> = Promise.resolve();
+/** Starts that have taken their state: a look ahead that a start overtook fetches nothing. */
+let resumes = 0;
 
 /** The SHA-256 of `bytes` in hex, as the host's state files give it; undefined where the page has no WebCrypto. */
 async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string | undefined> {
@@ -108,21 +113,47 @@ async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string | undef
 /** Keeps what a Stop saved for `guest` (its checksum made off the click's path). */
 function keepSaved(guest: string, state: Uint8Array): void {
   const bytes = state.byteOffset === 0 && state.byteLength === state.buffer.byteLength ? (state.buffer as ArrayBuffer) : state.slice().buffer;
-  lastSaved = undefined;
-  sha256Hex(new Uint8Array(bytes)).then(
+  kept = undefined;
+  keeping = sha256Hex(new Uint8Array(bytes)).then(
     (sha256) => {
-      if (sha256) lastSaved = { guest, sha256, bytes };
+      if (sha256) kept = { guest, sha256, size: bytes.byteLength, bytes: Promise.resolve(bytes) };
     },
     () => {}, // not kept: the next start downloads it
   );
 }
 
-/** The bytes of the state a start of `guest` resumes: those kept from its Stop when they are the host's, else downloaded. */
+/**
+ * Fetches the state a start of `guest` would resume, while the page shows it stopped, so that
+ * its Start has nothing to download. Nothing when the page already holds that state, or the
+ * guest would boot. The bytes are kept only if they are the state the host named (their
+ * SHA-256 checked): the file may change between the two requests.
+ */
+export async function readAhead(host: HostBridge, guest: string): Promise<void> {
+  const before = resumes;
+  await keeping;
+  const ahead = await host.invoke("guests:stateAhead", guest).catch(() => null);
+  if (!ahead?.sha256 || !globalThis.crypto?.subtle || resumes !== before) return;
+  const sha256 = ahead.sha256;
+  if (kept && kept.guest === guest && kept.sha256 === sha256 && kept.size === ahead.size) return;
+  const bytes = fetchBytes(ahead.url, ahead.size, "its saved state").then(async (buffer) => {
+    if ((await sha256Hex(new Uint8Array(buffer))) !== sha256) throw new Error("its saved state changed while it was fetched");
+    return buffer;
+  });
+  const entry = { guest, sha256, size: ahead.size, bytes };
+  kept = entry;
+  await bytes.catch(() => {
+    if (kept === entry) kept = undefined; // the Start downloads it then
+  });
+}
+
+/** The bytes of the state a start of `guest` resumes: those the page holds when they are the host's, else downloaded. */
 function stateToResume(guest: string, source: Extract<MediaSource, { kind: "url" }>): Promise<ArrayBuffer> {
-  const kept = lastSaved;
-  lastSaved = undefined;
-  if (kept && kept.guest === guest && source.sha256 !== undefined && kept.sha256 === source.sha256 && kept.bytes.byteLength === source.size) return Promise.resolve(kept.bytes);
-  return fetchBytes(source.url, source.size, "its saved state");
+  const held = kept;
+  kept = undefined;
+  resumes++;
+  const download = (): Promise<ArrayBuffer> => fetchBytes(source.url, source.size, "its saved state");
+  if (held && held.guest === guest && source.sha256 !== undefined && held.sha256 === source.sha256 && held.size === source.size) return held.bytes.catch(download);
+  return download();
 }
 
 /** The firmware this page has fetched, by URL and size: every guest it starts boots the same BIOS. */
@@ -142,6 +173,14 @@ async function firmwareImage(source: MediaSource): Promise<V86Image> {
   }
   // A copy of its own for each machine.
   return { buffer: (await bytes).slice(0) };
+}
+
+/**
+ * Marks a step of a start on the page's timeline (User Timing, "unmachine:start:STEP"), for a
+ * profile or the benchmark (test/bench/resume.js) to say where a start's time went.
+ */
+function mark(step: string): void {
+  performance.mark(`unmachine:start:${step}`);
 }
 
 const BOOT_TIME_KEY = "unmachine.boot-seconds.";
@@ -390,6 +429,7 @@ export class GuestRun {
       let plan: BootPlan;
       if (source.kind === "guest") {
         plan = await this.#host.invoke("guests:plan", source.name, source.memory);
+        mark("plan");
       } else {
         const firmware = await this.#host.invoke("firmware:get");
         const role = source.detected.role;
@@ -419,6 +459,7 @@ export class GuestRun {
       this.balloon = spec.balloon === true;
       this.cpuPercent = spec.cpuPercent ?? 100;
       const info = await this.#host.invoke("sessions:open", guestName);
+      mark("session");
       if (!current()) {
         await this.#host.invoke("sessions:close", info.id).catch(() => {});
         return;
@@ -432,6 +473,7 @@ export class GuestRun {
       // Opened at once, the console's with the rest, each its own connection: a resume waits for
       // the slowest, not the sum.
       const [consolePipe, ...pipes] = await Promise.allSettled([this.#host.openPipe(info.id, "console"), ...services.map((service) => this.#host.openPipe(info.id, service))]);
+      mark("pipes");
       for (const opened of pipes) if (opened.status === "fulfilled") owns.push(opened.value);
       const refused = [consolePipe!, ...pipes].find((opened) => opened.status === "rejected");
       if (refused) {
@@ -504,6 +546,7 @@ export class GuestRun {
         screen_container: screen,
       });
       this.#emulator = emulator;
+      mark("emulator");
       this.#drains = drains;
       // v86 makes its keyboard and mouse adapters (enabled) once its code has loaded, and
       // nothing hears their keys before "emulator-loaded": from there they follow the focus.
@@ -582,6 +625,7 @@ export class GuestRun {
     let state: ArrayBuffer;
     try {
       state = await stateBytes;
+      mark("state");
     } catch (error) {
       if (this.#emulator === emulator) this.#fail(error instanceof Error ? error.message : String(error));
       return;
@@ -589,6 +633,7 @@ export class GuestRun {
     if (this.#emulator !== emulator) return;
     try {
       await restoreFresh(emulator, state);
+      mark("restored");
     } catch (error) {
       if (this.#emulator !== emulator) return;
       const reason = `the emulator could not restore it: ${error instanceof Error ? error.message : String(error)}`;

@@ -3,7 +3,8 @@
 // typed at once are kept for it); Power off discards the state, so the next start boots; a
 // damaged saved state is set aside with one line and the guest boots; one the host finds whole
 // but the emulator refuses is set aside with one line and the guest starts afresh; a snapshot
-// saved and restored brings back a file's earlier content.
+// saved and restored brings back a file's earlier content; a page just opened has fetched the
+// state its Start resumes before the click.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Locator, Page } from "@playwright/test";
@@ -98,6 +99,34 @@ test("Stop then Start resumes tiny: its shell answers with its /tmp kept, withou
   await expect(badge).toHaveText("running", { timeout: BOOT_MS });
   await expect(page.getByTestId("state-notice")).toHaveCount(0);
   await run(page, console, "ls /tmp/kept || echo no''-file", "no-file");
+});
+
+test("a page just opened fetches the state its Start resumes before the click: the Start downloads nothing", async ({ page, served }) => {
+  test.setTimeout(600_000);
+  const { badge, console } = await bootTiny(page, served.url);
+  await run(page, console, "echo fetched-ahead > /tmp/ahead; echo wr''itten", "written");
+  await page.getByRole("button", { name: "Stop" }).click();
+  await expect(badge).toHaveText("stopped");
+  const saved = decodeStateFile(readFileSync(join(served.dataDir, "guests", "tiny", "suspend.state"))).payload;
+
+  // A new page: it holds nothing of the state its last Stop saved.
+  const downloads: { url: string; bytes: number }[] = [];
+  page.on("response", (response) => {
+    if (new URL(response.url()).pathname.startsWith("/state/") && response.request().method() === "GET") void response.body().then((b) => downloads.push({ url: response.url(), bytes: b.length }), () => {});
+  });
+  await page.reload();
+  await expect(page.getByRole("button", { name: "Start", exact: true })).toBeEnabled();
+  await expect.poll(() => downloads.length, { timeout: 20_000 }).toBe(1);
+  expect(downloads[0]!.bytes).toBe(saved.length);
+  await page.waitForLoadState("networkidle");
+
+  await page.getByRole("button", { name: "Start", exact: true }).click();
+  await console.click();
+  await page.keyboard.type("cat /tmp/ahead; echo ans''wered\n");
+  await expect(console).toContainText("answered", { timeout: 20_000 });
+  await expect(console).toContainText("fetched-ahead");
+  await expect(badge).toHaveText("running");
+  expect(downloads).toHaveLength(1);
 });
 
 test("a damaged saved state is set aside with one line, and the guest boots", async ({ page, served }) => {

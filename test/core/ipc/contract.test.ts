@@ -245,6 +245,10 @@ function recordingHandlers(): { handlers: CommandHandlers; calls: [string, unkno
       return null;
     },
     "sessions:saveState": (id, tag) => void calls.push(["sessions:saveState", [id, tag]]),
+    "guests:stateAhead": (guest) => {
+      calls.push(["guests:stateAhead", [guest]]);
+      return null;
+    },
     "guests:discardState": (guest) => void calls.push(["guests:discardState", [guest]]),
     "guests:setAsideState": (guest, reason) => void calls.push(["guests:setAsideState", [guest, reason]]),
     "snapshots:list": (guest) => {

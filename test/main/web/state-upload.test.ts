@@ -144,6 +144,34 @@ describe("a page's saved state in the web shell", () => {
     expect(await call(rpc, "guests:setAsideState", ["no-such-guest", "x"])).toMatchObject({ ok: false });
   });
 
+  it("names the state a start would resume ahead of it, as the plan does, and serves it; one it cannot use it leaves to the plan", async () => {
+    await call(rpc, "guests:plan", ["demo", 0]);
+    const session = (await call(rpc, "sessions:open", ["demo"])).value as { id: string };
+    const state = await compressState(new Uint8Array(8192).fill(3));
+    expect((await put(`${shell.origin}/state/${session.id}?tag=`, state, { cookie, origin: shell.origin })).status).toBe(204);
+    await call(rpc, "sessions:close", [session.id]);
+    const sha256 = createHash("sha256").update(state).digest("hex");
+
+    const ahead = (await call(rpc, "guests:stateAhead", ["demo"])).value;
+    expect(ahead).toEqual({ kind: "url", url: `${shell.origin}/state/demo`, size: state.length, sha256 });
+    const served = await getBytes(`${shell.origin}/state/demo`, { cookie });
+    expect(served.status).toBe(200);
+    expect(served.body.equals(state)).toBe(true);
+    expect(((await call(rpc, "guests:plan", ["demo", 0])).value as BootPlan).machine.initialState).toEqual(ahead);
+
+    // Damaged: nothing to fetch, and nothing set aside or told until a start's plan does it.
+    const folder = join(dataDir, "guests", "demo");
+    const bytes = readFileSync(join(folder, "suspend.state"));
+    bytes[bytes.length - 10] = bytes[bytes.length - 10]! ^ 0xff;
+    writeFileSync(join(folder, "suspend.state"), bytes);
+    expect((await call(rpc, "guests:stateAhead", ["demo"])).value).toBeNull();
+    expect(readFileSync(join(folder, "suspend.state"))).toEqual(bytes);
+    const plan = (await call(rpc, "guests:plan", ["demo", 0])).value as BootPlan;
+    expect(plan.notice).toMatch(/^demo: its saved state cannot be used \(damaged: .*\); it starts cold$/);
+    expect(existsSync(join(folder, "suspend.state"))).toBe(false);
+    expect(await call(rpc, "guests:stateAhead", ["no-such-guest"])).toMatchObject({ ok: false });
+  });
+
   it("sets a damaged state aside with one line, and the plan boots", async () => {
     const folder = join(dataDir, "guests", "demo");
     mkdirSync(folder, { recursive: true });
