@@ -122,17 +122,20 @@ function keepSaved(guest: string, state: Uint8Array): void {
   );
 }
 
+/** The largest state fetched ahead of a Start: the page holds it for a Start that may not come. */
+const READ_AHEAD_LIMIT = 128 * 1024 * 1024;
+
 /**
  * Fetches the state a start of `guest` would resume, while the page shows it stopped, so that
- * its Start has nothing to download. Nothing when the page already holds that state, or the
- * guest would boot. The bytes are kept only if they are the state the host named (their
- * SHA-256 checked): the file may change between the two requests.
+ * its Start has nothing to download. Nothing when the page already holds that state, the guest
+ * would boot, or its state is larger than READ_AHEAD_LIMIT. The bytes are kept only if they are
+ * the state the host named (their SHA-256 checked): the file may change between the two requests.
  */
 export async function readAhead(host: HostBridge, guest: string): Promise<void> {
   const before = resumes;
   await keeping;
   const ahead = await host.invoke("guests:stateAhead", guest).catch(() => null);
-  if (!ahead?.sha256 || !globalThis.crypto?.subtle || resumes !== before) return;
+  if (!ahead?.sha256 || ahead.size > READ_AHEAD_LIMIT || !globalThis.crypto?.subtle || resumes !== before) return;
   const sha256 = ahead.sha256;
   if (kept && kept.guest === guest && kept.sha256 === sha256 && kept.size === ahead.size) return;
   const bytes = fetchBytes(ahead.url, ahead.size, "its saved state").then(async (buffer) => {

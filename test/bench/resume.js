@@ -3,8 +3,9 @@
 // shell command, resumed from its saved state against booted cold, headless (`unmachine run
 // tiny --exec`) and in the page (web shell in Debian's Chromium), with QEMU TCG's cold boot of
 // the same kernel and initrd (then the same command on its serial console) as the reference;
-// in the page also a Start right after a Stop in the same page (it keeps the state it saved);
-// and the size of the saved state on disk. All in one run, rounds interleaved; medians and
+// in the page also a Start right after a Stop in the same page (it keeps the state it saved).
+// The page is clicked once it has settled (it has fetched the state ahead of its Start), and
+// its command is given in one piece, as a paste. And the size of the saved state on disk. All in one run, rounds interleaved; medians and
 // ratios, also written to test-results/bench/resume.json.
 import { chromium } from "@playwright/test";
 import { spawn } from "node:child_process";
