@@ -14,8 +14,7 @@
 
 import type { V86, V86Options } from "v86";
 import { MiB } from "./options.js";
-import { isCompressedState } from "./state-codec.js";
-import { canReadState, readCompressedState } from "./state-format.js";
+import { canReadState, readState } from "./state-format.js";
 
 /** What v86 writes into RAM while it sets a machine up without a kernel: its BIOS and VGA BIOS, below 1 MiB. */
 export const SETUP_WRITES_END = 1 * MiB;
@@ -49,23 +48,29 @@ export function isFresh(emulator: V86): boolean {
   return typeof cpu?.zero_memory === "function" && cpu.instruction_counter?.[0] === 0;
 }
 
+/** The bytes as an ArrayBuffer of their own, for v86's restore: the view's buffer when it is all of one. */
+function ownBuffer(bytes: Uint8Array): ArrayBuffer {
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  return whole ? (bytes.buffer as ArrayBuffer) : new Uint8Array(bytes).buffer;
+}
+
 /**
- * Restores `state` (v86's, raw or zstd-compressed) into an emulator. Into one set up with
- * resumeOptions that has loaded and not yet run, only the RAM v86 wrote at setup is cleared.
- * A compressed state is streamed into RAM (state-format.ts); a raw one, or one of a format
- * that reader does not know, goes through v86's own restore. Throws what v86 throws, or a StateFormatError, for a state it cannot use.
- * `prepare` is given v86's memory (a WebAssembly memory's buffer) before the restore writes it.
+ * Restores `state` (v86's, zstd-compressed as it is kept, or raw: decoded ahead) into an
+ * emulator. Into one set up with resumeOptions that has loaded and not yet run, only the RAM
+ * v86 wrote at setup is cleared. The state is read straight into RAM (state-format.ts); one of
+ * a format that reader does not know goes through v86's own restore. Throws what v86 throws,
+ * or a StateFormatError, for a state it cannot use. `state` may be a view (of shared memory,
+ * too). `prepare` is given v86's memory (a WebAssembly memory's buffer) before the restore writes it.
  */
-export async function restoreFresh(emulator: V86, state: ArrayBuffer, prepare?: (memory: ArrayBuffer) => void): Promise<void> {
+export async function restoreFresh(emulator: V86, state: ArrayBuffer | Uint8Array, prepare?: (memory: ArrayBuffer) => void): Promise<void> {
   const cpu = cpuOf(emulator);
   const fresh = isFresh(emulator);
-  if (canReadState(cpu) && isCompressedState(new Uint8Array(state, 0, Math.min(4, state.byteLength)))) {
-    if (readCompressedState(cpu, new Uint8Array(state), fresh ? SETUP_WRITES_END : Number.MAX_SAFE_INTEGER, prepare)) return;
-  }
+  const bytes = state instanceof Uint8Array ? state : new Uint8Array(state);
+  if (canReadState(cpu) && readState(cpu, bytes, fresh ? SETUP_WRITES_END : Number.MAX_SAFE_INTEGER, prepare)) return;
   const memory = cpu?.wasm_memory?.buffer;
   if (prepare && memory) prepare(memory);
   if (!cpu || !fresh) {
-    await emulator.restore_state(state);
+    await emulator.restore_state(ownBuffer(bytes));
     return;
   }
   const clear = cpu.zero_memory!;
@@ -75,7 +80,7 @@ export async function restoreFresh(emulator: V86, state: ArrayBuffer, prepare?: 
     if (end > address) clear(address, end - address);
   };
   try {
-    await emulator.restore_state(state);
+    await emulator.restore_state(ownBuffer(bytes));
   } finally {
     cpu.zero_memory = clear;
   }

@@ -5,9 +5,9 @@
 import type { Zstd } from "@hpcc-js/wasm-zstd";
 import { putBitmapFirst } from "./state-format.js";
 
+export { isCompressedState, ZSTD_MAGIC } from "./state-format.js";
+
 const LEVEL = 3;
-/** zstd's frame magic, little-endian (RFC 8878 section 3.1.1). */
-export const ZSTD_MAGIC = 0xfd2fb528;
 
 let zstd: Promise<Zstd> | undefined;
 
@@ -47,9 +47,4 @@ function load(): Promise<Zstd> {
 export async function compressState(raw: Uint8Array): Promise<Uint8Array> {
   putBitmapFirst(raw);
   return (await load()).compress(raw, LEVEL);
-}
-
-/** Whether bytes start as a zstd frame (what compressState gives). */
-export function isCompressedState(bytes: Uint8Array): boolean {
-  return bytes.length >= 4 && (bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24)) >>> 0 === ZSTD_MAGIC;
 }

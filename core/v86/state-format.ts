@@ -10,7 +10,7 @@
 //
 // So a state is kept with its bitmap first (putBitmapFirst, when it is compressed: still a
 // state v86 restores as it is), and restored by streaming it through v86's own zstd decoder
-// with each page written straight to its place in RAM (readCompressedState). v86's own restore
+// with each page written straight to its place in RAM (readState). v86's own restore
 // decodes all pages into a buffer of their own, then copies each into RAM: tiny's 34 MiB of
 // pages, touched twice, on a host where a page's first touch is dear.
 
@@ -158,7 +158,7 @@ export interface StateCpu {
 
 const STATE_CPU_CALLS = ["zero_memory", "zstd_create_ctx", "zstd_get_src_ptr", "zstd_read", "zstd_read_free", "zstd_free_ctx", "set_state", "unpack_memory"] as const;
 
-/** Whether `cpu` has what readCompressedState uses. */
+/** Whether `cpu` has what readState uses. */
 export function canReadState(cpu: unknown): cpu is StateCpu {
   const c = cpu as Partial<Record<string, unknown>> | undefined;
   return !!c && typeof c.wasm_memory === "object" && typeof c.mem8 === "object" && STATE_CPU_CALLS.every((name) => typeof c[name] === "function");
@@ -207,32 +207,77 @@ function pagesOf(bits: Uint8Array, pages: number): number[] {
   return list;
 }
 
-/**
- * Restores a zstd-compressed state into v86's CPU: RAM cleared below `clearEnd` (what may hold
- * something not in the state), each saved page streamed to its place in RAM, the rest of the
- * machine through v86's own set_state. A state whose bitmap comes after its pages (as v86
- * writes it) is restored too, with its pages held until their bitmap has come. Synchronous,
- * like v86's restore. False, with nothing touched, for a state of another format version or
- * one that keeps RAM elsewhere (a later v86's): v86's own restore is the one to read it.
- * Throws StateFormatError for a state that cannot be used. `prepare` is given v86's memory once
- * the decoder has its room in it, before anything is written there.
- */
-export function readCompressedState(cpu: StateCpu, bytes: Uint8Array, clearEnd: number, prepare?: (memory: ArrayBuffer) => void): boolean {
-  const ram = { offset: cpu.mem8.byteOffset, length: cpu.mem8.length };
-  const pages = ram.length / PAGE;
+/** zstd's frame magic, little-endian (RFC 8878 section 3.1.1). */
+export const ZSTD_MAGIC = 0xfd2fb528;
+
+/** Whether bytes start as a zstd frame (a state as it is kept). */
+export function isCompressedState(bytes: Uint8Array): boolean {
+  return bytes.length >= 4 && (bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24)) >>> 0 === ZSTD_MAGIC;
+}
+
+/** A state's bytes, read in order: `take` hands the next `length` to `use`, valid until it returns. */
+interface StateSource {
+  take<T>(length: number, use: (view: Uint8Array) => T): T;
+  close(): void;
+}
+
+/** The state's bytes decoded by v86's own zstd decoder, in v86's memory. */
+function zstdSource(cpu: StateCpu, bytes: Uint8Array, prepare?: (memory: ArrayBuffer) => void): StateSource {
   const context = cpu.zstd_create_ctx(bytes.length);
   try {
     prepare?.(cpu.wasm_memory.buffer); // all v86's memory the restore writes now exists, none of it written yet
     new Uint8Array(cpu.wasm_memory.buffer, cpu.zstd_get_src_ptr(context) >>> 0, bytes.length).set(bytes);
-    /** Decodes the next `length` bytes and hands them to `use`, in v86's memory until it returns. */
-    const take = <T>(length: number, use: (view: Uint8Array) => T): T => {
+  } catch (error) {
+    cpu.zstd_free_ctx(context);
+    throw error;
+  }
+  return {
+    take: (length, use) => {
       const pointer = cpu.zstd_read(context, length) >>> 0;
       try {
         return use(new Uint8Array(cpu.wasm_memory.buffer, pointer, length));
       } finally {
         cpu.zstd_read_free(pointer, length);
       }
-    };
+    },
+    close: () => cpu.zstd_free_ctx(context),
+  };
+}
+
+/** A state already decoded (raw, as v86 saves it): views of its own bytes, checked against its end. */
+function rawSource(cpu: StateCpu, bytes: Uint8Array, prepare?: (memory: ArrayBuffer) => void): StateSource {
+  prepare?.(cpu.wasm_memory.buffer);
+  let at = 0;
+  return {
+    take: (length, use) => {
+      if (at + length > bytes.length) throw new StateFormatError(`it ends at ${bytes.length} bytes, before its parts do`);
+      const view = bytes.subarray(at, at + length);
+      at += length;
+      return use(view);
+    },
+    close: () => {},
+  };
+}
+
+/**
+ * Restores a state, zstd-compressed as it is kept or raw as v86 saves it, into v86's CPU: RAM
+ * cleared below `clearEnd` (what may hold something not in the state), each saved page written
+ * straight to its place in RAM as it is read, the rest of the machine through v86's own
+ * set_state. A compressed state streams through v86's own zstd decoder; a raw one (decoded
+ * ahead, on another thread) is read where it lies. A state whose bitmap comes after its pages
+ * (as v86 writes it) is restored too, with its pages held until their bitmap has come.
+ * Synchronous, like v86's restore. False, with nothing touched, for a state of another format
+ * version or one that keeps RAM elsewhere (a later v86's): v86's own restore is the one to read
+ * it. Throws StateFormatError for a state that cannot be used. `prepare` is given v86's memory
+ * before anything is written there (once the decoder has its room in it).
+ */
+export function readState(cpu: StateCpu, bytes: Uint8Array, clearEnd: number, prepare?: (memory: ArrayBuffer) => void): boolean {
+  const ram = { offset: cpu.mem8.byteOffset, length: cpu.mem8.length };
+  const pages = ram.length / PAGE;
+  const compressed = isCompressedState(bytes);
+  const source = compressed ? zstdSource(cpu, bytes, prepare) : rawSource(cpu, bytes, prepare);
+  try {
+    const { take } = source;
     const takeBuffer = (length: number): ArrayBuffer => {
       const out = new Uint8Array(length);
       for (let have = 0; have < length; have += CHUNK) {
@@ -253,7 +298,7 @@ export function readCompressedState(cpu: StateCpu, bytes: Uint8Array, clearEnd: 
       }
     };
 
-    const infoLength = take(HEADER_LENGTH, (header) => (isOtherVersion(header) ? undefined : readHeader(header)));
+    const infoLength = take(HEADER_LENGTH, (header) => (isOtherVersion(header) ? undefined : readHeader(header, compressed ? undefined : bytes.length)));
     if (infoLength === undefined) return false;
     const info = take(infoLength, parseInfo);
     let ids: { memory: number; bitmap: number };
@@ -317,6 +362,6 @@ export function readCompressedState(cpu: StateCpu, bytes: Uint8Array, clearEnd: 
     }
     return true;
   } finally {
-    cpu.zstd_free_ctx(context);
+    source.close();
   }
 }

@@ -3,6 +3,7 @@
 // the page in Chromium's app mode when a display exists, unless --no-open. The browser gets a
 // one-time code, never the token: any local user can read a process's command line.
 
+import { EMULATOR_V8_FLAGS } from "../emulator-v8.js";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import type { GuestLibrary } from "../guests/library.js";
@@ -37,7 +38,8 @@ export interface BrowserLaunch {
 export function appWindowLaunch(shell: Pick<WebShell, "oneTimeUrl">, browser: string, profileDir: string): BrowserLaunch {
   return {
     command: browser,
-    args: [`--app=${shell.oneTimeUrl()}`, `--user-data-dir=${profileDir}`, "--no-first-run", "--disable-background-networking", "--disable-sync"],
+    // Its own profile, so its own browser process: the page's V8 gets the emulator's flags, as in the desktop app.
+    args: [`--app=${shell.oneTimeUrl()}`, `--user-data-dir=${profileDir}`, "--no-first-run", "--disable-background-networking", "--disable-sync", `--js-flags=${EMULATOR_V8_FLAGS}`],
     env: { ...process.env },
   };
 }

@@ -25,12 +25,15 @@ import { chosenPath, exportDialogOptions } from "./save-dialog.js";
 import { APP_ORIGIN, registerScheme, SCHEME, serveScheme } from "./protocol.js";
 import { appWebPreferences, lockContents } from "./contents-policy.js";
 import { buildAtStart, guestStates, progressLines, quitWhenAllClosed, statusNotifierWatched, suspendOnClose, trayTemplate } from "./shell-rules.js";
+import { EMULATOR_V8_FLAGS } from "../emulator-v8.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const DEFAULT_GUEST = "tiny";
 
 registerScheme();
 app.enableSandbox();
+// The page runs the emulator: its V8 gets the emulator's flags (emulator-v8.ts), before any page starts.
+app.commandLine.appendSwitch("js-flags", EMULATOR_V8_FLAGS);
 
 // The second instance only hands its turn to the first (which shows its window) and quits,
 // without running anything below: app.quit() does not stop "ready" from being emitted.

@@ -30,7 +30,7 @@ export interface WorkerStart extends WorkerInit {
 export type ToWorker =
   /** The first message: the machine to run, with the console's and each service's port (transferred). */
   | { type: "init"; init: WorkerStart }
-  /** Run the machine: restored from `state` (a saved state's payload) if it was set up to resume. */
+  /** Run the machine: restored from `state` (a saved state's payload, or that payload decoded, in shared memory) if it was set up to resume. */
   | { type: "start"; state?: Uint8Array | undefined }
   | { type: "stop" }
   /** Stop the emulator, let the host's answers in flight land, save the state, then end as on stop. */

@@ -4,6 +4,7 @@
 
 import { MessageChannel, type Worker } from "node:worker_threads";
 import { claimWorker } from "./worker-start.js";
+import { decodeState } from "./state-decode.js";
 import type { CarrierPipe, FramePipe } from "../../core/pipe/frame-pipe.js";
 import { DisposableStore, Emitter, type Disposable } from "../../core/disposable.js";
 import { nodePortPipe } from "./node-port-pipe.js";
@@ -13,6 +14,9 @@ import { DRIVE_NAMES, type SwapDrive } from "../../core/media/drives.js";
 import type { FromWorker, HeadlessService, ToWorker, WorkerStart } from "./protocol.js";
 
 const TRANSCRIPT_LIMIT = 256 * 1024;
+const MiB = 1024 * 1024;
+/** Beyond its RAM, what a machine's raw state may hold (its devices: video memory is the largest) before it is left compressed. */
+const DEVICE_STATE_ROOM = 512 * MiB;
 
 export class GuestFaultError extends Error {
   override name = "GuestFaultError";
@@ -57,6 +61,7 @@ export class HeadlessGuest implements Disposable {
   readonly #pipes = new Map<HeadlessService, FramePipe>();
   #resumes: boolean;
   #started = false;
+  readonly #memoryMiB: number;
 
   /**
    * Boots the plan's machine (from its initial state if it has one) unless options.startLater
@@ -88,6 +93,7 @@ export class HeadlessGuest implements Disposable {
     };
     if (plan.ready.kind === "prompt") init.prompt = plan.ready.prompt;
     this.#resumes = init.resumes;
+    this.#memoryMiB = machine.memory;
     this.#worker = claimWorker();
     this.#worker.postMessage({ type: "init", init } satisfies ToWorker, transfer);
 
@@ -132,9 +138,15 @@ export class HeadlessGuest implements Disposable {
       const attach = services[service];
       if (attach) this.#services.add(attach(pipe));
     }
-    // Copied once, here, into a buffer of its own that is handed over, not cloned: v86 restores
-    // from a whole buffer, and the caller's (often a view into a read file) stays the caller's.
-    // (A Node Buffer's slice() is a view, not a copy: new Uint8Array(view) copies.)
+    // Decoded here while the worker sets v86 up (state-decode.ts), into shared memory, which the
+    // message shares. Where it cannot be, copied once into a buffer of its own that is handed
+    // over, not cloned: the caller's (often a view into a read file) stays the caller's. (A Node
+    // Buffer's slice() is a view, not a copy: new Uint8Array(view) copies.)
+    const decoded = state ? decodeState(state, this.#memoryMiB * MiB + DEVICE_STATE_ROOM) : undefined;
+    if (decoded) {
+      this.#worker.postMessage({ type: "start", state: decoded } satisfies ToWorker);
+      return;
+    }
     const own = state ? new Uint8Array(state) : undefined;
     this.#worker.postMessage({ type: "start", state: own } satisfies ToWorker, own ? [own.buffer] : []);
   }

@@ -80,10 +80,9 @@ async function start(state: Uint8Array | undefined): Promise<void> {
   await loaded;
   if (ending) return;
   if (state) {
-    // The host hands over a buffer of the state's own (runner.ts start).
-    const own = state.byteOffset === 0 && state.byteLength === state.buffer.byteLength ? state : state.slice();
+    // The host hands over a buffer of the state's own, or the state decoded in shared memory (runner.ts start).
     try {
-      await restoreFresh(emulator, own.buffer as ArrayBuffer, adviseHugePages);
+      await restoreFresh(emulator, state, adviseHugePages);
     } catch (error) {
       fault(error); // the host sets the state aside, saying why, and boots cold
       end();

@@ -6,6 +6,7 @@
 
 import { closeSync, constants, fchmodSync, fstatSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeSync } from "node:fs";
 import { createHash } from "node:crypto";
+import { bytesForFilling } from "../headless/huge-pages.js";
 import { basename, dirname, join } from "node:path";
 import type { DiskRole } from "../../core/guest/launch-plan.js";
 import { identityDifference } from "../../core/guest/state-identity.js";
@@ -232,7 +233,7 @@ export function readStateFile(path: string, expected?: StateExpectation): SavedS
   const { fd, size } = openState(path);
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(size);
+    bytes = bytesForFilling(size); // not a fault for each 4 KiB read: a resume waits for these bytes
     if (readAt(fd, bytes, size, 0) !== size) throw damaged("it was cut short while it was read");
   } catch (error) {
     if (error instanceof StateError) throw error;

@@ -2,6 +2,7 @@
 // by proportional set size, for one tiny guest at its shell prompt: in the app's page (web
 // shell, host services) and in a bare page that runs v86 on the same files with nothing else.
 // Prints one JSON line: { app: bytes, bare: bytes }.
+import { CHROMIUM } from "../support/chromium.mjs";
 import { chromium } from "@playwright/test";
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,9 +31,7 @@ function pss(marker) {
 async function browser() {
   const dir = mkdtempSync(join(tmpdir(), "unmachine-bench-chromium-"));
   const context = await chromium.launchPersistentContext(dir, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+    ...CHROMIUM,
   });
   return { context, page: context.pages()[0] ?? (await context.newPage()), marker: dir };
 }

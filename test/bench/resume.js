@@ -7,6 +7,7 @@
 // The page is clicked once it has settled (it has fetched the state ahead of its Start), and
 // its command is given in one piece, as a paste. And the size of the saved state on disk. All in one run, rounds interleaved; medians and
 // ratios, also written to test-results/bench/resume.json.
+import { CHROMIUM } from "../support/chromium.mjs";
 import { chromium } from "@playwright/test";
 import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -77,9 +78,7 @@ async function pageSession(env) {
   const { server, url } = await startWebShell({ UNMACHINE_DATA: data, ...env });
   const profileDir = mkdtempSync(join(tmpdir(), "unmachine-bench-chromium-"));
   const context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+    ...CHROMIUM,
   });
   const page = context.pages()[0] ?? (await context.newPage());
   await page.goto(url);

@@ -7,6 +7,7 @@
 // the agent's report at the host (the reference). (2) Frames per second of a seamless window while
 // the guest redraws it, against v86's own screen updates in the same run. Medians of a few rounds,
 // written to test-results/bench/seamless.json.
+import { CHROMIUM } from "../support/chromium.mjs";
 import { chromium } from "@playwright/test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -164,9 +165,7 @@ function pageProbe() {
 async function pageRun() {
   const { server, url } = await startWebShell({ UNMACHINE_DATA: data });
   const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+    ...CHROMIUM,
   });
   const out = { seamlessOn: { mapToEvent: [], mapToPanel: [] }, seamlessOff: { mapToEvent: [] }, fps: {} };
   try {

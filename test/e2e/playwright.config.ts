@@ -1,6 +1,7 @@
 // End-to-end tests: Debian's Chromium (never a downloaded browser) against the web shell,
 // and the Electron app where its binary exists. Screenshot references live in references/.
 import { defineConfig } from "@playwright/test";
+import { CHROMIUM } from "../support/chromium.mjs";
 
 export default defineConfig({
   testDir: ".",
@@ -12,11 +13,8 @@ export default defineConfig({
   workers: 1,
   reporter: [["list"], ["json", { outputFile: "../../test-results/e2e.json" }]],
   use: {
-    headless: true,
+    headless: CHROMIUM.headless,
     viewport: { width: 1280, height: 900 },
-    launchOptions: {
-      executablePath: "/usr/bin/chromium",
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    },
+    launchOptions: { executablePath: CHROMIUM.executablePath, args: CHROMIUM.args },
   },
 });

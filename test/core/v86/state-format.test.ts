@@ -2,11 +2,11 @@
 // the same state, buffer for buffer; the streaming restore puts each saved page at its place in
 // RAM from either arrangement, clears only what it is told, hands the rest to v86's set_state,
 // leaves a format it does not know to v86, and refuses a state whose parts do not agree with
-// one line. The real emulator and zstd are in test/vm/restore.test.ts; here the "decoder"
-// passes bytes through.
+// one line; alike for a compressed state and a raw one (decoded ahead). The real emulator and
+// zstd are in test/vm/restore.test.ts; here the "decoder" passes bytes through.
 
 import { describe, expect, it } from "vitest";
-import { putBitmapFirst, readCompressedState, StateFormatError, STATE_MAGIC, STATE_VERSION, type StateCpu } from "../../../core/v86/state-format.js";
+import { putBitmapFirst, readState, StateFormatError, STATE_MAGIC, STATE_VERSION, ZSTD_MAGIC, type StateCpu } from "../../../core/v86/state-format.js";
 
 const PAGE = 4096;
 const align4 = (n: number): number => (n + 3) & ~3;
@@ -40,6 +40,14 @@ function decode(raw: Uint8Array): { state: unknown[]; buffers: Uint8Array[]; ord
   const buffers = info.buffer_infos.map((b) => raw.slice(start + b.offset, start + b.offset + b.length));
   const order = info.buffer_infos.map((b) => b.offset);
   return { state: info.state, buffers, order };
+}
+
+/** A "compressed" state for the fake decoder below: zstd's magic, then the raw state. */
+function compressed(raw: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + raw.length);
+  new DataView(out.buffer).setUint32(0, ZSTD_MAGIC, true);
+  out.set(raw, 4);
+  return out;
 }
 
 const ref = (id: number): unknown => ({ __state_type__: "Uint8Array", buffer_id: id });
@@ -89,7 +97,7 @@ function fakeCpu(pages: number, ramFill = 0) {
     },
     zstd_create_ctx: (length) => {
       input = new Uint8Array(length);
-      at = 0;
+      at = 4; // past the magic compressed() puts first
       return 1;
     },
     zstd_get_src_ptr: () => scratch,
@@ -144,13 +152,15 @@ describe("putBitmapFirst", () => {
   });
 });
 
-describe("readCompressedState", () => {
+describe("readState", () => {
+  const kinds = { compressed, raw: (raw: Uint8Array) => raw };
+  for (const [kind, as] of Object.entries(kinds))
   for (const order of ["as v86 writes", "bitmap first"] as const) {
-    it(`puts each saved page at its place in RAM, ${order}, and hands the rest to v86`, () => {
+    it(`puts each saved page at its place in RAM, ${kind}, ${order}, and hands the rest to v86`, () => {
       const saved = [0, 1, 5, 6, 7, 300, 511];
       const { raw, vga, regs } = machineState(512, saved, order);
       const { cpu, cleared, ram, unpack } = fakeCpu(512, 0xee);
-      expect(readCompressedState(cpu, raw, 16 * PAGE)).toBe(true);
+      expect(readState(cpu, as(raw), 16 * PAGE)).toBe(true);
       expect(cleared).toEqual([[0, 16 * PAGE]]);
       const memory = ram();
       for (const page of saved) expect(memory[page * PAGE + 4095]).toBe((page + 1) & 0xff);
@@ -164,19 +174,36 @@ describe("readCompressedState", () => {
     });
   }
 
-  it("gives v86's memory to prepare once its decoder has room there, before it writes RAM", () => {
+  for (const [kind, as] of Object.entries(kinds))
+  it(`gives v86's memory to prepare once, before it writes RAM, ${kind}`, () => {
     const { raw } = machineState(512, [0, 9]);
     const { cpu, ram, cleared } = fakeCpu(512, 0xee);
     const seen: { memory: ArrayBuffer; ramByte: number; cleared: number }[] = [];
-    expect(readCompressedState(cpu, raw, 16 * PAGE, (memory) => seen.push({ memory, ramByte: ram()[9 * PAGE]!, cleared: cleared.length }))).toBe(true);
+    expect(readState(cpu, as(raw), 16 * PAGE, (memory) => seen.push({ memory, ramByte: ram()[9 * PAGE]!, cleared: cleared.length }))).toBe(true);
     expect(seen).toEqual([{ memory: cpu.wasm_memory.buffer, ramByte: 0xee, cleared: 0 }]);
     expect(ram()[9 * PAGE + 4095]).toBe(10);
   });
 
+  it("reads a raw state from a view of shared memory, and refuses one cut short or of another length than its header says", () => {
+    const { raw, vga } = machineState(512, [3, 4], "bitmap first");
+    const shared = new Uint8Array(new SharedArrayBuffer(raw.length + 65536), 0, raw.length);
+    shared.set(raw);
+    const { cpu, ram } = fakeCpu(512);
+    expect(readState(cpu, shared, PAGE)).toBe(true);
+    expect(ram()[4 * PAGE + 7]).toBe(5);
+    expect((cpu.restored[0]![52] as unknown[])[1]).toEqual(vga);
+
+    expect(() => readState(fakeCpu(512).cpu, raw.subarray(0, raw.length - 100), PAGE)).toThrow(/^its header gives a length of \d+ bytes, it has \d+$/);
+    const cut = raw.slice(0, raw.length - 3 * PAGE);
+    new DataView(cut.buffer).setInt32(8, cut.length, true);
+    expect(() => readState(fakeCpu(512).cpu, cut, PAGE)).toThrow(/^it ends at \d+ bytes, before its parts do$/);
+  });
+
   it("leaves a state of another format version, or one that keeps RAM elsewhere, to v86, touching nothing", () => {
-    for (const raw of [encode([], [], { version: 7 }), encode([4096], [new Uint8Array(8)])]) {
+    for (const raw of [encode([], [], { version: 7 }), encode([4096], [new Uint8Array(8)])])
+    for (const bytes of [raw, compressed(raw)]) {
       const { cpu, cleared, ram } = fakeCpu(512, 0xee);
-      expect(readCompressedState(cpu, raw, PAGE)).toBe(false);
+      expect(readState(cpu, bytes, PAGE)).toBe(false);
       expect(cleared).toEqual([]);
       expect(cpu.restored).toEqual([]);
       expect(ram()[0]).toBe(0xee);
@@ -185,20 +212,20 @@ describe("readCompressedState", () => {
 
   it("refuses a state of another RAM size, a page beyond RAM, and pages its map does not name", () => {
     const other = machineState(64, [1]).raw;
-    expect(() => readCompressedState(fakeCpu(512).cpu, other, PAGE)).toThrow(/machine with 0\.25 MiB of RAM, this one has 2 MiB/);
+    expect(() => readState(fakeCpu(512).cpu, compressed(other), PAGE)).toThrow(/machine with 0\.25 MiB of RAM, this one has 2 MiB/);
 
     const beyond = machineState(512, [1, 511], "bitmap first").raw;
     // The same state for a machine told it has RAM of 256 pages: its page 511 is not there.
     const view = decode(beyond);
     view.state[0] = 256 * PAGE;
     const bitmap = view.buffers[(view.state[78] as { buffer_id: number }).buffer_id]!;
-    expect(() => readCompressedState(fakeCpu(256).cpu, encode(view.state, view.buffers), PAGE)).toThrow(StateFormatError);
+    expect(() => readState(fakeCpu(256).cpu, compressed(encode(view.state, view.buffers)), PAGE)).toThrow(StateFormatError);
     expect(bitmap.length).toBeGreaterThan(0);
 
     const extra = decode(machineState(512, [1, 2], "bitmap first").raw);
     const memoryId = (extra.state[77] as { buffer_id: number }).buffer_id;
     extra.buffers[memoryId] = new Uint8Array(3 * PAGE);
-    expect(() => readCompressedState(fakeCpu(512).cpu, encode(extra.state, extra.buffers), PAGE)).toThrow(/its memory has 3 pages, its page map names 2/);
+    expect(() => readState(fakeCpu(512).cpu, compressed(encode(extra.state, extra.buffers)), PAGE)).toThrow(/its memory has 3 pages, its page map names 2/);
 
     // A part claiming more than any machine part could hold is refused before anything is allocated for it.
     const claims = decode(machineState(512, [1], "bitmap first").raw);
@@ -210,8 +237,8 @@ describe("readCompressedState", () => {
     const block = new TextEncoder().encode(text);
     new DataView(forged.buffer).setInt32(12, block.length, true);
     forged.set(block, 16);
-    expect(() => readCompressedState(fakeCpu(512).cpu, forged, PAGE)).toThrow(/^its part 1 claims 9999999999 bytes, more than this machine could have saved$/);
+    expect(() => readState(fakeCpu(512).cpu, compressed(forged), PAGE)).toThrow(/^its part 1 claims 9999999999 bytes, more than this machine could have saved$/);
 
-    expect(() => readCompressedState(fakeCpu(512).cpu, encode([], [], { magic: 0x55555555 }), PAGE)).toThrow(/^its header starts 0x55555555, where a v86 state starts 0x86768676$/);
+    expect(() => readState(fakeCpu(512).cpu, encode([], [], { magic: 0x55555555 }), PAGE)).toThrow(/^its header starts 0x55555555, where a v86 state starts 0x86768676$/);
   });
 });

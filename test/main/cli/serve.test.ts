@@ -21,6 +21,7 @@ describe("serve's browser launch", () => {
     const launch = appWindowLaunch(shell, "/usr/bin/chromium", "/tmp/profile");
     expect(launch.command).toBe("/usr/bin/chromium");
     expect(launch.args).toContain("--user-data-dir=/tmp/profile");
+    expect(launch.args).toContain("--js-flags=--liftoff-only"); // the emulator's V8 flags, as the desktop app gives its page
     for (const arg of launch.args) expect(arg).not.toContain(shell.token);
     for (const [name, value] of Object.entries(launch.env)) expect(`${name}=${value}`).not.toContain(shell.token);
   });

@@ -16,6 +16,8 @@ const fake = vi.hoisted(() => {
     packaged: false,
     quits: 0,
     whenReady: 0,
+    /** Chromium switches the shell appended, and how many times whenReady had been called then. */
+    switches: [] as { name: string; value: string | undefined; afterReady: number }[],
     builds: 0,
     trayShown: false,
     windows: [] as { sent: [string, unknown][]; loaded: string[] }[],
@@ -33,6 +35,7 @@ vi.mock("electron", async () => {
   const { EventEmitter: Emitter } = await import("node:events");
   const app = Object.assign(new Emitter(), {
     enableSandbox: () => {},
+    commandLine: { appendSwitch: (name: string, value?: string) => void fake.switches.push({ name, value, afterReady: fake.whenReady }) },
     requestSingleInstanceLock: () => fake.lock,
     quit: () => void fake.quits++,
     whenReady: () => {
@@ -123,7 +126,7 @@ async function startShell(): Promise<void> {
 describe("the Electron shell", () => {
   beforeEach(() => {
     vi.stubEnv("UNMACHINE_DATA", mkdtempSync(join(tmpdir(), "unmachine-shell-")));
-    Object.assign(fake, { lock: true, packaged: false, quits: 0, whenReady: 0, builds: 0, trayShown: false, windows: [], menus: [], handlers: new Map(), ready: undefined });
+    Object.assign(fake, { lock: true, packaged: false, quits: 0, whenReady: 0, switches: [], builds: 0, trayShown: false, windows: [], menus: [], handlers: new Map(), ready: undefined });
     (fake.app as EventEmitter | undefined)?.removeAllListeners();
   });
   afterEach(() => vi.unstubAllEnvs());
@@ -136,6 +139,11 @@ describe("the Electron shell", () => {
     expect(fake.quits).toBe(1);
     expect(fake.whenReady).toBe(0);
     expect(fake.windows).toHaveLength(0);
+  });
+
+  it("gives its pages' V8 the emulator's flags before the app is ready (Electron reads --js-flags for renderers it starts after)", async () => {
+    await startShell();
+    expect(fake.switches).toEqual([{ name: "js-flags", value: "--liftoff-only", afterReady: 0 }]);
   });
 
   it("shows the window before the default guest is built, and sends the build's progress to it", async () => {

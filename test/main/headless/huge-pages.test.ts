@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { adviseHugePages } from "../../../main/headless/huge-pages.js";
+import { adviseHugePages, bytesForFilling } from "../../../main/headless/huge-pages.js";
 import { advisedBytes, hostGivesHugePages } from "../../support/huge-pages.js";
 
 const MiB = 1024 * 1024;
@@ -21,5 +21,19 @@ describe.runIf(hostGivesHugePages)("adviseHugePages (this host's transparent hug
 describe("adviseHugePages", () => {
   it("gives no advice for an empty memory", () => {
     expect(adviseHugePages(new ArrayBuffer(0))).toBe(false);
+  });
+});
+
+describe("bytesForFilling", () => {
+  it("gives zero bytes of the size asked for, shared when asked, in memory asked for huge pages where the host gives them", () => {
+    const before = advisedBytes();
+    const bytes = bytesForFilling(5 * MiB + 3);
+    expect(bytes.length).toBe(5 * MiB + 3);
+    expect(bytes.every((b) => b === 0)).toBe(true);
+    bytes[5 * MiB + 2] = 9;
+    expect(bytes[5 * MiB + 2]).toBe(9);
+    const shared = bytesForFilling(1 * MiB, true);
+    expect(shared!.buffer).toBeInstanceOf(SharedArrayBuffer);
+    if (hostGivesHugePages) expect(advisedBytes() - before).toBeGreaterThanOrEqual(6 * MiB);
   });
 });

@@ -1,0 +1,1 @@
+export declare const CHROMIUM: { executablePath: string; headless: boolean; args: string[] };
