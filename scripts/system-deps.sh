@@ -26,6 +26,9 @@ done
 case "$purpose" in
   test | bench) [ -e /usr/lib/syslinux/mbr/mbr.bin ] || missing+=(syslinux-common) ;;
 esac
+# libzstd, which a headless resume decodes its state with (main/headless/state-decode.ts): a
+# library, not a command. Debian's apt depends on it; without it a resume is only slower.
+ldconfig -p 2>/dev/null | grep -q 'libzstd\.so\.1 ' || missing+=(libzstd1)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
