@@ -3,7 +3,7 @@
 // WebAssembly module is loaded on first use and kept.
 
 import type { Zstd } from "@hpcc-js/wasm-zstd";
-import { putBitmapFirst } from "./state-format.js";
+import { frameContentSize, putBitmapFirst } from "./state-format.js";
 
 export { isCompressedState, ZSTD_MAGIC } from "./state-format.js";
 
@@ -47,4 +47,18 @@ function load(): Promise<Zstd> {
 export async function compressState(raw: Uint8Array): Promise<Uint8Array> {
   putBitmapFirst(raw);
   return (await load()).compress(raw, LEVEL);
+}
+
+/**
+ * A kept state decoded: v86's raw state, which a resume reads where it lies (state-format.ts
+ * readState). Only a frame that says its size, at most `limit` bytes, is decoded; anything else
+ * (or a frame that does not decode to that size) is an error that says so.
+ */
+export async function decodeState(bytes: Uint8Array, limit: number): Promise<Uint8Array> {
+  const size = frameContentSize(bytes);
+  if (size === undefined) throw new Error("it is not a zstd frame that gives its size");
+  if (size > limit) throw new Error(`it decodes to ${size} bytes, more than the ${limit} decoded ahead`);
+  const raw = (await load()).decompress(bytes);
+  if (raw.length !== size) throw new Error(`it decoded to ${raw.length} bytes, its frame says ${size}`);
+  return raw;
 }

@@ -215,6 +215,25 @@ export function isCompressedState(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && (bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24)) >>> 0 === ZSTD_MAGIC;
 }
 
+/**
+ * The size a zstd frame says it decodes to (its header's Frame_Content_Size, RFC 8878 section
+ * 3.1.1.1); undefined when the frame does not say, or the bytes are not a whole frame header.
+ */
+export function frameContentSize(bytes: Uint8Array): number | undefined {
+  if (!isCompressedState(bytes) || bytes.length < 5) return undefined;
+  const descriptor = bytes[4]!;
+  const singleSegment = (descriptor & 0x20) !== 0;
+  const flag = descriptor >> 6;
+  const fieldSize = flag === 0 ? (singleSegment ? 1 : 0) : 1 << flag; // 0/1, 2, 4 or 8 bytes
+  if (fieldSize === 0) return undefined;
+  const dictionaryIdSize = [0, 1, 2, 4][descriptor & 3]!;
+  const at = 5 + (singleSegment ? 0 : 1) + dictionaryIdSize;
+  if (bytes.length < at + fieldSize) return undefined;
+  let size = 0;
+  for (let i = fieldSize - 1; i >= 0; i--) size = size * 256 + bytes[at + i]!;
+  return fieldSize === 2 ? size + 256 : size;
+}
+
 /** A state's bytes, read in order: `take` hands the next `length` to `use`, valid until it returns. */
 interface StateSource {
   take<T>(length: number, use: (view: Uint8Array) => T): T;

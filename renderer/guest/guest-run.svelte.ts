@@ -28,7 +28,7 @@ import { fromBase64, pageClipboard, toBase64 } from "./page-clipboard.js";
 import { detectImage, HEADER_BYTES, type DetectedImage } from "../../core/media/detect.js";
 import { checkFitsDrive, DRIVE_NAMES, type SwapDrive } from "../../core/media/drives.js";
 import type { GuestStop } from "../../core/guest/stop-detector.js";
-import { compressOffThread } from "./compress.js";
+import { compressOffThread, decodeOffThread } from "./compress.js";
 import { wheelNotches } from "./wheel.js";
 
 /** What to boot: a guest from the library, or an image the user dropped. */
@@ -95,9 +95,12 @@ async function fetchBytes(url: string, size: number, what: string): Promise<Arra
  * A guest's saved state this page holds for its next Start: the one it saved at the guest's
  * last Stop, or the one it fetched ahead of a Start (readAhead). While the host's saved state is
  * still these bytes (the plan gives their SHA-256), the guest resumes from them instead of a
- * download made after the click. One at a time; given up at the next resume of any guest.
+ * download made after the click. With them, where it could be had, the state decoded (`raw`:
+ * the one a Stop compressed, or decoded off the page's thread after a look ahead), which the
+ * resume reads as it lies instead of decoding it after the click. One at a time; given up at
+ * the next resume of any guest.
  */
-let kept: { guest: string; sha256: string; size: number; bytes: Promise<ArrayBuffer> } | undefined;
+let kept: { guest: string; sha256: string; size: number; bytes: Promise<ArrayBuffer>; raw: Promise<Uint8Array | undefined> } | undefined;
 /** A Stop's state whose checksum is still being made: a look ahead waits for it. */
 let keeping: Promise<void> = Promise.resolve();
 /** Starts that have taken their state: a look ahead that a start overtook fetches nothing. */
@@ -110,13 +113,13 @@ async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string | undef
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Keeps what a Stop saved for `guest` (its checksum made off the click's path). */
-function keepSaved(guest: string, state: Uint8Array): void {
+/** Keeps what a Stop saved for `guest`, and its raw state (its checksum made off the click's path). */
+function keepSaved(guest: string, state: Uint8Array, raw: Uint8Array): void {
   const bytes = state.byteOffset === 0 && state.byteLength === state.buffer.byteLength ? (state.buffer as ArrayBuffer) : state.slice().buffer;
   kept = undefined;
   keeping = sha256Hex(new Uint8Array(bytes)).then(
     (sha256) => {
-      if (sha256) kept = { guest, sha256, size: bytes.byteLength, bytes: Promise.resolve(bytes) };
+      if (sha256) kept = { guest, sha256, size: bytes.byteLength, bytes: Promise.resolve(bytes), raw: Promise.resolve(raw) };
     },
     () => {}, // not kept: the next start downloads it
   );
@@ -124,12 +127,16 @@ function keepSaved(guest: string, state: Uint8Array): void {
 
 /** The largest state fetched ahead of a Start: the page holds it for a Start that may not come. */
 const READ_AHEAD_LIMIT = 128 * 1024 * 1024;
+/** The largest state decoded ahead of a Start (decoded, tiny's is 43 MB). */
+const DECODE_AHEAD_LIMIT = 256 * 1024 * 1024;
 
 /**
  * Fetches the state a start of `guest` would resume, while the page shows it stopped, so that
- * its Start has nothing to download. Nothing when the page already holds that state, the guest
- * would boot, or its state is larger than READ_AHEAD_LIMIT. The bytes are kept only if they are
- * the state the host named (their SHA-256 checked): the file may change between the two requests.
+ * its Start has nothing to download, and decodes it off the page's thread, so that its Start
+ * has nothing to decode. Nothing when the page already holds that state, the guest would boot,
+ * or its state is larger than READ_AHEAD_LIMIT (decoded, than DECODE_AHEAD_LIMIT: then the Start
+ * decodes it). The bytes are kept only if they are the state the host named (their SHA-256
+ * checked): the file may change between the two requests.
  */
 export async function readAhead(host: HostBridge, guest: string): Promise<void> {
   const before = resumes;
@@ -142,20 +149,27 @@ export async function readAhead(host: HostBridge, guest: string): Promise<void> 
     if ((await sha256Hex(new Uint8Array(buffer))) !== sha256) throw new Error("its saved state changed while it was fetched");
     return buffer;
   });
-  const entry = { guest, sha256, size: ahead.size, bytes };
+  // A copy goes to the decoder (its buffer is handed over): the bytes stay the Start's if it fails.
+  const raw = bytes.then((buffer) => decodeOffThread(new Uint8Array(buffer).slice(), DECODE_AHEAD_LIMIT)).catch(() => undefined);
+  const entry = { guest, sha256, size: ahead.size, bytes, raw };
   kept = entry;
   await bytes.catch(() => {
     if (kept === entry) kept = undefined; // the Start downloads it then
   });
 }
 
-/** The bytes of the state a start of `guest` resumes: those the page holds when they are the host's, else downloaded. */
-function stateToResume(guest: string, source: Extract<MediaSource, { kind: "url" }>): Promise<ArrayBuffer> {
+/**
+ * The state a start of `guest` resumes: the one the page holds when it is the host's (decoded,
+ * where the page has it so), else downloaded.
+ */
+function stateToResume(guest: string, source: Extract<MediaSource, { kind: "url" }>): Promise<ArrayBuffer | Uint8Array> {
   const held = kept;
   kept = undefined;
   resumes++;
   const download = (): Promise<ArrayBuffer> => fetchBytes(source.url, source.size, "its saved state");
-  if (held && held.guest === guest && source.sha256 !== undefined && held.sha256 === source.sha256 && held.size === source.size) return held.bytes.catch(download);
+  if (held && held.guest === guest && source.sha256 !== undefined && held.sha256 === source.sha256 && held.size === source.size) {
+    return held.raw.then((raw): Promise<ArrayBuffer | Uint8Array> | Uint8Array => raw ?? held.bytes).catch(download);
+  }
   return download();
 }
 
@@ -182,8 +196,8 @@ async function firmwareImage(source: MediaSource): Promise<V86Image> {
  * Marks a step of a start on the page's timeline (User Timing, "unmachine:start:STEP"), for a
  * profile or the benchmark (test/bench/resume.js) to say where a start's time went.
  */
-function mark(step: string): void {
-  performance.mark(`unmachine:start:${step}`);
+function mark(step: string, detail?: Record<string, unknown>): void {
+  performance.mark(`unmachine:start:${step}`, detail ? { detail } : undefined);
 }
 
 const BOOT_TIME_KEY = "unmachine.boot-seconds.";
@@ -624,11 +638,11 @@ export class GuestRun {
    * aside, said in one line, and the guest starts afresh in its place (from its kept started
    * state, else a cold boot).
    */
-  async #resume(emulator: V86, stateBytes: Promise<ArrayBuffer>): Promise<void> {
-    let state: ArrayBuffer;
+  async #resume(emulator: V86, stateBytes: Promise<ArrayBuffer | Uint8Array>): Promise<void> {
+    let state: ArrayBuffer | Uint8Array;
     try {
       state = await stateBytes;
-      mark("state");
+      mark("state", { decoded: state instanceof Uint8Array }); // decoded ahead, or to be decoded now
     } catch (error) {
       if (this.#emulator === emulator) this.#fail(error instanceof Error ? error.message : String(error));
       return;
@@ -736,7 +750,7 @@ export class GuestRun {
    * The running emulator's state, compressed: stopped, its requests to the host answered (their
    * replies land in guest memory), saved. It stays stopped; the caller runs it again or ends it.
    */
-  async #capture(emulator: V86): Promise<Uint8Array> {
+  async #capture(emulator: V86): Promise<{ bytes: Uint8Array; raw: Uint8Array }> {
     this.#pausing = true;
     try {
       await emulator.stop();
@@ -769,9 +783,9 @@ export class GuestRun {
     }
     this.#generation++;
     try {
-      const state = await this.#capture(emulator);
-      await this.#host.saveState(id, "", state);
-      keepSaved(this.guest, state);
+      const { bytes, raw } = await this.#capture(emulator);
+      await this.#host.saveState(id, "", bytes);
+      keepSaved(this.guest, bytes, raw);
     } catch (error) {
       if (this.#emulator === emulator) void emulator.run();
       throw new Error(`${this.title || this.guest}: its state could not be saved (${error instanceof Error ? error.message : String(error)}); it is still running`);
@@ -801,8 +815,8 @@ export class GuestRun {
     const id = this.#sessionId;
     if (!this.guest || !emulator || !id || this.state !== "running") throw new Error("the guest is not running yet");
     try {
-      const state = await this.#capture(emulator);
-      await this.#host.saveState(id, tag, state);
+      const { bytes } = await this.#capture(emulator);
+      await this.#host.saveState(id, tag, bytes);
     } finally {
       if (this.#emulator === emulator) await emulator.run();
     }

@@ -114,9 +114,11 @@ async function pageSession(env) {
       { source: `${ANSWER.source}-${nonce}` },
     );
     await start.click();
-    // A resuming guest is typed to at once (the page keeps what is typed while it resumes and
-    // gives it to the guest as it runs); a booting one once it shows as running.
-    if (!typeAhead) await page.waitForFunction(() => document.querySelector('[data-testid="guest-state"]')?.textContent?.includes("running"), null, { polling: 5, timeout: 240_000 });
+    // A resuming guest is typed to as soon as its console takes typing (the page keeps what is
+    // typed while it resumes and gives it to the guest as it runs); a booting one once it shows
+    // as running. Keys pressed before the click has turned the console on are not the guest's.
+    if (typeAhead) await page.waitForFunction(() => document.querySelector('[data-testid="serial-console"]')?.getAttribute("aria-disabled") === "false", null, { polling: 5, timeout: 60_000 });
+    else await page.waitForFunction(() => document.querySelector('[data-testid="guest-state"]')?.textContent?.includes("running"), null, { polling: 5, timeout: 240_000 });
     await page.evaluate(() => document.querySelector('[data-testid="serial-console"] textarea')?.focus());
     await page.evaluate(() => (window.resumeMarks.typing = performance.now()));
     // In one piece, as a paste: the headless run gets its command whole too, and the driver's

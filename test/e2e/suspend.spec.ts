@@ -36,6 +36,11 @@ async function bootTiny(page: Page, url: string): Promise<{ badge: Locator; cons
   return { badge, console };
 }
 
+/** How the page's last start had its saved state: decoded ahead, or to decode then (its "unmachine:start:state" mark). */
+function startedFrom(page: Page): Promise<unknown> {
+  return page.evaluate(() => (performance.getEntriesByName("unmachine:start:state").at(-1) as PerformanceMark | undefined)?.detail);
+}
+
 test("Stop then Start resumes tiny: its shell answers with its /tmp kept, without booting again; a snapshot brings back a file's earlier content; Power off boots it afresh", async ({ page, served }) => {
   test.setTimeout(600_000);
   const { badge, console } = await bootTiny(page, served.url);
@@ -55,7 +60,8 @@ test("Stop then Start resumes tiny: its shell answers with its /tmp kept, withou
   });
   const start = Date.now();
   await page.getByRole("button", { name: "Start", exact: true }).click();
-  // Typed at once, while it resumes: the page keeps the keys and gives them to the guest as it runs.
+  // Typed as soon as the console takes keys, while it resumes: the page keeps them and gives them to the guest as it runs.
+  await expect(console).toHaveAttribute("aria-disabled", "false");
   await console.click();
   await page.keyboard.type("cat /tmp/kept; echo ans''wered\n");
   // Running as soon as it is restored (no prompt is printed again).
@@ -67,6 +73,8 @@ test("Stop then Start resumes tiny: its shell answers with its /tmp kept, withou
   await expect(console).toContainText("kept-across");
   await expect(badge).toHaveText("running");
   expect(downloads).toEqual([]);
+  // The state its Stop saved, kept decoded too: the Start read it as it lay.
+  expect(await startedFrom(page)).toEqual({ decoded: true });
   test.info().annotations.push({ type: "timing", description: `stop ${stopMs} ms, start to running ${runningMs} ms, to a shell answer ${startMs} ms` });
   process.stdout.write(`suspend: stop ${stopMs} ms, start to running ${runningMs} ms, to a shell answer ${startMs} ms\n`);
   // How fast is the benchmark's to say (npm run bench: resume.js); here, that it resumed at all.
@@ -101,7 +109,7 @@ test("Stop then Start resumes tiny: its shell answers with its /tmp kept, withou
   await run(page, console, "ls /tmp/kept || echo no''-file", "no-file");
 });
 
-test("a page just opened fetches the state its Start resumes before the click: the Start downloads nothing", async ({ page, served }) => {
+test("a page just opened fetches and decodes the state its Start resumes before the click: the Start downloads and decodes nothing", async ({ page, served }) => {
   test.setTimeout(600_000);
   const { badge, console } = await bootTiny(page, served.url);
   await run(page, console, "echo fetched-ahead > /tmp/ahead; echo wr''itten", "written");
@@ -121,12 +129,15 @@ test("a page just opened fetches the state its Start resumes before the click: t
   await page.waitForLoadState("networkidle");
 
   await page.getByRole("button", { name: "Start", exact: true }).click();
+  await expect(console).toHaveAttribute("aria-disabled", "false");
   await console.click();
   await page.keyboard.type("cat /tmp/ahead; echo ans''wered\n");
   await expect(console).toContainText("answered", { timeout: 20_000 });
   await expect(console).toContainText("fetched-ahead");
   await expect(badge).toHaveText("running");
   expect(downloads).toHaveLength(1);
+  // It had decoded the state ahead too: the Start read it as it lay, with nothing to decode.
+  expect(await startedFrom(page)).toEqual({ decoded: true });
 });
 
 test("a damaged saved state is set aside with one line, and the guest boots", async ({ page, served }) => {
