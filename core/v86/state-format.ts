@@ -10,7 +10,8 @@
 //
 // So a state is kept with its bitmap first (putBitmapFirst, when it is compressed: still a
 // state v86 restores as it is), and restored by streaming it through v86's own zstd decoder
-// with each page written straight to its place in RAM (readState). v86's own restore
+// with each page written straight to its place in RAM (readState), or, decoded ahead on another
+// thread (a headless run's host, the page's codec worker), read where it lies. v86's own restore
 // decodes all pages into a buffer of their own, then copies each into RAM: tiny's 34 MiB of
 // pages, touched twice, on a host where a page's first touch is dear.
 

@@ -18,3 +18,15 @@ export function advisedBytes(pid: number | "self" = "self"): number {
   }
   return total;
 }
+
+/** How many of a process's mappings of exactly `bytes` are marked for huge pages: a memory just advised adds one of its own size. */
+export function advisedMappingsOf(bytes: number, pid: number | "self" = "self"): number {
+  let count = 0;
+  let size = 0;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const range = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    if (range) size = parseInt(range[2]!, 16) - parseInt(range[1]!, 16);
+    else if (line.startsWith("VmFlags:") && / hg\b/.test(line) && size === bytes) count++;
+  }
+  return count;
+}
