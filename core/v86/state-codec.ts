@@ -7,7 +7,8 @@ import { frameContentSize, putBitmapFirst } from "./state-format.js";
 
 export { isCompressedState, ZSTD_MAGIC } from "./state-format.js";
 
-const LEVEL = 3;
+/** The zstd level a state is kept at (the host's native compressor uses it too). */
+export const STATE_ZSTD_LEVEL = 3;
 
 let zstd: Promise<Zstd> | undefined;
 
@@ -46,7 +47,7 @@ function load(): Promise<Zstd> {
  */
 export async function compressState(raw: Uint8Array): Promise<Uint8Array> {
   putBitmapFirst(raw);
-  return (await load()).compress(raw, LEVEL);
+  return (await load()).compress(raw, STATE_ZSTD_LEVEL);
 }
 
 /**

@@ -28,7 +28,7 @@ import { overlayHolder } from "../disk/overlay.js";
 import { checkBudget } from "../../core/guest/memory-budget.js";
 import { MiB } from "../../core/v86/options.js";
 import { freemem, totalmem } from "node:os";
-import { compressState } from "../../core/v86/state-codec.js";
+import { compressSaved } from "../headless/state-zstd.js";
 import { builtStatePath, expectationFor, GuestStates, type LoadedState } from "../state/guest-states.js";
 import { overlayLength, type NewState, type StateExpectation } from "../state/state-file.js";
 import type { DiskRole } from "../../core/guest/launch-plan.js";
@@ -211,7 +211,7 @@ async function suspendInto(states: GuestStates, expected: StateExpectation, gues
   for (const [role, disk] of Object.entries(disks) as [DiskRole, { overlay: string }][]) overlays[role] = disk.overlay;
   const state = newState(expected, overlays, host);
   state.guest = states.name;
-  states.save(state, await compressState(raw));
+  states.save(state, await compressSaved(raw));
 }
 
 export async function runCommand(library: GuestLibrary, flags: RunFlags): Promise<number> {
@@ -268,7 +268,7 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
       try {
         const overlays: Partial<Record<DiskRole, string>> = {};
         for (const [role, disk] of Object.entries(disks) as [DiskRole, { overlay: string }][]) overlays[role] = disk.overlay;
-        const payload = await compressState(saved.state);
+        const payload = await compressSaved(saved.state);
         states.saveSnapshot(tag, newState(expected, overlays, services.saveState?.()), payload, overlays);
       } finally {
         saved.resume();

@@ -19,7 +19,7 @@ import { namesFoldersByPlace } from "../host/p9-service.js";
 import { giveFolderId } from "../p9/folder-id.js";
 import { ROOT_SHARE_TAG } from "../../core/guest/launch-plan.js";
 import { HeadlessGuest } from "../headless/runner.js";
-import { compressState } from "../../core/v86/state-codec.js";
+import { compressSaved } from "../headless/state-zstd.js";
 import { windowsReported } from "../host/agent-api.js";
 
 export class BuildError extends Error {
@@ -118,7 +118,7 @@ export async function keepBuiltState(library: GuestLibrary, name: string, progre
     if (agent?.state === "ready") await agent.exec("sync; echo 3 > /proc/sys/vm/drop_caches", { timeoutMs: 30_000, maxOutput: 4096 }).catch(() => undefined);
     const raw = await guest.suspend();
     const host = services.saveState?.();
-    const payload = await compressState(raw);
+    const payload = await compressSaved(raw);
     const state: Parameters<typeof writeStateFile>[1] = { emulator: expected.emulator, machine: expected.machine, guest: name, disks: {} };
     if (host !== undefined) state.host = host;
     writeStateFile(path, state, payload);

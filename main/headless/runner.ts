@@ -4,7 +4,7 @@
 
 import { MessageChannel, type Worker } from "node:worker_threads";
 import { claimWorker } from "./worker-start.js";
-import { decodeState } from "./state-decode.js";
+import { decodeState } from "./state-zstd.js";
 import type { CarrierPipe, FramePipe } from "../../core/pipe/frame-pipe.js";
 import { DisposableStore, Emitter, type Disposable } from "../../core/disposable.js";
 import { nodePortPipe } from "./node-port-pipe.js";
@@ -138,7 +138,7 @@ export class HeadlessGuest implements Disposable {
       const attach = services[service];
       if (attach) this.#services.add(attach(pipe));
     }
-    // Decoded here while the worker sets v86 up (state-decode.ts), into shared memory, which the
+    // Decoded here while the worker sets v86 up (state-zstd.ts), into shared memory, which the
     // message shares. Where it cannot be, copied once into a buffer of its own that is handed
     // over, not cloned: the caller's (often a view into a read file) stays the caller's. (A Node
     // Buffer's slice() is a view, not a copy: new Uint8Array(view) copies.)

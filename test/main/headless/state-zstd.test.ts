@@ -1,10 +1,11 @@
-// A saved state decoded by the host's libzstd ahead of the emulator (state-decode.ts): the same
+// A saved state decoded by the host's libzstd ahead of the emulator (state-zstd.ts): the same
 // bytes v86 saved, in shared memory a worker sees without a copy; and nothing, so that the
 // worker's own decoder reads the state as it is kept, for whatever this decoder cannot take.
 
 import { describe, expect, it } from "vitest";
 import { compressState } from "../../../core/v86/state-codec.js";
-import { decodeState } from "../../../main/headless/state-decode.js";
+import { compressSaved, decodeState } from "../../../main/headless/state-zstd.js";
+import { Zstd } from "@hpcc-js/wasm-zstd";
 import { nativeFunction } from "../../../main/headless/native.js";
 import { advisedMappingsOf, hostGivesHugePages } from "../../support/huge-pages.js";
 
@@ -60,5 +61,16 @@ describe.runIf(hostHasLibzstd)("decodeState (this host has libzstd)", () => {
     expect(decodeState(frameSays(2 * MiB - 4096), 64 * MiB)).toBeUndefined();
     expect(decodeState(new Uint8Array(64).fill(0x55), 64 * MiB)).toBeUndefined();
     expect(decodeState(new Uint8Array(0), 64 * MiB)).toBeUndefined();
+  });
+});
+
+describe.runIf(hostHasLibzstd)("compressSaved (this host has libzstd)", () => {
+  it("makes the frame compressState makes: the same state back from the page's decoder, its bitmap put first alike", async () => {
+    const raw = stateLike(3 * MiB);
+    const packed = await compressSaved(raw.slice());
+    expect(packed.length).toBeLessThan(raw.length * 0.75);
+    const back = (await Zstd.load()).decompress(packed);
+    expect(Buffer.compare(Buffer.from(back), Buffer.from(raw))).toBe(0);
+    expect(Buffer.compare(Buffer.from(decodeState(packed, 64 * MiB)!), Buffer.from(raw))).toBe(0);
   });
 });
