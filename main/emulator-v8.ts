@@ -4,8 +4,8 @@
 // 2-core host take the core the emulator's other thread needs, and the faster code did not make
 // up for it in any run measured here (interleaved, same build): a headless resume answered in
 // 636 against 708 ms (medians of 6), the page's in 0.80 against 0.93 s, tiny's cold boot took
-// 11.5-11.9 against 14.2-14.7 s, a 20 s shell loop in the guest ran 5 % faster, md5sum and gzip
-// of 16 MiB 14 % faster.
+// 11.5-11.9 against 14.2-14.7 s headless and 13-14 against 41-42 s in the page (Chromium), a
+// 20 s shell loop in the guest ran 5 % faster, md5sum and gzip of 16 MiB 14 % faster.
 //
 // V8's flags are a process's: the command line sets them before its first emulator worker
 // starts (headless/worker-start.ts), the desktop app on the command line of its pages

@@ -1,11 +1,11 @@
 // A saved state decoded and compressed by the host's own libzstd (native.ts), for the command
 // line: v86's WebAssembly zstd (in the emulator, and @hpcc-js/wasm-zstd) is the page's.
 //
-// Decoded ahead of the emulator (decodeState). A headless resume
-// sets v86 up in its worker while the host reads the state; decoded here in the meantime (on
-// the other core), the worker then only copies its pages into RAM (core/v86/state-format.ts
-// reads a raw state where it lies), instead of decoding 43 MiB through v86's WebAssembly zstd
-// after it has loaded: that was most of a restore.
+// Decoded ahead of the emulator (decodeState). A headless resume sets v86 up in its worker
+// while the host reads the state; decoded here in the meantime (on the other core), the worker
+// then only copies its pages into RAM (core/v86/state-format.ts reads a raw state where it
+// lies), instead of decoding 43 MiB through v86's WebAssembly zstd after it has loaded: that
+// was most of a restore.
 //
 // The decoded state goes to the worker in shared memory (nothing copied on the way), a
 // WebAssembly memory, which starts on a page and so can be given huge pages: its first touches
