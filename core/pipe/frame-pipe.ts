@@ -4,6 +4,7 @@
 // frames (web shell), direct calls (in-process). Frames are never merged or split in transit.
 
 import { Emitter, toDisposable, type Disposable } from "../disposable.js";
+import { ownBuffer, spansOwnBuffer } from "../bytes.js";
 
 export interface FramePipe extends Disposable {
   send(frame: Uint8Array): void;
@@ -140,8 +141,7 @@ export const PORT_END = { unmachinePipe: "end" } as const;
  * part of a buffer, or of a shared one, is copied first.
  */
 export function exactBytes(frame: Uint8Array): Uint8Array {
-  const whole = frame.byteOffset === 0 && frame.byteLength === frame.buffer.byteLength && frame.buffer instanceof ArrayBuffer;
-  return whole && frame.constructor === Uint8Array ? frame : new Uint8Array(frame);
+  return spansOwnBuffer(frame) && frame.constructor === Uint8Array ? frame : new Uint8Array(ownBuffer(frame));
 }
 
 /**

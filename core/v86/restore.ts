@@ -15,6 +15,7 @@
 import type { V86, V86Options } from "v86";
 import { MiB } from "./options.js";
 import { canReadState, readState } from "./state-format.js";
+import { ownBuffer } from "../bytes.js";
 
 /** What v86 writes into RAM while it sets a machine up without a kernel: its BIOS and VGA BIOS, below 1 MiB. */
 export const SETUP_WRITES_END = 1 * MiB;
@@ -46,12 +47,6 @@ function cpuOf(emulator: V86): Partial<V86Cpu> | undefined {
 export function isFresh(emulator: V86): boolean {
   const cpu = cpuOf(emulator);
   return typeof cpu?.zero_memory === "function" && cpu.instruction_counter?.[0] === 0;
-}
-
-/** The bytes as an ArrayBuffer of their own, for v86's restore: the view's buffer when it is all of one. */
-function ownBuffer(bytes: Uint8Array): ArrayBuffer {
-  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
-  return whole ? (bytes.buffer as ArrayBuffer) : new Uint8Array(bytes).buffer;
 }
 
 /**

@@ -7,6 +7,7 @@ import type { LaunchMachine, MediaSource } from "../../core/guest/launch-plan.js
 import { machineSpec, type MachineSpec } from "../../core/v86/options.js";
 import { SERVED_PLACEHOLDER } from "../../core/disk/served-disk.js";
 import { BOOT_IMAGES } from "../../core/v86/restore.js";
+import { ownBuffer } from "../../core/bytes.js";
 
 /** A medium's bytes in an ArrayBuffer of their own (Node may hand back a slice of a shared pool). */
 export function loadBuffer(source: MediaSource): ArrayBuffer {
@@ -14,11 +15,8 @@ export function loadBuffer(source: MediaSource): ArrayBuffer {
   if (source.kind === "served" || source.kind === "disk") throw new Error("a served disk is read through the host's disk service, not loaded whole");
   if (source.kind === "fat") throw new Error(`${source.drive.from}: a FAT drive is built by the host (buildFatDrives) before the guest starts`);
   const bytes = source.kind === "file" ? readFileSync(source.path) : source.bytes;
-  // A large file read by Node owns its memory: hand it over instead of copying it.
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  return copy.buffer;
+  // A large file read by Node owns its memory: handed over instead of copied.
+  return ownBuffer(bytes);
 }
 
 /**

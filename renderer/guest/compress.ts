@@ -1,11 +1,7 @@
 // A guest's state compressed or decoded off the page's thread (compress-worker.ts), one worker
 // for each, ended when it answers: saves and looks ahead are rare and the worker's zstd module is small.
 import type { CodecReply, CodecRequest } from "./compress-worker.js";
-
-/** The buffer of `bytes` to hand over: its own when it is all of it, else a copy. */
-function ownBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? (bytes.buffer as ArrayBuffer) : bytes.slice().buffer;
-}
+import { ownBuffer } from "../../core/bytes.js";
 
 function runCodec(request: CodecRequest, what: string): Promise<CodecReply> {
   return new Promise((resolve, reject) => {

@@ -29,6 +29,7 @@ import { detectImage, HEADER_BYTES, type DetectedImage } from "../../core/media/
 import { checkFitsDrive, DRIVE_NAMES, type SwapDrive } from "../../core/media/drives.js";
 import type { GuestStop } from "../../core/guest/stop-detector.js";
 import { compressOffThread, decodeOffThread } from "./compress.js";
+import { ownBuffer } from "../../core/bytes.js";
 import { wheelNotches } from "./wheel.js";
 
 /** What to boot: a guest from the library, or an image the user dropped. */
@@ -115,7 +116,7 @@ async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string | undef
 
 /** Keeps what a Stop saved for `guest`, and its raw state (its checksum made off the click's path). */
 function keepSaved(guest: string, state: Uint8Array, raw: Uint8Array): void {
-  const bytes = state.byteOffset === 0 && state.byteLength === state.buffer.byteLength ? (state.buffer as ArrayBuffer) : state.slice().buffer;
+  const bytes = ownBuffer(state);
   kept = undefined;
   keeping = sha256Hex(new Uint8Array(bytes)).then(
     (sha256) => {
