@@ -2,9 +2,11 @@
 // v86's loop runs the CPU in slices (do_tick: one main_loop slice, then next_tick(delay) to
 // schedule the next). The cap counts the guest instructions of each slice and stretches the
 // pause before the next one so the guest runs `percent` of the instructions it runs a busy ms
-// at full speed: measured while it runs uncapped (FullSpeed), or by a short burst at full speed
-// now and then while it is capped. It never stops the emulator: v86's stop()/run() would tell
-// every listener the emulator stopped. Time comes from the runtime.
+// at full speed: measured while it runs uncapped (FullSpeed), or by short bursts at full speed
+// now and then while it is capped (BurstRates). A host runs a thread it keeps pausing slower
+// per busy ms than one it lets run, so busy time alone is not the measure. It never stops the
+// emulator: v86's stop()/run() would tell every listener the emulator stopped. Time comes from
+// the runtime.
 
 import type { Disposable } from "../disposable.js";
 import type { EmulatorLike } from "../guest/session.js";
@@ -34,12 +36,24 @@ const MAX_BUSY_SHARE = 2.5;
 const BURST_MS = 100;
 const BURST_MEASURED_FROM_MS = 60;
 /**
- * A capped guest is measured again this often, for the work it does now may run at quite
- * another speed (a kernel booting runs four times the instructions a ms of a shell's loop), and
- * sooner when a burst could not measure (the guest idled in it).
+ * A capped guest is measured again this often, and sooner (BURST_RETRY_MS) while it has fewer
+ * samples than the cap goes by (below), when a burst could not measure (the guest idled in it)
+ * or its sample was not taken.
  */
 const BURST_EVERY_MS = 20_000;
 const BURST_RETRY_MS = 2_000;
+/**
+ * One burst's rate swings by half on a shared host (measured here: 78 K to 178 K instructions a
+ * ms within a minute of one loop), so the cap paces by the median of the last BURST_SAMPLES,
+ * bursting every BURST_RETRY_MS until it has them. A burst is a sample only if the paced
+ * slices' rate over SAMPLE_BUSY_MS of busy time before it and as much after it agree within
+ * SAMPLE_AGREE: the guest's work did not change around it.
+ */
+const BURST_SAMPLES = 3;
+const SAMPLE_BUSY_MS = 100;
+const SAMPLE_AGREE = 0.25;
+/** The paced slices' rate this many times off the one the samples were taken at: the guest's work changed, and the cap measures again. */
+const WORK_CHANGED = 2;
 /** FullSpeed measures in spans of this much busy time of slices the guest ran to their end, */
 const SPAN_MS = 500;
 /** and keeps the fastest of the last few of them, */
@@ -102,27 +116,119 @@ export interface SpeedCap extends Disposable {
   set(percent: number): void;
   /** The guest's full speed in instructions per busy ms, measured while it ran uncapped (this last minute). */
   readonly fullRate: number | undefined;
-  /** The full speed the cap paces by now: measured uncapped before it was set, or by its last burst. */
+  /** The full speed the cap paces by now: the median of its last bursts (BURST_SAMPLES), else measured uncapped before it was set. */
   readonly pacedRate: number | undefined;
 }
 
-/** A burst a capped guest runs at full speed to measure it: when it began, and its measured part so far. */
-interface Burst {
-  start: number;
+/** Busy time and the instructions run in it. */
+interface Work {
   busy: number;
   instructions: number;
+}
+
+const rateOf = (work: Work): number => work.instructions / work.busy;
+
+/** A burst a capped guest runs at full speed to measure it: when it began, its measured part so far, all of it so far, and the paced rate before it. */
+interface Burst extends Work {
+  start: number;
+  all: Work;
+  before: number | undefined;
+}
+
+/** A burst's sample waiting for the paced slices after it: the burst's rate, the paced rate before it, and the work after it so far. */
+interface Pending extends Work {
+  full: number;
+  before: number | undefined;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * The paced slices' rate over the last SAMPLE_BUSY_MS or more of their busy time: two spans,
+ * the one filling and the one before it.
+ */
+class RecentRate {
+  #filling: Work = { busy: 0, instructions: 0 };
+  #before: Work = { busy: 0, instructions: 0 };
+
+  /** Adds a paced slice; returns the rate of a span it completed. */
+  add(busy: number, instructions: number): number | undefined {
+    this.#filling.busy += busy;
+    this.#filling.instructions += instructions;
+    if (this.#filling.busy < SAMPLE_BUSY_MS) return undefined;
+    this.#before = this.#filling;
+    this.#filling = { busy: 0, instructions: 0 };
+    return rateOf(this.#before);
+  }
+
+  rate(): number | undefined {
+    const busy = this.#filling.busy + this.#before.busy;
+    return busy >= SAMPLE_BUSY_MS ? (this.#filling.instructions + this.#before.instructions) / busy : undefined;
+  }
+
+  clear(): void {
+    this.#filling = { busy: 0, instructions: 0 };
+    this.#before = { busy: 0, instructions: 0 };
+  }
+}
+
+/**
+ * The rates of the last bursts (BURST_SAMPLES), each with the paced slices' rate it was taken
+ * at: when the guest's work changes several times over (WORK_CHANGED), they go stale.
+ */
+class BurstRates {
+  #samples: { full: number; paced: number }[] = [];
+  /** The guest's work changed since the samples: the next sample replaces them. */
+  #stale = false;
+
+  get count(): number {
+    return this.#stale ? 0 : this.#samples.length;
+  }
+
+  /** The median of the samples, or none. */
+  value(): number | undefined {
+    return this.#samples.length === 0 ? undefined : median(this.#samples.map((s) => s.full));
+  }
+
+  /** Takes a burst's rate if the paced rates before and after it agree; says whether it did. */
+  sample(full: number, before: number | undefined, after: number): boolean {
+    if (before !== undefined && Math.abs(after - before) > SAMPLE_AGREE * Math.max(after, before)) return false;
+    if (this.#stale) this.#samples = [];
+    this.#stale = false;
+    this.#samples.push({ full, paced: before ?? after });
+    if (this.#samples.length > BURST_SAMPLES) this.#samples.shift();
+    return true;
+  }
+
+  /** A span of paced slices ran at `rate`: the samples go stale when the guest's work changed (returns true then). */
+  paced(rate: number): boolean {
+    if (this.#stale || this.#samples.length === 0) return false;
+    const at = median(this.#samples.map((s) => s.paced));
+    if (rate <= at * WORK_CHANGED && rate * WORK_CHANGED >= at) return false;
+    this.#stale = true;
+    return true;
+  }
+
+  clear(): void {
+    this.#samples = [];
+    this.#stale = false;
+  }
 }
 
 /**
  * Caps a V86 instance's speed to `percent` of what it does on one whole host core; `now` is a
  * monotonic clock in ms. Where v86 counts the guest's instructions, the guest runs `percent` of
  * the instructions it runs a busy ms at full speed, so a busy loop in it does proportionally
- * less work. Full speed is what it ran uncapped in the minute before the cap was set
- * (FullSpeed); a guest capped from its start, or capped longer than BURST_EVERY_MS, is measured
- * by a burst (BURST_MS at full speed, the pause after it repaying it). Until a burst has
- * measured it, or without a count, the guest is kept busy `percent` of the time, which gives it
- * less than its share. It is busy at most MAX_BUSY_SHARE times `percent` of the time.
- * At 100 it only measures. Disposing it gives the emulator its full speed back.
+ * less work. Full speed is the median of its last bursts (BurstRates: BURST_MS at full speed,
+ * the pause after one repaying it), or until they are taken, what it ran uncapped in the
+ * minute before the cap was set (FullSpeed). Without either, or without a count, the guest is
+ * kept busy `percent` of the time, which gives it less than its share. It is busy at most
+ * MAX_BUSY_SHARE times `percent` of the time. At 100 it only measures. Disposing it gives the
+ * emulator its full speed back.
  */
 export function capSpeed(emulator: object, percent: number, now: () => number): SpeedCap {
   const loop = (emulator as { v86?: Partial<V86Loop> }).v86;
@@ -135,31 +241,69 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
   const counter = typeof inner.cpu?.instruction_counter?.[0] === "number" ? inner.cpu.instruction_counter : undefined;
   const count = (): number => (counter ? counter[0]! >>> 0 : 0);
   const full = new FullSpeed();
+  const bursts = new BurstRates();
+  const recent = new RecentRate();
   let cap = checkCpuPercent(percent);
-  /** The full speed the cap paces by: taken when the guest was last capped from uncapped, or measured by a burst since. */
-  let rate: number | undefined;
-  /** When the next burst may begin (the guest capped and busy), and the burst running now. */
+  /** The full speed measured uncapped when the guest was last capped. */
+  let uncapped: number | undefined;
+  /** The full speed the cap paces by now. */
+  const rate = (): number | undefined => bursts.value() ?? uncapped;
+  /** When the next burst may begin (the guest capped and busy), the burst running now, and one waiting for its sample. */
   let burstAt = 0;
   let burst: Burst | undefined;
+  let pending: Pending | undefined;
   /** No slice starts before this time. */
   let resumeAt = 0;
   /**
-   * The account begun at `windowStart`: the busy time and the instructions since. The next
-   * slice waits until they are the cap's share of the window, so a wake-up the host makes late
-   * is made up by a shorter next pause instead of lowering the guest's share.
+   * The account begun at `windowStart`: the busy time since, and the work done in it, in ms at
+   * full speed. The next slice waits until the work is the cap's share of the window, so a
+   * wake-up the host makes late is made up by a shorter next pause instead of lowering the
+   * guest's share.
    */
   let windowStart: number | undefined;
   let busy = 0;
-  let instructions = 0;
+  let work = 0;
   /** When the slice running now began (do_tick schedules the next one from inside it), and the count then. */
   let sliceStart: number | undefined;
   let sliceCount = 0;
   let disposed = false;
-  /** The guest goes from uncapped to capped at `at`: paced by its full speed measured uncapped, or by a burst at once. */
+  /**
+   * The guest goes from uncapped to capped at `at`: paced by its full speed measured uncapped
+   * if it was measured this last minute, and by bursts from BURST_EVERY_MS on; else it bursts
+   * at once.
+   */
   const capFrom = (at: number): void => {
-    rate = full.rate(at);
-    burstAt = rate === undefined ? at : at + BURST_EVERY_MS;
+    uncapped = full.rate(at);
+    bursts.clear();
+    recent.clear();
+    burstAt = uncapped === undefined ? at : at + BURST_EVERY_MS;
     burst = undefined;
+    pending = undefined;
+  };
+  /** The next burst: soon while the cap has too few samples to go by, else in BURST_EVERY_MS. */
+  const nextBurst = (at: number): number => at + (bursts.count < BURST_SAMPLES ? BURST_RETRY_MS : BURST_EVERY_MS);
+  /** Work in ms at full speed: by the full speed known, else its busy time (less than its share). */
+  const workOf = (work: Work): number => {
+    const full = rate();
+    return full !== undefined ? work.instructions / full : work.busy;
+  };
+  /** A paced slice the guest ran through: counted toward the samples. */
+  const paced = (at: number, sliceBusy: number, sliceInstructions: number): void => {
+    if (pending) {
+      pending.busy += sliceBusy;
+      pending.instructions += sliceInstructions;
+      if (pending.busy < SAMPLE_BUSY_MS) return;
+      const taken = bursts.sample(pending.full, pending.before, rateOf(pending));
+      burstAt = taken ? nextBurst(at) : at + BURST_RETRY_MS;
+      pending = undefined;
+      return;
+    }
+    const span = recent.add(sliceBusy, sliceInstructions);
+    if (span !== undefined && bursts.paced(span)) {
+      // Measured at once, on the new work alone.
+      recent.clear();
+      burstAt = Math.min(burstAt, at);
+    }
   };
   if (cap < 100) capFrom(now());
   inner.do_tick = function (this: V86Loop) {
@@ -177,12 +321,22 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
     if (sliceStart !== undefined) {
       const sliceBusy = at - sliceStart;
       const sliceInstructions = (count() - sliceCount + 2 ** 32) % 2 ** 32;
+      const idled = delay > 0;
       if (cap >= 100) {
-        if (counter) full.add(at, sliceBusy, sliceInstructions, delay > 0);
+        if (counter) full.add(at, sliceBusy, sliceInstructions, idled);
       } else {
+        if (windowStart === undefined || at - windowStart > BUDGET_WINDOW_MS) {
+          windowStart = sliceStart;
+          busy = 0;
+          work = 0;
+        }
+        busy += sliceBusy;
         if (burst) {
-          if (delay > 0) {
+          burst.all.busy += sliceBusy;
+          burst.all.instructions += sliceInstructions;
+          if (idled) {
             // The guest idled: this burst says nothing of its speed.
+            work += workOf(burst.all);
             burst = undefined;
             burstAt = at + BURST_RETRY_MS;
           } else {
@@ -191,28 +345,29 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
               burst.instructions += sliceInstructions;
             }
             if (at - burst.start >= BURST_MS) {
-              if (burst.busy > 0) rate = burst.instructions / burst.busy;
+              if (burst.busy > 0) {
+                pending = { full: rateOf(burst), before: burst.before, busy: 0, instructions: 0 };
+                recent.clear();
+                burstAt = Number.POSITIVE_INFINITY; // until the sample is taken
+              } else burstAt = at + BURST_RETRY_MS;
+              // The burst's work, repaid by the pause after it.
+              work += workOf(burst.all);
               burst = undefined;
-              burstAt = at + BURST_EVERY_MS;
             }
           }
-        } else if (counter && delay <= 0 && at >= burstAt) {
-          burst = { start: at, busy: 0, instructions: 0 };
+        } else {
+          work += workOf({ busy: sliceBusy, instructions: sliceInstructions });
+          if (counter && !idled) {
+            if (at >= burstAt) burst = { start: at, busy: 0, instructions: 0, all: { busy: 0, instructions: 0 }, before: recent.rate() };
+            else if (sliceBusy > 0) paced(at, sliceBusy, sliceInstructions);
+          }
         }
-        if (windowStart === undefined || at - windowStart > BUDGET_WINDOW_MS) {
-          windowStart = sliceStart;
-          busy = 0;
-          instructions = 0;
-        }
-        busy += sliceBusy;
-        instructions += sliceInstructions;
-        // Paced by instructions, the guest is still busy at most MAX_BUSY_SHARE times its share
-        // of the time: a full speed measured on faster work (a kernel booting runs four times
-        // the instructions a ms of a shell's loop) would otherwise hardly slow it.
-        resumeAt =
-          rate === undefined
-            ? windowStart + busy + pauseAfter(busy, cap)
-            : Math.max(windowStart + (instructions * 100) / (rate * cap), windowStart + busy + pauseAfter(busy, Math.min(100, cap * MAX_BUSY_SHARE)));
+        // Busy from its share of the time (a paused busy ms never runs more than a full-speed
+        // one) to MAX_BUSY_SHARE times it, whatever the work: a full speed measured on faster
+        // work (a kernel booting runs four times the instructions a ms of a shell's loop) would
+        // otherwise hardly slow it, and one measured on slower work would all but stop it.
+        const byWork = windowStart + (work * 100) / cap;
+        resumeAt = Math.min(Math.max(byWork, windowStart + busy + pauseAfter(busy, Math.min(100, cap * MAX_BUSY_SHARE))), windowStart + busy + pauseAfter(busy, cap));
       }
     }
     nextTick.call(this, cap >= 100 || burst ? delay : Math.max(delay, resumeAt - at));
@@ -225,7 +380,7 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
       return full.rate(now());
     },
     get pacedRate() {
-      return rate;
+      return rate();
     },
     set(value: number) {
       const was = cap;
@@ -235,6 +390,7 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
       if (cap >= 100) {
         resumeAt = 0;
         burst = undefined;
+        pending = undefined;
       }
     },
     dispose() {

@@ -1,6 +1,7 @@
 // The speed cap paces v86's loop: after a slice, the next one waits long enough that the guest
-// runs the cap's share of the instructions it runs a busy ms at full speed (measured uncapped, or
-// by a burst while capped; before that is known, busy time is the cap's share of all time).
+// runs the cap's share of the instructions it runs a busy ms at full speed (the median of its
+// last bursts while capped, or measured uncapped; before that is known, busy time is the cap's
+// share of all time).
 // Driven here with a fake loop shaped like v86's (do_tick runs a slice and schedules the next
 // with next_tick).
 
@@ -117,7 +118,7 @@ function countingEmulator(perMs: (runningMs: number) => number, idles: () => boo
   const loop = {
     cpu: { instruction_counter: counter },
     do_tick(this: { next_tick(delay: number): void }) {
-      if (clock - lastEnd > 0.5) runStart = clock;
+      if (clock > lastEnd) runStart = clock; // any pause makes the host run it slow again
       counter[0] = counter[0]! + 2 * perMs(clock - runStart);
       clock += 2;
       lastEnd = clock;
@@ -177,15 +178,22 @@ describe("speed cap by instructions", () => {
     expect(cap.fullRate).toBeUndefined();
   });
 
-  it("runs at full speed for at most a burst's 100 ms, once every 20 s", () => {
+  it("runs at full speed for at most a burst's 100 ms: every 2 s until it has three samples, then every 20 s", () => {
     const fake = countingEmulator(warming);
     const cap = capSpeed(fake.emulator, 25, fake.now);
     fake.run(1000);
     expect(fake.longest()).toBeGreaterThanOrEqual(100);
     expect(fake.longest()).toBe(0);
-    fake.run(19_000);
+    for (let sample = 2; sample <= 3; sample++) {
+      fake.run(2500);
+      expect(fake.longest()).toBeLessThanOrEqual(102);
+    }
+    expect(cap.pacedRate).toBe(100);
+    fake.run(500);
+    fake.longest();
+    fake.run(18_000);
     expect(fake.longest()).toBeLessThan(10); // paced in slices, no burst before its 20 s
-    fake.run(2000);
+    fake.run(2500);
     expect(fake.longest()).toBeLessThanOrEqual(102);
     cap.set(100);
     fake.run(100);
@@ -207,6 +215,68 @@ describe("speed cap by instructions", () => {
     fake.run(15_000);
     expect(cap.pacedRate).toBe(100);
     expect(fake.run(10_000) / 100).toBeCloseTo(0.25, 2);
+  });
+
+  it("measures anew at once when the guest's work changes several times over (a kernel booting, then a shell's loop)", () => {
+    let full = 100;
+    const fake = countingEmulator((ms) => (ms < 40 ? full * 0.6 : full));
+    const cap = capSpeed(fake.emulator, 25, fake.now);
+    fake.run(8000);
+    expect(cap.pacedRate).toBe(100);
+    full = 400;
+    fake.run(6000);
+    expect(cap.pacedRate).toBeCloseTo(400, 5);
+    expect(fake.run(10_000) / 400).toBeCloseTo(0.25, 2);
+  });
+
+  it("paces by the median of its last three bursts, so one a busy host slowed does not decide it", () => {
+    let slowBurst = false;
+    // A host busy elsewhere runs one burst at half speed.
+    const fake = countingEmulator((ms) => (ms < 40 ? 60 : slowBurst ? 50 : 100));
+    const cap = capSpeed(fake.emulator, 25, fake.now);
+    fake.run(8000);
+    expect(cap.pacedRate).toBe(100);
+    fake.longest();
+    slowBurst = true; // until the next burst, 20 s after the third
+    let waited = 0;
+    for (; fake.longest() < 100 && waited < 30_000; waited += 20) fake.run(20);
+    fake.run(500); // its sample taken
+    slowBurst = false;
+    expect(waited).toBeGreaterThan(10_000);
+    expect(cap.pacedRate).toBe(100);
+    expect(fake.run(10_000) / 100).toBeCloseTo(0.25, 2);
+  });
+
+  it("stays busy at least its share of the time when a burst measured it far too slow (a slice the host stalled)", () => {
+    let stall = true;
+    // The first burst's slices run at a hundredth of full speed: a host busy elsewhere.
+    const fake = countingEmulator((ms) => (ms < 40 ? 60 : stall ? 1 : 100));
+    const cap = capSpeed(fake.emulator, 25, fake.now);
+    fake.run(1200); // the burst, and the paced slices after it that take its sample
+    stall = false;
+    expect(cap.pacedRate).toBe(1);
+    // Paced by that rate it would run once a minute; it runs its share of the time (its slices at 60).
+    expect(fake.run(1000) / 60).toBeCloseTo(0.25, 2);
+  });
+
+  it("takes no sample when the guest's speed changed around the burst, and measures again soon", () => {
+    let paced = 60;
+    const fake = countingEmulator((ms) => (ms < 40 ? paced : 100));
+    const cap = capSpeed(fake.emulator, 25, fake.now);
+    fake.run(8000);
+    expect(cap.pacedRate).toBe(100);
+    fake.longest();
+    // Slower paced slices up to the next burst, 20 s after the third, and the usual ones after it.
+    paced = 40;
+    let waited = 0;
+    for (; fake.longest() < 100 && waited < 30_000; waited += 20) fake.run(20);
+    paced = 60;
+    expect(waited).toBeGreaterThan(10_000);
+    fake.run(200);
+    fake.longest(); // the burst's end
+    fake.run(2400); // not taken: another burst within 2 s
+    expect(fake.longest()).toBeGreaterThanOrEqual(100);
+    expect(cap.pacedRate).toBe(100);
   });
 
   it("keeps the busy share of the time for a guest that idles (nothing to measure) or has no count", () => {
