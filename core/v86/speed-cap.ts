@@ -284,8 +284,8 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
   const nextBurst = (at: number): number => at + (bursts.count < BURST_SAMPLES ? BURST_RETRY_MS : BURST_EVERY_MS);
   /** Work in ms at full speed: by the full speed known, else its busy time (less than its share). */
   const workOf = (work: Work): number => {
-    const full = rate();
-    return full !== undefined ? work.instructions / full : work.busy;
+    const speed = rate();
+    return speed !== undefined ? work.instructions / speed : work.busy;
   };
   /** A paced slice the guest ran through: counted toward the samples. */
   const paced = (at: number, sliceBusy: number, sliceInstructions: number): void => {
