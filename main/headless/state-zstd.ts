@@ -23,11 +23,10 @@
 import { bytesForFilling } from "./huge-pages.js";
 import { nativeFunction } from "./native.js";
 import { compressState, STATE_ZSTD_LEVEL } from "../../core/v86/state-codec.js";
-import { putBitmapFirst } from "../../core/v86/state-format.js";
+import { frameContentSize, putBitmapFirst } from "../../core/v86/state-format.js";
 
 const LIBZSTD = ["libzstd.so.1", "libzstd.1.dylib", "libzstd.dll"];
 
-type ContentSize = (src: Uint8Array, srcSize: number) => number | bigint;
 type CompressBound = (srcSize: number) => number | bigint;
 type Compress = (dst: Uint8Array, dstCapacity: number, src: Uint8Array, srcSize: number, level: number) => number | bigint;
 type Decompress = (dst: Uint8Array, dstCapacity: number, src: Uint8Array, srcSize: number) => number | bigint;
@@ -38,12 +37,11 @@ type Decompress = (dst: Uint8Array, dstCapacity: number, src: Uint8Array, srcSiz
  * size over `limit` bytes, or a frame that does not decode to exactly that size.
  */
 export function decodeState(compressed: Uint8Array, limit: number): Uint8Array<SharedArrayBuffer> | undefined {
-  const contentSize = nativeFunction<ContentSize>(LIBZSTD, "unsigned long long ZSTD_getFrameContentSize(const void *src, size_t srcSize)");
   const decompress = nativeFunction<Decompress>(LIBZSTD, "size_t ZSTD_decompress(void *dst, size_t dstCapacity, const void *src, size_t compressedSize)");
-  if (!contentSize || !decompress) return undefined;
-  const size = contentSize(compressed, compressed.length);
-  // An unknown size or an error comes as a value near 2^64 (a BigInt): not decoded here.
-  if (typeof size !== "number" || size <= 0 || size > limit) return undefined;
+  if (!decompress) return undefined;
+  // The frame's own word for its size, read as the page reads it (state-format.ts).
+  const size = frameContentSize(compressed);
+  if (size === undefined || size <= 0 || size > limit) return undefined;
   const out = bytesForFilling(size, true);
   if (!out) return undefined; // no room for it: the worker's decoder streams it instead
   return decompress(out, size, compressed, compressed.length) === size ? out : undefined;
