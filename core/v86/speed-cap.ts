@@ -29,19 +29,27 @@ const MAX_BUSY_SHARE = 2.5;
 /**
  * A capped guest's full speed is measured in a burst of this much busy time run without a
  * pause (the pause after it repays it, so the guest keeps its share), from this far into it: a
- * host thread woken from a pause runs slow for tens of ms (measured here: a third of full speed
- * in its first 3 ms, 70 % at 10-30 ms, full from about 60 ms on; uncapped slices ran 104 K
- * instructions a ms, a quarter's cap's 1 ms slices 55-65 K).
+ * host thread woken from a pause runs slow for tens of ms (measured here, in 25 ms steps of
+ * 300 ms bursts beside a guest running uncapped: 40-70 % of full speed in the first 25 ms,
+ * full from 50 to 75 ms on; uncapped slices ran 104 K instructions a ms, a quarter's cap's 1 ms
+ * slices 55-65 K). Measured over 60-100 ms of 100 ms bursts, a guest started at a quarter did
+ * 0.16 to 0.27 of the work of an uncapped guest beside it; over 60-300 ms of 300 ms bursts,
+ * 0.25 to 0.33. A longer burst is a longer pause after it (three times it at a quarter).
  */
-const BURST_MS = 100;
-const BURST_MEASURED_FROM_MS = 60;
+const BURST_MS = 160;
+const BURST_MEASURED_FROM_MS = 75;
 /**
  * A capped guest is measured again this often, and sooner (BURST_RETRY_MS) while it has fewer
  * samples than the cap goes by (below), when a burst could not measure (the guest idled in it)
- * or its sample was not taken.
+ * or its sample was not taken. While its samples disagree (the fastest more than SETTLED times
+ * the slowest), it is measured again after twice as long each time, from BURST_RETRY_MS: a
+ * guest resumed with its compiled code gone speeds up for a minute or more as v86 compiles it
+ * again (a capped guest's bursts measured 63 K, then 80 K, then 148 K instructions a ms over a
+ * minute), and a host other programs share changes speed as they come and go.
  */
 const BURST_EVERY_MS = 20_000;
 const BURST_RETRY_MS = 2_000;
+const SETTLED = 1.5;
 /**
  * One burst's rate swings by half on a shared host (measured here: 78 K to 178 K instructions a
  * ms within a minute of one loop), so the cap paces by the median of the last BURST_SAMPLES,
@@ -52,8 +60,15 @@ const BURST_RETRY_MS = 2_000;
 const BURST_SAMPLES = 3;
 const SAMPLE_BUSY_MS = 100;
 const SAMPLE_AGREE = 0.25;
-/** The paced slices' rate this many times off the one the samples were taken at: the guest's work changed, and the cap measures again. */
+/**
+ * The paced slices' rate this many times off the one the samples were taken at, over
+ * STALE_SPANS spans of SAMPLE_BUSY_MS in a row: the guest's work changed, and the cap measures
+ * again. One span is not enough: a shell between two runs of a loop dips for a span or two
+ * (measured here: spans of 25-47 K in a loop whose samples were taken at 75 K), and each dip
+ * threw away three good samples for one burst's.
+ */
 const WORK_CHANGED = 2;
+const STALE_SPANS = 3;
 /** FullSpeed measures in spans of this much busy time of slices the guest ran to their end, */
 const SPAN_MS = 500;
 /** and keeps the fastest of the last few of them, */
@@ -178,15 +193,26 @@ class RecentRate {
 
 /**
  * The rates of the last bursts (BURST_SAMPLES), each with the paced slices' rate it was taken
- * at: when the guest's work changes several times over (WORK_CHANGED), they go stale.
+ * at: when the guest's work changes several times over (WORK_CHANGED) for STALE_SPANS spans
+ * in a row, they go stale.
  */
 class BurstRates {
   #samples: { full: number; paced: number }[] = [];
   /** The guest's work changed since the samples: the next sample replaces them. */
   #stale = false;
+  /** Spans in a row the paced rate has been WORK_CHANGED off the samples'. */
+  #changed = 0;
+  /** Samples in a row taken while the samples disagreed. */
+  #unsettled = 0;
 
   get count(): number {
     return this.#stale ? 0 : this.#samples.length;
+  }
+
+  /** How long after a sample the next burst comes: soon while there are too few samples or they disagree. */
+  next(): number {
+    if (this.count < BURST_SAMPLES) return BURST_RETRY_MS;
+    return this.#unsettled === 0 ? BURST_EVERY_MS : Math.min(BURST_EVERY_MS, BURST_RETRY_MS * 2 ** (this.#unsettled - 1));
   }
 
   /** The median of the samples, or none. */
@@ -199,8 +225,11 @@ class BurstRates {
     if (before !== undefined && Math.abs(after - before) > SAMPLE_AGREE * Math.max(after, before)) return false;
     if (this.#stale) this.#samples = [];
     this.#stale = false;
+    this.#changed = 0;
     this.#samples.push({ full, paced: before ?? after });
     if (this.#samples.length > BURST_SAMPLES) this.#samples.shift();
+    const rates = this.#samples.map((s) => s.full);
+    this.#unsettled = this.#samples.length < BURST_SAMPLES || Math.max(...rates) <= SETTLED * Math.min(...rates) ? 0 : this.#unsettled + 1;
     return true;
   }
 
@@ -208,7 +237,8 @@ class BurstRates {
   paced(rate: number): boolean {
     if (this.#stale || this.#samples.length === 0) return false;
     const at = median(this.#samples.map((s) => s.paced));
-    if (rate <= at * WORK_CHANGED && rate * WORK_CHANGED >= at) return false;
+    this.#changed = rate <= at * WORK_CHANGED && rate * WORK_CHANGED >= at ? 0 : this.#changed + 1;
+    if (this.#changed < STALE_SPANS) return false;
     this.#stale = true;
     return true;
   }
@@ -216,6 +246,8 @@ class BurstRates {
   clear(): void {
     this.#samples = [];
     this.#stale = false;
+    this.#changed = 0;
+    this.#unsettled = 0;
   }
 }
 
@@ -280,8 +312,6 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
     burst = undefined;
     pending = undefined;
   };
-  /** The next burst: soon while the cap has too few samples to go by, else in BURST_EVERY_MS. */
-  const nextBurst = (at: number): number => at + (bursts.count < BURST_SAMPLES ? BURST_RETRY_MS : BURST_EVERY_MS);
   /** Work in ms at full speed: by the full speed known, else its busy time (less than its share). */
   const workOf = (work: Work): number => {
     const speed = rate();
@@ -294,16 +324,14 @@ export function capSpeed(emulator: object, percent: number, now: () => number): 
       pending.instructions += sliceInstructions;
       if (pending.busy < SAMPLE_BUSY_MS) return;
       const taken = bursts.sample(pending.full, pending.before, rateOf(pending));
-      burstAt = taken ? nextBurst(at) : at + BURST_RETRY_MS;
+      burstAt = at + (taken ? bursts.next() : BURST_RETRY_MS);
       pending = undefined;
       return;
     }
     const span = recent.add(sliceBusy, sliceInstructions);
-    if (span !== undefined && bursts.paced(span)) {
-      // Measured at once, on the new work alone.
-      recent.clear();
-      burstAt = Math.min(burstAt, at);
-    }
+    // Measured at once, on the new work alone: the spans that made the samples stale are the
+    // paced rate before the burst.
+    if (span !== undefined && bursts.paced(span)) burstAt = Math.min(burstAt, at);
   };
   if (cap < 100) capFrom(now());
   inner.do_tick = function (this: V86Loop) {
