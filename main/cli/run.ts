@@ -28,7 +28,7 @@ import { overlayHolder } from "../disk/overlay.js";
 import { checkBudget } from "../../core/guest/memory-budget.js";
 import { MiB } from "../../core/v86/options.js";
 import { freemem, totalmem } from "node:os";
-import { compressSaved } from "../headless/state-zstd.js";
+import { compressSaved } from "../state/state-zstd.js";
 import { builtStatePath, expectationFor, GuestStates, type LoadedState } from "../state/guest-states.js";
 import { overlayLength, type NewState, type StateExpectation } from "../state/state-file.js";
 import type { DiskRole } from "../../core/guest/launch-plan.js";

@@ -19,7 +19,7 @@ import { namesFoldersByPlace } from "../host/p9-service.js";
 import { giveFolderId } from "../p9/folder-id.js";
 import { ROOT_SHARE_TAG } from "../../core/guest/launch-plan.js";
 import { HeadlessGuest } from "../headless/runner.js";
-import { compressSaved } from "../headless/state-zstd.js";
+import { compressSaved } from "../state/state-zstd.js";
 import { windowsReported } from "../host/agent-api.js";
 
 export class BuildError extends Error {

@@ -4,7 +4,7 @@
 
 import { MessageChannel, type Worker } from "node:worker_threads";
 import { claimWorker } from "./worker-start.js";
-import { decodeState } from "./state-zstd.js";
+import { decodeState } from "../state/state-zstd.js";
 import type { CarrierPipe, FramePipe } from "../../core/pipe/frame-pipe.js";
 import { DisposableStore, Emitter, type Disposable } from "../../core/disposable.js";
 import { nodePortPipe } from "./node-port-pipe.js";
@@ -138,10 +138,10 @@ export class HeadlessGuest implements Disposable {
       const attach = services[service];
       if (attach) this.#services.add(attach(pipe));
     }
-    // Decoded here while the worker sets v86 up (state-zstd.ts), into shared memory, which the
-    // message shares. Where it cannot be, copied once into a buffer of its own that is handed
-    // over, not cloned: the caller's (often a view into a read file) stays the caller's. (A Node
-    // Buffer's slice() is a view, not a copy: new Uint8Array(view) copies.)
+    // Decoded here while the worker sets v86 up (main/state/state-zstd.ts), into shared memory,
+    // which the message shares. Where it cannot be, copied once into a buffer of its own that is
+    // handed over, not cloned: the caller's (often a view into a read file) stays the caller's.
+    // (A Node Buffer's slice() is a view, not a copy: new Uint8Array(view) copies.)
     const decoded = state ? decodeState(state, this.#memoryMiB * MiB + DEVICE_STATE_ROOM) : undefined;
     if (decoded) {
       this.#worker.postMessage({ type: "start", state: decoded } satisfies ToWorker);

@@ -16,7 +16,7 @@ import { p9Relay } from "../../core/guest/relays.js";
 import { DiskClient, withServedDisks } from "../../core/disk/served-disk.js";
 import type { Disposable } from "../../core/disposable.js";
 import { loadMachine } from "./machine-files.js";
-import { adviseHugePages } from "./huge-pages.js";
+import { adviseHugePages } from "../native/huge-pages.js";
 import { nodePortPipe } from "./node-port-pipe.js";
 import { v86Dir } from "../paths.js";
 import type { FromWorker, ToWorker, WorkerStart } from "./protocol.js";

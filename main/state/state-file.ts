@@ -6,7 +6,7 @@
 
 import { closeSync, constants, fchmodSync, fstatSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { bytesForFilling } from "../headless/huge-pages.js";
+import { bytesForFilling } from "../native/huge-pages.js";
 import { basename, dirname, join } from "node:path";
 import type { DiskRole } from "../../core/guest/launch-plan.js";
 import { identityDifference } from "../../core/guest/state-identity.js";

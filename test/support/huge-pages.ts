@@ -1,5 +1,5 @@
 // What the kernel says of a process's transparent huge pages, for the tests of
-// main/headless/huge-pages.ts: whether this host gives them, and how much memory asked for them.
+// main/native/huge-pages.ts: whether this host gives them, and how much memory asked for them.
 import { existsSync, readFileSync } from "node:fs";
 
 const THP = "/sys/kernel/mm/transparent_hugepage/enabled";

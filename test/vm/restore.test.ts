@@ -5,7 +5,7 @@
 // machine leaves its kernel in RAM: what resumeOptions is for, and what this test would see.
 // A state kept as compressState keeps it (its RAM's bitmap before its pages: state-format.ts)
 // gives the same RAM, through the streaming restore and through v86's own; so does the raw state,
-// read where it lies (in shared memory, as the host decodes it ahead: main/headless/state-zstd.ts).
+// read where it lies (in shared memory, as the host decodes it ahead: main/state/state-zstd.ts).
 
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
@@ -15,7 +15,7 @@ import { tinyPlan } from "../support/guests.js";
 import { loadMachine } from "../../main/headless/machine-files.js";
 import { buildV86Options } from "../../core/v86/options.js";
 import { restoreFresh, resumeOptions } from "../../core/v86/restore.js";
-import { decodeState } from "../../main/headless/state-zstd.js";
+import { decodeState } from "../../main/state/state-zstd.js";
 import { compressState } from "../../core/v86/state-codec.js";
 import { putBitmapFirst } from "../../core/v86/state-format.js";
 import { readStateFile } from "../../main/state/state-file.js";

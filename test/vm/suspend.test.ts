@@ -78,7 +78,7 @@ describe("a library guest's run ends suspended and the next one resumes it", () 
       if (Date.now() > deadline) throw new Error(`the run never took commands: ${stderr}`);
       await new Promise((r) => setTimeout(r, 300));
     }
-    // Resumed into RAM marked for huge pages (main/headless/huge-pages.ts) where the host gives them: tiny's 128 MiB at least.
+    // Resumed into RAM marked for huge pages (main/native/huge-pages.ts) where the host gives them: tiny's 128 MiB at least.
     if (hostGivesHugePages) expect(advisedBytes(child.pid!)).toBeGreaterThanOrEqual(128 * 1024 * 1024);
     const snap = unmachine(["snapshot", "tiny", "save", "live"]);
     expect(snap.stderr).toBe('tiny: snapshot "live" saved\n');

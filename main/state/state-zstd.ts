@@ -1,5 +1,6 @@
-// A saved state decoded and compressed by the host's own libzstd (native.ts), for the command
-// line: v86's WebAssembly zstd (in the emulator, and @hpcc-js/wasm-zstd) is the page's.
+// A saved state decoded and compressed by the host's own libzstd (main/native/native.ts), for
+// the command line: v86's WebAssembly zstd (in the emulator, and @hpcc-js/wasm-zstd) is the
+// page's.
 //
 // Decoded ahead of the emulator (decodeState). A headless resume sets v86 up in its worker
 // while the host reads the state; decoded here in the meantime (on the other core), the worker
@@ -11,17 +12,18 @@
 // WebAssembly memory, which starts on a page and so can be given huge pages: its first touches
 // cost a fault for each 4 KiB page otherwise (43 MiB decoded in 200 ms here, against 60 ms).
 //
-// Only a speed-up: without koffi or libzstd (native.ts), or for a frame that does not say its
-// size, or one that does not decode, the state goes to the worker compressed, as it is kept,
-// and the worker's own decoder reads it (and says what is wrong with it, if anything is).
+// Only a speed-up: without koffi or libzstd (main/native/native.ts), or for a frame that does
+// not say its size, or one that does not decode, the state goes to the worker compressed, as it
+// is kept, and the worker's own decoder reads it (and says what is wrong with it, if anything
+// is).
 //
 // Compressed at a suspend (compressSaved): a zstd frame at the level compressState uses, in a
 // fraction of the time (tiny's 43 MB state: 164-211 ms, against 844 ms for a process's first
 // compression in WebAssembly here; 1 % larger), which is time a user waits for `unmachine run
 // --exec` to end.
 
-import { bytesForFilling } from "./huge-pages.js";
-import { nativeFunction } from "./native.js";
+import { bytesForFilling } from "../native/huge-pages.js";
+import { nativeFunction } from "../native/native.js";
 import { compressState, STATE_ZSTD_LEVEL } from "../../core/v86/state-codec.js";
 import { frameContentSize, putBitmapFirst } from "../../core/v86/state-format.js";
 

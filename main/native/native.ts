@@ -1,7 +1,7 @@
-// Native calls for the headless host, through koffi (an FFI whose npm packages carry prebuilt
-// binaries): what Node has no call for, such as madvise (huge-pages.ts) or libzstd's decoder
-// (state-zstd.ts). Each is a speed-up only: where koffi, the library or the function is
-// missing, the call is null and its caller does without.
+// Native calls for the command line's host, through koffi (an FFI whose npm packages carry
+// prebuilt binaries): what Node has no call for, such as madvise (huge-pages.ts) or libzstd's
+// decoder (main/state/state-zstd.ts). Each is a speed-up only: where koffi, the library or the
+// function is missing, the call is null and its caller does without.
 
 import { createRequire } from "node:module";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { adviseHugePages, bytesForFilling } from "../../../main/headless/huge-pages.js";
+import { adviseHugePages, bytesForFilling } from "../../../main/native/huge-pages.js";
 import { advisedBytes, advisedMappingsOf, hostGivesHugePages } from "../../support/huge-pages.js";
 
 const MiB = 1024 * 1024;

@@ -4,9 +4,9 @@
 
 import { describe, expect, it } from "vitest";
 import { compressState } from "../../../core/v86/state-codec.js";
-import { compressSaved, decodeState } from "../../../main/headless/state-zstd.js";
+import { compressSaved, decodeState } from "../../../main/state/state-zstd.js";
 import { Zstd } from "@hpcc-js/wasm-zstd";
-import { nativeFunction } from "../../../main/headless/native.js";
+import { nativeFunction } from "../../../main/native/native.js";
 import { advisedMappingsOf, hostGivesHugePages } from "../../support/huge-pages.js";
 
 const MiB = 1024 * 1024;
