@@ -151,6 +151,23 @@ function countingEmulator(perMs: (runningMs: number) => number, idles: () => boo
 /** 100 instructions a busy ms at full speed; 60 for the first 40 ms after a pause. */
 const warming = (runningMs: number): number => (runningMs < 40 ? 60 : 100);
 
+/** A guest capped at 25 % from its start, its three samples taken (full speed 100 after `perMs`'s first 40 ms). */
+function cappedWithSamples(perMs: (runningMs: number) => number) {
+  const fake = countingEmulator(perMs);
+  const cap = capSpeed(fake.emulator, 25, fake.now);
+  fake.run(8000);
+  expect(cap.pacedRate).toBe(100);
+  return { fake, cap };
+}
+
+/** Runs the loop until its next burst has ended (a run of 100 ms or more); returns how long that took. */
+function untilBurst(fake: ReturnType<typeof countingEmulator>): number {
+  fake.longest();
+  let waited = 0;
+  for (; fake.longest() < 100 && waited < 30_000; waited += 20) fake.run(20);
+  return waited;
+}
+
 describe("speed cap by instructions", () => {
   it("runs the capped share of the instructions the guest ran uncapped, though a paused host runs it slower", () => {
     const fake = countingEmulator(warming);
@@ -219,10 +236,7 @@ describe("speed cap by instructions", () => {
 
   it("measures anew at once when the guest's work changes several times over (a kernel booting, then a shell's loop)", () => {
     let full = 100;
-    const fake = countingEmulator((ms) => (ms < 40 ? full * 0.6 : full));
-    const cap = capSpeed(fake.emulator, 25, fake.now);
-    fake.run(8000);
-    expect(cap.pacedRate).toBe(100);
+    const { fake, cap } = cappedWithSamples((ms) => (ms < 40 ? full * 0.6 : full));
     full = 400;
     fake.run(6000);
     expect(cap.pacedRate).toBeCloseTo(400, 5);
@@ -231,10 +245,7 @@ describe("speed cap by instructions", () => {
 
   it("keeps its samples through a dip of a span or two (a shell between two runs of a loop)", () => {
     let paced = 60;
-    const fake = countingEmulator((ms) => (ms < 40 ? paced : 100));
-    const cap = capSpeed(fake.emulator, 25, fake.now);
-    fake.run(8000);
-    expect(cap.pacedRate).toBe(100);
+    const { fake, cap } = cappedWithSamples((ms) => (ms < 40 ? paced : 100));
     fake.longest();
     paced = 20; // a third of the samples' paced rate, for one span of 100 ms busy
     fake.run(400);
@@ -247,14 +258,9 @@ describe("speed cap by instructions", () => {
   it("measures again within seconds while its bursts disagree (v86 compiling a resumed guest's code again), then every 20 s", () => {
     let full = 100;
     // Full speed rises by 60 %, and the paced slices' with it: not the change of work that makes the samples stale.
-    const fake = countingEmulator((ms) => (ms < 40 ? full * 0.6 : full));
-    const cap = capSpeed(fake.emulator, 25, fake.now);
-    fake.run(8000);
-    expect(cap.pacedRate).toBe(100);
+    const { fake, cap } = cappedWithSamples((ms) => (ms < 40 ? full * 0.6 : full));
     full = 160;
-    fake.longest();
-    let waited = 0;
-    for (; fake.longest() < 100 && waited < 30_000; waited += 20) fake.run(20);
+    const waited = untilBurst(fake);
     expect(waited).toBeGreaterThan(10_000); // the first burst after the change, 20 s after the third
     fake.run(4500); // its sample disagrees: another burst 2 s after it
     expect(cap.pacedRate).toBe(160);
@@ -268,14 +274,9 @@ describe("speed cap by instructions", () => {
   it("paces by the median of its last three bursts, so one a busy host slowed does not decide it", () => {
     let slowBurst = false;
     // A host busy elsewhere runs one burst at half speed.
-    const fake = countingEmulator((ms) => (ms < 40 ? 60 : slowBurst ? 50 : 100));
-    const cap = capSpeed(fake.emulator, 25, fake.now);
-    fake.run(8000);
-    expect(cap.pacedRate).toBe(100);
-    fake.longest();
+    const { fake, cap } = cappedWithSamples((ms) => (ms < 40 ? 60 : slowBurst ? 50 : 100));
     slowBurst = true; // until the next burst, 20 s after the third
-    let waited = 0;
-    for (; fake.longest() < 100 && waited < 30_000; waited += 20) fake.run(20);
+    const waited = untilBurst(fake);
     fake.run(500); // its sample taken
     slowBurst = false;
     expect(waited).toBeGreaterThan(10_000);
@@ -297,15 +298,10 @@ describe("speed cap by instructions", () => {
 
   it("takes no sample when the guest's speed changed around the burst, and measures again soon", () => {
     let paced = 60;
-    const fake = countingEmulator((ms) => (ms < 40 ? paced : 100));
-    const cap = capSpeed(fake.emulator, 25, fake.now);
-    fake.run(8000);
-    expect(cap.pacedRate).toBe(100);
-    fake.longest();
+    const { fake, cap } = cappedWithSamples((ms) => (ms < 40 ? paced : 100));
     // Slower paced slices up to the next burst, 20 s after the third, and the usual ones after it.
     paced = 40;
-    let waited = 0;
-    for (; fake.longest() < 100 && waited < 30_000; waited += 20) fake.run(20);
+    const waited = untilBurst(fake);
     paced = 60;
     expect(waited).toBeGreaterThan(10_000);
     fake.run(200);
