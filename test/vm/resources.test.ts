@@ -122,7 +122,7 @@ describe("tiny's resources, changed while it runs", () => {
     await expect(guest.balloon(256)).rejects.toThrow(/from 64 to 128/);
   });
 
-  it("does a quarter of its uncapped work in a busy loop at 25 %, and half at 50 %", async () => {
+  it("does a quarter of its uncapped work in a busy loop at 25 %, and half at 50 %", async (ctx) => {
     await busyRate(guest, 20_000); // the loop's code compiled, the guest settled after the tests before
     const iterations = Math.round((await busyRate(guest, 20_000)) * 2.5); // about 2.5 s uncapped
     // Each capped run between two uncapped ones, judged against them, and counted only when
@@ -150,9 +150,9 @@ describe("tiny's resources, changed while it runs", () => {
     const shown = turns.map((turn) => `${turn.capped.toFixed(0)} at ${turn.percent} %${kept.includes(turn) ? "" : " (not counted)"}, ${turn.after.toFixed(0)}`);
     const [at25, at50] = [countedAt(25).map(ratioOf), countedAt(50).map(ratioOf)];
     console.log(`cpu cap: ${iterations} iterations; a second: ${turns[0]!.before.toFixed(0)}, ${shown.join(", ")}; ratios at 50 %: ${show(at50)}, at 25 %: ${show(at25)}`);
-    // A host that never gave the uncapped guest its core around a capped run gives nothing to judge: said, not passed.
-    expect(at25.length, "capped runs at 25 % with the host giving the uncapped guest its core around them").toBeGreaterThan(0);
-    expect(at50.length, "capped runs at 50 % with the host giving the uncapped guest its core around them").toBeGreaterThan(0);
+    // A host that never gave the uncapped guest its core around a capped run in TURNS_MS gives
+    // nothing to judge: said, and skipped, not passed.
+    ctx.skip(at25.length === 0 || at50.length === 0, `the host never gave the uncapped guest its core around a capped run at ${at25.length === 0 ? 25 : 50} % in ${TURNS_MS / 1000} s`);
     const [r25, r50] = [median(at25), median(at50)];
     // Measured 0.262 and 0.266 at 25 %, 0.534 and 0.539 at 50 % on a quiet host; pacing by
     // busy time instead gave 0.16 to 0.20 and 0.42 to 0.59. The bounds are the cap's ±0.06 and ±0.08.
@@ -162,7 +162,7 @@ describe("tiny's resources, changed while it runs", () => {
     expect(r50).toBeLessThan(0.58);
   }, TURNS_MS + 180_000);
 
-  it("does a quarter of the work of an uncapped guest when it starts capped at 25 % (unmachine set NAME cpu=25, then run)", async () => {
+  it("does a quarter of the work of an uncapped guest when it starts capped at 25 % (unmachine set NAME cpu=25, then run)", async (ctx) => {
     /**
      * One guest started capped, against the uncapped guest of the tests before, the same loop
      * run in each in turn, judged as the test before judges one guest (held, ratioOf). Run side
@@ -170,7 +170,8 @@ describe("tiny's resources, changed while it runs", () => {
      * capped guest did the same 1350 to 1700 loops a second while the uncapped one beside it
      * did 3300 to 5800), so each guest's ratio measured the cores, anywhere from 0.18 to 0.36.
      */
-    const attempt = async (): Promise<{ ratio: number; line: string }> => {
+    /** A guest's median ratio, or none if the host never gave the uncapped guest its core around a capped run. */
+    const attempt = async (): Promise<{ ratio: number | undefined; line: string }> => {
       const slow = new HeadlessGuest(tinyPlan({ cpuPercent: 25 }));
       try {
         await slow.waitForShell(300_000);
@@ -193,11 +194,10 @@ describe("tiny's resources, changed while it runs", () => {
           before = after;
         }
         const kept = held(turns);
-        expect(kept.length, "capped runs with the host giving the uncapped guest its core around them").toBeGreaterThan(0);
         const ratios = kept.map(ratioOf);
-        const ratio = median(ratios);
+        const ratio = kept.length > 0 ? median(ratios) : undefined;
         const shown = turns.map((turn) => `${turn.capped.toFixed(0)} capped${kept.includes(turn) ? "" : " (not counted)"}, ${turn.after.toFixed(0)}`);
-        return { ratio, line: `a second, ${show(warm)} warming up, then uncapped and capped in turn ${turns[0]!.before.toFixed(0)}, ${shown.join(", ")}: ratios ${show(ratios)}, median ${ratio.toFixed(3)}` };
+        return { ratio, line: `a second, ${show(warm)} warming up, then uncapped and capped in turn ${turns[0]!.before.toFixed(0)}, ${shown.join(", ")}: ratios ${show(ratios)}, median ${ratio?.toFixed(3) ?? "none"}` };
       } finally {
         await slow.stop();
         slow.dispose();
@@ -205,11 +205,13 @@ describe("tiny's resources, changed while it runs", () => {
     };
     // Kept busy a quarter of the time, before its first burst measured the host, it did 0.14 to
     // 0.16; not capped, it would do 1.
-    const within = (ratio: number): boolean => ratio > 0.19 && ratio < 0.31;
+    const within = (ratio: number | undefined): boolean => ratio !== undefined && ratio > 0.19 && ratio < 0.31;
     // A second guest, from the start, when the first is outside: a cap that is wrong is wrong both times.
     const tries = [await attempt()];
     if (!within(tries[0]!.ratio)) tries.push(await attempt());
     console.log(`started at 25 %: ${tries.map((t) => t.line).join("; then, a second guest: ")}`);
-    expect(tries.some((t) => within(t.ratio)), `ratios ${tries.map((t) => t.ratio.toFixed(3)).join(", ")}, each outside 0.19 to 0.31`).toBe(true);
+    // Neither guest measured (a host busy elsewhere all along): said, and skipped, not passed.
+    ctx.skip(tries.every((t) => t.ratio === undefined), "the host never gave the uncapped guest its core around a capped run");
+    expect(tries.some((t) => within(t.ratio)), `ratios ${tries.map((t) => t.ratio?.toFixed(3) ?? "none").join(", ")}, each outside 0.19 to 0.31`).toBe(true);
   }, 2 * (TURNS_MS / 2 + 300_000));
 });
