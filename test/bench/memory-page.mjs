@@ -7,7 +7,7 @@ import { chromium } from "@playwright/test";
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { startWebShell } from "./web-shell.mjs";
+import { startWebShell, stopWebShell } from "./web-shell.mjs";
 
 const root = resolve(import.meta.dirname, "../..");
 const SETTLE_MS = 3000;
@@ -52,7 +52,7 @@ async function appPage() {
   await settle();
   const grown = pss(marker) - before;
   await context.close();
-  server.kill("SIGTERM");
+  await stopWebShell(server);
   return grown;
 }
 

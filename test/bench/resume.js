@@ -14,7 +14,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFile
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { QEMU, qemuTinyArgs, requireQemu } from "./qemu.mjs";
-import { startWebShell } from "./web-shell.mjs";
+import { startWebShell, stopWebShell } from "./web-shell.mjs";
 
 requireQemu();
 
@@ -152,7 +152,7 @@ async function pageSession(env) {
     stop,
     async close() {
       await context.close();
-      server.kill("SIGTERM");
+      await stopWebShell(server);
       rmSync(profileDir, { recursive: true, force: true });
     },
   };

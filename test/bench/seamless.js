@@ -12,7 +12,7 @@ import { chromium } from "@playwright/test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { startWebShell } from "./web-shell.mjs";
+import { startWebShell, stopWebShell } from "./web-shell.mjs";
 
 const root = resolve(import.meta.dirname, "../..");
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -229,7 +229,7 @@ async function pageRun() {
     throw error;
   } finally {
     await browser.close();
-    server.kill("SIGTERM");
+    await stopWebShell(server);
   }
   return out;
 }

@@ -24,3 +24,19 @@ export async function startWebShell(env = {}) {
   });
   return { server, url };
 }
+
+/**
+ * Ends the web shell and resolves once its process has exited: a shell that ends saves its
+ * guests' states, and the next contender's timing must not share the host with that.
+ */
+export function stopWebShell(server, graceMs = 60_000) {
+  if (server.exitCode !== null || server.signalCode !== null) return Promise.resolve();
+  return new Promise((resolveExit) => {
+    const timer = setTimeout(() => server.kill("SIGKILL"), graceMs);
+    server.once("exit", () => {
+      clearTimeout(timer);
+      resolveExit();
+    });
+    server.kill("SIGTERM");
+  });
+}
