@@ -35,6 +35,39 @@ describe("the agent in tiny", () => {
     expect(await agent!.ping()).toBeGreaterThanOrEqual(0);
   });
 
+  it("starts a command as a program expects: stdin empty, a session of its own, no signal blocked or ignored", async () => {
+    // /proc/PID/stat's sixth field is the session: the shell leads its own. SigBlk and SigIgn, as
+    // the command's programs see them (sed's own): the agent ignores SIGPIPE, and its shell
+    // started it with SIGINT and SIGQUIT ignored; a program gets every signal at its default (1
+    // to 31: the C library's own above those are its business).
+    const outcome = await agent!.exec("cat; sed -n 's/^Sig\\(Blk\\|Ign\\):\t//p' /proc/self/status; set -- $(cat /proc/$$/stat); [ \"$6\" = $$ ] && echo own-session");
+    // (sed not last: busybox's sh runs a command's last program in its own place, with the SIGQUIT it ignores itself.)
+    const [blocked, ignored, session] = outcome.output.split("\n");
+    expect(session).toBe("own-session");
+    expect(BigInt(`0x${blocked}`) & 0x7fffffffn).toBe(0n);
+    expect(BigInt(`0x${ignored}`) & 0x7fffffffn).toBe(0n);
+    expect(outcome.status).toBe(0);
+  });
+
+  it("stops a command that outlives its time, and what it started", async () => {
+    const outcome = await agent!.exec("sleep 300 & echo started; wait", { timeoutMs: 2_000 });
+    expect(outcome).toMatchObject({ timedOut: true, output: "started\n" });
+    // The whole session was killed: no sleep is left in the guest.
+    expect((await agent!.exec("ps | grep -c '[s]leep 300'")).output).toBe("0\n");
+  });
+
+  it("says why when the guest cannot start the shell", async () => {
+    // No /bin/sh for a moment: the exec request is answered with an error that names it, and the agent goes on.
+    const moved = await agent!.exec("mv /bin/sh /bin/sh.away && echo moved");
+    expect(moved.output).toBe("moved\n");
+    try {
+      await expect(agent!.exec("echo never")).rejects.toThrow(/cannot start \/bin\/sh in the guest/);
+    } finally {
+      await guest.exec("mv /bin/sh.away /bin/sh", 30_000);
+    }
+    expect((await agent!.exec("echo back")).output).toBe("back\n");
+  });
+
   it("carries the clipboard both ways", async () => {
     agent!.setClipboard("from the host ✓");
     await expect.poll(async () => (await agent!.exec("cat /run/unmachine/clipboard")).output, { timeout: 10_000 }).toBe("from the host ✓");
