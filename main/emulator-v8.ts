@@ -7,8 +7,8 @@
 // 11.5-11.9 against 14.2-14.7 s headless and 13-14 against 41-42 s in the page (Chromium), a
 // 20 s shell loop in the guest ran 5 % faster, md5sum and gzip of 16 MiB 14 % faster.
 //
-// V8's flags are a process's: the command line sets them before its first emulator worker
-// starts (headless/worker-start.ts), the desktop app on the command line of its pages
-// (electron/main.ts, Chromium's --js-flags).
+// V8's flags are a process's: the command line's emulator worker sets them before it compiles
+// v86 (headless/emulator-wasm.ts, which says why not before the worker starts), the desktop app
+// on the command line of its pages (electron/main.ts, Chromium's --js-flags).
 
 export const EMULATOR_V8_FLAGS = "--liftoff-only";

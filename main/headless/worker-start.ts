@@ -4,8 +4,6 @@
 // holds nothing open: the process ends as if it had never been started.
 
 import { Worker } from "node:worker_threads";
-import { setFlagsFromString } from "node:v8";
-import { EMULATOR_V8_FLAGS } from "../emulator-v8.js";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -16,13 +14,7 @@ function workerPath(): string {
   return fileURLToPath(new URL("../../dist/main/headless/worker.js", import.meta.url));
 }
 
-let flagsSet = false;
-
 function startWorker(): Worker {
-  if (!flagsSet) {
-    setFlagsFromString(EMULATOR_V8_FLAGS);
-    flagsSet = true;
-  }
   const worker = new Worker(workerPath(), { stdout: true, stderr: true });
   // v86 writes its own diagnostics to the console; keep them off the user's terminal.
   worker.stdout.resume();

@@ -17,6 +17,7 @@ import { DiskClient, withServedDisks } from "../../core/disk/served-disk.js";
 import type { Disposable } from "../../core/disposable.js";
 import { loadMachine } from "./machine-files.js";
 import { adviseHugePages } from "../native/huge-pages.js";
+import { compileEmulator, instantiateEmulator } from "./emulator-wasm.js";
 import { nodePortPipe } from "./node-port-pipe.js";
 import { v86Dir } from "../paths.js";
 import type { FromWorker, ToWorker, WorkerStart } from "./protocol.js";
@@ -38,18 +39,9 @@ process.on("unhandledRejection", (error) => {
   process.exit(1);
 });
 
-// lib.dom is not loaded for main/, so the WebAssembly calls used are typed here.
-interface WasmModule {
-  readonly compiled: unique symbol;
-}
-declare const WebAssembly: {
-  compile(bytes: Uint8Array): Promise<WasmModule>;
-  instantiate(module: WasmModule, imports: object): Promise<{ exports: object }>;
-};
-
 // Compiled while the host still reads the guest's plan and state (a worker may start early:
 // worker-start.ts); the machine comes with the first message.
-const compiled = WebAssembly.compile(readFileSync(join(v86Dir, "v86.wasm")));
+const compiled = compileEmulator(readFileSync(join(v86Dir, "v86.wasm")));
 const init = await new Promise<WorkerStart>((resolveInit) => {
   parent.once("message", (message: ToWorker) => {
     if (message.type === "init") resolveInit(message.init);
@@ -71,7 +63,7 @@ const built = buildV86Options(spec);
 const options = { ...withServedDisks(init.resumes ? resumeOptions(built) : built, init.machine, disks), autostart: false };
 const emulator = new V86({
   ...options,
-  wasm_fn: async (imports: object) => (await WebAssembly.instantiate(await compiled, imports)).exports,
+  wasm_fn: (imports: object) => instantiateEmulator(compiled, imports),
 } as ConstructorParameters<typeof V86>[0]);
 const loaded = new Promise<void>((resolveLoaded) => emulator.add_listener("emulator-loaded", () => resolveLoaded()));
 

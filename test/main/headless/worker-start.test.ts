@@ -1,11 +1,12 @@
-// The emulator's worker gets V8's flags for it (main/emulator-v8.ts) before it starts, once for
-// the process (V8's flags are a process's, and a worker compiles with them).
+// V8's flags for the emulator (main/emulator-v8.ts) are set by the emulator's worker right
+// before it compiles v86 (emulator-wasm.ts), once for the process; starting a worker sets none
+// (a flag changed before a thread has loaded Node's modules costs it their cached code).
 
 import { afterEach, describe, expect, it, vi } from "vitest";
 
-const calls = vi.hoisted(() => ({ flags: [] as string[], workers: 0 }));
+const calls = vi.hoisted(() => ({ steps: [] as string[], workers: 0 }));
 
-vi.mock("node:v8", async (original) => ({ ...(await original<typeof import("node:v8")>()), setFlagsFromString: (flags: string) => void calls.flags.push(`${flags} before worker ${calls.workers}`) }));
+vi.mock("node:v8", async (original) => ({ ...(await original<typeof import("node:v8")>()), setFlagsFromString: (flags: string) => void calls.steps.push(`flags ${flags}`) }));
 vi.mock("node:worker_threads", async (original) => {
   const { EventEmitter } = await import("node:events");
   class FakeWorker extends EventEmitter {
@@ -22,14 +23,30 @@ vi.mock("node:worker_threads", async (original) => {
 });
 
 describe("the emulator's worker", () => {
-  afterEach(() => vi.resetModules());
+  afterEach(() => {
+    vi.resetModules();
+    vi.unstubAllGlobals();
+    calls.steps.length = 0;
+  });
 
-  it("starts after V8 is given the emulator's flags, which are set once", async () => {
+  it("is started without touching V8's flags", async () => {
     const { claimWorker, startWorkerEarly } = await import("../../../main/headless/worker-start.js");
     startWorkerEarly();
     claimWorker();
     claimWorker();
     expect(calls.workers).toBe(2); // the early one, claimed; then a new one
-    expect(calls.flags).toEqual(["--liftoff-only before worker 0"]);
+    expect(calls.steps).toEqual([]);
+  });
+
+  it("compiles v86 after V8 is given the emulator's flags, which are set once", async () => {
+    const compile = (bytes: Uint8Array): Promise<unknown> => {
+      calls.steps.push(`compile ${bytes.length} bytes`);
+      return Promise.resolve({});
+    };
+    vi.stubGlobal("WebAssembly", { ...WebAssembly, compile });
+    const { compileEmulator } = await import("../../../main/headless/emulator-wasm.js");
+    await compileEmulator(new Uint8Array(8));
+    await compileEmulator(new Uint8Array(4));
+    expect(calls.steps).toEqual(["flags --liftoff-only", "compile 8 bytes", "compile 4 bytes"]);
   });
 });
