@@ -29,6 +29,14 @@ const MEMORY_BITMAP = 78;
 const MAX_DEVICE_BUFFER = 64 * MiB;
 /** How much is decoded at a time (v86's own chunk). */
 const CHUNK = 1 * MiB;
+/**
+ * A part at least this large (the video memory: 8 MiB) is read from a raw state as a view of
+ * it, not copied into a buffer of its own first: v86 copies it into its own memory at set_state
+ * (vga.js), and a fresh 8 MiB buffer, touched for the first time, took 25 ms of a 75 ms restore
+ * here, and its release two collections more. Smaller parts are copied, as v86 keeps some of
+ * them as they are (its DAC map, IDE buffers): a view would keep the whole decoded state alive.
+ */
+const VIEW_FROM = 1 * MiB;
 
 /** A state that is not one of v86's format 6, or whose parts do not agree; its message says what is wrong. */
 export class StateFormatError extends Error {
@@ -165,7 +173,12 @@ export function canReadState(cpu: unknown): cpu is StateCpu {
   return !!c && typeof c.wasm_memory === "object" && typeof c.mem8 === "object" && STATE_CPU_CALLS.every((name) => typeof c[name] === "function");
 }
 
-const CONSTRUCTORS: Record<string, new (from: ArrayBuffer) => unknown> = {
+interface TypedArrayKind {
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): unknown;
+  readonly BYTES_PER_ELEMENT: number;
+}
+
+const CONSTRUCTORS: Record<string, TypedArrayKind> = {
   Uint8Array,
   Int8Array,
   Uint16Array,
@@ -176,8 +189,11 @@ const CONSTRUCTORS: Record<string, new (from: ArrayBuffer) => unknown> = {
   Float64Array,
 };
 
-/** The state's typed arrays and maps made again from their buffers, as v86's restore does. */
-function revive(value: unknown, buffers: ArrayBuffer[]): unknown {
+/**
+ * The state's typed arrays and maps made again from their buffers (each its bytes: a buffer of
+ * its own, or a view of a raw state), as v86's restore does.
+ */
+function revive(value: unknown, buffers: Uint8Array[]): unknown {
   if (typeof value !== "object" || value === null) return value;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) value[i] = revive(value[i], buffers);
@@ -187,13 +203,12 @@ function revive(value: unknown, buffers: ArrayBuffer[]): unknown {
   if (type === "Map" && Array.isArray(args)) return new Map(args as [unknown, unknown][]);
   const make = typeof type === "string" && Object.hasOwn(CONSTRUCTORS, type) ? CONSTRUCTORS[type] : undefined;
   if (!make) throw new StateFormatError(`it holds a value of an unknown kind (${String(type)})`);
-  const buffer = isCount(id) ? buffers[id] : undefined;
-  if (!buffer) throw new StateFormatError(`it refers to a buffer it does not have (${String(id)})`);
-  try {
-    return new make(buffer);
-  } catch {
-    throw new StateFormatError(`its buffer ${String(id)} (${buffer.byteLength} bytes) is not a whole ${type}`);
-  }
+  const bytes = isCount(id) ? buffers[id] : undefined;
+  if (!bytes) throw new StateFormatError(`it refers to a buffer it does not have (${String(id)})`);
+  const size = make.BYTES_PER_ELEMENT;
+  if (bytes.byteLength % size !== 0) throw new StateFormatError(`its buffer ${String(id)} (${bytes.byteLength} bytes) is not a whole ${type}`);
+  const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice(); // a view where the raw state lies unaligned for it: copied
+  return new make(aligned.buffer, aligned.byteOffset, aligned.byteLength / size);
 }
 
 /** The pages a bitmap names, in order, for RAM of `pages` pages; throws if it names one beyond. */
@@ -235,9 +250,13 @@ export function frameContentSize(bytes: Uint8Array): number | undefined {
   return fieldSize === 2 ? size + 256 : size;
 }
 
-/** A state's bytes, read in order: `take` hands the next `length` to `use`, valid until it returns. */
+/**
+ * A state's bytes, read in order: `take` hands the next `length` to `use`, valid until it
+ * returns; `keep`, where the source has it, gives them as a view that stays valid.
+ */
 interface StateSource {
   take<T>(length: number, use: (view: Uint8Array) => T): T;
+  keep?(length: number): Uint8Array;
   close(): void;
 }
 
@@ -268,15 +287,13 @@ function zstdSource(cpu: StateCpu, bytes: Uint8Array, prepare?: (memory: ArrayBu
 function rawSource(cpu: StateCpu, bytes: Uint8Array, prepare?: (memory: ArrayBuffer) => void): StateSource {
   prepare?.(cpu.wasm_memory.buffer);
   let at = 0;
-  return {
-    take: (length, use) => {
-      if (at + length > bytes.length) throw new StateFormatError(`it ends at ${bytes.length} bytes, before its parts do`);
-      const view = bytes.subarray(at, at + length);
-      at += length;
-      return use(view);
-    },
-    close: () => {},
+  const keep = (length: number): Uint8Array => {
+    if (at + length > bytes.length) throw new StateFormatError(`it ends at ${bytes.length} bytes, before its parts do`);
+    const view = bytes.subarray(at, at + length);
+    at += length;
+    return view;
   };
+  return { take: (length, use) => use(keep(length)), keep, close: () => {} };
 }
 
 /**
@@ -297,14 +314,15 @@ export function readState(cpu: StateCpu, bytes: Uint8Array, clearEnd: number, pr
   const compressed = isCompressedState(bytes);
   const source = compressed ? zstdSource(cpu, bytes, prepare) : rawSource(cpu, bytes, prepare);
   try {
-    const { take } = source;
-    const takeBuffer = (length: number): ArrayBuffer => {
+    const { take, keep } = source;
+    const takeBuffer = (length: number): Uint8Array => {
+      if (keep && length >= VIEW_FROM) return keep(length);
       const out = new Uint8Array(length);
       for (let have = 0; have < length; have += CHUNK) {
         const n = Math.min(CHUNK, length - have);
         take(n, (view) => out.set(view, have));
       }
-      return out.buffer;
+      return out;
     };
     /** Writes packed pages, read `n` at a time by `next`, to the places `list` gives. */
     const place = (list: number[], next: (n: number, put: (view: Uint8Array) => void) => void): void => {
@@ -332,7 +350,7 @@ export function readState(cpu: StateCpu, bytes: Uint8Array, clearEnd: number, pr
     if (info.buffer_infos[bitmap]!.length * 8 < pages) throw new StateFormatError("its memory's page map is shorter than the RAM");
 
     cpu.zero_memory(0, Math.min(clearEnd, ram.length));
-    const buffers: ArrayBuffer[] = [];
+    const buffers: Uint8Array[] = [];
     let list: number[] | undefined;
     let held: Uint8Array | undefined; // pages that came before their bitmap
     let position = HEADER_LENGTH + infoLength;
@@ -344,19 +362,19 @@ export function readState(cpu: StateCpu, bytes: Uint8Array, clearEnd: number, pr
       position += padding + length;
       if (id === memory) {
         if (length % PAGE !== 0) throw new StateFormatError(`its memory (${length} bytes) is not whole pages`);
-        buffers.push(new ArrayBuffer(0)); // never read: RAM is written here
+        buffers.push(new Uint8Array(0)); // never read: RAM is written here
         if (list) {
           if (length !== list.length * PAGE) throw new StateFormatError(`its memory has ${length / PAGE} pages, its page map names ${list.length}`);
           place(list, (n, put) => take(n * PAGE, put));
         } else {
-          held = new Uint8Array(takeBuffer(length));
+          held = takeBuffer(length);
         }
         continue;
       }
       const buffer = takeBuffer(length);
       buffers.push(buffer);
       if (id !== bitmap) continue;
-      list = pagesOf(new Uint8Array(buffer), pages);
+      list = pagesOf(buffer, pages);
       if (held) {
         const from = held;
         if (from.length !== list.length * PAGE) throw new StateFormatError(`its memory has ${from.length / PAGE} pages, its page map names ${list.length}`);

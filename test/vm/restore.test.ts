@@ -35,11 +35,13 @@ async function machine(resumes: boolean): Promise<V86> {
   return emulator;
 }
 
-/** SHA-256 of the guest's RAM. */
+/** SHA-256 of the guest's RAM and of its video memory (what the screen shows after a resume). */
 function ramHash(emulator: V86): string {
-  const mem8 = (emulator as unknown as { v86: { cpu: { mem8: Uint8Array } } }).v86.cpu.mem8;
-  // A view of v86's own (its constructor is bound): seen through a plain Uint8Array.
-  return createHash("sha256").update(new Uint8Array(mem8.buffer, mem8.byteOffset, mem8.byteLength)).digest("hex");
+  const cpu = (emulator as unknown as { v86: { cpu: { mem8: Uint8Array; devices: { vga: { svga_memory: Uint8Array; vga_memory: Uint8Array } } } } }).v86.cpu;
+  const hash = createHash("sha256");
+  // Views of v86's own (its constructor is bound): seen through plain Uint8Arrays.
+  for (const bytes of [cpu.mem8, cpu.devices.vga.svga_memory, cpu.devices.vga.vga_memory]) hash.update(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  return hash.digest("hex");
 }
 
 /** v86's raw state, decompressed. */

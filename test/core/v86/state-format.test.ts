@@ -5,6 +5,7 @@
 // one line; alike for a compressed state and a raw one (decoded ahead). The real emulator and
 // zstd are in test/vm/restore.test.ts; here the "decoder" passes bytes through.
 
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { putBitmapFirst, readState, StateFormatError, STATE_MAGIC, STATE_VERSION, ZSTD_MAGIC, type StateCpu } from "../../../core/v86/state-format.js";
 
@@ -48,6 +49,12 @@ function compressed(raw: Uint8Array): Uint8Array {
   new DataView(out.buffer).setUint32(0, ZSTD_MAGIC, true);
   out.set(raw, 4);
   return out;
+}
+
+/** A typed array's bytes as a digest (with its kind): compared at once, where toEqual takes seconds for a few MiB. */
+function digest(value: unknown): string {
+  if (!ArrayBuffer.isView(value)) return `not a typed array: ${String(value)}`;
+  return `${value.constructor.name} ${createHash("sha256").update(new Uint8Array(value.buffer, value.byteOffset, value.byteLength)).digest("hex")}`;
 }
 
 const ref = (id: number): unknown => ({ __state_type__: "Uint8Array", buffer_id: id });
@@ -128,8 +135,8 @@ describe("putBitmapFirst", () => {
     expect(putBitmapFirst(raw)).toBe(true);
     const after = decode(raw);
     const bufferAt = (d: typeof before, id: unknown): Uint8Array => d.buffers[(id as { buffer_id: number }).buffer_id]!;
-    for (const index of [1, 77, 78, 79]) expect(bufferAt(after, after.state[index])).toEqual(bufferAt(before, before.state[index]));
-    expect(bufferAt(after, (after.state[52] as unknown[])[1])).toEqual(bufferAt(before, (before.state[52] as unknown[])[1]));
+    for (const index of [1, 77, 78, 79]) expect(digest(bufferAt(after, after.state[index]))).toBe(digest(bufferAt(before, before.state[index])));
+    expect(digest(bufferAt(after, (after.state[52] as unknown[])[1]))).toBe(digest(bufferAt(before, (before.state[52] as unknown[])[1])));
     const memoryId = (after.state[77] as { buffer_id: number }).buffer_id;
     const bitmapId = (after.state[78] as { buffer_id: number }).buffer_id;
     expect(after.order[bitmapId]!).toBeLessThan(after.order[memoryId]!);
@@ -168,7 +175,7 @@ describe("readState", () => {
       expect(memory[16 * PAGE]).toBe(0xee); // above what it was told to clear: left as it was
       const [state] = cpu.restored;
       expect(state![1]).toEqual(regs);
-      expect((state![52] as unknown[])[1]).toEqual(vga);
+      expect(digest((state![52] as unknown[])[1])).toBe(digest(vga));
       expect((state![52] as unknown[])[2]).toEqual(new Map([[1, 2]]));
       expect(cpu.unpack_memory).toBe(unpack); // v86's unpacking is back
     });
@@ -191,12 +198,55 @@ describe("readState", () => {
     const { cpu, ram } = fakeCpu(512);
     expect(readState(cpu, shared, PAGE)).toBe(true);
     expect(ram()[4 * PAGE + 7]).toBe(5);
-    expect((cpu.restored[0]![52] as unknown[])[1]).toEqual(vga);
+    expect(digest((cpu.restored[0]![52] as unknown[])[1])).toBe(digest(vga));
 
     expect(() => readState(fakeCpu(512).cpu, raw.subarray(0, raw.length - 100), PAGE)).toThrow(/^its header gives a length of \d+ bytes, it has \d+$/);
     const cut = raw.slice(0, raw.length - 3 * PAGE);
     new DataView(cut.buffer).setInt32(8, cut.length, true);
     expect(() => readState(fakeCpu(512).cpu, cut, PAGE)).toThrow(/^it ends at \d+ bytes, before its parts do$/);
+  });
+
+  it("hands a raw state's large parts to v86 as views of it, without a copy; small parts, and any part of a compressed one, in buffers of their own", () => {
+    const { raw, vga, regs } = machineState(512, [3], "bitmap first");
+    const shared = new Uint8Array(new SharedArrayBuffer(raw.length), 0, raw.length);
+    shared.set(raw);
+    const { cpu } = fakeCpu(512);
+    expect(readState(cpu, shared, PAGE)).toBe(true);
+    const [state] = cpu.restored;
+    const large = (state![52] as unknown[])[1] as Uint8Array;
+    expect(digest(large)).toBe(digest(vga));
+    expect(large.buffer).toBe(shared.buffer); // 1.5 MiB, read where it lies
+    const small = state![1] as Uint8Array;
+    expect(small).toEqual(regs);
+    expect(small.buffer).not.toBe(shared.buffer); // v86 may keep a small one: it must not hold the state
+
+    const fromCompressed = fakeCpu(512);
+    expect(readState(fromCompressed.cpu, compressed(raw), PAGE)).toBe(true);
+    const copied = (fromCompressed.cpu.restored[0]![52] as unknown[])[1] as Uint8Array;
+    expect(digest(copied)).toBe(digest(vga));
+    expect(copied.byteOffset).toBe(0);
+    expect(copied.byteLength).toBe(copied.buffer.byteLength);
+  });
+
+  it("makes a large part of wider elements from a raw state lying at any offset, copied where it would be unaligned", () => {
+    const values = Float64Array.from({ length: (1024 * 1024) / 8 }, (_, i) => i + 0.5);
+    const bytes = new Uint8Array(values.buffer);
+    const state: unknown[] = [];
+    state[0] = 16 * PAGE;
+    state[5] = { __state_type__: "Float64Array", buffer_id: 0 };
+    state[77] = ref(1);
+    state[78] = ref(2);
+    const raw = encode(state, [bytes, new Uint8Array(0), new Uint8Array(4)]);
+    for (const offset of [0, 4]) {
+      const lying = new Uint8Array(new ArrayBuffer(raw.length + 8), offset, raw.length);
+      lying.set(raw);
+      const { cpu } = fakeCpu(16);
+      expect(readState(cpu, lying, PAGE)).toBe(true);
+      const revived = cpu.restored[0]![5] as Float64Array;
+      expect(revived).toBeInstanceOf(Float64Array);
+      expect(digest(revived)).toBe(digest(values));
+      expect(revived.buffer === lying.buffer).toBe((lying.byteOffset + align4(16 + new DataView(raw.buffer).getInt32(12, true))) % 8 === 0);
+    }
   });
 
   it("leaves a state of another format version, or one that keeps RAM elsewhere, to v86, touching nothing", () => {
