@@ -16,7 +16,7 @@ import { p9Relay } from "../../core/guest/relays.js";
 import { DiskClient, withServedDisks } from "../../core/disk/served-disk.js";
 import type { Disposable } from "../../core/disposable.js";
 import { loadMachine } from "./machine-files.js";
-import { adviseHugePages, readyHugePages } from "../native/huge-pages.js";
+import { adviseHugePages } from "../native/huge-pages.js";
 import { compileEmulator, instantiateEmulator } from "./emulator-wasm.js";
 import { nodePortPipe } from "./node-port-pipe.js";
 import { v86Dir } from "../paths.js";
@@ -42,7 +42,6 @@ process.on("unhandledRejection", (error) => {
 // Compiled while the host still reads the guest's plan and state (a worker may start early:
 // worker-start.ts); the machine comes with the first message.
 const compiled = compileEmulator(readFileSync(join(v86Dir, "v86.wasm")));
-readyHugePages(); // the restore advises them: loaded now, while the worker would only wait
 const init = await new Promise<WorkerStart>((resolveInit) => {
   parent.once("message", (message: ToWorker) => {
     if (message.type === "init") resolveInit(message.init);

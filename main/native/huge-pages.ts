@@ -20,14 +20,6 @@ type Madvise = (address: Uint8Array, length: number, advice: number) => number;
 const load = (): Madvise | null => (process.platform === "linux" ? nativeFunction<Madvise>(["libc.so.6"], "int madvise(void *addr, size_t len, int advice)") : null);
 
 /**
- * Loads what adviseHugePages calls (koffi, libc), so that its first call does not: about 10 ms
- * on the machine this was measured on. True where the advice can be given.
- */
-export function readyHugePages(): boolean {
-  return load() !== null;
-}
-
-/**
  * Asks the host to back `memory` (a WebAssembly memory's buffer, shared or not: it starts on a page) with
  * transparent huge pages from its next fault on. Pages already touched keep their size. True if
  * the kernel took the advice; false where it cannot be given.

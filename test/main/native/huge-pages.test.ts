@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { adviseHugePages, bytesForFilling, readyHugePages } from "../../../main/native/huge-pages.js";
+import { adviseHugePages, bytesForFilling } from "../../../main/native/huge-pages.js";
 import { advisedBytes, advisedMappingsOf, hostGivesHugePages } from "../../support/huge-pages.js";
 
 const MiB = 1024 * 1024;
@@ -18,10 +18,6 @@ describe.runIf(hostGivesHugePages)("adviseHugePages (this host's transparent hug
     view[32 * MiB - 1] = 1;
     expect(view[5]).toBe(7);
     expect(view[32 * MiB - 1]).toBe(1);
-  });
-
-  it("can be made ready ahead of the first advice", () => {
-    expect(readyHugePages()).toBe(true);
   });
 });
 
