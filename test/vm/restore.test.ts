@@ -36,7 +36,7 @@ async function machine(resumes: boolean): Promise<V86> {
 }
 
 /** SHA-256 of the guest's RAM and of its video memory (what the screen shows after a resume). */
-function ramHash(emulator: V86): string {
+function machineHash(emulator: V86): string {
   const cpu = (emulator as unknown as { v86: { cpu: { mem8: Uint8Array; devices: { vga: { svga_memory: Uint8Array; vga_memory: Uint8Array } } } } }).v86.cpu;
   const hash = createHash("sha256");
   // Views of v86's own (its constructor is bound): seen through plain Uint8Arrays.
@@ -60,25 +60,25 @@ describe("restoring a saved state into a machine just set up", () => {
   it("gives the saved RAM exactly, as v86's own restore does", async () => {
     const reference = await machine(false);
     await reference.restore_state(kept());
-    const expected = ramHash(reference);
+    const expected = machineHash(reference);
     await reference.destroy();
 
     const resumed = await machine(true);
     await restoreFresh(resumed, kept());
-    expect(ramHash(resumed)).toBe(expected);
+    expect(machineHash(resumed)).toBe(expected);
     await resumed.destroy();
 
     // The check can fail: a machine that wrote its kernel into RAM at setup keeps it where the state has zeros.
     const booting = await machine(false);
     await restoreFresh(booting, kept());
-    expect(ramHash(booting)).not.toBe(expected);
+    expect(machineHash(booting)).not.toBe(expected);
     await booting.destroy();
   });
 
   it("gives the same RAM from a state kept with its bitmap first, restored by v86 or streamed", async () => {
     const reference = await machine(false);
     await reference.restore_state(kept());
-    const expected = ramHash(reference);
+    const expected = machineHash(reference);
     // The same state as v86 writes it (RAM's pages before their bitmap), whatever layout the kept one has.
     const asV86Writes = new Uint8Array(await reference.save_state());
     await reference.destroy();
@@ -97,13 +97,13 @@ describe("restoring a saved state into a machine just set up", () => {
     ] as const) {
       const streamed = await machine(true);
       await restoreFresh(streamed, new Uint8Array(bytes).buffer);
-      expect(ramHash(streamed), `streamed, ${what}`).toBe(expected);
+      expect(machineHash(streamed), `streamed, ${what}`).toBe(expected);
       await streamed.destroy();
     }
 
     const byV86 = await machine(false);
     await byV86.restore_state(new Uint8Array(arranged).buffer);
-    expect(ramHash(byV86)).toBe(expected);
+    expect(machineHash(byV86)).toBe(expected);
     await byV86.destroy();
 
     // Raw (decoded ahead): read where it lies, as the kept one is, or from shared memory as the host's libzstd gives it.
@@ -115,7 +115,7 @@ describe("restoring a saved state into a machine just set up", () => {
     ] as const) {
       const rawResumed = await machine(true);
       await restoreFresh(rawResumed, bytes);
-      expect(ramHash(rawResumed), what).toBe(expected);
+      expect(machineHash(rawResumed), what).toBe(expected);
       await rawResumed.destroy();
     }
     expect(decoded, "this host has libzstd (Debian's libzstd1)").toBeDefined();
