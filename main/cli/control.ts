@@ -1,9 +1,11 @@
 // A running `unmachine run` takes commands from other terminals (`unmachine media NAME ...`,
 // `unmachine balloon NAME MiB`, `unmachine suspend|poweroff NAME`, `unmachine snapshot NAME save TAG`,
 // `unmachine windows|apps|launch NAME` through the guest's agent)
-// on a Unix socket in a folder only this user can enter: <runtime dir>/unmachine-<uid>/NAME.sock
-// (a name too long for a socket path is cut and given a hash). One JSON line in, one JSON line
-// out, one request per connection. The running side re-checks everything it is sent.
+// on a Unix socket in a folder only this user can enter, one per library (data folder):
+// <runtime dir>/unmachine-<uid>-<hash of the data folder>/NAME.sock, so a "tiny" run of one library
+// is never taken for the "tiny" of another (a name too long for a socket path is cut and given a
+// hash). One JSON line in, one JSON line out, one request per connection. The running side
+// re-checks everything it is sent.
 
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { readdirSync, readFileSync, unlinkSync } from "node:fs";
@@ -17,6 +19,7 @@ import type { HeadlessGuest } from "../headless/runner.js";
 import type { AgentSession } from "../../core/agent/session.js";
 import type { GuestWindow } from "../../core/agent/messages.js";
 import { checkPrivateDir, ensurePrivateDir, PrivateFolderError } from "../private-files.js";
+import { dataDir } from "../paths.js";
 
 export type ControlRequest =
   | { type: "insert"; drive: SwapDrive; path: string }
@@ -72,10 +75,14 @@ export class ControlError extends Error {
   override name = "ControlError";
 }
 
-/** The control folder: in the user's runtime folder, or in the temporary folder without one. */
+/**
+ * The control folder of the library (data folder) `env` names: in the user's runtime folder, or
+ * in the temporary folder without one.
+ */
 export function controlDir(env: NodeJS.ProcessEnv = process.env): string {
   const uid = process.getuid?.() ?? 0;
-  return join(env.XDG_RUNTIME_DIR || tmpdir(), `unmachine-${uid}`);
+  const library = createHash("sha256").update(dataDir(env)).digest("hex").slice(0, 12);
+  return join(env.XDG_RUNTIME_DIR || tmpdir(), `unmachine-${uid}-${library}`);
 }
 
 function controlFolderError(dir: string, error: unknown): ControlError {
@@ -283,46 +290,52 @@ function reachable(path: string): Promise<boolean> {
   });
 }
 
-/** The names of running guests that take commands (none when the control folder is not private). */
-export function runningNames(dir: string = controlDir()): string[] {
+/**
+ * The names of running guests that take commands: a socket a run that died left behind is not
+ * one (none when the control folder is not private).
+ */
+export async function runningNames(dir: string = controlDir()): Promise<string[]> {
+  let sockets: string[];
   try {
     checkPrivateDir(dir);
-    return readdirSync(dir).filter((f) => f.endsWith(".sock")).map((f) => nameOf(f)).sort();
+    sockets = readdirSync(dir).filter((f) => f.endsWith(".sock"));
   } catch {
     return [];
   }
+  const live = await Promise.all(sockets.map((f) => reachable(join(dir, f))));
+  return sockets.filter((_, i) => live[i]).map((f) => nameOf(f)).sort();
 }
 
 /** Sends one command to a running guest. */
-export function sendControl(name: string, request: ControlRequest, dir: string = controlDir()): Promise<ControlReply> {
-  const noSuchGuest = (): ControlError => {
-    const running = runningNames(dir);
+export async function sendControl(name: string, request: ControlRequest, dir: string = controlDir()): Promise<ControlReply> {
+  const noSuchGuest = async (): Promise<ControlError> => {
+    const running = await runningNames(dir);
     return new ControlError(`no running guest named "${name.slice(0, 64)}" (running: ${running.join(", ") || "none"})`);
   };
   try {
     checkPrivateDir(dir, "control folder");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return Promise.reject(noSuchGuest());
-    return Promise.reject(controlFolderError(dir, error));
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw await noSuchGuest();
+    throw controlFolderError(dir, error);
   }
   let path: string;
   try {
     path = socketPath(dir, name);
   } catch {
-    return Promise.reject(noSuchGuest());
+    throw await noSuchGuest();
   }
-  return new Promise((resolveReply, reject) => {
+  const reply = await new Promise<string | undefined>((resolveReply) => {
     const socket = connect(path, () => socket.write(`${JSON.stringify(request)}\n`));
-    let reply = "";
+    let text = "";
     socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => (reply += chunk));
-    socket.on("end", () => {
-      try {
-        resolveReply(JSON.parse(reply.split("\n")[0]!) as ControlReply);
-      } catch {
-        reject(new ControlError(`guest "${name}" gave no answer`));
-      }
-    });
-    socket.on("error", () => reject(noSuchGuest()));
+    socket.on("data", (chunk: string) => (text += chunk));
+    socket.on("end", () => resolveReply(text));
+    socket.on("error", () => resolveReply(undefined));
   });
+  if (reply === undefined) throw await noSuchGuest();
+  try {
+    return JSON.parse(reply.split("\n")[0]!) as ControlReply;
+  } catch {
+    throw new ControlError(`guest "${name}" gave no answer`);
+  }
 }

@@ -20,8 +20,8 @@ function size(bytes: number | undefined): string {
   return `${bytes} B`;
 }
 
-function notRunning(name: string, verb: string): void {
-  if (runningNames().includes(name)) throw new UsageError(`${name} is running; stop it before you ${verb} it`);
+async function notRunning(name: string, verb: string): Promise<void> {
+  if ((await runningNames()).includes(name)) throw new UsageError(`${name} is running; stop it before you ${verb} it`);
 }
 
 export function addCommand(library: GuestLibrary, args: string[]): number {
@@ -66,9 +66,9 @@ export function setCommand(library: GuestLibrary, args: string[]): number {
   return 0;
 }
 
-export function listCommand(library: GuestLibrary, args: string[]): number {
+export async function listCommand(library: GuestLibrary, args: string[]): Promise<number> {
   parseArgs({ args, options: {} });
-  const runs = runningNames();
+  const runs = await runningNames();
   // A run is named after its guest, or its guest's name and a number when it runs more than once.
   const running = new Set(runs.map((run) => run.replace(/-\d+$/, "")).concat(runs));
   const rows = library.summaries().map((g) => [
@@ -88,36 +88,36 @@ export function listCommand(library: GuestLibrary, args: string[]): number {
   return 0;
 }
 
-export function rmCommand(library: GuestLibrary, args: string[]): number {
+export async function rmCommand(library: GuestLibrary, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { yes: { type: "boolean", default: false } } });
   if (positionals.length !== 1) throw new UsageError("rm takes one guest name");
   const name = positionals[0]!;
   // Not by its profile: a guest whose guest.json the user broke can still be removed.
   removableGuest(library, name);
-  notRunning(name, "remove");
+  await notRunning(name, "remove");
   const kept = removeGuest(library, name, values.yes);
   process.stderr.write(`${name}: removed (its image was left as it is)\n`);
   if (kept.length > 0) process.stderr.write(`${name}: kept ${library.user.folder(name)}: it holds files that are not the guest's (${kept.join(", ")})\n`);
   return 0;
 }
 
-export function exportCommand(library: GuestLibrary, args: string[]): number {
+export async function exportCommand(library: GuestLibrary, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { force: { type: "boolean", default: false } } });
   if (positionals.length !== 2) throw new UsageError("export takes a guest name and the image file to write");
   const [name, file] = positionals as [string, string];
   library.profile(name);
-  notRunning(name, "export");
+  await notRunning(name, "export");
   const out = exportGuest(library, name, resolve(file), values.force);
   process.stderr.write(`${name}: its disk with its changes was written to ${out}\n`);
   return 0;
 }
 
-export function resetCommand(library: GuestLibrary, args: string[]): number {
+export async function resetCommand(library: GuestLibrary, args: string[]): Promise<number> {
   const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
   if (positionals.length !== 1) throw new UsageError("reset takes one guest name");
   const name = positionals[0]!;
   library.profile(name);
-  notRunning(name, "reset");
+  await notRunning(name, "reset");
   resetGuest(library, name);
   process.stderr.write(`${name}: its changes were discarded\n`);
   return 0;

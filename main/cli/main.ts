@@ -193,17 +193,17 @@ export async function main(argv: string[]): Promise<number> {
       return await serveCommand(library, { port, open: !values["no-open"] });
     }
     case "list":
-      return listCommand(library, rest);
+      return await listCommand(library, rest);
     case "add":
       return addCommand(library, rest);
     case "set":
       return setCommand(library, rest);
     case "rm":
-      return rmCommand(library, rest);
+      return await rmCommand(library, rest);
     case "reset":
-      return resetCommand(library, rest);
+      return await resetCommand(library, rest);
     case "export":
-      return exportCommand(library, rest);
+      return await exportCommand(library, rest);
     case "suspend":
       return await suspendCommand(library, rest);
     case "poweroff":

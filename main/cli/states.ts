@@ -10,8 +10,8 @@ import { overlayHolder } from "../disk/overlay.js";
 import { runningNames, sendControl, type ControlRequest } from "./control.js";
 import { UsageError } from "./errors.js";
 
-function running(name: string): boolean {
-  return runningNames().includes(name);
+async function running(name: string): Promise<boolean> {
+  return (await runningNames()).includes(name);
 }
 
 async function ask(name: string, request: ControlRequest): Promise<string> {
@@ -48,7 +48,7 @@ function oneName(args: string[], command: string): string {
 export async function suspendCommand(library: GuestLibrary, args: string[]): Promise<number> {
   const name = oneName(args, "suspend");
   library.profile(name);
-  if (!running(name)) throw new UsageError(`${name} is not running${GuestStates.of(name).suspended ? " (it is suspended already)" : ""}`);
+  if (!(await running(name))) throw new UsageError(`${name} is not running${GuestStates.of(name).suspended ? " (it is suspended already)" : ""}`);
   process.stderr.write(`${name}: ${await ask(name, { type: "suspend" })}\n`);
   return 0;
 }
@@ -56,7 +56,7 @@ export async function suspendCommand(library: GuestLibrary, args: string[]): Pro
 export async function poweroffCommand(library: GuestLibrary, args: string[]): Promise<number> {
   const name = oneName(args, "poweroff");
   library.profile(name);
-  if (running(name)) {
+  if (await running(name)) {
     process.stderr.write(`${name}: ${await ask(name, { type: "poweroff" })}\n`);
     return 0;
   }
@@ -83,7 +83,7 @@ export async function snapshotCommand(library: GuestLibrary, args: string[]): Pr
       return 0;
     }
     if (action === "save") {
-      if (running(name)) process.stderr.write(`${name}: ${await ask(name, { type: "snapshot", tag: tag! })}\n`);
+      if (await running(name)) process.stderr.write(`${name}: ${await ask(name, { type: "snapshot", tag: tag! })}\n`);
       else {
         const disks = overlays(library, name);
         notHeld(name, disks);
@@ -93,7 +93,7 @@ export async function snapshotCommand(library: GuestLibrary, args: string[]): Pr
       return 0;
     }
     if (action === "restore") {
-      if (running(name)) throw new UsageError(`${name} is running; suspend or power it off before you restore a snapshot`);
+      if (await running(name)) throw new UsageError(`${name} is running; suspend or power it off before you restore a snapshot`);
       const disks = overlays(library, name);
       notHeld(name, disks);
       states.restoreSnapshot(tag!, disks);

@@ -8,8 +8,8 @@ import type { GuestWindow } from "../../core/agent/messages.js";
 import { runningNames, sendControl, type ControlApp, type ControlLaunched, type ControlRequest } from "./control.js";
 import { UsageError } from "./errors.js";
 
-function runningGuest(name: string): void {
-  const running = runningNames();
+async function runningGuest(name: string): Promise<void> {
+  const running = await runningNames();
   if (!running.includes(name)) throw new UsageError(`${name} is not running (running: ${running.join(", ") || "none"})`);
 }
 
@@ -57,7 +57,7 @@ function nameAndJson(args: string[], command: string): { name: string; json: boo
 
 export async function windowsCommand(args: string[]): Promise<number> {
   const { name, json } = nameAndJson(args, "windows");
-  runningGuest(name);
+  await runningGuest(name);
   const windows = checked<GuestWindow>(await ask(name, { type: "windows" }), isWindow, "windows");
   if (json) process.stdout.write(`${JSON.stringify(windows, null, 2)}\n`);
   else for (const w of [...windows].reverse()) process.stdout.write(`${windowLine(w)}\n`);
@@ -72,7 +72,7 @@ function isApp(v: unknown): boolean {
 
 export async function appsCommand(args: string[]): Promise<number> {
   const { name, json } = nameAndJson(args, "apps");
-  runningGuest(name);
+  await runningGuest(name);
   const apps = checked<ControlApp>(await ask(name, { type: "apps" }), isApp, "apps");
   if (json) process.stdout.write(`${JSON.stringify(apps, null, 2)}\n`);
   else {
@@ -89,7 +89,7 @@ export async function launchCommand(args: string[]): Promise<number> {
   const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
   if (positionals.length !== 2) throw new UsageError("launch takes the name of a running guest and an app (see: unmachine apps NAME)");
   const [name, app] = positionals as [string, string];
-  runningGuest(name);
+  await runningGuest(name);
   const data = (await ask(name, { type: "launch", app })) as ControlLaunched | undefined;
   if (typeof data !== "object" || data === null || !isInt(data.window) || !isInt(data.pid)) throw new Error(`${name}: the run answered the launch with no window`);
   if (data.listed !== undefined && isWindow(data.listed)) process.stdout.write(`${windowLine(data.listed)}\n`);

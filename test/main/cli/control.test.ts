@@ -8,10 +8,10 @@ import { connect } from "node:net";
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { controlDir, ensureControlDir, sendControl, serveControl, type ControlGuest } from "../../../main/cli/control.js";
+import { controlDir, ensureControlDir, runningNames, sendControl, serveControl, type ControlGuest } from "../../../main/cli/control.js";
 
 const uid = process.getuid?.() ?? 0;
-const saved = { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR, TMPDIR: process.env.TMPDIR };
+const saved = { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR, TMPDIR: process.env.TMPDIR, UNMACHINE_DATA: process.env.UNMACHINE_DATA };
 let scratch: string;
 
 function fakeGuest(): ControlGuest & { ejects: number } {
@@ -29,9 +29,9 @@ function fakeGuest(): ControlGuest & { ejects: number } {
   return guest;
 }
 
-/** What the control folder of the runtime folder `runtime` holds. */
-function sockets(runtime: string): string[] {
-  return readdirSync(join(runtime, `unmachine-${uid}`));
+/** What the control folder of this test's library holds. */
+function sockets(): string[] {
+  return readdirSync(controlDir());
 }
 
 /** A socket file left behind by a process killed while it listened on `path`. */
@@ -57,6 +57,7 @@ beforeEach(() => {
   scratch = mkdtempSync(join(tmpdir(), "unmachine-control-"));
   process.env.XDG_RUNTIME_DIR = join(scratch, "run");
   mkdirSync(process.env.XDG_RUNTIME_DIR, { mode: 0o700 });
+  process.env.UNMACHINE_DATA = join(scratch, "data");
 });
 
 afterEach(() => {
@@ -69,12 +70,11 @@ afterEach(() => {
 describe("control socket", () => {
   it("serves a guest with a 200-character name, again after the first run left its socket behind", async () => {
     const name = "g".repeat(200);
-    const runtime = process.env.XDG_RUNTIME_DIR!;
     const first = await serveControl(name, fakeGuest());
     expect(await sendControl(first.name, { type: "eject", drive: "cdrom" })).toEqual({ ok: true, message: "ejected the CD" });
-    const [left] = sockets(runtime);
+    const [left] = sockets();
     first.dispose();
-    await leaveDeadSocket(join(runtime, `unmachine-${uid}`, left!));
+    await leaveDeadSocket(join(controlDir(), left!));
 
     const guest = fakeGuest();
     const second = await serveControl(name, guest);
@@ -87,7 +87,28 @@ describe("control socket", () => {
     } finally {
       second.dispose();
     }
-    expect(sockets(runtime)).toEqual([]);
+    expect(sockets()).toEqual([]);
+  });
+
+  it("lists only live runs, and only of its own library (data folder)", async () => {
+    const mine = await serveControl("tiny", fakeGuest());
+    const other = { ...process.env, UNMACHINE_DATA: join(scratch, "other-data") };
+    expect(controlDir(other)).not.toBe(controlDir());
+    const theirs = await serveControl("tiny", fakeGuest(), controlDir(other));
+    try {
+      await leaveDeadSocket(join(controlDir(), "crashed.sock"));
+      expect(readdirSync(controlDir()).sort()).toEqual(["crashed.sock", "tiny.sock"]);
+      expect(await runningNames()).toEqual(["tiny"]);
+      mine.dispose();
+      // The other library's tiny still runs; this library's has none.
+      expect(await runningNames()).toEqual([]);
+      expect(await runningNames(controlDir(other))).toEqual(["tiny"]);
+      await expect(sendControl("tiny", { type: "eject", drive: "fda" })).rejects.toThrow('no running guest named "tiny" (running: none)');
+      await expect(sendControl("crashed", { type: "eject", drive: "fda" })).rejects.toThrow('no running guest named "crashed" (running: none)');
+    } finally {
+      mine.dispose();
+      theirs.dispose();
+    }
   });
 
   it("gives a second live run of the same guest a name of its own", async () => {
@@ -109,7 +130,7 @@ describe("control socket", () => {
     const guest = fakeGuest();
     const control = await serveControl("tiny", guest);
     try {
-      const path = join(process.env.XDG_RUNTIME_DIR!, `unmachine-${uid}`, "tiny.sock");
+      const path = join(controlDir(), "tiny.sock");
       const eject = JSON.stringify({ type: "eject", drive: "cdrom" });
       const reply = await rawRequest(path, `${eject}\n${eject}\n${eject}\ntrailing bytes`);
       expect(reply).toBe(`${JSON.stringify({ ok: true, message: "ejected the CD" })}\n`);
@@ -142,8 +163,8 @@ describe("control socket", () => {
     const base = join(scratch, "tmp");
     mkdirSync(base);
     process.env.TMPDIR = base;
-    const planted = join(base, `unmachine-${uid}`);
-    expect(controlDir()).toBe(planted);
+    const planted = controlDir();
+    expect(planted).toMatch(new RegExp(`^${base}/unmachine-${uid}-[0-9a-f]{12}$`));
 
     const elsewhere = join(scratch, "elsewhere");
     mkdirSync(elsewhere, { mode: 0o755 });
@@ -172,7 +193,7 @@ describe("control socket", () => {
     } finally {
       process.umask(old);
     }
-    const st = lstatSync(join(base, `unmachine-${uid}`));
+    const st = lstatSync(controlDir());
     expect(st.isDirectory()).toBe(true);
     expect(st.mode & 0o777).toBe(0o700);
   });

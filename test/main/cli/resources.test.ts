@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { serveControl, type ControlGuest } from "../../../main/cli/control.js";
+import { controlDir, serveControl, type ControlGuest } from "../../../main/cli/control.js";
 import { balloonRange } from "../../../core/v86/balloon.js";
 import type { Disposable } from "../../../core/disposable.js";
 
@@ -49,7 +49,7 @@ describe("unmachine balloon", () => {
   let control: { name: string } & Disposable;
   beforeAll(async () => {
     process.env.XDG_RUNTIME_DIR = runtime;
-    control = await serveControl("tiny", guest, join(runtime, `unmachine-${process.getuid?.() ?? 0}`));
+    control = await serveControl("tiny", guest, controlDir({ XDG_RUNTIME_DIR: runtime, UNMACHINE_DATA: join(scratch, "data") }));
   });
   afterAll(() => control.dispose());
 
