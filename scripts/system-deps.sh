@@ -13,7 +13,7 @@ declare -A need=(
   [gcc]=gcc              # the guest agent, built as a static i386 binary
 )
 case "$purpose" in
-  test) need[chromium]=chromium; need[genisoimage]=genisoimage; need[mkfs.vfat]=dosfstools; need[mcopy]=mtools; need[syslinux]=syslinux ;;  # e2e: Chromium; vm: CD, floppy, FAT and bootable hard-disk images
+  test) need[chromium]=chromium; need[Xvfb]=xvfb; need[genisoimage]=genisoimage; need[mkfs.vfat]=dosfstools; need[mcopy]=mtools; need[syslinux]=syslinux ;;  # e2e: Chromium; the agent's X clipboard: an X server; vm: CD, floppy, FAT and bootable hard-disk images
   bench) need[chromium]=chromium; need[qemu-system-i386]=qemu-system-x86; need[mkfs.vfat]=dosfstools; need[mcopy]=mtools; need[syslinux]=syslinux ;;  # the QEMU TCG reference; the disk benchmark's bootable image
   start) [ -n "${DISPLAY:-}" ] && need[chromium]=chromium ;;  # the app window when Electron is absent
 esac

@@ -832,7 +832,9 @@ static void jobs_check_deadlines(uint64_t now)
  * from the server is checked; a server that breaks the protocol or stalls is dropped and retried.
  */
 
+#ifndef X_SOCKET /* another display only for the host-side tests */
 #define X_SOCKET "/tmp/.X11-unix/X0"
+#endif
 #define X_BUF (320 * 1024)
 #define XSTR2(x) #x
 #define XSTR(x) XSTR2(x)
@@ -2155,6 +2157,7 @@ static void send_windows(void)
  */
 
 #define XCLIP_STEP_MS 3000   /* for a client to answer one step of a conversion */
+#define XCLIP_TRIES 3        /* conversions of one copy, when its owner does not answer in time (a busy guest) */
 #define XCLIP_POLL_MS 250    /* the owner's poll without XFixes */
 #define XCLIP_QUEUE 64
 #define XCLIP_SENDS 4
@@ -2163,8 +2166,13 @@ static void send_windows(void)
 #define XA_ATOM 4
 #define XA_PRIMARY 1
 
-enum { C_CLIPBOARD, C_TARGETS, C_INCR, C_PNG, C_TEXT, C_PROP, C_TIMESTAMP, C_COUNT };
-static const char *const xc_atom_names[C_COUNT] = {"CLIPBOARD", "TARGETS", "INCR", "image/png", "TEXT", "UMAGENT_SELECTION", "TIMESTAMP"};
+/*
+ * Each conversion names the next of XCLIP_PROPS properties for its answer: an owner's late answer
+ * to an earlier conversion (one that timed out, or another owner's) names another, and is ignored.
+ */
+#define XCLIP_PROPS 4
+enum { C_CLIPBOARD, C_TARGETS, C_INCR, C_PNG, C_TEXT, C_TIMESTAMP, C_PROP, C_COUNT = C_PROP + XCLIP_PROPS };
+static const char *const xc_atom_names[C_COUNT] = {"CLIPBOARD", "TARGETS", "INCR", "image/png", "TEXT", "TIMESTAMP", "UMAGENT_SELECTION", "UMAGENT_SELECTION_1", "UMAGENT_SELECTION_2", "UMAGENT_SELECTION_3"};
 static uint32_t xc_atoms[C_COUNT];
 
 static uint32_t xc_id_base, xc_id_mask;
@@ -2196,9 +2204,12 @@ enum { R_IDLE, R_TARGETS, R_DATA, R_INCR };
 static int xc_rstate;
 static uint32_t xc_rselection; /* CLIPBOARD or PRIMARY, being converted */
 static uint32_t xc_rtarget;
+static uint32_t xc_rprop;    /* the property this conversion's answer comes in */
+static unsigned xc_rconversions; /* conversions asked for: picks the next property */
 static uint64_t xc_rdeadline;
 static int xc_ragain; /* an owner changed during a conversion: convert xc_ragain_selection after it */
 static uint32_t xc_ragain_selection;
+static int xc_rtries; /* conversions of this copy started after the first timed out */
 static unsigned char *xc_rbuf;
 static size_t xc_rlen;
 static int xc_rtoo_big;
@@ -2280,7 +2291,8 @@ static void xc_convert(uint32_t target)
 	put_le32(req + 4, xc_win);
 	put_le32(req + 8, xc_rselection);
 	put_le32(req + 12, target);
-	put_le32(req + 16, xc_atoms[C_PROP]);
+	xc_rprop = xc_atoms[C_PROP + xc_rconversions++ % XCLIP_PROPS];
+	put_le32(req + 16, xc_rprop);
 	put_le32(req + 20, 0); /* CurrentTime */
 	x_write(req, sizeof req);
 	xc_rtarget = target;
@@ -2300,11 +2312,12 @@ static void xc_start_read(uint32_t selection)
 	xc_rselection = selection;
 	xc_rlen = 0;
 	xc_rtoo_big = 0;
+	xc_rtries = 0;
 	xc_rstate = R_TARGETS;
 	xc_convert(xc_atoms[C_TARGETS]);
 }
 
-/* Appends the property C_PROP of the agent's window to xc_rbuf, then deletes it: its type, 0 if absent. */
+/* Appends the property xc_rprop of the agent's window to xc_rbuf, then deletes it: its type, 0 if absent. */
 static uint32_t xc_read_property(size_t *added)
 {
 	uint32_t type = 0;
@@ -2316,7 +2329,7 @@ static uint32_t xc_read_property(size_t *added)
 		req[1] = 0;
 		put_le16(req + 2, 6);
 		put_le32(req + 4, xc_win);
-		put_le32(req + 8, xc_atoms[C_PROP]);
+		put_le32(req + 8, xc_rprop);
 		put_le32(req + 12, 0);
 		put_le32(req + 16, offset);
 		put_le32(req + 20, XCLIP_CHUNK / 4);
@@ -2355,7 +2368,7 @@ static uint32_t xc_read_property(size_t *added)
 			break;
 		offset += (uint32_t)(bytes / 4);
 	}
-	xc_simple(19, xc_win, xc_atoms[C_PROP], 0, 3); /* DeleteProperty */
+	xc_simple(19, xc_win, xc_rprop, 0, 3); /* DeleteProperty */
 	return type;
 }
 
@@ -2392,9 +2405,14 @@ static void xc_read_done(void)
 
 static void xc_selection_notify(const unsigned char *e)
 {
-	if (get_le32(e + 8) != xc_win || get_le32(e + 12) != xc_rselection || xc_rstate == R_IDLE || xc_rstate == R_INCR)
-		return;
+	/*
+	 * An answer to an earlier conversion (timed out and asked again, or another owner's) may
+	 * still come: it names another target or property. A refusal (property 0) cannot be told apart.
+	 */
 	uint32_t property = get_le32(e + 20);
+	if (get_le32(e + 8) != xc_win || get_le32(e + 12) != xc_rselection || get_le32(e + 16) != xc_rtarget || (property != 0 && property != xc_rprop) ||
+	    xc_rstate == R_IDLE || xc_rstate == R_INCR)
+		return;
 	if (xc_rstate == R_TARGETS) {
 		uint32_t want = atoms[A_UTF8_STRING];
 		if (property != 0) {
@@ -2442,7 +2460,7 @@ static void xc_property_notify(const unsigned char *e)
 {
 	uint32_t window = get_le32(e + 4), atom = get_le32(e + 8);
 	unsigned state = e[16];
-	if (window == xc_win && atom == xc_atoms[C_PROP] && state == 0 && xc_rstate == R_INCR) {
+	if (window == xc_win && atom == xc_rprop && state == 0 && xc_rstate == R_INCR) {
 		size_t added;
 		uint32_t type = xc_read_property(&added);
 		xc_rdeadline = now_ms() + XCLIP_STEP_MS;
@@ -2751,12 +2769,19 @@ static void xclip_process(void)
 		return;
 	uint64_t now = now_ms();
 	if (xc_rstate != R_IDLE && now >= xc_rdeadline) {
-		logmsg("the X clipboard's owner did not answer within %d ms", XCLIP_STEP_MS);
 		xc_rstate = R_IDLE;
 		xc_rlen = 0;
 		if (xc_ragain) {
+			logmsg("the X clipboard's owner did not answer within %d ms; reading the newer copy", XCLIP_STEP_MS);
 			xc_ragain = 0;
 			xc_start_read(xc_ragain_selection);
+		} else if (xc_rtries + 1 < XCLIP_TRIES) {
+			int tries = xc_rtries + 1;
+			logmsg("the X clipboard's owner did not answer within %d ms; asking again", XCLIP_STEP_MS);
+			xc_start_read(xc_rselection);
+			xc_rtries = tries;
+		} else {
+			logmsg("the X clipboard's owner did not answer within %d ms, %d times; that copy is not sent", XCLIP_STEP_MS, XCLIP_TRIES);
 		}
 	}
 	for (int i = 0; i < XCLIP_SENDS; i++)

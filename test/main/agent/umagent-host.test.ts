@@ -4,85 +4,41 @@
 // display, resynchronising after garbage, and a second session asking a running agent again.
 
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { hostname, tmpdir, type } from "node:os";
-import { join, resolve } from "node:path";
-import { ReadStream } from "node:tty";
-import type { Socket } from "node:net";
-import { toDisposable } from "../../../core/disposable.js";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname, type } from "node:os";
+import { join } from "node:path";
 import { AgentSession, type AgentTransport } from "../../../core/agent/session.js";
 import type { Display } from "../../../core/agent/messages.js";
+import { compilerProblem, startHostAgent, type HostAgent } from "../../support/host-agent.js";
 
-const source = resolve(import.meta.dirname, "../../../guests/agent/umagent.c");
-
-function compilerProblem(): string | undefined {
-  const probe = spawnSync("cc", ["--version"], { encoding: "utf8" });
-  if (probe.error) return `no C compiler: running "cc" failed (${probe.error.message}); install gcc to run this test`;
-  return undefined;
-}
 const problem = compilerProblem();
 if (problem) console.warn(`umagent host test skipped: ${problem}`);
 
-interface OpenedPty {
-  readonly ptsName: string;
-  readonly master: Socket;
-  readonly slave: Socket;
-}
-
 describe.skipIf(problem !== undefined)("umagent on a pseudo-terminal, driven by AgentSession", () => {
-  const require = createRequire(import.meta.url);
-  let dir: string;
+  let host: HostAgent;
   let clipboard: string;
   let agent: ChildProcess;
-  let agentLog = "";
-  let pty: OpenedPty;
-  let held: ReadStream;
   let transport: AgentTransport;
   let session: AgentSession;
   const clips: string[] = [];
   const displays: Display[] = [];
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "unmachine-umagent-"));
-    const binary = join(dir, "umagent");
-    const cc = spawnSync("cc", ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o", binary, source], { encoding: "utf8" });
-    if (cc.status !== 0) throw new Error(`cc failed to compile ${source}:\n${cc.stderr}`);
-    clipboard = join(dir, "run", "unmachine", "clipboard");
-
-    const nodePty = require("node-pty") as { open(options: { cols: number; rows: number; encoding: null }): OpenedPty };
-    pty = nodePty.open({ cols: 80, rows: 25, encoding: null });
-    // Our own unread slave descriptor, raw from the start; node-pty's reader would steal bytes.
-    held = new ReadStream(openSync(pty.ptsName, constants.O_RDWR | constants.O_NOCTTY));
-    held.setRawMode(true);
-    pty.slave.destroy();
-    pty.master.on("error", () => {});
-    transport = {
-      send: (bytes) => pty.master.write(bytes),
-      onData: (listener) => {
-        const onData = (data: Buffer): void => listener(new Uint8Array(data.buffer, data.byteOffset, data.length));
-        pty.master.on("data", onData);
-        return toDisposable(() => pty.master.off("data", onData));
+    host = await startHostAgent({
+      args: (dir) => ["-c", join(dir, "run", "unmachine", "clipboard")],
+      listen: (s) => {
+        s.onClipboard((text) => clips.push(text));
+        s.onDisplay((display) => displays.push(display));
       },
-    };
-    session = new AgentSession(transport, { software: "unmachine test" });
-    session.onClipboard((text) => clips.push(text));
-    session.onDisplay((display) => displays.push(display));
-
-    agent = spawn(binary, ["-c", clipboard, pty.ptsName], { stdio: ["ignore", "ignore", "pipe"] });
-    agent.stderr!.on("data", (data: Buffer) => (agentLog += data.toString()));
-    await session.whenReady(10_000).catch((error: Error) => {
-      throw new Error(`${error.message}\nagent log:\n${agentLog}`);
     });
+    ({ agent, transport, session } = host);
+    clipboard = join(host.dir, "run", "unmachine", "clipboard");
   });
 
   afterAll(() => {
     session?.dispose();
-    if (agent?.pid !== undefined && agent.exitCode === null) agent.kill("SIGTERM");
-    held?.destroy();
-    pty?.master.destroy();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    host?.dispose();
   });
 
   it("says hello with the system's uname, its pid and capabilities", () => {
@@ -159,8 +115,8 @@ describe.skipIf(problem !== undefined)("umagent on a pseudo-terminal, driven by 
     };
     transport.send(frame([...field(2, bytes("image/gif")), ...field(3, bytes("GIF89a"))]));
     transport.send(frame([...field(2, bytes("image/png")), ...field(3, bytes("<svg/>, not a PNG"))]));
-    await vi.waitFor(() => expect(agentLog).toContain("ignoring a clipboard of an unknown type"), { timeout: 3000 });
-    await vi.waitFor(() => expect(agentLog).toContain("ignoring a clipboard image that is not a PNG of at most 8388608 bytes"), { timeout: 3000 });
+    await vi.waitFor(() => expect(host.log()).toContain("ignoring a clipboard of an unknown type"), { timeout: 3000 });
+    await vi.waitFor(() => expect(host.log()).toContain("ignoring a clipboard image that is not a PNG of at most 8388608 bytes"), { timeout: 3000 });
     expect(await session.ping(2000)).toBeLessThan(2000);
     expect(existsSync(clipboard)).toBe(false);
   });
@@ -187,8 +143,8 @@ describe.skipIf(problem !== undefined)("umagent on a pseudo-terminal, driven by 
   });
 
   it("skips bytes that are not frames and keeps answering", async () => {
-    pty.master.write("this is not a frame UUUMMM\n");
-    pty.master.write(Buffer.from([0x55, 0x4d, 0xff, 0xff, 0xff, 0xff]));
+    transport.send(Buffer.from("this is not a frame UUUMMM\n"));
+    transport.send(Buffer.from([0x55, 0x4d, 0xff, 0xff, 0xff, 0xff]));
     expect(await session.ping(2000)).toBeLessThan(2000);
     const outcome = await session.exec("echo still here");
     expect(outcome.output).toBe("still here\n");
@@ -207,7 +163,7 @@ describe.skipIf(problem !== undefined)("umagent on a pseudo-terminal, driven by 
       const payload = Buffer.concat([Buffer.from([1 + next(2), types[next(types.length)]!, next(256), 0, 0, 0]), body]);
       const header = Buffer.from([0x55, 0x4d, 0, 0, 0, 0]);
       header.writeUInt32LE(payload.length, 2);
-      pty.master.write(Buffer.concat([header, payload]));
+      transport.send(Buffer.concat([header, payload]));
     }
     expect(await session.ping(5000)).toBeLessThan(5000);
     expect(agent.exitCode).toBeNull();
@@ -236,6 +192,6 @@ describe.skipIf(problem !== undefined)("umagent on a pseudo-terminal, driven by 
     const info = await session.whenReady(5000);
     expect(info.pid).toBe(agent.pid);
     expect((await session.exec("echo again")).output).toBe("again\n");
-    expect(agentLog).not.toMatch(/cannot|failed/);
+    expect(host.log()).not.toMatch(/cannot|failed/);
   });
 });
