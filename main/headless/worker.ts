@@ -6,7 +6,6 @@
 import { parentPort } from "node:worker_threads";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { V86 } from "v86";
 import { bootMemory, buildV86Options } from "../../core/v86/options.js";
 import { setBalloon } from "../../core/v86/balloon.js";
 import { SpeedControl } from "../../core/v86/speed-cap.js";
@@ -19,7 +18,8 @@ import { loadMachine } from "./machine-files.js";
 import { adviseHugePages } from "../native/huge-pages.js";
 import { compileEmulator, instantiateEmulator } from "./emulator-wasm.js";
 import { nodePortPipe } from "./node-port-pipe.js";
-import { v86Dir } from "../paths.js";
+import { cacheDir, v86Dir } from "../paths.js";
+import { loadV86 } from "./v86-code.js";
 import type { FromWorker, ToWorker, WorkerStart } from "./protocol.js";
 
 const parent = parentPort!;
@@ -42,6 +42,9 @@ process.on("unhandledRejection", (error) => {
 // Compiled while the host still reads the guest's plan and state (a worker may start early:
 // worker-start.ts); the machine comes with the first message.
 const compiled = compileEmulator(readFileSync(join(v86Dir, "v86.wasm")));
+// v86's code loads (from its code cache) while the WebAssembly compiles on V8's own threads.
+const v86 = loadV86(v86Dir, join(cacheDir(), "code"));
+const { V86 } = v86;
 const init = await new Promise<WorkerStart>((resolveInit) => {
   parent.once("message", (message: ToWorker) => {
     if (message.type === "init") resolveInit(message.init);
@@ -82,6 +85,7 @@ async function start(state: Uint8Array | undefined): Promise<void> {
     }
   }
   await emulator.run();
+  v86.keepCache();
 }
 
 const bootMiB = bootMemory(spec);
