@@ -2775,6 +2775,9 @@ static void xclip_process(void)
 			logmsg("the X clipboard's owner did not answer within %d ms; reading the newer copy", XCLIP_STEP_MS);
 			xc_ragain = 0;
 			xc_start_read(xc_ragain_selection);
+		} else if ((xc_owning && xc_rselection == xc_atoms[C_CLIPBOARD]) || (xc_owning_primary && xc_rselection == XA_PRIMARY)) {
+			/* the host's copy took the selection meanwhile: the agent's own, not to be read back */
+			logmsg("the X clipboard's owner did not answer within %d ms; the host's copy has replaced it", XCLIP_STEP_MS);
 		} else if (xc_rtries + 1 < XCLIP_TRIES) {
 			int tries = xc_rtries + 1;
 			logmsg("the X clipboard's owner did not answer within %d ms; asking again", XCLIP_STEP_MS);

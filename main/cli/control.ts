@@ -8,10 +8,10 @@
 // re-checks everything it is sent.
 
 import { createServer, connect, type Server, type Socket } from "node:net";
-import { readdirSync, readFileSync, unlinkSync } from "node:fs";
+import { readdirSync, readFileSync, realpathSync, unlinkSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
-import { basename, isAbsolute, join } from "node:path";
+import { basename, dirname, isAbsolute, join } from "node:path";
 import type { Disposable } from "../../core/disposable.js";
 import { isSwapDrive, checkFitsDrive, type SwapDrive } from "../../core/media/drives.js";
 import { openImage } from "../media/image-file.js";
@@ -75,13 +75,23 @@ export class ControlError extends Error {
   override name = "ControlError";
 }
 
+/** `path` with its symlinks resolved, as far as it exists: one folder however it is reached. */
+function realFolder(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    const parent = dirname(path);
+    return parent === path ? path : join(realFolder(parent), basename(path));
+  }
+}
+
 /**
  * The control folder of the library (data folder) `env` names: in the user's runtime folder, or
  * in the temporary folder without one.
  */
 export function controlDir(env: NodeJS.ProcessEnv = process.env): string {
   const uid = process.getuid?.() ?? 0;
-  const library = createHash("sha256").update(dataDir(env)).digest("hex").slice(0, 12);
+  const library = createHash("sha256").update(realFolder(dataDir(env))).digest("hex").slice(0, 12);
   return join(env.XDG_RUNTIME_DIR || tmpdir(), `unmachine-${uid}-${library}`);
 }
 

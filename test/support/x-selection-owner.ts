@@ -6,12 +6,17 @@
 
 import { connect, type Socket } from "node:net";
 
-/** How the owner answers the n-th request for the selection (0-based): after `delay` ms, or never. */
-export type AnswerPlan = (n: number) => { delay: number } | "never";
+/**
+ * How the owner answers the n-th request for the selection (0-based): after `delay` ms (with
+ * `text` in place of the owner's own, as an application whose copy changed meanwhile), or never.
+ */
+export type AnswerPlan = (n: number) => { delay: number; text?: string } | "never";
 
 export interface SelectionOwner {
   /** The requests for the selection so far, each with its target's name. */
   readonly requests: string[];
+  /** What went wrong on the connection (an X error, a refused setup), if anything. */
+  readonly errors: string[];
   close(): void;
 }
 
@@ -32,6 +37,8 @@ export async function ownClipboard(socketPath: string, text: string, plan: Answe
   let waiting: ((packet: Buffer) => void) | undefined;
   let onEvent: (event: Buffer) => void = () => {};
   let setup: ((reply: Buffer) => void) | undefined;
+  const errors: string[] = [];
+  socket.on("error", (error) => errors.push(error.message));
   socket.on("data", (data: Buffer) => {
     buffer = Buffer.concat([buffer, data]);
     for (;;) {
@@ -51,8 +58,8 @@ export async function ownClipboard(socketPath: string, text: string, plan: Answe
       if (buffer.length < size) return;
       const packet = buffer.subarray(0, size);
       buffer = buffer.subarray(size);
-      if (packet[0] === 0) throw new Error(`the X server sent error ${packet[1]} for request ${packet[10]}`);
-      if (packet[0] === 1) waiting?.(packet);
+      if (packet[0] === 0) errors.push(`the X server sent error ${packet[1]} for request ${packet[10]}`);
+      else if (packet[0] === 1) waiting?.(packet);
       else onEvent(packet);
     }
   });
@@ -99,9 +106,8 @@ export async function ownClipboard(socketPath: string, text: string, plan: Answe
     [utf8, "UTF8_STRING"],
   ]);
 
-  const answer = (requestor: number, target: number, property: number): void => {
-    const data =
-      target === targets ? Buffer.alloc(8) : target === utf8 ? Buffer.from(text, "utf8") : undefined;
+  const answer = (requestor: number, target: number, property: number, content: string): void => {
+    const data = target === targets ? Buffer.alloc(8) : target === utf8 ? Buffer.from(content, "utf8") : undefined;
     if (data && target === targets) {
       data.writeUInt32LE(targets, 0);
       data.writeUInt32LE(utf8, 4);
@@ -142,7 +148,7 @@ export async function ownClipboard(socketPath: string, text: string, plan: Answe
     if (how === "never") return;
     const timer = setTimeout(() => {
       timers.delete(timer);
-      answer(requestor, target, property);
+      answer(requestor, target, property, how.text ?? text);
     }, how.delay);
     timers.add(timer);
   };
@@ -158,6 +164,7 @@ export async function ownClipboard(socketPath: string, text: string, plan: Answe
 
   return {
     requests,
+    errors,
     close: () => {
       for (const timer of timers) clearTimeout(timer);
       socket.destroy();

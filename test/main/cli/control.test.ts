@@ -94,6 +94,12 @@ describe("control socket", () => {
     const mine = await serveControl("tiny", fakeGuest());
     const other = { ...process.env, UNMACHINE_DATA: join(scratch, "other-data") };
     expect(controlDir(other)).not.toBe(controlDir());
+    // The same library reached through a symlink, made before or after: the same folder.
+    symlinkSync(scratch, join(scratch, "link"));
+    const linked = { ...process.env, UNMACHINE_DATA: join(scratch, "link", "data") };
+    expect(controlDir(linked)).toBe(controlDir());
+    mkdirSync(join(scratch, "data"));
+    expect(controlDir(linked)).toBe(controlDir());
     const theirs = await serveControl("tiny", fakeGuest(), controlDir(other));
     try {
       await leaveDeadSocket(join(controlDir(), "crashed.sock"));
