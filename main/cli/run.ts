@@ -362,9 +362,20 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
       await guest.waitForShell(flags.timeoutMs);
       const agent = services.agent();
       const grace = resume ? RESUMED_AGENT_GRACE_MS : AGENT_GRACE_MS;
-      const ready = agent ? await agent.whenReady(Math.min(grace, left())).then(() => true, () => false) : false;
+      // A resumed guest's agent, known from its state, takes the command at once; its hello
+      // confirms it within the same grace. The shell is then no fallback: the agent may be
+      // running the command.
+      const early = agent?.early === true;
+      const ready = agent ? early || (await agent.whenReady(Math.min(grace, left())).then(() => true, () => false)) : false;
       if (agent && ready) {
-        const outcome = await agent.exec(flags.exec, { timeoutMs: left(), maxOutput: 1024 * 1024 });
+        const running = agent.exec(flags.exec, { timeoutMs: left(), maxOutput: 1024 * 1024 });
+        running.catch(() => {}); // awaited below, after the hello
+        if (early && !(await agent.whenReady(Math.min(grace, left())).then(() => true, () => false))) {
+          throw new Error(
+            `its agent did not answer within ${grace / 1000} s of the resume; the command was sent to it and may yet run, so it is not run again on the serial console`,
+          );
+        }
+        const outcome = await running;
         process.stdout.write(outcome.outputBytes);
         if (outcome.timedOut) process.stderr.write(`unmachine: ${target.name}: the command was stopped after ${Math.round(flags.timeoutMs / 1000)} s\n`);
         if (outcome.truncated) process.stderr.write(`unmachine: ${target.name}: output cut at 1 MiB\n`);

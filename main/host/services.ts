@@ -6,7 +6,7 @@
 // kept in its state file); a resumed guest's are rebuilt from it against this run's settings.
 
 import { servableShares } from "./share-policy.js";
-import { AgentSession, pipeTransport } from "../../core/agent/session.js";
+import { AgentSession, pipeTransport, savedAgent, type AgentSessionOptions } from "../../core/agent/session.js";
 import { ClipboardSync, type HostClipboard } from "../../core/agent/clipboard-sync.js";
 import { DisposableStore, Emitter, type Disposable } from "../../core/disposable.js";
 import type { HostSessions } from "./sessions.js";
@@ -23,6 +23,8 @@ export type HostService = "p9" | "net" | "agent" | "disk";
 export interface HostState {
   /** The 9P session: msize and the guest's fids (core/p9/session-state.ts). */
   p9?: unknown;
+  /** The agent that had said hello: its version and pid (core/agent/session.ts SavedAgent). */
+  agent?: unknown;
 }
 
 export interface ServiceSetOptions {
@@ -57,6 +59,7 @@ export function hostServiceSet(plan: Pick<LaunchPlan, "guest" | "services">, opt
   const resumed = options.resumed;
   // A resumed session is taken back once: a later pipe (a reattach) starts a fresh one.
   let savedP9 = resumed?.host?.p9;
+  let keptAgent = savedAgent(resumed?.host?.agent);
   const files = services.p9;
   if (files) {
     attach.p9 = (pipe) => {
@@ -83,11 +86,19 @@ export function hostServiceSet(plan: Pick<LaunchPlan, "guest" | "services">, opt
   if (planned) {
     attach.agent = (pipe) => {
       const own = new DisposableStore();
-      // A resumed guest's agent is already running: ask it to say hello again.
-      const session = own.add(new AgentSession(pipeTransport(pipe), { software: `unmachine ${appVersion}`, probe: resumed !== undefined }));
+      // A resumed guest's agent is already running: ask it to say hello again. The one its
+      // state had takes requests at once, its clock set first, before any command can read it.
+      const sessionOptions: AgentSessionOptions = { software: `unmachine ${appVersion}`, probe: resumed !== undefined };
+      // Only on virtio-console, which holds what is sent until the restored guest takes it: on
+      // COM2 it would go into a UART the restore then overwrites (the probe is sent again).
+      const saved = planned.port === "virtio" ? keptAgent : undefined;
+      keptAgent = undefined;
+      if (saved) sessionOptions.saved = saved;
+      const session = own.add(new AgentSession(pipeTransport(pipe), sessionOptions));
       if (resumed) {
         own.add(reprobe(session));
         own.add(setClockOnHello(session, options.onError));
+        if (saved) setClock(session, options.onError);
       }
       if (options.clipboard && planned.clipboard) {
         own.add(
@@ -118,6 +129,8 @@ export function hostServiceSet(plan: Pick<LaunchPlan, "guest" | "services">, opt
     saveState: () => {
       const state: HostState = {};
       if (p9) state.p9 = p9.saveState();
+      const agentNow = agent?.saved();
+      if (agentNow) state.agent = agentNow;
       return state;
     },
     dispose: () => store.dispose(),
@@ -143,13 +156,15 @@ function reprobe(session: AgentSession): Disposable {
 /** After each hello of a resumed guest's agent, its clock is set to the host's: it stood still
  * while the guest was suspended. */
 function setClockOnHello(session: AgentSession, onError: (message: string) => void): Disposable {
-  return session.onHello(() => {
-    try {
-      session.setTime(Date.now());
-    } catch (error) {
-      onError(`the guest's clock could not be set: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  });
+  return session.onHello(() => setClock(session, onError));
+}
+
+function setClock(session: AgentSession, onError: (message: string) => void): void {
+  try {
+    session.setTime(Date.now());
+  } catch (error) {
+    onError(`the guest's clock could not be set: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 export interface AgentEvent {

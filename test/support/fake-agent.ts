@@ -1,5 +1,7 @@
 // A guest agent for unit tests of AgentSession: it says hello with the given capabilities (at
 // once, or when told), the test sends its messages as frames, and reads what the host asked.
+// Request ids count from 1 as the test sees them, both ways: a session's own start anywhere
+// (core/agent/session.ts).
 import { encodeFrame } from "../../core/agent/frame.js";
 import { decodeMessage, encodeMessage, type AgentMessage } from "../../core/agent/messages.js";
 import { AgentSession, type AgentTransport } from "../../core/agent/session.js";
@@ -23,11 +25,21 @@ export function helloAgent(capabilities: string[], options: { hello?: boolean } 
   const emit = (bytes: Uint8Array): void => {
     for (const listener of listeners) listener(bytes);
   };
-  const send = (message: AgentMessage): void => emit(encodeFrame(encodeMessage(message)));
+  /** The session's first request id, less one. */
+  let base: number | undefined;
+  const send = (message: AgentMessage): void => {
+    const sent = "id" in message && typeof message.id === "number" && base !== undefined ? { ...message, id: message.id + base } : message;
+    emit(encodeFrame(encodeMessage(sent as AgentMessage)));
+  };
   const transport: AgentTransport = {
     send: (bytes) => {
       const decoded = decodeMessage(bytes.subarray(6));
-      if (decoded.ok && decoded.message.type !== "hello" && decoded.message.type !== "unknown") requests.push(decoded.message);
+      if (!decoded.ok || decoded.message.type === "hello" || decoded.message.type === "unknown") return;
+      const message = decoded.message;
+      if ("id" in message && typeof message.id === "number") {
+        base ??= message.id - 1;
+        requests.push({ ...message, id: message.id - base } as AgentMessage);
+      } else requests.push(message);
     },
     onData: (listener) => {
       listeners.add(listener);

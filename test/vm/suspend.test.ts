@@ -4,7 +4,7 @@
 // state gives one line and a cold boot that answers, and --cold boots cold.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createHash } from "node:crypto";
@@ -88,6 +88,48 @@ describe("a library guest's run ends suspended and the next one resumes it", () 
     expect(stderr).toBe("");
     expect(existsSync(state())).toBe(true);
     expect(exec(`cat /tmp/mark; ${BOOT_ID}`).stdout).toBe(`kept\n${bootId}\n`);
+  });
+
+  it("sends a resumed guest's command to its agent at once; an agent that no longer answers is said so in one line, and the shell takes the next command", async () => {
+    // The agent said hello in this run; then it is stopped from the serial console, unknown to
+    // the host, and the guest is suspended with it stopped.
+    const child = spawn(process.execPath, [bin, "run", "tiny", "--pty"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const exited = new Promise<number | null>((r) => child.on("exit", r));
+    try {
+      const path = await new Promise<string>((resolvePath, reject) => {
+        child.stdout.once("data", (d: Buffer) => resolvePath(d.toString().trim()));
+        child.once("exit", (code) => reject(new Error(`exited ${code}`)));
+      });
+      const reader = createReadStream(path);
+      const writer = createWriteStream(path);
+      let seen = "";
+      reader.on("data", (d) => (seen += d.toString()));
+      reader.on("error", () => {});
+      writer.on("error", () => {});
+      await expect.poll(() => seen, { timeout: 60_000, interval: 200 }).toMatch(/tiny:\/# /);
+      await new Promise((r) => setTimeout(r, 2000)); // its agent says hello again
+      writer.write("kill -STOP $(pidof umagent) && echo agent-$((6*7))-stopped\r");
+      await expect.poll(() => seen, { timeout: 30_000, interval: 200 }).toContain("agent-42-stopped");
+      expect(unmachine(["suspend", "tiny"]).stderr).toBe("tiny: suspended\n");
+      reader.destroy();
+      writer.destroy();
+    } finally {
+      child.kill("SIGINT");
+    }
+    expect(await exited).toBe(0);
+
+    const stopped = exec("echo never-answered");
+    expect(stopped.stderr).toBe(
+      "unmachine: tiny: its agent did not answer within 2 s of the resume; the command was sent to it and may yet run, so it is not run again on the serial console\n",
+    );
+    expect(stopped.status).toBe(1);
+    // That run kept no agent of its own: the next one waits for a hello, then takes the shell.
+    const shell = exec("kill -CONT $(pidof umagent); echo agent-$((6*7))-back");
+    expect(shell.stdout).toBe("agent-42-back\n");
+    expect(shell.status).toBe(0);
+    const agent = exec(`printf 'through\\tthe agent'`);
+    expect(agent.stdout).toBe("through\tthe agent");
+    expect(agent.status).toBe(0);
   });
 
   it("sets a damaged state aside with one line and boots cold, answering", () => {

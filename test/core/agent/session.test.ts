@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { encodeFrame, FrameDecoder } from "../../../core/agent/frame.js";
 import { decodeMessage, encodeMessage, LIMITS, type AgentMessage, type Hello } from "../../../core/agent/messages.js";
-import { AGENT_SEND_CHUNK, AgentError, AgentSession, pipeTransport, type AgentTransport } from "../../../core/agent/session.js";
+import { AGENT_SEND_CHUNK, AgentError, AgentSession, pipeTransport, savedAgent, type AgentTransport } from "../../../core/agent/session.js";
 import { createPipePair } from "../../../core/pipe/frame-pipe.js";
 import { toDisposable } from "../../../core/disposable.js";
 import { noisePng } from "../../support/png.js";
@@ -170,6 +170,80 @@ describe("AgentSession handshake", () => {
     await session.whenReady(1000);
     expect(guest.of("hello")[0]).not.toHaveProperty("version");
     expect(guest.of("hello")[1]).toMatchObject({ version: 1 });
+  });
+
+  it("with the agent a resumed guest saved, sends the probe, the clock and a command at once, in its version, before its hello", async () => {
+    const guest = new FakeGuest();
+    guest.onMessage = () => {}; // silent until told
+    const session = new AgentSession(guest.transport, { saved: { version: 1, pid: 100 } });
+    expect(session.early).toBe(true);
+    expect(session.setTime(1_700_000_000_123)).toBe(true);
+    const ran = session.exec("echo hi");
+    await settle();
+    expect(guest.received.map((r) => [r.message.type, r.version])).toEqual([
+      ["hello", 1],
+      ["setTime", 1],
+      ["exec", 1],
+    ]);
+    expect(guest.of("hello")[0]).not.toHaveProperty("version"); // the probe
+    // The agent answers in order: its hello, then the command's result.
+    guest.hello();
+    const exec = guest.of("exec")[0]!;
+    guest.send({ type: "execResult", id: exec.id, status: 0, signal: 0, timedOut: false, truncated: false, output: new TextEncoder().encode("hi\n") });
+    await expect(ran).resolves.toMatchObject({ status: 0, output: "hi\n" });
+    expect(session.state).toBe("ready");
+    expect(session.early).toBe(false);
+    expect(guest.of("exec")).toHaveLength(1); // not sent again after the hello
+    expect(session.saved()).toEqual({ version: 1, pid: 100 });
+  });
+
+  it("never takes the answer to a request of the run that saved the guest for one of its own", async () => {
+    // The saving run's command, still running when the guest was saved, answers after the resume.
+    const before = new FakeGuest();
+    before.onMessage = () => {};
+    const saving = new AgentSession(before.transport, { saved: { version: 1, pid: 100 } });
+    void saving.exec("sleep 5; echo late").catch(() => {});
+    await settle();
+    const late = before.of("exec")[0]!.id;
+    saving.dispose();
+
+    const guest = new FakeGuest();
+    guest.onMessage = () => {};
+    const session = new AgentSession(guest.transport, { saved: { version: 1, pid: 100 } });
+    const ran = session.exec("echo mine");
+    await settle();
+    guest.hello();
+    const mine = guest.of("exec")[0]!.id;
+    expect(mine).not.toBe(late);
+    guest.send({ type: "execResult", id: late, status: 0, signal: 0, timedOut: false, truncated: false, output: new TextEncoder().encode("late\n") });
+    guest.send({ type: "execResult", id: mine, status: 0, signal: 0, timedOut: false, truncated: false, output: new TextEncoder().encode("mine\n") });
+    await expect(ran).resolves.toMatchObject({ output: "mine\n" });
+  });
+
+  it("takes the answer of another agent of the same version (restarted) to what went out early", async () => {
+    const guest = new FakeGuest();
+    guest.onMessage = () => {};
+    const session = new AgentSession(guest.transport, { saved: { version: 1, pid: 99 } });
+    const early = session.exec("echo hi");
+    await settle();
+    guest.hello(); // pid 100
+    const exec = guest.of("exec")[0]!;
+    guest.send({ type: "execResult", id: exec.id, status: 0, signal: 0, timedOut: false, truncated: false, output: new TextEncoder().encode("hi\n") });
+    await expect(early).resolves.toMatchObject({ status: 0, output: "hi\n" });
+    expect(session.saved()).toEqual({ version: 1, pid: 100 });
+  });
+
+  it("keeps nothing of an agent that has not said hello, and reads a kept one back only if it is one", async () => {
+    const guest = new FakeGuest();
+    const session = new AgentSession(guest.transport);
+    expect(session.saved()).toBeUndefined();
+    expect(session.early).toBe(false);
+    expect(session.setTime(1)).toBe(false); // no clock is set before the hello without a saved agent
+    expect(savedAgent({ version: 1, pid: 4242 })).toEqual({ version: 1, pid: 4242 });
+    for (const junk of [undefined, null, "x", [], { version: 1 }, { version: 2, pid: 5 }, { version: 0, pid: 5 }, { version: 1, pid: -1 }, { version: 1, pid: 1.5 }, { version: "1", pid: 5 }, { version: 1, pid: 2 ** 31 }])
+      expect(savedAgent(junk), JSON.stringify(junk)).toBeUndefined();
+    const ignored = new AgentSession(new FakeGuest().transport, { saved: { version: 7, pid: 5 } });
+    expect(ignored.early).toBe(false); // a version this host does not speak: the usual handshake
   });
 
   it("says so when no agent ever says hello", async () => {
@@ -527,7 +601,8 @@ describe("AgentSession plumbing", () => {
     const { guest, session } = await connected({ sync: true });
     const results = await Promise.all([session.ping(1000), session.ping(1000), session.ping(1000)]);
     expect(results).toHaveLength(3);
-    expect(guest.of("ping").map((p) => p.id)).toEqual([1, 2, 3]);
+    const ids = guest.of("ping").map((p) => p.id);
+    expect(ids).toEqual([ids[0], ids[0]! + 1, ids[0]! + 2]);
   });
 
   it("takes the guest's bytes in any chunking", async () => {

@@ -7,13 +7,13 @@ import { describe, expect, it } from "vitest";
 import { encodeFrame, FrameDecoder } from "../../../core/agent/frame.js";
 import { decodeMessage, encodeMessage, type AgentMessage } from "../../../core/agent/messages.js";
 import { createPipePair } from "../../../core/pipe/frame-pipe.js";
-import { hostServiceSet } from "../../../main/host/services.js";
+import { hostServiceSet, type HostState } from "../../../main/host/services.js";
 
 /** Attaches the agent of a set and answers its hello as umagent does; returns what the host sent. */
-async function agentExchange(resumed: boolean, lostProbes = 0, waitMs = 50): Promise<AgentMessage[]> {
+async function agentExchange(resumed: boolean | HostState, lostProbes = 0, waitMs = 50, kept?: (saved: HostState) => void, port: "virtio" | "com2" = "virtio"): Promise<AgentMessage[]> {
   const services = hostServiceSet(
-    { guest: "tiny", services: { agent: { port: "virtio", clipboard: false } } },
-    { onError: (message) => { throw new Error(message); }, ...(resumed ? { resumed: { host: {} } } : {}) },
+    { guest: "tiny", services: { agent: { port, clipboard: false } } },
+    { onError: (message) => { throw new Error(message); }, ...(resumed ? { resumed: { host: resumed === true ? {} : resumed } } : {}) },
   );
   const [guest, host] = createPipePair();
   const received: AgentMessage[] = [];
@@ -32,6 +32,7 @@ async function agentExchange(resumed: boolean, lostProbes = 0, waitMs = 50): Pro
   services.attach.agent!(host);
   if (!resumed) hello();
   await new Promise((resolve) => setTimeout(resolve, waitMs));
+  kept?.(services.saveState());
   services.dispose();
   return received;
 }
@@ -55,5 +56,18 @@ describe("host services of a resumed guest", () => {
   it("leave a cold-booted guest's agent to say hello first, and its clock alone", async () => {
     const sent = await agentExchange(false);
     expect(sent.map((m) => m.type)).toEqual(["hello"]);
+  });
+
+  it("keep the agent that said hello with the guest's state; resumed with it, set the clock right behind the probe, before its hello", async () => {
+    let kept: HostState = {};
+    await agentExchange(false, 0, 50, (saved) => (kept = saved));
+    expect(kept.agent).toEqual({ version: 1, pid: 7 });
+    const sent = await agentExchange(kept);
+    // The probe and the clock go out together; the clock is set again after the hello.
+    expect(sent.map((m) => m.type)).toEqual(["hello", "setTime", "hello", "setTime"]);
+    // A kept agent that is not one (a damaged or older state) leaves the usual handshake.
+    expect((await agentExchange({ agent: { version: "1", pid: 7 } })).map((m) => m.type)).toEqual(["hello", "hello", "setTime"]);
+    // On COM2 nothing goes out before the hello: the restore overwrites the UART it went into.
+    expect((await agentExchange(kept, 0, 50, undefined, "com2")).map((m) => m.type)).toEqual(["hello", "hello", "setTime"]);
   });
 });
