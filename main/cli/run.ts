@@ -362,20 +362,21 @@ export async function runCommand(library: GuestLibrary, flags: RunFlags): Promis
       await guest.waitForShell(flags.timeoutMs);
       const agent = services.agent();
       const grace = resume ? RESUMED_AGENT_GRACE_MS : AGENT_GRACE_MS;
+      const command = flags.exec;
+      const execOn = (on: NonNullable<typeof agent>) => on.exec(command, { timeoutMs: left(), maxOutput: 1024 * 1024 });
       // A resumed guest's agent, known from its state, takes the command at once; its hello
       // confirms it within the same grace. The shell is then no fallback: the agent may be
       // running the command.
-      const early = agent?.early === true;
-      const ready = agent ? early || (await agent.whenReady(Math.min(grace, left())).then(() => true, () => false)) : false;
+      const sent = agent?.early ? execOn(agent) : undefined;
+      sent?.catch(() => {}); // awaited below, after the hello
+      const ready = agent ? await agent.whenReady(Math.min(grace, left())).then(() => true, () => false) : false;
+      if (sent && !ready) {
+        throw new Error(
+          `its agent did not answer within ${grace / 1000} s of the resume; the command was sent to it and may yet run, so it is not run again on the serial console`,
+        );
+      }
       if (agent && ready) {
-        const running = agent.exec(flags.exec, { timeoutMs: left(), maxOutput: 1024 * 1024 });
-        running.catch(() => {}); // awaited below, after the hello
-        if (early && !(await agent.whenReady(Math.min(grace, left())).then(() => true, () => false))) {
-          throw new Error(
-            `its agent did not answer within ${grace / 1000} s of the resume; the command was sent to it and may yet run, so it is not run again on the serial console`,
-          );
-        }
-        const outcome = await running;
+        const outcome = await (sent ?? execOn(agent));
         process.stdout.write(outcome.outputBytes);
         if (outcome.timedOut) process.stderr.write(`unmachine: ${target.name}: the command was stopped after ${Math.round(flags.timeoutMs / 1000)} s\n`);
         if (outcome.truncated) process.stderr.write(`unmachine: ${target.name}: output cut at 1 MiB\n`);
