@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { bootMemory, buildV86Options } from "../../core/v86/options.js";
 import { setBalloon } from "../../core/v86/balloon.js";
 import { SpeedControl } from "../../core/v86/speed-cap.js";
-import { restoreFresh, resumeOptions } from "../../core/v86/restore.js";
+import { interpretFirst, restoreFresh, resumeOptions } from "../../core/v86/restore.js";
 import { GuestSession } from "../../core/guest/session.js";
 import { p9Relay } from "../../core/guest/relays.js";
 import { DiskClient, withServedDisks } from "../../core/disk/served-disk.js";
@@ -70,6 +70,9 @@ const emulator = new V86({
 } as ConstructorParameters<typeof V86>[0]);
 const loaded = new Promise<void>((resolveLoaded) => emulator.add_listener("emulator-loaded", () => resolveLoaded()));
 
+/** The JIT held off for a resumed guest's first instructions (core/v86/restore.ts). */
+let warming: Disposable | undefined;
+
 /** Restores the saved state if one came, then runs; a state v86 refuses is a fault (the host boots cold). */
 async function start(state: Uint8Array | undefined): Promise<void> {
   await loaded;
@@ -83,6 +86,7 @@ async function start(state: Uint8Array | undefined): Promise<void> {
       end();
       return;
     }
+    warming = interpretFirst(emulator);
   }
   await emulator.run();
   v86.keepCache();
@@ -210,6 +214,7 @@ function end(): void {
   if (ending) return;
   ending = true;
   clearInterval(screenTimer);
+  warming?.dispose();
   speed.dispose();
   post({ type: "screen", text: session.screen.text() });
   session.dispose();

@@ -14,7 +14,7 @@ import wasmUrl from "v86/build/v86.wasm?url";
 import { DROPPED_IMAGE, type BootPlan, type GuestWindow, type HostBridge, type SessionState, type WindowActionRequest } from "../../core/ipc/contract.js";
 import { GuestSession } from "../../core/guest/session.js";
 import { bootMemory, buildV86Options, machineSpec } from "../../core/v86/options.js";
-import { restoreFresh, resumeOptions } from "../../core/v86/restore.js";
+import { interpretFirst, restoreFresh, resumeOptions } from "../../core/v86/restore.js";
 import { balloonRange, setBalloon } from "../../core/v86/balloon.js";
 import { SpeedControl } from "../../core/v86/speed-cap.js";
 import { launchPlan, plannedServices, SETTLED_MS, type MediaSource } from "../../core/guest/launch-plan.js";
@@ -251,6 +251,8 @@ export class GuestRun {
   /** Its speed cap in percent of one host core (100: none). */
   cpuPercent = $state(100);
   #speed: SpeedControl | undefined;
+  /** The JIT held off for a resumed guest's first instructions (core/v86/restore.ts). */
+  #warming: Disposable | undefined;
   /** How long this guest's last boot took, in seconds, if it has booted here before. */
   lastBootSeconds: number | undefined = $state();
   /** What the guest's last start resumed from: its saved state (true), or a cold boot. */
@@ -669,7 +671,9 @@ export class GuestRun {
       return;
     }
     this.#refusedState = false;
-    if (this.#emulator === emulator) void emulator.run();
+    if (this.#emulator !== emulator) return;
+    this.#warming = interpretFirst(emulator);
+    void emulator.run();
   }
 
   async #report(state: SessionState, reason: string): Promise<void> {
@@ -709,6 +713,8 @@ export class GuestRun {
     this.#session = undefined;
     this.#speed?.dispose();
     this.#speed = undefined;
+    this.#warming?.dispose();
+    this.#warming = undefined;
     this.#pipe = undefined;
     this.#drains = [];
     const emulator = this.#emulator;

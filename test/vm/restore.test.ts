@@ -14,7 +14,7 @@ import { V86, type V86Options } from "v86";
 import { tinyPlan } from "../support/guests.js";
 import { loadMachine } from "../../main/headless/machine-files.js";
 import { buildV86Options } from "../../core/v86/options.js";
-import { restoreFresh, resumeOptions } from "../../core/v86/restore.js";
+import { interpretFirst, restoreFresh, resumeOptions } from "../../core/v86/restore.js";
 import { decodeState } from "../../main/state/state-zstd.js";
 import { compressState } from "../../core/v86/state-codec.js";
 import { putBitmapFirst } from "../../core/v86/state-format.js";
@@ -119,5 +119,26 @@ describe("restoring a saved state into a machine just set up", () => {
       await rawResumed.destroy();
     }
     expect(decoded, "this host has libzstd (Debian's libzstd1)").toBeDefined();
+  });
+
+  it("runs a resumed guest's first instructions with v86's JIT held off, then turns it on", async () => {
+    const resumed = await machine(true);
+    await restoreFresh(resumed, kept());
+    const exports = (resumed as unknown as { v86: { cpu: { wm: { exports: { get_jit_config(index: number): number } } } } }).v86.cpu.wm.exports;
+    const cpu = { get_jit_config: (index: number) => exports.get_jit_config(index) };
+    expect(cpu.get_jit_config(0), "the JIT is on in a machine set up to resume").toBe(0);
+    const from = resumed.get_instruction_counter();
+    const held = interpretFirst(resumed, 50_000);
+    expect(cpu.get_jit_config(0), "held off").toBe(1);
+    const started = Date.now();
+    await resumed.run();
+    while (cpu.get_jit_config(0) === 1 && Date.now() - started < 5000) await new Promise((r) => setTimeout(r, 5));
+    expect(cpu.get_jit_config(0), "on again").toBe(0);
+    // Turned on by the guest's instructions, not by the two seconds' cap.
+    expect(resumed.get_instruction_counter() - from).toBeGreaterThanOrEqual(50_000);
+    expect(Date.now() - started).toBeLessThan(1900);
+    held.dispose();
+    expect(cpu.get_jit_config(0)).toBe(0);
+    await resumed.destroy();
   });
 });

@@ -2,10 +2,10 @@
 // clears only the RAM v86 wrote at setup (below 1 MiB), never a machine that has run. The
 // real emulator's side is tested in test/vm/restore.test.ts.
 
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { V86, V86Options } from "v86";
 import { MiB } from "../../../core/v86/options.js";
-import { SETUP_WRITES_END, isFresh, restoreFresh, resumeOptions } from "../../../core/v86/restore.js";
+import { RESUME_INTERPRETED, SETUP_WRITES_END, interpretFirst, isFresh, restoreFresh, resumeOptions } from "../../../core/v86/restore.js";
 
 /** An emulator as far as the restore sees it: v86's CPU with its clearing and its instruction count. */
 function fakeEmulator(instructions: number, restore: (cpu: { zero_memory(address: number, length: number): void }) => void) {
@@ -60,5 +60,86 @@ describe("restoreFresh", () => {
     });
     await expect(restoreFresh(emulator, new ArrayBuffer(16))).rejects.toThrow("Invalid header");
     expect(cpu.zero_memory).toBe(clear);
+  });
+});
+
+/** A restored emulator as interpretFirst sees it: v86's JIT setting 0 (disabled) and its 32-bit instruction counter. */
+function jitEmulator(disabled = 0, counter = 0) {
+  const jit = [disabled, 0, 0, 0];
+  const state = { counter, sets: [] as [number, number][] };
+  const cpu = {
+    set_jit_config: (index: number, value: number) => {
+      state.sets.push([index, value]);
+      jit[index] = value;
+    },
+    wm: { exports: { get_jit_config: (index: number) => jit[index]! } },
+  };
+  const emulator = { v86: { cpu }, get_instruction_counter: () => state.counter >>> 0 } as unknown as V86;
+  return { emulator, state, jitOff: () => jit[0] === 1 };
+}
+
+describe("interpretFirst", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("holds the JIT off until the guest has run its first instructions, then turns it on once", () => {
+    vi.useFakeTimers();
+    const { emulator, state, jitOff } = jitEmulator(0, 5000);
+    interpretFirst(emulator);
+    expect(jitOff()).toBe(true);
+    state.counter += RESUME_INTERPRETED - 1;
+    vi.advanceTimersByTime(100);
+    expect(jitOff()).toBe(true);
+    state.counter += 1;
+    vi.advanceTimersByTime(5);
+    expect(jitOff()).toBe(false);
+    vi.advanceTimersByTime(10_000);
+    expect(state.sets).toEqual([
+      [0, 1],
+      [0, 0],
+    ]);
+  });
+
+  it("counts across the counter's wrap at 2^32", () => {
+    vi.useFakeTimers();
+    const { emulator, state, jitOff } = jitEmulator(0, 2 ** 32 - 1000);
+    interpretFirst(emulator, 5000);
+    state.counter += 4000; // wrapped: 3,000 ahead of 0
+    vi.advanceTimersByTime(5);
+    expect(jitOff()).toBe(true);
+    state.counter += 1000;
+    vi.advanceTimersByTime(5);
+    expect(jitOff()).toBe(false);
+  });
+
+  it("turns the JIT on after two seconds of an idle guest, or at once when disposed", () => {
+    vi.useFakeTimers();
+    const idle = jitEmulator();
+    interpretFirst(idle.emulator);
+    vi.advanceTimersByTime(1990);
+    expect(idle.jitOff()).toBe(true);
+    vi.advanceTimersByTime(20);
+    expect(idle.jitOff()).toBe(false);
+
+    const stopped = jitEmulator();
+    const held = interpretFirst(stopped.emulator);
+    held.dispose();
+    held.dispose();
+    expect(stopped.jitOff()).toBe(false);
+    expect(stopped.state.sets).toEqual([
+      [0, 1],
+      [0, 0],
+    ]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("leaves a machine whose JIT is off for good, and a v86 without the setting, as they are", () => {
+    vi.useFakeTimers();
+    const off = jitEmulator(1);
+    interpretFirst(off.emulator).dispose();
+    expect(off.jitOff()).toBe(true);
+    expect(off.state.sets).toEqual([]);
+    const other = { v86: { cpu: {} }, get_instruction_counter: () => 0 } as unknown as V86;
+    expect(() => interpretFirst(other).dispose()).not.toThrow();
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

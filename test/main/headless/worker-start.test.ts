@@ -4,7 +4,7 @@
 
 import { afterEach, describe, expect, it, vi } from "vitest";
 
-const calls = vi.hoisted(() => ({ steps: [] as string[], workers: 0 }));
+const calls = vi.hoisted(() => ({ steps: [] as string[], workers: 0, options: [] as unknown[] }));
 
 vi.mock("node:v8", async (original) => ({ ...(await original<typeof import("node:v8")>()), setFlagsFromString: (flags: string) => void calls.steps.push(`flags ${flags}`) }));
 vi.mock("node:worker_threads", async (original) => {
@@ -12,9 +12,10 @@ vi.mock("node:worker_threads", async (original) => {
   class FakeWorker extends EventEmitter {
     readonly stdout = { resume: () => {} };
     readonly stderr = { resume: () => {} };
-    constructor() {
+    constructor(_path: string, options: unknown) {
       super();
       calls.workers++;
+      calls.options.push(options);
     }
     ref(): void {}
     unref(): void {}
@@ -27,6 +28,7 @@ describe("the emulator's worker", () => {
     vi.resetModules();
     vi.unstubAllGlobals();
     calls.steps.length = 0;
+    calls.options.length = 0;
   });
 
   it("is started without touching V8's flags", async () => {
@@ -36,6 +38,12 @@ describe("the emulator's worker", () => {
     claimWorker();
     expect(calls.workers).toBe(2); // the early one, claimed; then a new one
     expect(calls.steps).toEqual([]);
+  });
+
+  it("keeps its young generation at V8's starting size, so set-up does not grow the heap", async () => {
+    const { claimWorker } = await import("../../../main/headless/worker-start.js");
+    claimWorker();
+    expect(calls.options).toEqual([expect.objectContaining({ resourceLimits: { maxYoungGenerationSizeMb: 3 } })]);
   });
 
   it("compiles v86 after V8 is given the emulator's flags, which are set once", async () => {
