@@ -201,6 +201,21 @@ static void write_all(const unsigned char *p, size_t n)
 				poll(&pfd, 1, 1000);
 				continue;
 			}
+			if (errno == EIO) {
+				/*
+				 * A port no host serves: COM2 in a machine without one, or a
+				 * virtio-console port the host has not opened. Exiting would have the
+				 * guest start the agent again each second, a line on its console each
+				 * time; it waits instead, after one line, trying again each second.
+				 */
+				static int told;
+				if (!told) {
+					logmsg("the agent port takes no writes (%s): waiting for the host", strerror(errno));
+					told = 1;
+				}
+				sleep(1);
+				continue;
+			}
 			logmsg("cannot write to the agent port: %s", strerror(errno));
 			exit(1);
 		}
