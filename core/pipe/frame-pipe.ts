@@ -173,3 +173,48 @@ export function portMessageToFrame(data: unknown): Uint8Array | "end" | undefine
   if (typeof data === "object" && data !== null && (data as { unmachinePipe?: unknown }).unmachinePipe === PORT_END.unmachinePipe) return "end";
   return undefined;
 }
+
+/**
+ * A pipe to be connected later: what is sent before connect() waits for it, in order; frames
+ * and the close of the pipe it is connected to come through. Lets a machine be built with its
+ * services' pipes while they still open (the page sets v86 up meanwhile). Disposed before it is
+ * connected, it disposes the pipe connect() is then given.
+ */
+export interface PendingPipe {
+  readonly pipe: FramePipe;
+  connect(real: FramePipe): void;
+}
+
+export function pendingPipe(): PendingPipe {
+  let real: FramePipe | undefined;
+  let queued: Uint8Array[] = [];
+  const subs: Disposable[] = [];
+  const pipe = new CarrierPipe(
+    (frame) => {
+      if (real) real.send(frame);
+      else queued.push(frame.slice());
+    },
+    () => {
+      for (const sub of subs) sub.dispose();
+      real?.dispose();
+      queued = [];
+    },
+  );
+  return {
+    pipe,
+    connect(to: FramePipe): void {
+      if (real) throw new Error("this pipe is connected already");
+      real = to;
+      if (pipe.closed) {
+        to.dispose();
+        return;
+      }
+      for (const frame of queued) to.send(frame);
+      queued = [];
+      subs.push(
+        to.onFrame((frame) => pipe.deliver(frame)),
+        to.onClose(() => pipe.end()),
+      );
+    },
+  };
+}

@@ -19,7 +19,7 @@ import { balloonRange, setBalloon } from "../../core/v86/balloon.js";
 import { SpeedControl } from "../../core/v86/speed-cap.js";
 import { launchPlan, plannedServices, SETTLED_MS, type MediaSource } from "../../core/guest/launch-plan.js";
 import type { V86Image } from "v86";
-import type { FramePipe } from "../../core/pipe/frame-pipe.js";
+import { pendingPipe, type FramePipe, type PendingPipe } from "../../core/pipe/frame-pipe.js";
 import type { Disposable } from "../../core/disposable.js";
 import { p9Relay, type EmulatorBus } from "../../core/guest/relays.js";
 import { DiskClient, SERVED_PLACEHOLDER, withServedDisks } from "../../core/disk/served-disk.js";
@@ -132,7 +132,7 @@ const READ_AHEAD_LIMIT = 128 * 1024 * 1024;
 const DECODE_AHEAD_LIMIT = 256 * 1024 * 1024;
 
 /**
- * Fetches the state a start of `guest` would resume, while the page shows it stopped, so that
+ * Fetches the state a start of `guest` would resume (and the firmware), while the page shows it stopped, so that
  * its Start has nothing to download, and decodes it off the page's thread, so that its Start
  * has nothing to decode. Nothing when the page already holds that state, the guest would boot,
  * or its state is larger than READ_AHEAD_LIMIT (decoded, than DECODE_AHEAD_LIMIT: then the Start
@@ -141,6 +141,11 @@ const DECODE_AHEAD_LIMIT = 256 * 1024 * 1024;
  */
 export async function readAhead(host: HostBridge, guest: string): Promise<void> {
   const before = resumes;
+  // The firmware too: v86 is set up with it as soon as a Start has its plan.
+  void host
+    .invoke("firmware:get")
+    .then((firmware) => Promise.all(Object.values(firmware).map((source) => (source.kind === "url" ? firmwareBytes(source) : undefined))))
+    .catch(() => {}); // the Start fetches it then
   await keeping;
   const ahead = await host.invoke("guests:stateAhead", guest).catch(() => null);
   if (!ahead?.sha256 || ahead.size > READ_AHEAD_LIMIT || !globalThis.crypto?.subtle || resumes !== before) return;
@@ -177,9 +182,8 @@ function stateToResume(guest: string, source: Extract<MediaSource, { kind: "url"
 /** The firmware this page has fetched, by URL and size: every guest it starts boots the same BIOS. */
 const firmwareFetched = new Map<string, Promise<ArrayBuffer>>();
 
-/** A planned firmware image as bytes (fetched once, while the rest of a start goes on); other kinds as they are. */
-async function firmwareImage(source: MediaSource): Promise<V86Image> {
-  if (source.kind !== "url") return pageImage(source);
+/** The firmware at `source` (a URL the host gave), fetched once for this page. */
+function firmwareBytes(source: Extract<MediaSource, { kind: "url" }>): Promise<ArrayBuffer> {
   const key = `${source.size} ${source.url}`;
   let bytes = firmwareFetched.get(key);
   if (!bytes) {
@@ -189,8 +193,14 @@ async function firmwareImage(source: MediaSource): Promise<V86Image> {
     });
     firmwareFetched.set(key, bytes);
   }
+  return bytes;
+}
+
+/** A planned firmware image as bytes (fetched once, while the rest of a start goes on, or ahead of it); other kinds as they are. */
+async function firmwareImage(source: MediaSource): Promise<V86Image> {
+  if (source.kind !== "url") return pageImage(source);
   // A copy of its own for each machine.
-  return { buffer: (await bytes).slice(0) };
+  return { buffer: (await firmwareBytes(source)).slice(0) };
 }
 
 /**
@@ -478,50 +488,109 @@ export class GuestRun {
       this.memory = this.bootMemory = bootMemory(spec);
       this.balloon = spec.balloon === true;
       this.cpuPercent = spec.cpuPercent ?? 100;
-      const info = await this.#host.invoke("sessions:open", guestName);
-      mark("session");
-      if (!current()) {
-        await this.#host.invoke("sessions:close", info.id).catch(() => {});
-        return;
-      }
-      this.#sessionId = info.id;
-      this.#watchWindows(info.id);
+      // The session opens while v86 is set up and restores its state: v86's 9P and disk services
+      // take their pipes once those are open (pendingPipe), and it runs once the session is
+      // whole (`runnable`, at the end of this start).
+      const opening = this.#host.invoke("sessions:open", guestName);
+      opening.catch(() => {}); // awaited below
+      /** A start given up before the session was its own closes the session when it opens. */
+      const abandon = (): void => void opening.then((opened) => this.#host.invoke("sessions:close", opened.id)).catch(() => {});
       const owns: Disposable[] = [];
-      const extra: { agent?: FramePipe; net?: FramePipe } = {};
+      // In reverse, as a session disposes them: a client lets go before its pipe closes.
+      const drop = (): void => {
+        for (const owned of owns.splice(0).reverse()) owned.dispose();
+      };
+      const pending = new Map<string, PendingPipe>();
       let disks: DiskClient | undefined;
       const drains: (() => Promise<void>)[] = [];
-      // Opened at once, the console's with the rest, each its own connection: a resume waits for
-      // the slowest, not the sum.
-      const [consolePipe, ...pipes] = await Promise.allSettled([this.#host.openPipe(info.id, "console"), ...services.map((service) => this.#host.openPipe(info.id, service))]);
-      mark("pipes");
-      for (const opened of pipes) if (opened.status === "fulfilled") owns.push(opened.value);
-      const refused = [consolePipe!, ...pipes].find((opened) => opened.status === "rejected");
-      if (refused) {
-        for (const owned of owns) owned.dispose();
-        if (consolePipe!.status === "fulfilled") consolePipe!.value.dispose();
-        throw refused.reason;
-      }
-      this.#pipe = (consolePipe as PromiseFulfilledResult<FramePipe>).value;
-      for (const [i, service] of services.entries()) {
-        const pipe = (pipes[i] as PromiseFulfilledResult<FramePipe>).value;
+      for (const service of services) {
+        if (service !== "p9" && service !== "disk") continue;
+        const late = pendingPipe();
+        pending.set(service, late);
+        owns.push(late.pipe);
         if (service === "p9") {
-          const relay = p9Relay(pipe);
+          const relay = p9Relay(late.pipe);
           spec.handle9p = relay.handle9p;
           owns.push(relay);
           drains.push(() => relay.idle());
-        } else if (service === "agent") {
-          extra.agent = pipe;
-        } else if (service === "net") {
-          extra.net = pipe;
-        } else if (service === "disk") {
-          const client = new DiskClient(pipe, (message) => this.#fail(`the hard disk failed: ${message}`));
+        } else {
+          // A start given up closes its pipe: that is no failure of the start that replaced it.
+          const client = new DiskClient(late.pipe, (message) => current() && this.#fail(`the hard disk failed: ${message}`));
           disks = client;
           owns.push(client);
           drains.push(() => client.idle());
         }
       }
+      // A resumed machine has its kernel and initrd in the memory it restores: not fetched again.
+      // It is set up while its state still downloads, restored once both are done, then run
+      // (core/v86/restore.ts).
+      let emulator: V86;
+      try {
+        [spec.bios, spec.vgaBios] = await firmware;
+        const compiled = await v86Module();
+        if (!current()) {
+          drop();
+          abandon();
+          return;
+        }
+        const options = initial ? resumeOptions(buildV86Options(spec)) : buildV86Options(spec);
+        emulator = new V86({
+          ...withServedDisks(options, plan.machine, disks),
+          autostart: false, // run once the session is whole (below)
+          wasm_fn: async (imports: WebAssembly.Imports) => (await WebAssembly.instantiate(compiled, imports)).exports,
+          screen_container: screen,
+        });
+      } catch (error) {
+        drop();
+        abandon();
+        throw error;
+      }
+      this.#emulator = emulator;
+      mark("emulator");
+      let runnable!: () => void;
+      const canRun = new Promise<void>((resolveRun) => (runnable = resolveRun));
+      // v86 makes its keyboard and mouse adapters (enabled) once its code has loaded, and
+      // nothing hears their keys before "emulator-loaded": from there they follow the focus.
+      emulator.add_listener("emulator-loaded", () => this.#applyKeyboard());
+      if (stateBytes) emulator.add_listener("emulator-loaded", () => void this.#resume(emulator, stateBytes, canRun));
+      else emulator.add_listener("emulator-loaded", () => void canRun.then(() => this.#emulator === emulator && void emulator.run()));
+      let info: Awaited<typeof opening>;
+      try {
+        info = await opening;
+      } catch (error) {
+        drop();
+        throw error;
+      }
+      mark("session");
       if (!current()) {
-        for (const owned of owns) owned.dispose();
+        await this.#host.invoke("sessions:close", info.id).catch(() => {});
+        drop();
+        return;
+      }
+      this.#sessionId = info.id;
+      this.#watchWindows(info.id);
+      const extra: { agent?: FramePipe; net?: FramePipe } = {};
+      // Opened at once, the console's with the rest, each its own connection: a resume waits for
+      // the slowest, not the sum.
+      const [consolePipe, ...pipes] = await Promise.allSettled([this.#host.openPipe(info.id, "console"), ...services.map((service) => this.#host.openPipe(info.id, service))]);
+      mark("pipes");
+      const refused = [consolePipe!, ...pipes].find((opened) => opened.status === "rejected");
+      if (refused) {
+        for (const opened of [consolePipe!, ...pipes]) if (opened.status === "fulfilled") opened.value.dispose();
+        drop();
+        throw refused.reason;
+      }
+      this.#pipe = (consolePipe as PromiseFulfilledResult<FramePipe>).value;
+      for (const [i, service] of services.entries()) {
+        const pipe = (pipes[i] as PromiseFulfilledResult<FramePipe>).value;
+        const late = pending.get(service);
+        if (late) late.connect(pipe); // disposed with it
+        else owns.push(pipe);
+        if (service === "agent") extra.agent = pipe;
+        else if (service === "net") extra.net = pipe;
+      }
+      if (!current()) {
+        drop();
         return;
       }
       // The web shell's clipboard is the page's: kept in step with the guest through the host.
@@ -544,37 +613,17 @@ export class GuestRun {
           ),
         );
       }
-      // A resumed machine has its kernel and initrd in the memory it restores: not fetched again.
-      // It is set up while its state still downloads, restored once both are done, then run
-      // (core/v86/restore.ts).
-      let compiled: WebAssembly.Module;
-      try {
-        [spec.bios, spec.vgaBios] = await firmware;
-        compiled = await v86Module();
-      } catch (error) {
-        for (const owned of owns) owned.dispose();
-        throw error;
-      }
-      if (!current()) {
-        for (const owned of owns) owned.dispose();
-        return;
-      }
-      const options = initial ? resumeOptions(buildV86Options(spec)) : buildV86Options(spec);
-      const emulator = new V86({
-        ...withServedDisks(options, plan.machine, disks),
-        wasm_fn: async (imports: WebAssembly.Imports) => (await WebAssembly.instantiate(compiled, imports)).exports,
-        screen_container: screen,
-      });
-      this.#emulator = emulator;
-      mark("emulator");
       this.#drains = drains;
-      // v86 makes its keyboard and mouse adapters (enabled) once its code has loaded, and
-      // nothing hears their keys before "emulator-loaded": from there they follow the focus.
-      emulator.add_listener("emulator-loaded", () => this.#applyKeyboard());
-      if (stateBytes) emulator.add_listener("emulator-loaded", () => void this.#resume(emulator, stateBytes));
       this.#speed = new SpeedControl(emulator, () => performance.now(), this.cpuPercent);
       emulator.add_listener("download-error", (e) => this.#fail(`could not load ${e.file_name}`));
+      // v86 says "emulator-stopped" again for each wake-up a device asks for while it is stopped
+      // (an interrupt from a host's answer that lands during a save): only the stop of a
+      // running emulator counts.
+      let runs = false;
+      emulator.add_listener("emulator-started", () => (runs = true));
       emulator.add_listener("emulator-stopped", () => {
+        if (!runs) return;
+        runs = false;
         if (this.#emulator === emulator && !this.#pausing) this.#fail("the emulator stopped by itself");
       });
       window.addEventListener("error", this.#onWindowError);
@@ -630,18 +679,20 @@ export class GuestRun {
         if (prompt === undefined && emulator.is_running() && performance.now() - quietSince >= settledMs) booted();
       }, 1000);
       void this.#report("booting", "");
+      runnable();
     } catch (error) {
       this.#fail(error instanceof Error ? error.message : String(error));
     }
   }
 
   /**
-   * Restores a saved state into the emulator just loaded, once it has downloaded, then runs it.
+   * Restores a saved state into the emulator just loaded, once it has downloaded, then runs it
+   * once its start has the session whole (`canRun`).
    * A download that fails ends the start, saying why. A state the emulator refuses is set
    * aside, said in one line, and the guest starts afresh in its place (from its kept started
    * state, else a cold boot).
    */
-  async #resume(emulator: V86, stateBytes: Promise<ArrayBuffer | Uint8Array>): Promise<void> {
+  async #resume(emulator: V86, stateBytes: Promise<ArrayBuffer | Uint8Array>, canRun: Promise<void>): Promise<void> {
     let state: ArrayBuffer | Uint8Array;
     try {
       state = await stateBytes;
@@ -655,6 +706,8 @@ export class GuestRun {
       await restoreFresh(emulator, state);
       mark("restored");
     } catch (error) {
+      // Acted on once the session is this start's (its pipes open): starting afresh closes it.
+      await canRun;
       if (this.#emulator !== emulator) return;
       const reason = `the emulator could not restore it: ${error instanceof Error ? error.message : String(error)}`;
       const line = `${this.guest}: its saved state cannot be used (${reason}); it starts afresh`;
@@ -671,6 +724,7 @@ export class GuestRun {
       return;
     }
     this.#refusedState = false;
+    await canRun;
     if (this.#emulator !== emulator) return;
     this.#warming = interpretFirst(emulator);
     void emulator.run();

@@ -230,11 +230,13 @@ const seconds = Object.fromEntries(Object.entries(results).map(([name, ms]) => [
 const ratio = (a, b) => seconds[a] / seconds[b];
 console.log(`\nFrom the command (or the click) to tiny answering "${COMMAND}" (median of ${rounds}):`);
 for (const [name, s] of Object.entries(seconds)) console.log(`  ${name.padEnd(16)} ${s.toFixed(2).padStart(7)} s`);
-console.log(`  headless resume: ${ratio("qemu tcg cold", "headless resume").toFixed(1)}x faster than QEMU TCG's cold boot (goal: at least 7x), ${ratio("headless cold", "headless resume").toFixed(1)}x faster than a cold boot`);
-console.log(`  page resume: ${ratio("page resume", "headless resume").toFixed(2)}x the headless resume (goal: at most 1.2x), ${ratio("page cold", "page resume").toFixed(1)}x faster than the page's cold boot`);
+/** "Nx" when both were measured in this run (BENCH_ONLY may leave one out), else "not measured". */
+const times = (a, b, digits) => (seconds[a] !== undefined && seconds[b] !== undefined ? `${ratio(a, b).toFixed(digits)}x` : "not measured");
+console.log(`  headless resume: ${times("qemu tcg cold", "headless resume", 1)} faster than QEMU TCG's cold boot (goal: at least 7x), ${times("headless cold", "headless resume", 1)} faster than a cold boot`);
+console.log(`  page resume: ${times("page resume", "headless resume", 2)} the headless resume (goal: at most 1.2x), ${times("page cold", "page resume", 1)} faster than the page's cold boot`);
 if (seconds["page stop-start"] !== undefined) console.log(`  page stop-start (Start again in the page that stopped it): ${ratio("page stop-start", "headless resume").toFixed(2)}x the headless resume`);
 if (desktopBuilt && seconds["desktop window"] !== undefined) console.log(`  the desktop guest: its xterm's window is there ${seconds["desktop window"].toFixed(2)} s after the command (a first start, resumed from its kept state)`);
-else console.log("  the desktop guest: not built (unmachine build desktop), not measured");
+else console.log(`  the desktop guest: ${desktopBuilt ? "not measured in this run" : "not built (unmachine build desktop), not measured"}`);
 console.log(`  tiny's saved state (${profile.memory} MiB of RAM): ${stateBytes === undefined ? "missing" : `${(stateBytes / 2 ** 20).toFixed(1)} MiB`} on disk (goal: at most 15 MiB)`);
 
 const outDir = join(root, "test-results", "bench");

@@ -10,6 +10,7 @@ import {
   exactBytes,
   createPipePair,
   isPipeService,
+  pendingPipe,
   portMessageToFrame,
   portPipe,
   type CarrierPipe,
@@ -355,5 +356,60 @@ describe("a pipe nobody listens to yet", () => {
     await new Promise((r) => setTimeout(r, 0));
     expect(closed).toBe(true);
     expect(b.closed).toBe(true);
+  });
+});
+
+describe("pendingPipe", () => {
+  it("keeps what is sent before it is connected, in order, then carries both ways and the far side's close", async () => {
+    const [near, far] = createPipePair();
+    const pending = pendingPipe();
+    const got: string[] = [];
+    pending.pipe.onFrame((frame) => got.push(new TextDecoder().decode(frame)));
+    const sent = new Uint8Array([1, 2]);
+    pending.pipe.send(sent);
+    sent[0] = 9; // the caller's buffer is its own again once sent
+    pending.pipe.send(new Uint8Array([3]));
+    const atFar: number[][] = [];
+    far.onFrame((frame) => atFar.push([...frame]));
+    await settle();
+    expect(atFar).toEqual([]);
+    pending.connect(near);
+    pending.pipe.send(new Uint8Array([4]));
+    far.send(new TextEncoder().encode("reply"));
+    await settle();
+    expect(atFar).toEqual([[1, 2], [3], [4]]);
+    expect(got).toEqual(["reply"]);
+    let closed = false;
+    pending.pipe.onClose(() => (closed = true));
+    far.dispose();
+    await settle();
+    expect(closed).toBe(true);
+    expect(pending.pipe.closed).toBe(true);
+    expect(() => pending.connect(near)).toThrow(/connected already/);
+  });
+
+  it("disposes the pipe it is given after it was disposed itself, and closes the far side when disposed", async () => {
+    const [near, far] = createPipePair();
+    const dropped = pendingPipe();
+    dropped.pipe.send(new Uint8Array([1]));
+    dropped.pipe.dispose();
+    let farClosed = false;
+    far.onClose(() => (farClosed = true));
+    const atFar: number[][] = [];
+    far.onFrame((frame) => atFar.push([...frame]));
+    dropped.connect(near);
+    await settle();
+    expect(near.closed).toBe(true);
+    expect(farClosed).toBe(true);
+    expect(atFar).toEqual([]);
+
+    const [near2, far2] = createPipePair();
+    const used = pendingPipe();
+    used.connect(near2);
+    let far2Closed = false;
+    far2.onClose(() => (far2Closed = true));
+    used.pipe.dispose();
+    await settle();
+    expect(far2Closed).toBe(true);
   });
 });
